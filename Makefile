@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint docs bench clean
+
+install: $(STAMP)
+
+# Re-runs only when the metadata or the pins change; pip skips what is present.
+$(STAMP): setup.cfg constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt torch
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,data,docs,distributed]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m evoprune demo --out out/demo
+
+test: $(STAMP)
+	$(PY) -m ruff check evoprune tests examples benchmarks
+	$(PY) -m pytest -q
+
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+bench: $(STAMP)
+	$(PY) benchmarks/grid_generation.py
+
+clean:
+	rm -rf $(VENV) docs/_build out

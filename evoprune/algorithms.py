@@ -1,0 +1,219 @@
+"""Evolutionary algorithms in DEAP's style: ``eaX(population, toolbox, ...) -> (population, logbook)``.
+
+The toolbox supplies the operators:
+
+* ``train(ind, rng=...)`` — training as variation (e.g. :func:`evoprune.training.mutTrain`);
+* ``mutate(ind, rng=...)`` — optional strategy mutation (e.g. :func:`evoprune.training.mutLearningRate`);
+* ``prune(ind, rng=...)`` and ``schedule(t, T, n)`` — optional pruning mutation and its
+  :class:`evoprune.schedules.Schedule`;
+* ``mate(ind1, ind2, rng=...)`` — optional crossover;
+* ``evaluate(ind)`` — returns a fitness tuple;
+* ``select(individuals, k)`` — survivor selection (default: best);
+* ``map`` — used for every independent per-individual task, so a process pool or a
+  dask client can be registered.
+
+Every random choice comes from the ``rng`` argument (a seed or a NumPy
+Generator); tasks sent through ``toolbox.map`` carry their own child seeds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from deap import tools
+
+from .rng import RNGLike, as_generator, child_seeds
+from .validation import check_probability
+
+
+@dataclass
+class Variation:
+    """Picklable per-individual variation task: train, mutate, scheduled prune, evaluate.
+
+    Built from a toolbox (without its ``map``) so that it can be shipped to
+    worker processes; returns the varied individual.
+    """
+
+    train: Any
+    evaluate: Any
+    mutate: Any = None
+    prune: Any = None
+    schedule: Any = None
+    prune_first: bool = False
+
+    @classmethod
+    def from_toolbox(cls, toolbox, prune_first: bool = False) -> Variation:
+        if not hasattr(toolbox, "train") or not hasattr(toolbox, "evaluate"):
+            raise ValueError("the toolbox needs 'train' and 'evaluate' registered")
+        if hasattr(toolbox, "prune") != hasattr(toolbox, "schedule"):
+            raise ValueError("register both 'prune' and 'schedule' (or neither) on the toolbox")
+        return cls(
+            toolbox.train,
+            toolbox.evaluate,
+            getattr(toolbox, "mutate", None),
+            getattr(toolbox, "prune", None),
+            getattr(toolbox, "schedule", None),
+        )
+
+    def __call__(self, ind, seed: int, gen: int, ngen: int, n: int):
+        g = np.random.default_rng(seed)
+        ind.pruned = False
+        if self.prune_first:
+            self._maybe_prune(ind, g, gen, ngen, n)
+        self.train(ind, rng=g)
+        if self.mutate is not None:
+            self.mutate(ind, rng=g)
+        if not self.prune_first:
+            self._maybe_prune(ind, g, gen, ngen, n)
+        ind.fitness.values = self.evaluate(ind)
+        return ind
+
+    def _maybe_prune(self, ind, g, gen, ngen, n) -> None:
+        if self.prune is not None and g.random() < self.schedule(gen, ngen, n):
+            self.prune(ind, rng=g)
+            ind.pruned = True
+
+
+def _record(logbook, stats, population, gen, nevals, extra, verbose):
+    record = stats.compile(population) if stats is not None else {}
+    logbook.record(gen=gen, nevals=nevals, **extra, **record)
+    if verbose:
+        print(logbook.stream)
+
+
+def eaMuPlusLambda(
+    population: list,
+    toolbox,
+    mu: int,
+    lambda_: int,
+    ngen: int,
+    cxpb: float = 0.0,
+    stats: tools.Statistics | None = None,
+    halloffame: tools.HallOfFame | None = None,
+    verbose: bool = False,
+    rng: RNGLike = None,
+    prune_first: bool = True,
+):
+    """(μ + λ) evolution where offspring are trained, mutated and pruned on a schedule.
+
+    With ``mu = lambda_ = 1`` this is canonical gradient training of one
+    autoencoder with scheduled pruning between epochs.
+
+    Pseudocode::
+
+        evaluate(population)
+        for t = 1 .. ngen:
+            offspring = []
+            repeat lambda_ times:
+                with probability cxpb: child = mate(clone(p1), clone(p2))   # p1, p2 random parents
+                otherwise:             child = clone(random parent)
+                offspring += child
+            for child in offspring (through toolbox.map):
+                with probability schedule(t, ngen, mu): prune(child)   # if prune_first
+                train(child)                         # one epoch of gradient descent
+                mutate(child)                        # e.g. learning-rate mutation
+                (or prune here, after training, if not prune_first)
+                evaluate(child)
+            halloffame.update(offspring)
+            population = select(population + offspring, mu)
+            record stats(population)
+
+    Parameters follow :func:`deap.algorithms.eaMuPlusLambda`; ``rng`` seeds
+    every random choice.  With ``prune_first`` (default) a pruned child gets
+    its epoch of training to recover before selection, so that selection
+    (e.g. :func:`evoprune.selection.selParsimony`) judges the pruning fairly.  Returns ``(population, logbook)``; the logbook has
+    ``gen``, ``nevals``, ``npruned`` (offspring pruned this generation),
+    ``time`` (seconds for the generation) and the ``stats`` fields.
+    """
+    return _ea_mu_lambda(
+        population, toolbox, mu, lambda_, ngen, cxpb, stats, halloffame, verbose, rng, prune_first, plus=True
+    )
+
+
+def eaMuCommaLambda(
+    population: list,
+    toolbox,
+    mu: int,
+    lambda_: int,
+    ngen: int,
+    cxpb: float = 0.0,
+    stats: tools.Statistics | None = None,
+    halloffame: tools.HallOfFame | None = None,
+    verbose: bool = False,
+    rng: RNGLike = None,
+    prune_first: bool = True,
+):
+    """(μ, λ) evolution: like :func:`eaMuPlusLambda` but survivors come from the offspring only.
+
+    With ``mu = lambda_ = 1`` this is plain canonical training with pruning:
+    every epoch's result is kept, pruned or not (under ``eaMuPlusLambda`` the
+    parent survives whenever the trained, pruned child is worse, so pruning
+    is accepted only when it does not hurt).
+
+    Pseudocode: as :func:`eaMuPlusLambda` with ``population = select(offspring, mu)``.
+    """
+    return _ea_mu_lambda(
+        population, toolbox, mu, lambda_, ngen, cxpb, stats, halloffame, verbose, rng, prune_first, plus=False
+    )
+
+
+def _ea_mu_lambda(
+    population: list,
+    toolbox,
+    mu: int,
+    lambda_: int,
+    ngen: int,
+    cxpb: float = 0.0,
+    stats: tools.Statistics | None = None,
+    halloffame: tools.HallOfFame | None = None,
+    verbose: bool = False,
+    rng: RNGLike = None,
+    prune_first: bool = True,
+    plus: bool = True,
+):
+    if mu < 1 or lambda_ < 1:
+        raise ValueError(f"mu and lambda_ must be >= 1, got mu={mu}, lambda_={lambda_}")
+    if not plus and lambda_ < mu:
+        raise ValueError(f"(mu, lambda) selection needs lambda_ >= mu, got mu={mu}, lambda_={lambda_}")
+    if ngen < 0:
+        raise ValueError(f"ngen must be >= 0, got {ngen}")
+    check_probability("cxpb", cxpb)
+    if cxpb > 0 and not hasattr(toolbox, "mate"):
+        raise ValueError("cxpb > 0 needs 'mate' registered on the toolbox")
+    g = as_generator(rng)
+    vary = Variation.from_toolbox(toolbox, prune_first)
+    select = getattr(toolbox, "select", tools.selBest)
+    logbook = tools.Logbook()
+    logbook.header = ["gen", "nevals", "npruned", "time"] + (stats.fields if stats else [])
+
+    t0 = time.perf_counter()
+    invalid = [ind for ind in population if not ind.fitness.valid]
+    for ind, fit in zip(invalid, toolbox.map(toolbox.evaluate, invalid), strict=True):
+        ind.fitness.values = fit
+    if halloffame is not None:
+        halloffame.update(population)
+    _record(logbook, stats, population, 0, len(invalid), {"npruned": 0, "time": time.perf_counter() - t0}, verbose)
+
+    for gen in range(1, ngen + 1):
+        t0 = time.perf_counter()
+        offspring = []
+        for _ in range(lambda_):
+            if cxpb > 0 and len(population) > 1 and g.random() < cxpb:
+                i, j = g.choice(len(population), size=2, replace=False)
+                c1, c2 = toolbox.clone(population[i]), toolbox.clone(population[j])
+                child = toolbox.mate(c1, c2, rng=g)[0]
+            else:
+                child = toolbox.clone(population[int(g.integers(len(population)))])
+            offspring.append(child)
+        seeds = child_seeds(g, len(offspring))
+        n = len(offspring)
+        offspring = list(toolbox.map(vary, offspring, seeds, [gen] * n, [ngen] * n, [mu] * n))
+        if halloffame is not None:
+            halloffame.update(offspring)
+        population[:] = select(population + offspring if plus else offspring, mu)
+        extra = {"npruned": sum(getattr(o, "pruned", False) for o in offspring), "time": time.perf_counter() - t0}
+        _record(logbook, stats, population, gen, len(offspring), extra, verbose)
+    return population, logbook

@@ -1,0 +1,446 @@
+"""Datasets for autoencoder experiments.
+
+Everything returns a :class:`Dataset` of float32 ``(samples, features)`` tensors
+split into train, test and validation sets.  Randomness comes only from
+``numpy.random.default_rng(seed)`` (or a passed Generator); nothing touches
+global RNG state and nothing is downloaded.
+
+* :func:`binary_clustering` -- Baldi's synthetic binary clustering data.
+* :func:`digits` -- scikit-learn's bundled 8x8 digits (``pip install evoprune[data]``).
+* :func:`load_array` -- a local ``.npy`` / ``.npz`` file.
+* :func:`read_idx` / :func:`load_idx` -- MNIST-format IDX files (optionally gzipped).
+* :func:`load_dataset` -- one entry point for all of the above, by name or path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "binary_clustering",
+    "check_data",
+    "digits",
+    "load_array",
+    "load_dataset",
+    "load_idx",
+    "read_idx",
+]
+
+SeedLike = int | np.integer | np.random.Generator | None
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_data(x: Any, name: str = "data", dim: int | None = None) -> torch.Tensor:
+    """Return ``x`` (array or tensor) as a contiguous float32 ``(samples, features)`` tensor.
+
+    Raises ValueError if ``x`` is not 2-D, is empty, holds NaN/inf values, or
+    (when ``dim`` is given) does not have ``dim`` columns.
+    """
+    if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise ValueError(f"{name} must be real-valued, got dtype {x.dtype}")
+        shape = tuple(x.shape)
+    else:
+        x = np.asarray(x)
+        if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+            raise ValueError(f"{name} must be a numeric array, got dtype {x.dtype}")
+        if np.issubdtype(x.dtype, np.complexfloating):
+            raise ValueError(f"{name} must be real-valued, got dtype {x.dtype}")
+        shape = x.shape
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D (samples, features), got shape {shape}")
+    rows, cols = shape
+    if rows == 0 or cols == 0:
+        raise ValueError(f"{name} is empty: shape {shape} (need at least one row and one column)")
+    if isinstance(x, torch.Tensor):
+        t = x.detach().to(device="cpu", dtype=torch.float32).contiguous()
+    else:
+        with np.errstate(over="ignore"):  # overflow to inf is reported below
+            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    finite = torch.isfinite(t)
+    if not bool(finite.all()):
+        n_nan = int(torch.isnan(t).sum())
+        n_inf = int((~finite).sum()) - n_nan
+        raise ValueError(f"{name} has non-finite values: {n_nan} NaN and {n_inf} inf (after float32 conversion)")
+    if dim is not None and cols != dim:
+        raise ValueError(f"{name} has the wrong width: expected {dim} features, got {cols}")
+    return t
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _check_probability(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}") from None
+    if math.isnan(v) or not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return v
+
+
+def _check_fraction(name: str, value: Any) -> float:
+    v = _check_probability(name, value)
+    if v >= 1.0:
+        raise ValueError(f"{name} must be a fraction in [0, 1), got {value!r}")
+    return v
+
+
+# --------------------------------------------------------------------------- Dataset
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Train / test / validation splits, each a float32 ``(samples, features)`` tensor.
+
+    ``centroids`` optionally holds generating cluster centres (synthetic data).
+    Inputs are validated and converted with :func:`check_data` on construction.
+    """
+
+    name: str
+    train: torch.Tensor
+    test: torch.Tensor
+    validation: torch.Tensor
+    centroids: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        train = check_data(self.train, f"{self.name} train")
+        dim = train.shape[1]
+        object.__setattr__(self, "train", train)
+        object.__setattr__(self, "test", check_data(self.test, f"{self.name} test", dim))
+        object.__setattr__(self, "validation", check_data(self.validation, f"{self.name} validation", dim))
+        if self.centroids is not None:
+            object.__setattr__(self, "centroids", check_data(self.centroids, f"{self.name} centroids", dim))
+
+    @property
+    def dim(self) -> int:
+        """Number of features."""
+        return int(self.train.shape[1])
+
+    def __repr__(self) -> str:
+        parts = [
+            f"name={self.name!r}",
+            f"dim={self.dim}",
+            f"train={self.train.shape[0]}",
+            f"test={self.test.shape[0]}",
+            f"validation={self.validation.shape[0]}",
+        ]
+        if self.centroids is not None:
+            parts.append(f"centroids={self.centroids.shape[0]}")
+        return f"Dataset({', '.join(parts)})"
+
+
+# --------------------------------------------------------------------------- splitting helpers
+
+
+def _split_counts(n: int, fractions: dict[str, float]) -> dict[str, int]:
+    """Rows per held-out split, each at least 1, leaving at least 1 training row."""
+    counts = {}
+    for split, frac in fractions.items():
+        k = int(round(n * frac))
+        if k < 1:
+            raise ValueError(f"{split}_fraction={frac} of {n} rows leaves an empty {split} split")
+        counts[split] = k
+    if sum(counts.values()) >= n:
+        detail = ", ".join(f"{s}_fraction={f}" for s, f in fractions.items())
+        raise ValueError(f"{detail} of {n} rows leaves no training rows")
+    return counts
+
+
+def _split(x: np.ndarray, rng: np.random.Generator, fractions: dict[str, float]) -> dict[str, np.ndarray]:
+    """Split ``x`` by a seeded permutation into ``train`` plus the named held-out splits."""
+    counts = _split_counts(len(x), fractions)
+    perm = rng.permutation(len(x))
+    out, start = {}, 0
+    for split, k in counts.items():
+        out[split] = x[perm[start : start + k]]
+        start += k
+    out["train"] = x[perm[start:]]
+    return out
+
+
+def _flatten(x: np.ndarray) -> np.ndarray:
+    """Flatten arrays with more than 2 dims per sample: ``(n, a, b, ...) -> (n, a*b*...)``."""
+    if x.ndim > 2:
+        return x.reshape(x.shape[0], -1)
+    return x
+
+
+def _as_float(x: np.ndarray, name: str) -> np.ndarray:
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise ValueError(f"{name} must be a numeric array, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"{name} must be real-valued, got dtype {x.dtype}")
+    return x.astype(np.float64, copy=False)
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+def binary_clustering(
+    n_clusters: int = 10,
+    dim: int = 1000,
+    samples_per_cluster: int = 100,
+    flip: float = 0.05,
+    density: float = 0.75,
+    seed: SeedLike = 0,
+) -> Dataset:
+    """Baldi's binary clustering data.
+
+    ``n_clusters`` random binary centroids in ``dim`` dimensions (each bit 1 with
+    probability ``density``); every sample is a centroid with each bit flipped
+    independently with probability ``flip``.  Train, test and validation each hold
+    ``samples_per_cluster`` rows per cluster (shuffled), each row with fresh noise,
+    all around the same centroids (stored in ``Dataset.centroids``).
+    """
+    n_clusters = _check_positive_int("n_clusters", n_clusters)
+    dim = _check_positive_int("dim", dim)
+    samples_per_cluster = _check_positive_int("samples_per_cluster", samples_per_cluster)
+    flip = _check_probability("flip", flip)
+    density = _check_probability("density", density)
+    rng = np.random.default_rng(seed)
+
+    centroids = rng.random((n_clusters, dim)) < density
+    labels = np.repeat(np.arange(n_clusters), samples_per_cluster)
+
+    def sample() -> np.ndarray:
+        order = rng.permutation(labels)
+        noise = rng.random((order.size, dim)) < flip
+        return (centroids[order] ^ noise).astype(np.float32)
+
+    train, test, validation = sample(), sample(), sample()
+    return Dataset(
+        name="binary_clustering",
+        train=train,
+        test=test,
+        validation=validation,
+        centroids=centroids.astype(np.float32),
+    )
+
+
+# --------------------------------------------------------------------------- scikit-learn digits
+
+
+def digits(seed: SeedLike = 0, test_fraction: float = 0.2, validation_fraction: float = 0.1) -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1797 x 64), scaled to [0, 1], split by a seeded permutation."""
+    test_fraction = _check_fraction("test_fraction", test_fraction)
+    validation_fraction = _check_fraction("validation_fraction", validation_fraction)
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise ImportError(
+            "the digits dataset needs scikit-learn: pip install evoprune[data] (or pip install scikit-learn)"
+        ) from exc
+    x = load_digits().data.astype(np.float64) / 16.0
+    parts = _split(x, np.random.default_rng(seed), {"test": test_fraction, "validation": validation_fraction})
+    return Dataset(name="digits", **parts)
+
+
+# --------------------------------------------------------------------------- user arrays
+
+
+def _require_file(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such data file: {os.fspath(path)!r}")
+    return p
+
+
+def load_array(
+    path: str | os.PathLike[str],
+    key: str | None = None,
+    seed: SeedLike = 0,
+    test_fraction: float = 0.2,
+    validation_fraction: float = 0.1,
+    scale: str | None = None,
+) -> Dataset:
+    """Load a local ``.npy`` or ``.npz`` file as a :class:`Dataset`.
+
+    An ``.npz`` with a ``train`` array (and optionally ``test`` / ``validation``)
+    gives the splits directly; missing splits are split off ``train`` (fractions
+    of the train rows).  Otherwise the array is ``key``, or the only array in the
+    file, and all splits come from it by a seeded permutation.  Arrays with more
+    than 2 dims are flattened per sample; integers become float.
+    ``scale="minmax"`` maps the train split's global min/max to [0, 1] (the same
+    affine map is applied to every split); ``scale=None`` leaves values as they are.
+    """
+    if scale not in (None, "minmax"):
+        raise ValueError(f"unknown scale {scale!r}; valid: None, 'minmax'")
+    test_fraction = _check_fraction("test_fraction", test_fraction)
+    validation_fraction = _check_fraction("validation_fraction", validation_fraction)
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ValueError(f"unsupported file extension {p.suffix!r} for {os.fspath(path)!r}; expected .npy or .npz")
+    p = _require_file(path)
+
+    given: dict[str, np.ndarray] = {}
+    if suffix == ".npy":
+        if key is not None:
+            raise ValueError(f"key={key!r} only applies to .npz files, not {p.name!r}")
+        given["all"] = np.load(p, allow_pickle=False)
+    else:
+        with np.load(p, allow_pickle=False) as archive:
+            keys = list(archive.files)
+            if key is not None:
+                if key not in keys:
+                    raise ValueError(f"key {key!r} not in {p.name!r}; keys: {', '.join(keys) or '(none)'}")
+                given["all"] = archive[key]
+            elif "train" in keys:
+                for split in ("train", "test", "validation"):
+                    if split in keys:
+                        given[split] = archive[split]
+            elif len(keys) == 1:
+                given["all"] = archive[keys[0]]
+            else:
+                raise ValueError(
+                    f"{p.name!r} holds several arrays and no 'train' array; pass key= one of: "
+                    f"{', '.join(keys) or '(none)'}"
+                )
+
+    arrays = {s: _flatten(_as_float(a, f"{p.name} {s}")) for s, a in given.items()}
+    rng = np.random.default_rng(seed)
+    if "all" in arrays:
+        splits = _split(arrays["all"], rng, {"test": test_fraction, "validation": validation_fraction})
+    else:
+        missing = {s: f for s, f in (("test", test_fraction), ("validation", validation_fraction)) if s not in arrays}
+        train = check_data(arrays["train"], f"{p.name} train").numpy()
+        splits = _split(train, rng, missing) if missing else {"train": train}
+        splits.update({s: a for s, a in arrays.items() if s != "train"})
+
+    if scale == "minmax":
+        lo, hi = float(splits["train"].min()), float(splits["train"].max())
+        if not hi > lo:
+            raise ValueError(f"scale='minmax' needs a non-constant train split; {p.name!r} train is all {lo}")
+        splits = {s: (np.asarray(a, dtype=np.float64) - lo) / (hi - lo) for s, a in splits.items()}
+    return Dataset(name=p.stem, **splits)
+
+
+# --------------------------------------------------------------------------- IDX (MNIST) files
+
+_IDX_DTYPES: dict[int, str] = {
+    0x08: ">u1",
+    0x09: ">i1",
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an IDX (MNIST-format) file, gzipped or not, into a native-endian array."""
+    p = _require_file(path)
+    raw = p.read_bytes()
+    if p.suffix.lower() == ".gz" or raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{p.name!r} is not a valid gzip file: {exc}") from exc
+    if len(raw) < 4:
+        raise ValueError(f"{p.name!r} is too short for an IDX header ({len(raw)} bytes)")
+    if raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{p.name!r} has a bad IDX magic number {raw[:4].hex()}: must start with two zero bytes")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        valid = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
+        raise ValueError(f"{p.name!r} has unknown IDX dtype code 0x{code:02X}; valid: {valid}")
+    if ndim == 0:
+        raise ValueError(f"{p.name!r} declares 0 dimensions in its IDX header")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{p.name!r} is truncated: header needs {header} bytes, file has {len(raw)}")
+    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[code])
+    expected = math.prod(shape) * dtype.itemsize
+    got = len(raw) - header
+    if got != expected:
+        raise ValueError(
+            f"{p.name!r} data length mismatch: shape {shape} of {dtype.name} needs {expected} bytes, found {got}"
+        )
+    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def _idx_images(path: str | os.PathLike[str]) -> np.ndarray:
+    x = read_idx(path)
+    name = Path(path).name
+    if x.ndim < 2:
+        raise ValueError(f"{name!r} is 1-D {x.shape} (a labels file?); expected images (samples, ...)")
+    scaled = x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else _as_float(x, name)
+    return _flatten(scaled)
+
+
+def load_idx(
+    images_path: str | os.PathLike[str],
+    test_images_path: str | os.PathLike[str] | None = None,
+    seed: SeedLike = 0,
+    validation_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+) -> Dataset:
+    """Load IDX images (uint8 scaled to [0, 1]; flattened per sample) as a :class:`Dataset`.
+
+    With ``test_images_path`` that file is the test split (``test_fraction`` is
+    unused) and validation is split off the training images; otherwise test and
+    validation are both split off by a seeded permutation.
+    """
+    validation_fraction = _check_fraction("validation_fraction", validation_fraction)
+    test_fraction = _check_fraction("test_fraction", test_fraction)
+    x = _idx_images(images_path)
+    rng = np.random.default_rng(seed)
+    if test_images_path is not None:
+        splits = _split(x, rng, {"validation": validation_fraction})
+        splits["test"] = _idx_images(test_images_path)
+    else:
+        splits = _split(x, rng, {"test": test_fraction, "validation": validation_fraction})
+    return Dataset(name=Path(images_path).name, **splits)
+
+
+# --------------------------------------------------------------------------- registry
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "binary_clustering": binary_clustering,
+    "digits": digits,
+}
+
+_IDX_NAME = re.compile(r"(\.idx\d*|idx\d*[-.]ubyte)(\.gz)?$")
+
+
+def _is_idx_name(name: str) -> bool:
+    base = Path(name).name.lower()
+    return bool(_IDX_NAME.search(base)) or (base.endswith(".gz") and "idx" in base)
+
+
+def load_dataset(name: str | os.PathLike[str], **kwargs: Any) -> Dataset:
+    """Load a registered dataset by name, or a ``.npy``/``.npz``/IDX file by path."""
+    if isinstance(name, str) and name in DATASETS:
+        return DATASETS[name](**kwargs)
+    text = os.fspath(name)
+    lower = text.lower()
+    if lower.endswith((".npy", ".npz")):
+        return load_array(text, **kwargs)
+    if _is_idx_name(text):
+        return load_idx(text, **kwargs)
+    raise ValueError(
+        f"unknown dataset {text!r}; valid names: {', '.join(sorted(DATASETS))}, "
+        "or a path ending in .npy, .npz, or an IDX file (*idx*-ubyte, *.idx, optionally .gz)"
+    )

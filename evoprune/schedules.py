@@ -1,0 +1,93 @@
+"""Pruning schedules: the probability that the pruning mutation fires at generation t of T.
+
+``p`` is the base probability and ``n`` the size of the subpopulation the
+individual was selected from (μ in the canonical loop, the neighbourhood size
+on a grid).  Generations count from 1 to T.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .validation import check_choice, check_probability
+
+
+def fixed(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    return p
+
+
+def increase(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    return p * t / T
+
+
+def decrease(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    return p * (1 - t / T)
+
+
+def decrease_published(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    """The published code's ``1 - p·t/T`` (starts at probability 1); for reproducing it only."""
+    return 1 - p * t / T
+
+
+def exponential(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    return p * (1 - math.exp(-2 * t / T))
+
+
+def final_n(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    return p if t >= (1 - n_frac) * T else 0.0
+
+
+def population(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    return p * t / (T * n)
+
+
+def prune_after(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    return p if t >= T else 0.0
+
+
+#: Schedules by name; ``decrease_published`` is the published variant, not one of the seven.
+SCHEDULES: dict[str, Callable[..., float]] = {
+    "fixed": fixed,
+    "increase": increase,
+    "decrease": decrease,
+    "exponential": exponential,
+    "final_n": final_n,
+    "population": population,
+    "prune_after": prune_after,
+    "decrease_published": decrease_published,
+}
+
+#: The paper's base probabilities per operator.
+PAPER_PROBABILITY = {"random": 0.5, "conjunctive": 0.5, "variance": 0.1, "magnitude": 0.5}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A named schedule with its base probability; call it as ``schedule(t, T, n)``.
+
+    >>> Schedule("exponential", 0.5)(t=50, T=100)   # doctest: +ELLIPSIS
+    0.316...
+    """
+
+    name: str
+    p: float = 0.5
+    n_frac: float = 0.25
+
+    def __post_init__(self) -> None:
+        check_choice("schedule", self.name, SCHEDULES)
+        check_probability("schedule probability p", self.p)
+        check_probability("n_frac", self.n_frac)
+
+    def __call__(self, t: int, T: int, n: int = 1) -> float:
+        if T < 1 or not 0 <= t <= T:
+            raise ValueError(f"need 0 <= t <= T and T >= 1, got t={t}, T={T}")
+        if n < 1:
+            raise ValueError(f"subpopulation size n must be >= 1, got {n}")
+        return min(1.0, max(0.0, SCHEDULES[self.name](self.p, t, T, n, self.n_frac)))
+
+
+def get_schedule(name: str, p: float = 0.5, n_frac: float = 0.25) -> Schedule:
+    """Look a schedule up by name; unknown names raise a ValueError listing the valid ones."""
+    return Schedule(name, p, n_frac)

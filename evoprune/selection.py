@@ -1,0 +1,31 @@
+"""Selection operators for pruned genomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .validation import check_amount
+
+
+def selParsimony(individuals: Sequence, k: int, tolerance: float = 0.01, fit_attr: str = "fitness") -> list:
+    """Select ``k`` individuals by fitness with lexicographic parsimony pressure.
+
+    Repeatedly: among the remaining individuals whose (first) fitness value is
+    within a relative ``tolerance`` of the best remaining one, take the one
+    with the fewest unpruned parameters (ties: better fitness).  With
+    ``tolerance=0`` this is :func:`deap.tools.selBest` with sparsity breaking
+    exact ties.  In a (1 + 1) loop a pruned child that is (almost) as good as
+    its parent replaces it, so pruning is accepted while it costs nothing.
+    """
+    check_amount("tolerance", tolerance)
+    pool = list(individuals)
+    if not 0 <= k <= len(pool):
+        raise ValueError(f"cannot select k={k} from {len(pool)} individuals")
+    chosen = []
+    for _ in range(k):
+        best = max(getattr(ind, fit_attr).wvalues[0] for ind in pool)
+        bar = best - tolerance * abs(best)
+        near = [i for i, ind in enumerate(pool) if getattr(ind, fit_attr).wvalues[0] >= bar]
+        pick = min(near, key=lambda i: (pool[i].n_kept, -getattr(pool[i], fit_attr).wvalues[0]))
+        chosen.append(pool.pop(pick))
+    return chosen
