@@ -124,7 +124,8 @@ def eaMuPlusLambda(
     Parameters follow :func:`deap.algorithms.eaMuPlusLambda`; ``rng`` seeds
     every random choice.  With ``prune_first`` (default) a pruned child gets
     its epoch of training to recover before selection, so that selection
-    (e.g. :func:`evoprune.selection.selParsimony`) judges the pruning fairly.  Returns ``(population, logbook)``; the logbook has
+    (e.g. :func:`evoprune.selection.selParsimony`) judges the pruning fairly.
+    Returns ``(population, logbook)``; the logbook has
     ``gen``, ``nevals``, ``npruned`` (offspring pruned this generation),
     ``time`` (seconds for the generation) and the ``stats`` fields.
     """

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+import torch
+from deap import base, creator
+
+from evoprune.genome import Architecture
+
+if not hasattr(creator, "FitnessMin"):
+    creator.create("FitnessMin", base.Fitness, weights=(-1.0,))
+if not hasattr(creator, "Genome"):
+    from evoprune.genome import AutoencoderGenome
+
+    creator.create("Genome", AutoencoderGenome, fitness=creator.FitnessMin)
+
+
+@pytest.fixture
+def small_arch():
+    return Architecture.paper(input_dim=40, hidden=12, latent=4)
+
+
+@pytest.fixture
+def small_data():
+    from evoprune.data import binary_clustering
+
+    return binary_clustering(n_clusters=4, dim=40, samples_per_cluster=25, seed=3)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+    yield
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)

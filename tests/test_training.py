@@ -1,0 +1,110 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from evoprune.evaluation import evaluate, pairing_errors, reconstruction_error
+from evoprune.genome import AutoencoderGenome
+from evoprune.pruning import mutPruneRandom
+from evoprune.training import minibatch_orders, mutLearningRate, mutTrain, train_halves
+
+
+def test_training_matches_torch_adam(small_arch, small_data):
+    """One epoch of mutTrain == torch.optim.Adam on the exported module with the same batches."""
+    ind = AutoencoderGenome(small_arch, rng=0, lr=3e-3)
+    module = ind.to_module()
+    opt = torch.optim.Adam(module.parameters(), lr=3e-3)
+    x = small_data.train
+    order = np.random.default_rng(7).permutation(x.shape[0])
+    for s in range(0, x.shape[0], 16):
+        xb = x[torch.from_numpy(order[s : s + 16])]
+        opt.zero_grad()
+        (module(xb) - xb).abs().mean().backward()
+        opt.step()
+    mutTrain(ind, x, rng=np.random.default_rng(7), batch_size=16, loss="l1")
+    with torch.no_grad():
+        assert torch.allclose(module(x), ind.reconstruct(x), atol=2e-5)
+
+
+def test_adam_state_persists_across_epochs(small_arch, small_data):
+    ind = AutoencoderGenome(small_arch, rng=0)
+    mutTrain(ind, small_data.train, rng=0, batch_size=20)
+    assert ind.encoder.step == 5 and ind.decoder.step == 5
+    mutTrain(ind, small_data.train, rng=1, batch_size=20)
+    assert ind.encoder.step == 10
+    assert ind.encoder.exp_avg_sq[0].abs().sum() > 0
+
+
+def test_batched_training_equals_training_each_alone(small_arch, small_data):
+    inds = [AutoencoderGenome(small_arch, rng=s, lr=lr) for s, lr in zip(range(3), (1e-3, 3e-3, 1e-2), strict=True)]
+    mutPruneRandom(inds[1], 0.3, rng=0)
+    x = small_data.train
+    orders = minibatch_orders(x.shape[0], [np.random.default_rng(s) for s in range(3)])
+    encs, decs, losses = train_halves([i.encoder for i in inds], [i.decoder for i in inds],
+                                      [i.lr for i in inds], x, orders, batch_size=16)
+    for k, ind in enumerate(inds):
+        (e,), (d,), loss = train_halves([ind.encoder], [ind.decoder], [ind.lr], x, orders[k:k + 1], batch_size=16)
+        for a, b in zip(e.params + d.params, encs[k].params + decs[k].params, strict=True):
+            assert torch.allclose(a, b, atol=1e-6)
+        assert loss[0] == pytest.approx(float(losses[k]), rel=1e-5)
+    assert torch.all(encs[1].params[0][~inds[1].encoder.masks[0]] == 0)
+
+
+def test_training_reduces_loss_and_is_reproducible(small_arch, small_data):
+    def run(seed):
+        ind = AutoencoderGenome(small_arch, rng=0, lr=1e-2)
+        for e in range(15):
+            mutTrain(ind, small_data.train, rng=np.random.default_rng([seed, e]), batch_size=10, loss="bce")
+        return ind
+
+    start = reconstruction_error(AutoencoderGenome(small_arch, rng=0), small_data.test)
+    a, b = run(1), run(1)
+    assert reconstruction_error(a, small_data.test) < start - 0.15
+    assert all(torch.equal(p, q) for p, q in zip(a.decoder.params, b.decoder.params, strict=True))
+
+
+def test_bad_loss_and_batch_size(small_arch, small_data):
+    ind = AutoencoderGenome(small_arch, rng=0)
+    with pytest.raises(ValueError, match="hinge"):
+        mutTrain(ind, small_data.train, loss="hinge")
+    with pytest.raises(ValueError, match="batch_size"):
+        mutTrain(ind, small_data.train, batch_size=0)
+
+
+def test_nan_loss_gives_worst_fitness(small_arch, small_data):
+    ind = AutoencoderGenome(small_arch, rng=0)
+    ind.decoder.params[0][0, 0] = float("nan")
+    assert evaluate(ind, small_data.train) == (math.inf,)
+    mutTrain(ind, small_data.train)  # does not raise
+    assert evaluate(ind, small_data.train) == (math.inf,)
+
+
+def test_pairing_errors_matches_individual_evaluation(small_arch, small_data):
+    inds = [AutoencoderGenome(small_arch, rng=s) for s in range(3)]
+    mutPruneRandom(inds[2], 0.5, rng=0)
+    m = pairing_errors([i.encoder for i in inds], [i.decoder for i in inds[:2]], small_data.test)
+    assert m.shape == (3, 2)
+    for i in range(3):
+        for j in range(2):
+            pair = AutoencoderGenome.from_halves(inds[i].encoder, inds[j].decoder)
+            assert m[i, j].item() == pytest.approx(reconstruction_error(pair, small_data.test), rel=1e-5)
+
+
+def test_learning_rate_mutation_log_scale_and_clipping(small_arch):
+    ind = AutoencoderGenome(small_arch, rng=0, lr=1e-3)
+    steps = []
+    for s in range(400):
+        before = ind.lr
+        mutLearningRate(ind, sigma=0.2, low=1e-4, high=1e-2, rng=s)
+        steps.append(math.log(ind.lr / before))
+        assert 1e-4 <= ind.lr <= 1e-2
+    inner = [st for st in steps if abs(st) > 0]
+    assert 0.1 < np.std(inner) < 0.3
+    with pytest.raises(ValueError, match="low"):
+        mutLearningRate(ind, low=1e-2, high=1e-3)
+
+
+def test_module_export_is_plain_module(small_arch):
+    assert isinstance(AutoencoderGenome(small_arch, rng=0).to_module(), nn.Module)
