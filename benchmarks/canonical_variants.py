@@ -38,7 +38,7 @@ def main(argv=None):
     print("|---|---|---|---|---|---|")
     for op in OPERATORS:
         r = [x for x in rows if x[0] == op]
-        med = lambda i: statistics.median(x[i] for x in r)  # noqa: E731
+        med = lambda i, r=r: statistics.median(x[i] for x in r)  # noqa: E731
         print(f"| {op} | {med(2):.4f} | {med(3):.3f} | {med(4):.4f} | {med(5):.3f} | "
               f"{' '.join(f'{x[2]:.3f}' for x in r)} |")
 

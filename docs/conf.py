@@ -43,3 +43,4 @@ nitpicky = False
 
 html_theme = "alabaster"
 html_static_path: list[str] = []
+

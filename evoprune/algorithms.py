@@ -26,7 +26,7 @@ import numpy as np
 from deap import tools
 
 from .rng import RNGLike, as_generator, child_seeds
-from .validation import check_probability
+from .validation import check_choice, check_probability
 
 
 @dataclass
@@ -75,6 +75,14 @@ class Variation:
         if self.prune is not None and g.random() < self.schedule(gen, ngen, n):
             self.prune(ind, rng=g)
             ind.pruned = True
+
+
+def _new_logbook(fields: list[str], stats) -> tools.Logbook:
+    logbook = tools.Logbook()
+    logbook.header = fields + (stats.fields if stats else [])
+    for name in getattr(stats, "keys", lambda: [])():
+        logbook.chapters[name].header = stats[name].fields
+    return logbook
 
 
 def _record(logbook, stats, population, gen, nevals, extra, verbose):
@@ -187,8 +195,7 @@ def _ea_mu_lambda(
     g = as_generator(rng)
     vary = Variation.from_toolbox(toolbox, prune_first)
     select = getattr(toolbox, "select", tools.selBest)
-    logbook = tools.Logbook()
-    logbook.header = ["gen", "nevals", "npruned", "time"] + (stats.fields if stats else [])
+    logbook = _new_logbook(["gen", "nevals", "npruned", "time"], stats)
 
     t0 = time.perf_counter()
     invalid = [ind for ind in population if not ind.fitness.valid]
@@ -218,3 +225,127 @@ def _ea_mu_lambda(
         extra = {"npruned": sum(getattr(o, "pruned", False) for o in offspring), "time": time.perf_counter() - t0}
         _record(logbook, stats, population, gen, len(offspring), extra, verbose)
     return population, logbook
+
+
+def eaToroidalGrid(
+    population: list,
+    toolbox,
+    grid,
+    ngen: int,
+    stats: tools.Statistics | None = None,
+    halloffame: tools.HallOfFame | None = None,
+    verbose: bool = False,
+    rng: RNGLike = None,
+    update: str = "synchronous",
+    concept: str = "best",
+    tournsize: int = 2,
+    eval_size: int = 100,
+    batched: bool = True,
+    test_data=None,
+    holdout=None,
+):
+    """Spatial coevolution of encoders and decoders on a toroidal grid.
+
+    ``population[c]`` is cell c's centre genome (encoder, decoder, learning
+    rate); ``grid`` is an :class:`evoprune.topology.Grid` with one cell per
+    individual.  The toolbox needs ``train`` and ``evaluate`` (the latter with
+    ``data=<training data>``: pairing batches are drawn from it), optionally
+    ``mutate`` and ``prune`` + ``schedule``.
+
+    Pseudocode::
+
+        evaluate(population)
+        for t = 1 .. ngen:
+            synchronous:  every cell reads generation t-1 (all cells at once)
+            asynchronous: cells in random order, each reading the grid as it is now
+            for each cell c:
+                N = neighbourhood(c)                         # centre first
+                E[i, j] = loss(encoder_i ∘ decoder_j) on a training batch, for i, j in N
+                score encoders and decoders by the solution concept
+                    (best: min over partners; worst: max; mean)
+                enc = tournament(encoders of N), dec = tournament(decoders of N)   # independent
+                child = (enc, dec) with cell c's learning rate
+                train(child)                                 # one epoch
+                mutate(child)                                # learning rate
+                with probability schedule(t, ngen, |N|): prune(child)
+                evaluate(child)
+                centre(c) = child
+            halloffame.update(population); record stats
+
+    With ``update="synchronous"`` and ``batched=True`` (default) all cells are
+    computed together as stacked tensor operations (needs ``train`` registered
+    as :func:`evoprune.training.mutTrain` and ``evaluate`` as
+    :func:`evoprune.evaluation.evaluate`); ``batched=False`` runs the cells
+    through ``toolbox.map`` one task per cell, with identical results.
+    Asynchronous update runs the same per-cell step in a random cell order.
+
+    The logbook has ``gen``, ``nevals``, ``npruned``, ``time``, learning-rate
+    ``lr_min``/``lr_median``/``lr_max``, ``best`` (index of the best centre:
+    lowest error on ``holdout`` if given, else lowest training fitness),
+    ``best_test`` (its error on ``test_data``, if given) and the ``stats``
+    fields.  Returns ``(population, logbook)``; :func:`best_centre` picks the
+    best centre pair on held-out data.
+    """
+    from .coevolution import CONCEPTS, CellStep, batched_generation, training_data
+
+    check_choice("update", update, ("synchronous", "asynchronous"))
+    check_choice("solution concept", concept, CONCEPTS)
+    if len(population) != grid.n_cells:
+        raise ValueError(f"population has {len(population)} individuals but the grid has {grid.n_cells} cells")
+    if tournsize < 1 or eval_size < 1 or ngen < 0:
+        raise ValueError(f"need tournsize >= 1, eval_size >= 1, ngen >= 0; got {tournsize}, {eval_size}, {ngen}")
+    g = as_generator(rng)
+    vary = Variation.from_toolbox(toolbox)
+    step = CellStep(vary.train, vary.evaluate, training_data(toolbox), vary.mutate, vary.prune, vary.schedule,
+                    concept, tournsize, eval_size)
+    hoods = grid.neighbourhoods()
+    logbook = _new_logbook(["gen", "nevals", "npruned", "time", "lr_median", "best", "best_test"], stats)
+
+    def record(gen, nevals, npruned, t0):
+        lrs = [ind.lr for ind in population]
+        best = best_centre(population, holdout, index=True)
+        extra = {"npruned": npruned, "lr_min": min(lrs), "lr_median": float(np.median(lrs)), "lr_max": max(lrs),
+                 "best": best}
+        if test_data is not None:
+            extra["best_test"] = float(_errors([population[best]], test_data)[0])
+        if halloffame is not None:
+            halloffame.update(population)
+        extra["time"] = time.perf_counter() - t0
+        _record(logbook, stats, population, gen, nevals, extra, verbose)
+
+    t0 = time.perf_counter()
+    invalid = [ind for ind in population if not ind.fitness.valid]
+    for ind, fit in zip(invalid, toolbox.map(toolbox.evaluate, invalid), strict=True):
+        ind.fitness.values = fit
+    record(0, len(invalid), 0, t0)
+
+    for gen in range(1, ngen + 1):
+        t0 = time.perf_counter()
+        seeds = child_seeds(g, len(population))
+        if update == "asynchronous":
+            for c in g.permutation(len(population)):
+                population[c] = step(population[c], [population[j] for j in hoods[c]], seeds[c], gen, ngen)
+        elif batched:
+            population[:] = batched_generation(step, population, hoods, seeds, gen, ngen)
+        else:
+            n = len(population)
+            neighbours = [[population[j] for j in hood] for hood in hoods]
+            population[:] = list(toolbox.map(step, list(population), neighbours, seeds, [gen] * n, [ngen] * n))
+        record(gen, len(population), sum(getattr(i, "pruned", False) for i in population), t0)
+    return population, logbook
+
+
+def _errors(genomes, data):
+    from .coevolution import aligned_errors
+
+    return aligned_errors(genomes, data)
+
+
+def best_centre(population: list, holdout=None, index: bool = False):
+    """The centre genome with the lowest error on ``holdout`` (or, without it, the best training fitness)."""
+    if holdout is None:
+        scores = [ind.fitness.values[0] if ind.fitness.valid else float("inf") for ind in population]
+    else:
+        scores = _errors(population, holdout).tolist()
+    i = int(np.argmin(scores))
+    return i if index else population[i]

@@ -58,7 +58,7 @@ def mutPruneRandom(individual: AutoencoderGenome, amount: float = 0.1, rng: RNGL
 
 
 def mutPruneMagnitude(individual: AutoencoderGenome, amount: float = 0.1, scope: str = "global", rng: RNGLike = None):
-    """Magnitude baseline: prune the ``amount`` smallest-|w| unpruned weights.
+    """Magnitude baseline: prune the ``amount`` unpruned weights of smallest magnitude.
 
     ``scope="global"`` ranks the weight matrices of both halves together (biases
     are kept), so redundant large layers lose most; ``scope="layer"`` prunes

@@ -1,0 +1,46 @@
+"""One grid-coevolution run of a :class:`~evoprune.experiment.RunConfig` (used by the study runner and examples)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from deap import base, creator, tools
+
+from .algorithms import best_centre, eaToroidalGrid
+from .data import Dataset
+from .evaluation import evaluate
+from .experiment import RunConfig, RunResult, _stats_with_progress, ensure_creator, finish, register_pruning
+from .genome import Architecture
+from .metrics import default_stats
+from .topology import Grid
+from .training import mutLearningRate, mutTrain
+
+
+def grid_toolbox(cfg: RunConfig, data: Dataset) -> base.Toolbox:
+    """Toolbox for :func:`eaToroidalGrid` from ``cfg``: batched-compatible train/evaluate, lr mutation, pruning."""
+    tb = base.Toolbox()
+    tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size, loss=cfg.loss)
+    if cfg.lr_sigma > 0:
+        tb.register("mutate", mutLearningRate, sigma=cfg.lr_sigma)
+    tb.register("evaluate", evaluate, data=data.train)
+    register_pruning(tb, cfg, data.train)
+    return tb
+
+
+def run_grid(cfg: RunConfig, data: Dataset, seed: int, on_generation: Callable[[], None] | None = None,
+             population: list | None = None, **algo_kw) -> RunResult:
+    """Grid coevolution for ``cfg``; the best centre on the validation set is the run's result."""
+    ensure_creator()
+    g = np.random.default_rng(seed)
+    grid = Grid.from_string(cfg.grid)
+    arch = Architecture.paper(data.dim, cfg.hidden, cfg.latent)
+    pop = population or [creator.AEIndividual(arch, rng=g, lr=cfg.lr) for _ in range(grid.n_cells)]
+    hof = tools.HallOfFame(1)
+    stats = _stats_with_progress(default_stats(), on_generation)
+    t0 = time.perf_counter()
+    pop, log = eaToroidalGrid(pop, grid_toolbox(cfg, data), grid, cfg.generations, stats=stats, halloffame=hof,
+                              rng=g, update=cfg.update, concept=cfg.concept, test_data=data.test,
+                              holdout=data.validation, **algo_kw)
+    return finish(cfg.label, seed, best_centre(pop, data.validation), log, data, time.perf_counter() - t0)
