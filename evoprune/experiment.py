@@ -52,7 +52,7 @@ class RunConfig:
     loss: str = "bce"
     lr: float = 1e-3
     lr_sigma: float = 0.1
-    tolerance: float = 0.01
+    tolerance: float = 0.05
     hidden: int = 30
     latent: int = 10
     n_cases: int = 100

@@ -1,0 +1,56 @@
+"""DEAP-compatible ``map`` functions for process pools and dask clusters.
+
+Register one on a toolbox (``toolbox.register("map", m)``); every independent
+task of the algorithms (cells, offspring, trials) then runs there.  Results
+come back in order, so a seeded run gives the same result on any map.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class ProcessMap:
+    """A map over a ``spawn`` process pool; use as a context manager (or call :meth:`close`)."""
+
+    def __init__(self, workers: int = 2, threads_per_worker: int = 1, context: str = "spawn") -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self._pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context(context), initializer=_init_worker,
+            initargs=(threads_per_worker,),
+        )
+
+    def __call__(self, func: Callable, *iterables: Iterable) -> list:
+        return list(self._pool.map(func, *iterables))
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+    def __enter__(self) -> ProcessMap:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self):
+        raise TypeError("a ProcessMap cannot be pickled; register it on the toolbox only in the parent process")
+
+
+def dask_map(client) -> Callable:
+    """A DEAP-compatible map running on a ``dask.distributed.Client`` (tasks are not cached: ``pure=False``)."""
+
+    def map_(func: Callable, *iterables: Iterable) -> list:
+        futures = client.map(func, *[list(it) for it in iterables], pure=False)
+        return client.gather(futures)
+
+    map_.client = client
+    return map_

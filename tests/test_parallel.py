@@ -1,0 +1,57 @@
+"""Runs through real process pools and a real dask LocalCluster give the serial results."""
+
+import pytest
+import torch
+from deap import creator
+
+from evoprune.algorithms import eaMuPlusLambda, eaToroidalGrid
+from evoprune.parallel import ProcessMap, dask_map
+from evoprune.topology import Grid
+
+from .test_algorithms import make_toolbox, strip
+from .test_grid import population, toolbox
+
+
+def _grid_run(small_arch, small_data, map_=None):
+    tb = toolbox(small_data)
+    if map_ is not None:
+        tb.register("map", map_)
+    return eaToroidalGrid(population(small_arch, 4), tb, Grid(2, 2), 2, rng=3, batched=False)
+
+
+def _ea_run(small_arch, small_data, map_=None):
+    tb = make_toolbox(small_data)
+    if map_ is not None:
+        tb.register("map", map_)
+    pop = [creator.Genome(small_arch, rng=i, lr=5e-3) for i in range(2)]
+    return eaMuPlusLambda(pop, tb, 2, 2, 2, rng=3)
+
+
+def _same(a, b):
+    assert strip(a[1]) == strip(b[1])
+    for x, y in zip(a[0], b[0], strict=True):
+        assert all(torch.equal(p, q) for p, q in zip(x.encoder.params, y.encoder.params, strict=True))
+
+
+def test_spawn_process_pool_with_creator_classes(small_arch, small_data):
+    with ProcessMap(2) as pmap:
+        _same(_grid_run(small_arch, small_data), _grid_run(small_arch, small_data, pmap))
+        _same(_ea_run(small_arch, small_data), _ea_run(small_arch, small_data, pmap))
+
+
+def test_dask_local_cluster_matches_serial(small_arch, small_data):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        dmap = dask_map(client)
+        assert len(client.scheduler_info()["workers"]) == 2
+        _same(_grid_run(small_arch, small_data), _grid_run(small_arch, small_data, dmap))
+        # tasks really ran on the workers
+        assert set(dmap(lambda _: __import__("os").getpid(), range(8))) - {__import__("os").getpid()}
+
+
+def test_process_map_rejects_bad_workers():
+    with pytest.raises(ValueError, match="workers"):
+        ProcessMap(0)
+
+
