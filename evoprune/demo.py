@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .data import binary_clustering
+from .data import Dataset, binary_clustering
 from .experiment import OPERATORS, RunConfig, RunResult, run_canonical, single_thread
 from .io import atomic_write_text, write_jsonl
 from .plots import plot_curves
@@ -16,8 +16,8 @@ from .plots import plot_curves
 
 def _run_variant(args) -> RunResult:
     single_thread()
-    cfg, seed, data_seed = args
-    res = run_canonical(cfg, binary_clustering(seed=data_seed), seed)
+    cfg, data, seed = args
+    res = run_canonical(cfg, data, seed)
     res.best = None
     return res
 
@@ -32,19 +32,23 @@ def format_table(results: list[RunResult]) -> str:
 
 
 def demo(out: str | Path = "out/demo", generations: int = 200, seed: int = 0, workers: int = 1,
-         schedule: str = "exponential") -> list[RunResult]:
-    """Train the paper's network on the paper's data once per operator (and unpruned); print and plot."""
+         schedule: str = "exponential", data: Dataset | None = None, **config) -> list[RunResult]:
+    """Train the paper's network on the paper's data once per operator (and unpruned); print and plot.
+
+    ``data`` defaults to the paper's binary-clustering set; ``config`` overrides
+    :class:`~evoprune.experiment.RunConfig` fields (e.g. ``hidden``, ``latent``).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     single_thread()
-    cfgs = [RunConfig(operator=op, schedule=schedule, generations=generations) for op in OPERATORS]
+    cfgs = [RunConfig(operator=op, schedule=schedule, generations=generations, **config) for op in OPERATORS]
+    data = data if data is not None else binary_clustering(seed=seed)
     t0 = time.perf_counter()
     if workers > 1:
         with ProcessPoolExecutor(workers) as ex:
-            results = list(tqdm(ex.map(_run_variant, [(c, seed, seed) for c in cfgs]), total=len(cfgs),
+            results = list(tqdm(ex.map(_run_variant, [(c, data, seed) for c in cfgs]), total=len(cfgs),
                                 desc="variants", unit="run"))
     else:
-        data = binary_clustering(seed=seed)
         results = []
         with tqdm(total=len(cfgs) * (generations + 1), desc="demo", unit="gen") as bar:
             for cfg in cfgs:

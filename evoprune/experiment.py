@@ -127,9 +127,12 @@ class RunResult:
     wall_time: float
     inference_time: float
     best: Any = None
+    population: Any = None
 
     def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("records", "best")}
+        """The scalar results (no records, genomes or population)."""
+        skip = ("records", "best", "population")
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
 
 
 def _stats_with_progress(stats, on_generation: Callable[[], None] | None):

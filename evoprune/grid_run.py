@@ -43,4 +43,6 @@ def run_grid(cfg: RunConfig, data: Dataset, seed: int, on_generation: Callable[[
     pop, log = eaToroidalGrid(pop, grid_toolbox(cfg, data), grid, cfg.generations, stats=stats, halloffame=hof,
                               rng=g, update=cfg.update, concept=cfg.concept, test_data=data.test,
                               holdout=data.validation, **algo_kw)
-    return finish(cfg.label, seed, best_centre(pop, data.validation), log, data, time.perf_counter() - t0)
+    result = finish(cfg.label, seed, best_centre(pop, data.validation), log, data, time.perf_counter() - t0)
+    result.population = pop
+    return result

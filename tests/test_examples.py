@@ -107,3 +107,36 @@ def test_runs_as_a_script():
     assert proc.returncode == 0, proc.stderr
     assert "test L1" in proc.stdout
     assert "prune.is_pruned = True" in proc.stdout
+
+
+def test_grid_example_small(tmp_path):
+    spec = importlib.util.spec_from_file_location("grid_coevolution", EXAMPLES / "grid_coevolution.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.main(
+        [
+            "--generations",
+            "12",
+            "--dim",
+            "40",
+            "--clusters",
+            "4",
+            "--samples-per-cluster",
+            "25",
+            "--hidden",
+            "12",
+            "--latent",
+            "4",
+            "--grid",
+            "ring:5",
+            "--schedule",
+            "fixed",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert res["test_l1"] < res["records"][0]["best_test"] - 0.1  # it learned
+    assert res["fraction_kept"] < 1.0  # RANDOM pruning fired (p = 0.5 every generation)
+    assert len(res["cell_l1"]) == 5
+    for name in ("curves.png", "cells.png", "logbook.jsonl"):
+        assert (tmp_path / name).stat().st_size > 1000

@@ -1,0 +1,25 @@
+import json
+
+import pytest
+
+from evoprune.cli import main
+from evoprune.demo import demo
+
+
+def test_demo_writes_table_plot_and_logbooks(tmp_path, small_data, capsys):
+    results = demo(tmp_path, generations=6, seed=0, data=small_data, hidden=12, latent=4)
+    out = capsys.readouterr().out
+    assert [r.label for r in results] == ["none", "random-exponential", "variance-exponential",
+                                         "conjunctive-exponential", "magnitude-exponential"]
+    for r in results:
+        assert f"| {r.label} | {r.test_l1:.4f}" in out
+        rows = [json.loads(line) for line in (tmp_path / f"{r.label}.jsonl").read_text().splitlines()]
+        assert [x["gen"] for x in rows] == list(range(7))
+        assert rows[-1]["kept_min"] == pytest.approx(r.fraction_kept)
+    assert results[0].fraction_kept == 1.0
+    assert (tmp_path / "demo.png").stat().st_size > 5000
+
+
+def test_cli_reports_bad_schedule(capsys):
+    assert main(["demo", "--schedule", "sometimes", "--generations", "1", "--out", "/tmp/x"]) == 2
+    assert "sometimes" in capsys.readouterr().err
