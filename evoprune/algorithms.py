@@ -104,6 +104,8 @@ def eaMuPlusLambda(
     verbose: bool = False,
     rng: RNGLike = None,
     prune_first: bool = True,
+    checkpoint=None,
+    resume_from=None,
 ):
     """(μ + λ) evolution where offspring are trained, mutated and pruned on a schedule.
 
@@ -136,9 +138,26 @@ def eaMuPlusLambda(
     Returns ``(population, logbook)``; the logbook has
     ``gen``, ``nevals``, ``npruned`` (offspring pruned this generation),
     ``time`` (seconds for the generation) and the ``stats`` fields.
+
+    ``checkpoint(gen, population, logbook)``, if given, is called after every
+    generation; ``resume_from=(gen, logbook)`` continues a run saved after
+    generation ``gen`` (pass the saved population and the restored ``rng``).
     """
     return _ea_mu_lambda(
-        population, toolbox, mu, lambda_, ngen, cxpb, stats, halloffame, verbose, rng, prune_first, plus=True
+        population,
+        toolbox,
+        mu,
+        lambda_,
+        ngen,
+        cxpb,
+        stats,
+        halloffame,
+        verbose,
+        rng,
+        prune_first,
+        True,
+        checkpoint,
+        resume_from,
     )
 
 
@@ -154,6 +173,8 @@ def eaMuCommaLambda(
     verbose: bool = False,
     rng: RNGLike = None,
     prune_first: bool = True,
+    checkpoint=None,
+    resume_from=None,
 ):
     """(μ, λ) evolution: like :func:`eaMuPlusLambda` but survivors come from the offspring only.
 
@@ -165,7 +186,20 @@ def eaMuCommaLambda(
     Pseudocode: as :func:`eaMuPlusLambda` with ``population = select(offspring, mu)``.
     """
     return _ea_mu_lambda(
-        population, toolbox, mu, lambda_, ngen, cxpb, stats, halloffame, verbose, rng, prune_first, plus=False
+        population,
+        toolbox,
+        mu,
+        lambda_,
+        ngen,
+        cxpb,
+        stats,
+        halloffame,
+        verbose,
+        rng,
+        prune_first,
+        False,
+        checkpoint,
+        resume_from,
     )
 
 
@@ -182,6 +216,8 @@ def _ea_mu_lambda(
     rng: RNGLike = None,
     prune_first: bool = True,
     plus: bool = True,
+    checkpoint=None,
+    resume_from=None,
 ):
     if mu < 1 or lambda_ < 1:
         raise ValueError(f"mu and lambda_ must be >= 1, got mu={mu}, lambda_={lambda_}")
@@ -195,17 +231,20 @@ def _ea_mu_lambda(
     g = as_generator(rng)
     vary = Variation.from_toolbox(toolbox, prune_first)
     select = getattr(toolbox, "select", tools.selBest)
-    logbook = _new_logbook(["gen", "nevals", "npruned", "time"], stats)
+    if resume_from is None:
+        logbook = _new_logbook(["gen", "nevals", "npruned", "time"], stats)
+        t0 = time.perf_counter()
+        invalid = [ind for ind in population if not ind.fitness.valid]
+        for ind, fit in zip(invalid, toolbox.map(toolbox.evaluate, invalid), strict=True):
+            ind.fitness.values = fit
+        if halloffame is not None:
+            halloffame.update(population)
+        _record(logbook, stats, population, 0, len(invalid), {"npruned": 0, "time": time.perf_counter() - t0}, verbose)
+        start = 1
+    else:
+        start, logbook = resume_from[0] + 1, resume_from[1]
 
-    t0 = time.perf_counter()
-    invalid = [ind for ind in population if not ind.fitness.valid]
-    for ind, fit in zip(invalid, toolbox.map(toolbox.evaluate, invalid), strict=True):
-        ind.fitness.values = fit
-    if halloffame is not None:
-        halloffame.update(population)
-    _record(logbook, stats, population, 0, len(invalid), {"npruned": 0, "time": time.perf_counter() - t0}, verbose)
-
-    for gen in range(1, ngen + 1):
+    for gen in range(start, ngen + 1):
         t0 = time.perf_counter()
         offspring = []
         for _ in range(lambda_):
@@ -224,6 +263,8 @@ def _ea_mu_lambda(
         population[:] = select(population + offspring if plus else offspring, mu)
         extra = {"npruned": sum(getattr(o, "pruned", False) for o in offspring), "time": time.perf_counter() - t0}
         _record(logbook, stats, population, gen, len(offspring), extra, verbose)
+        if checkpoint is not None:
+            checkpoint(gen, population, logbook)
     return population, logbook
 
 
@@ -243,6 +284,8 @@ def eaToroidalGrid(
     batched: bool = True,
     test_data=None,
     holdout=None,
+    checkpoint=None,
+    resume_from=None,
 ):
     """Spatial coevolution of encoders and decoders on a toroidal grid.
 
@@ -284,7 +327,8 @@ def eaToroidalGrid(
     lowest error on ``holdout`` if given, else lowest training fitness),
     ``best_test`` (its error on ``test_data``, if given) and the ``stats``
     fields.  Returns ``(population, logbook)``; :func:`best_centre` picks the
-    best centre pair on held-out data.
+    best centre pair on held-out data.  ``checkpoint`` and ``resume_from`` work
+    as in :func:`eaMuPlusLambda`.
     """
     from .coevolution import CONCEPTS, CellStep, batched_generation, training_data
 
@@ -296,16 +340,31 @@ def eaToroidalGrid(
         raise ValueError(f"need tournsize >= 1, eval_size >= 1, ngen >= 0; got {tournsize}, {eval_size}, {ngen}")
     g = as_generator(rng)
     vary = Variation.from_toolbox(toolbox)
-    step = CellStep(vary.train, vary.evaluate, training_data(toolbox), vary.mutate, vary.prune, vary.schedule,
-                    concept, tournsize, eval_size)
+    step = CellStep(
+        vary.train,
+        vary.evaluate,
+        training_data(toolbox),
+        vary.mutate,
+        vary.prune,
+        vary.schedule,
+        concept,
+        tournsize,
+        eval_size,
+    )
     hoods = grid.neighbourhoods()
     logbook = _new_logbook(["gen", "nevals", "npruned", "time", "lr_median", "best", "best_test"], stats)
 
     def record(gen, nevals, npruned, t0):
         lrs = [ind.lr for ind in population]
         best = best_centre(population, holdout, index=True)
-        extra = {"npruned": npruned, "lr_min": min(lrs), "lr_median": float(np.median(lrs)), "lr_max": max(lrs),
-                 "best": best}
+        extra = {
+            "npruned": npruned,
+            "lr_min": min(lrs),
+            "lr_median": float(np.median(lrs)),
+            "lr_max": max(lrs),
+            "best": best,
+            "best_kept": population[best].fraction_kept,
+        }
         if test_data is not None:
             extra["best_test"] = float(_errors([population[best]], test_data)[0])
         if halloffame is not None:
@@ -313,13 +372,17 @@ def eaToroidalGrid(
         extra["time"] = time.perf_counter() - t0
         _record(logbook, stats, population, gen, nevals, extra, verbose)
 
-    t0 = time.perf_counter()
-    invalid = [ind for ind in population if not ind.fitness.valid]
-    for ind, fit in zip(invalid, toolbox.map(toolbox.evaluate, invalid), strict=True):
-        ind.fitness.values = fit
-    record(0, len(invalid), 0, t0)
+    if resume_from is None:
+        t0 = time.perf_counter()
+        invalid = [ind for ind in population if not ind.fitness.valid]
+        for ind, fit in zip(invalid, toolbox.map(toolbox.evaluate, invalid), strict=True):
+            ind.fitness.values = fit
+        record(0, len(invalid), 0, t0)
+        start = 1
+    else:
+        start, logbook = resume_from[0] + 1, resume_from[1]
 
-    for gen in range(1, ngen + 1):
+    for gen in range(start, ngen + 1):
         t0 = time.perf_counter()
         seeds = child_seeds(g, len(population))
         if update == "asynchronous":
@@ -332,6 +395,8 @@ def eaToroidalGrid(
             neighbours = [[population[j] for j in hood] for hood in hoods]
             population[:] = list(toolbox.map(step, list(population), neighbours, seeds, [gen] * n, [ngen] * n))
         record(gen, len(population), sum(getattr(i, "pruned", False) for i in population), t0)
+        if checkpoint is not None:
+            checkpoint(gen, population, logbook)
     return population, logbook
 
 

@@ -1,9 +1,65 @@
-"""Command line: ``evoprune demo`` (and ``python -m evoprune``)."""
+"""Command line: ``evoprune run | report | status | demo`` (also ``python -m evoprune``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+
+def _run(args) -> int:
+    from .study.config import load_study
+    from .study.report import report, summary_text
+    from .study.runner import run_study
+
+    study = load_study(args.study)
+    if args.workers > 1 and args.scheduler:
+        raise ValueError("use either --workers or --scheduler, not both")
+    if args.scheduler:
+        from distributed import Client
+
+        from .parallel import dask_map
+
+        with Client(args.scheduler) as client:
+            run_study(study, args.out, dask_map(client))
+    elif args.workers > 1:
+        from .parallel import ProcessMap
+
+        with ProcessMap(args.workers) as pmap:
+            run_study(study, args.out, pmap)
+    else:
+        run_study(study, args.out)
+    print(summary_text(args.out))
+    if not args.no_report:
+        print(f"report: {report(args.out)}")
+    return 0
+
+
+def _report(args) -> int:
+    from .study.report import report, summary_text
+
+    path = report(args.out)
+    print(summary_text(args.out))
+    print(f"report: {path}")
+    return 0
+
+
+def _status(args) -> int:
+    from .study.config import load_study
+    from .study.runner import study_status
+
+    study_file = Path(args.out) / "study.toml"
+    if not study_file.is_file():
+        raise ValueError(f"{args.out} has no study.toml: not a study output folder")
+    state = study_status(load_study(study_file), args.out)
+    total = sum(len(v) for v in state.values())
+    print(f"{args.out}: {len(state['finished'])}/{total} runs finished, {len(state['started'])} started, "
+          f"{len(state['pending'])} pending")
+    if args.verbose:
+        for key in ("started", "pending"):
+            for run_id in state[key]:
+                print(f"  {key}: {run_id}")
+    return 0
 
 
 def _demo(args) -> int:
@@ -16,6 +72,24 @@ def _demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evoprune", description="Evolve and prune autoencoders with DEAP and PyTorch.")
     sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run (or resume) a study described in a TOML file")
+    r.add_argument("study", help="study file, e.g. studies/quick.toml")
+    r.add_argument("--out", required=True, help="output folder (re-running it resumes)")
+    r.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1, serial)")
+    r.add_argument("--scheduler", help="address of a dask.distributed scheduler, e.g. tcp://10.0.0.5:8786")
+    r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    r.set_defaults(func=_run)
+
+    rep = sub.add_parser("report", help="statistics, tables and figures of a study output folder")
+    rep.add_argument("out")
+    rep.set_defaults(func=_report)
+
+    st = sub.add_parser("status", help="how many runs of a study output folder are finished")
+    st.add_argument("out")
+    st.add_argument("-v", "--verbose", action="store_true", help="list unfinished runs")
+    st.set_defaults(func=_status)
+
     d = sub.add_parser("demo", help="canonical training of the paper's network with each pruning operator")
     d.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     d.add_argument("--generations", type=int, default=200, help="epochs per variant (default: 200)")
@@ -30,6 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"evoprune: error: {e}", file=sys.stderr)
         return 2

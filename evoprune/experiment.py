@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from deap import base, creator, tools
+from deap import base, creator
 
 from .algorithms import eaMuPlusLambda
 from .data import Dataset
@@ -150,19 +150,51 @@ def _stats_with_progress(stats, on_generation: Callable[[], None] | None):
     return stats
 
 
+def resumable(seed: int, population: list, checkpoint, resume):
+    """The run's generator, population, ``checkpoint`` callback and ``resume_from`` argument.
+
+    ``resume`` is a :class:`~evoprune.study.checkpoint.Checkpoint` (or None);
+    ``checkpoint(gen, population, logbook, rng)`` receives the run's generator
+    so that its state can be saved.
+    """
+    g = np.random.default_rng(seed)
+    resume_from = None
+    if resume is not None:
+        population = resume.population
+        g.bit_generator.state = resume.rng_state
+        resume_from = (resume.gen, resume.logbook)
+    callback = None if checkpoint is None else (lambda gen, pop, log: checkpoint(gen, pop, log, g))
+    return g, population, callback, resume_from
+
+
 def run_canonical(
-    cfg: RunConfig, data: Dataset, seed: int, on_generation: Callable[[], None] | None = None
+    cfg: RunConfig,
+    data: Dataset,
+    seed: int,
+    on_generation: Callable[[], None] | None = None,
+    checkpoint=None,
+    resume=None,
 ) -> RunResult:
     """Canonical training with scheduled pruning: ``eaMuPlusLambda`` with μ = λ = 1."""
     ensure_creator()
-    g = np.random.default_rng(seed)
     arch = Architecture.paper(data.dim, cfg.hidden, cfg.latent)
-    pop = [creator.AEIndividual(arch, rng=g, lr=cfg.lr)]
-    hof = tools.HallOfFame(1)
+    init = np.random.default_rng([seed, 1])
+    g, pop, callback, resume_from = resumable(
+        seed, [creator.AEIndividual(arch, rng=init, lr=cfg.lr)], checkpoint, resume
+    )
     stats = _stats_with_progress(default_stats(data.test), on_generation)
     t0 = time.perf_counter()
-    pop, log = eaMuPlusLambda(pop, canonical_toolbox(cfg, data), 1, 1, cfg.generations, stats=stats,
-                              halloffame=hof, rng=g)
+    pop, log = eaMuPlusLambda(
+        pop,
+        canonical_toolbox(cfg, data),
+        1,
+        1,
+        cfg.generations,
+        stats=stats,
+        rng=g,
+        checkpoint=callback,
+        resume_from=resume_from,
+    )
     return finish(cfg.label, seed, pop[0], log, data, time.perf_counter() - t0)
 
 
@@ -182,17 +214,22 @@ def finish(label: str, seed: int, best, logbook, data: Dataset, wall: float) -> 
     )
 
 
-def run(cfg: RunConfig, data: Dataset, seed: int, on_generation: Callable[[], None] | None = None) -> RunResult:
-    """Run ``cfg`` on ``data`` with ``seed`` (canonical or grid)."""
+def run(
+    cfg: RunConfig,
+    data: Dataset,
+    seed: int,
+    on_generation: Callable[[], None] | None = None,
+    checkpoint=None,
+    resume=None,
+) -> RunResult:
+    """Run ``cfg`` on ``data`` with ``seed`` (canonical or grid), optionally checkpointed / resumed."""
     if cfg.setting == "canonical":
-        return run_canonical(cfg, data, seed, on_generation)
+        return run_canonical(cfg, data, seed, on_generation, checkpoint, resume)
     from .grid_run import run_grid
 
-    return run_grid(cfg, data, seed, on_generation)
+    return run_grid(cfg, data, seed, on_generation, checkpoint=checkpoint, resume=resume)
 
 
 def single_thread() -> None:
     """Small matrix products run fastest on one intra-op thread (measured in benchmarks/)."""
     torch.set_num_threads(1)
-
-

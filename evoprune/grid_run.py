@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from deap import base, creator, tools
+from deap import base, creator
 
 from .algorithms import best_centre, eaToroidalGrid
 from .data import Dataset
 from .evaluation import evaluate
-from .experiment import RunConfig, RunResult, _stats_with_progress, ensure_creator, finish, register_pruning
+from .experiment import RunConfig, RunResult, _stats_with_progress, ensure_creator, finish, register_pruning, resumable
 from .genome import Architecture
 from .metrics import default_stats
 from .topology import Grid
@@ -29,20 +29,39 @@ def grid_toolbox(cfg: RunConfig, data: Dataset) -> base.Toolbox:
     return tb
 
 
-def run_grid(cfg: RunConfig, data: Dataset, seed: int, on_generation: Callable[[], None] | None = None,
-             population: list | None = None, **algo_kw) -> RunResult:
+def run_grid(
+    cfg: RunConfig,
+    data: Dataset,
+    seed: int,
+    on_generation: Callable[[], None] | None = None,
+    checkpoint=None,
+    resume=None,
+    **algo_kw,
+) -> RunResult:
     """Grid coevolution for ``cfg``; the best centre on the validation set is the run's result."""
     ensure_creator()
-    g = np.random.default_rng(seed)
     grid = Grid.from_string(cfg.grid)
     arch = Architecture.paper(data.dim, cfg.hidden, cfg.latent)
-    pop = population or [creator.AEIndividual(arch, rng=g, lr=cfg.lr) for _ in range(grid.n_cells)]
-    hof = tools.HallOfFame(1)
+    init = np.random.default_rng([seed, 1])
+    pop = [creator.AEIndividual(arch, rng=init, lr=cfg.lr) for _ in range(grid.n_cells)]
+    g, pop, callback, resume_from = resumable(seed, pop, checkpoint, resume)
     stats = _stats_with_progress(default_stats(), on_generation)
     t0 = time.perf_counter()
-    pop, log = eaToroidalGrid(pop, grid_toolbox(cfg, data), grid, cfg.generations, stats=stats, halloffame=hof,
-                              rng=g, update=cfg.update, concept=cfg.concept, test_data=data.test,
-                              holdout=data.validation, **algo_kw)
+    pop, log = eaToroidalGrid(
+        pop,
+        grid_toolbox(cfg, data),
+        grid,
+        cfg.generations,
+        stats=stats,
+        rng=g,
+        update=cfg.update,
+        concept=cfg.concept,
+        test_data=data.test,
+        holdout=data.validation,
+        checkpoint=callback,
+        resume_from=resume_from,
+        **algo_kw,
+    )
     result = finish(cfg.label, seed, best_centre(pop, data.validation), log, data, time.perf_counter() - t0)
     result.population = pop
     return result

@@ -226,9 +226,7 @@ def _mannwhitney(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float,
     return float(res.statistic), (1.0 if math.isnan(pval) else pval)
 
 
-def pairwise_mannwhitney(
-    groups: Mapping[str, Sequence[float]], alternative: str = "two-sided"
-) -> list[dict[str, Any]]:
+def pairwise_mannwhitney(groups: Mapping[str, Sequence[float]], alternative: str = "two-sided") -> list[dict[str, Any]]:
     """Mann-Whitney U tests between every pair of groups.
 
     Parameters
@@ -426,9 +424,7 @@ def _is_numeric_column(rows: Sequence[Mapping[str, Any]], col: str) -> bool:
     return bool(vals) and all(isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) for v in vals)
 
 
-def to_markdown(
-    rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, floatfmt: str = ".4g"
-) -> str:
+def to_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, floatfmt: str = ".4g") -> str:
     """Format rows as a GitHub-flavoured Markdown table.
 
     Parameters
@@ -476,9 +472,7 @@ def _latex_escape(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 
-def to_latex(
-    rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, floatfmt: str = ".4g"
-) -> str:
+def to_latex(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, floatfmt: str = ".4g") -> str:
     """Format rows as a LaTeX ``tabular`` using booktabs rules.
 
     Parameters

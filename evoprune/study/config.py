@@ -1,0 +1,214 @@
+"""Study files: a TOML description of operators × schedules × settings × trials.
+
+Example (``studies/quick.toml``)::
+
+    name = "quick"
+    seed = 0
+    trials = 3
+    checkpoint_every = 10
+
+    [data]                      # a dataset of evoprune.data and its arguments
+    name = "binary_clustering"
+    dim = 100
+
+    [run]                       # RunConfig fields shared by every run
+    generations = 30
+
+    [settings.grid]             # RunConfig fields for one setting only
+    batch_size = 5
+    grid = "ring:10"
+
+    [factors]                   # crossed: one group per combination
+    setting = ["canonical", "grid"]
+    operator = ["none", "random", "conjunctive"]
+    schedule = ["exponential", "final_n"]
+
+Everything is checked before anything runs; errors name the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import DATASETS, Dataset, load_dataset
+from ..experiment import RunConfig
+
+TOP_KEYS = {"name", "description", "seed", "trials", "checkpoint_every", "data", "run", "settings", "factors"}
+RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig) if f.name != "extra"}
+_PRIMARY = ("setting", "operator", "schedule")
+
+
+class StudyError(ValueError):
+    """A study file that cannot be run; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a study: its configuration, trial number and seed."""
+
+    run_id: str
+    group: str
+    trial: int
+    seed: int
+    config: RunConfig
+
+    def fingerprint(self, data: dict) -> str:
+        blob = json.dumps({"config": self.config.as_dict(), "seed": self.seed, "data": data}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Study:
+    """A parsed, validated study file."""
+
+    name: str
+    path: str
+    seed: int
+    trials: int
+    checkpoint_every: int
+    data: dict[str, Any]
+    run: dict[str, Any]
+    settings: dict[str, dict[str, Any]]
+    factors: dict[str, list]
+    description: str = ""
+
+    def load_data(self) -> Dataset:
+        kw = {k: v for k, v in self.data.items() if k != "name"}
+        return load_dataset(self.data["name"], **kw)
+
+    def runs(self) -> list[RunSpec]:
+        """Every run, groups in factor order, trials innermost."""
+        keys = list(self.factors)
+        specs: list[RunSpec] = []
+        seen: set[tuple] = set()
+        for combo in itertools.product(*(self.factors[k] for k in keys)):
+            chosen = dict(zip(keys, combo, strict=True))
+            setting = chosen.get("setting", self.run.get("setting", "canonical"))
+            fields = {**self.run, **self.settings.get(setting, {}), **chosen}
+            if fields.get("operator", "none") == "none":  # schedule, p and amount mean nothing unpruned
+                for k in ("schedule", "p", "amount"):
+                    fields.pop(k, None)
+            cfg = RunConfig(**fields)
+            group = group_label(cfg, {k: v for k, v in chosen.items() if k not in _PRIMARY})
+            if (setting, group) in seen:
+                continue
+            seen.add((setting, group))
+            for t in range(self.trials):
+                seed = int(np.random.SeedSequence([self.seed, t]).generate_state(1)[0])
+                specs.append(RunSpec(f"{setting}__{group}__t{t:02d}", group, t, seed, cfg))
+        return specs
+
+
+def group_label(cfg: RunConfig, extra: dict[str, Any]) -> str:
+    if cfg.operator == "none":
+        extra = {k: v for k, v in extra.items() if k not in ("p", "amount")}
+    return cfg.label + "".join(f"-{k}{v}" for k, v in extra.items())
+
+
+def _fail(path, key: str, msg: str) -> StudyError:
+    return StudyError(f"{path}: {key}: {msg}")
+
+
+def _check_type(path, key: str, value: Any, field: dataclasses.Field) -> None:
+    expected = {"int": int, "float": (int, float), "str": str, "float | None": (int, float), "bool": bool}.get(
+        str(field.type)
+    )
+    if expected is None:
+        return
+    if isinstance(value, bool) and expected is not bool:
+        raise _fail(path, key, f"expected {field.type}, got {value!r}")
+    if not isinstance(value, expected):
+        raise _fail(path, key, f"expected {field.type}, got {type(value).__name__} {value!r}")
+
+
+def _check_run_table(path, prefix: str, table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise _fail(path, prefix, f"expected a table, got {table!r}")
+    for k, v in table.items():
+        if k not in RUN_FIELDS:
+            raise _fail(path, f"{prefix}.{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
+        _check_type(path, f"{prefix}.{k}", v, RUN_FIELDS[k])
+    return dict(table)
+
+
+def _check_data(path, table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict) or "name" not in table:
+        raise _fail(path, "data", "needs a table with at least 'name' (a dataset or a .npy/.npz/IDX path)")
+    name = table["name"]
+    func = DATASETS.get(name)
+    if func is not None:
+        params = set(inspect.signature(func).parameters)
+        for k in table:
+            if k != "name" and k not in params:
+                raise _fail(
+                    path, f"data.{k}", f"unknown argument of dataset {name!r}; valid: {', '.join(sorted(params))}"
+                )
+    return dict(table)
+
+
+def parse_study(text: str, path: str | Path = "<study>") -> Study:
+    """Parse and validate a study from TOML text."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise StudyError(f"{path}: not valid TOML: {e}") from e
+    for k in raw:
+        if k not in TOP_KEYS:
+            raise _fail(path, k, f"unknown key; valid: {', '.join(sorted(TOP_KEYS))}")
+    for key, default in (("seed", 0), ("trials", 30), ("checkpoint_every", 10)):
+        v = raw.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "seed" else 1):
+            raise _fail(path, key, f"expected an integer >= {0 if key == 'seed' else 1}, got {v!r}")
+    run = _check_run_table(path, "run", raw.get("run", {}))
+    settings = raw.get("settings", {})
+    if not isinstance(settings, dict):
+        raise _fail(path, "settings", "expected tables [settings.canonical] / [settings.grid]")
+    for name, table in settings.items():
+        if name not in ("canonical", "grid"):
+            raise _fail(path, f"settings.{name}", "unknown setting; valid: canonical, grid")
+        settings[name] = _check_run_table(path, f"settings.{name}", table)
+    factors = raw.get("factors", {})
+    if not isinstance(factors, dict):
+        raise _fail(path, "factors", "expected a table of lists")
+    for k, values in factors.items():
+        if k not in RUN_FIELDS:
+            raise _fail(path, f"factors.{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
+        if not isinstance(values, list) or not values:
+            raise _fail(path, f"factors.{k}", f"expected a non-empty list, got {values!r}")
+        for v in values:
+            _check_type(path, f"factors.{k}", v, RUN_FIELDS[k])
+    study = Study(
+        name=str(raw.get("name", Path(str(path)).stem)),
+        path=str(path),
+        seed=raw.get("seed", 0),
+        trials=raw.get("trials", 30),
+        checkpoint_every=raw.get("checkpoint_every", 10),
+        data=_check_data(path, raw.get("data", {"name": "binary_clustering"})),
+        run=run,
+        settings=settings,
+        factors=factors,
+        description=str(raw.get("description", "")),
+    )
+    try:
+        study.runs()  # every combination must make a valid RunConfig
+    except (ValueError, TypeError) as e:
+        raise StudyError(f"{path}: {e}") from e
+    return study
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"study file not found: {path}")
+    return parse_study(path.read_text(), path)

@@ -1,0 +1,148 @@
+"""Run a study: every run is an independent task sent through a map; nothing finished is lost.
+
+Output layout::
+
+    OUT/study.toml                 copy of the study file
+    OUT/runs/<run_id>/config.json  the run's configuration, seed and fingerprint
+    OUT/runs/<run_id>/log.jsonl    one record per generation, rewritten as the run goes
+    OUT/runs/<run_id>/ckpt-*.pkl   checkpoints every ``checkpoint_every`` generations
+    OUT/runs/<run_id>/result.json  final numbers; its presence marks the run finished
+
+Re-running on an existing ``OUT`` skips finished runs and resumes unfinished
+ones from their last good checkpoint, giving the same final results as an
+uninterrupted run (all fields but wall-clock times).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from ..experiment import run, single_thread
+from ..io import atomic_write_text, logbook_records, write_jsonl
+from .checkpoint import latest_checkpoint, save_checkpoint
+from .config import RunSpec, Study, load_study
+
+#: Result fields that depend on the machine's clock, not on the seed.
+TIMING_FIELDS = frozenset({"wall_time", "inference_time", "time"})
+
+
+def run_dir(out: str | Path, spec: RunSpec) -> Path:
+    return Path(out) / "runs" / spec.run_id
+
+
+def is_finished(out: str | Path, spec: RunSpec) -> bool:
+    return (run_dir(out, spec) / "result.json").is_file()
+
+
+def _normalise(records: list[dict], setting: str) -> list[dict]:
+    """Add ``test_l1`` and ``kept`` (of the run's reported individual) to every record."""
+    for r in records:
+        if setting == "grid":
+            r["test_l1"], r["kept"] = r.get("best_test"), r.get("best_kept")
+        else:
+            r["test_l1"], r["kept"] = r.get("test_min"), r.get("kept_min")
+    return records
+
+
+@dataclass
+class RunTask:
+    """One run as a picklable task: loads the data, resumes if it can, checkpoints, writes its result."""
+
+    out: str
+    study: Study
+    progress: bool = False
+
+    def __call__(self, spec: RunSpec) -> dict[str, Any]:
+        single_thread()
+        d = run_dir(self.out, spec)
+        done = d / "result.json"
+        if done.is_file():
+            return json.loads(done.read_text())
+        fingerprint = spec.fingerprint(self.study.data)
+        atomic_write_text(d / "config.json", json.dumps(
+            {"run_id": spec.run_id, "group": spec.group, "trial": spec.trial, "seed": spec.seed,
+             "fingerprint": fingerprint, "config": spec.config.as_dict(), "data": self.study.data}, indent=1))
+        data = self.study.load_data()
+        resume = latest_checkpoint(d, fingerprint)
+        if resume is not None:
+            resume.restore_global_rngs()
+        cfg = spec.config
+        every = self.study.checkpoint_every
+
+        def checkpoint(gen, population, logbook, rng):
+            write_jsonl(d / "log.jsonl", _normalise(logbook_records(logbook), cfg.setting))
+            if gen % every == 0 or gen == cfg.generations:
+                save_checkpoint(d, fingerprint, gen, population, logbook, rng)
+
+        bar = None
+        if self.progress:
+            bar = tqdm(total=cfg.generations + 1, initial=0 if resume is None else resume.gen + 1,
+                       desc=spec.run_id, unit="gen", leave=False)
+        try:
+            result = run(cfg, data, spec.seed, on_generation=bar.update if bar else None,
+                         checkpoint=checkpoint, resume=resume)
+        finally:
+            if bar is not None:
+                bar.close()
+        write_jsonl(d / "log.jsonl", _normalise(result.records, cfg.setting))
+        row = {"run_id": spec.run_id, "setting": cfg.setting, "operator": cfg.operator,
+               "schedule": cfg.schedule if cfg.operator != "none" else "-",
+               "p": cfg.probability if cfg.operator != "none" else 0.0, "amount": cfg.amount,
+               "group": spec.group, "trial": spec.trial, "seed": spec.seed, "generations": cfg.generations,
+               **{k: v for k, v in result.summary().items() if k not in ("label", "seed")}}
+        atomic_write_text(done, json.dumps(row, indent=1, sort_keys=True))
+        for ckpt in d.glob("ckpt-*.pkl"):  # finished: the result replaces the checkpoints
+            ckpt.unlink(missing_ok=True)
+        return row
+
+
+def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None = None,
+              progress: bool = True) -> list[dict[str, Any]]:
+    """Run (or resume) every run of ``study`` into ``out``; returns the result rows.
+
+    ``map_`` is any DEAP-compatible map (default: serial, with a per-generation bar);
+    use :class:`evoprune.parallel.ProcessMap` or :func:`evoprune.parallel.dask_map` for more.
+    """
+    if not isinstance(study, Study):
+        study = load_study(study)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if Path(study.path).is_file():
+        shutil.copyfile(study.path, out / "study.toml")
+    specs = study.runs()
+    todo = [s for s in specs if not is_finished(out, s)]
+    serial = map_ is None
+    task = RunTask(str(out), study, progress=serial and progress)
+    rows = []
+    with tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"study {study.name}", unit="run",
+              disable=not progress) as bar:
+        if serial:
+            for spec in todo:
+                rows.append(task(spec))
+                bar.update(1)
+        else:
+            for row in map_(task, todo):
+                rows.append(row)
+                bar.update(1)
+    return [json.loads((run_dir(out, s) / "result.json").read_text()) for s in specs]
+
+
+def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:
+    """Run ids by state: ``finished``, ``started`` (has a log or checkpoint) and ``pending``."""
+    state: dict[str, list[str]] = {"finished": [], "started": [], "pending": []}
+    for spec in study.runs():
+        d = run_dir(out, spec)
+        if (d / "result.json").is_file():
+            state["finished"].append(spec.run_id)
+        elif (d / "log.jsonl").is_file() or any(d.glob("ckpt-*.pkl")):
+            state["started"].append(spec.run_id)
+        else:
+            state["pending"].append(spec.run_id)
+    return state
