@@ -283,7 +283,6 @@ def eaToroidalGrid(
     eval_size: int = 100,
     batched: bool = True,
     test_data=None,
-    holdout=None,
     checkpoint=None,
     resume_from=None,
 ):
@@ -323,8 +322,8 @@ def eaToroidalGrid(
     Asynchronous update runs the same per-cell step in a random cell order.
 
     The logbook has ``gen``, ``nevals``, ``npruned``, ``time``, learning-rate
-    ``lr_min``/``lr_median``/``lr_max``, ``best`` (index of the best centre:
-    lowest error on ``holdout`` if given, else lowest training fitness),
+    ``lr_min``/``lr_median``/``lr_max``, ``best`` (index of the centre with
+    the best training fitness), ``best_kept`` (its fraction kept),
     ``best_test`` (its error on ``test_data``, if given) and the ``stats``
     fields.  Returns ``(population, logbook)``; :func:`best_centre` picks the
     best centre pair on held-out data.  ``checkpoint`` and ``resume_from`` work
@@ -356,7 +355,7 @@ def eaToroidalGrid(
 
     def record(gen, nevals, npruned, t0):
         lrs = [ind.lr for ind in population]
-        best = best_centre(population, holdout, index=True)
+        best = best_centre(population, index=True)
         extra = {
             "npruned": npruned,
             "lr_min": min(lrs),

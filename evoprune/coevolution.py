@@ -155,34 +155,80 @@ def batched_generation(
 
 @torch.no_grad()
 def _neighbourhood_errors(population: list, nb: torch.Tensor, x: torch.Tensor, metric: str) -> torch.Tensor:
-    """``errors[c, i, j]``: error of encoder ``nb[c, i]`` with decoder ``nb[c, j]`` on cell c's batch."""
+    """``errors[c, i, j]``: error of encoder ``nb[c, i]`` with decoder ``nb[c, j]`` on cell c's batch ``x[c]``.
+
+    Members of the batched passes are the population's own halves (no parameter
+    copies): encoder e encodes the batches of every cell whose neighbourhood
+    holds e, and decoder d decodes every latent of those cells.
+    """
     n_cells, k = nb.shape
+    inv = [[] for _ in range(n_cells)]  # inv[d]: (cell, position of d in that cell's neighbourhood)
+    for c in range(n_cells):
+        for pos in range(k):
+            inv[int(nb[c, pos])].append((c, pos))
+    m = len(inv[0])
+    if any(len(v) != m for v in inv):  # neighbourhoods not symmetric: fall back to gathering copies
+        return _neighbourhood_errors_gather(population, nb, x, metric)
+    cells = torch.tensor([[c for c, _ in v] for v in inv])  # (n, m)
     enc_spec, dec_spec = population[0].encoder.spec, population[0].decoder.spec
-    ep, em = _stack([p.encoder for p in population], "params"), _stack([p.encoder for p in population], "masks")
-    dp, dm = _stack([p.decoder for p in population], "params"), _stack([p.decoder for p in population], "masks")
-    flat = nb.reshape(-1)  # member (c, i) -> encoder nb[c, i]
-    z = stacked_forward(enc_spec, [t[flat] for t in ep], [m[flat] for m in em], x.repeat_interleave(k, 0))
-    # pairing (c, i, j): latent of (c, i), decoder nb[c, j]
-    z = z.view(n_cells, k, 1, *z.shape[1:]).expand(n_cells, k, k, *z.shape[1:]).reshape(-1, *z.shape[1:])
-    dec_idx = nb[:, None, :].expand(n_cells, k, k).reshape(-1)
-    out = stacked_forward(dec_spec, [t[dec_idx] for t in dp], [m[dec_idx] for m in dm], z)
-    target = x[:, None, None].expand(n_cells, k, k, *x.shape[1:]).reshape(-1, *x.shape[1:])
-    err = LOSSES[metric](out, target).view(n_cells, k, k)
-    return torch.nan_to_num(err, nan=WORST, posinf=WORST)
+    b, dim = x.shape[1], x.shape[2]
+    z = stacked_forward(enc_spec, *_halves_stack([p.encoder for p in population]),
+                        x[cells].reshape(n_cells, m * b, dim)).view(n_cells, m, b, -1)
+    # latent of (cell c, neighbour position i) = z[nb[c, i], slot of c in inv[nb[c, i]]]
+    slot = torch.empty(n_cells, n_cells, dtype=torch.long)
+    for d, v in enumerate(inv):
+        for s_, (c, _) in enumerate(v):
+            slot[d, c] = s_
+    lat = z[nb, slot[nb, torch.arange(n_cells)[:, None]]]  # (n, k, B, L)
+    # decoder d decodes all k latents of every cell c in inv[d]
+    dec_in = lat[cells]  # (n, m, k, B, L)
+    out = stacked_forward(dec_spec, *_halves_stack([p.decoder for p in population]),
+                          dec_in.reshape(n_cells, m * k * b, -1)).view(n_cells, m, k, b, dim)
+    target = x[cells][:, :, None].expand(n_cells, m, k, b, dim)
+    err_d = LOSSES[metric](out.reshape(-1, b, dim), target.reshape(-1, b, dim)).view(n_cells, m, k)
+    errors = torch.empty(n_cells, k, k)
+    for d, v in enumerate(inv):
+        for s_, (c, pos) in enumerate(v):
+            errors[c, :, pos] = err_d[d, s_]
+    return torch.nan_to_num(errors, nan=WORST, posinf=WORST)
 
 
 @torch.no_grad()
-def aligned_errors(genomes: Sequence, data: torch.Tensor, metric: str = "l1", chunk: int = 16) -> torch.Tensor:
-    """Reconstruction error of each genome on ``data``, batched over genomes; NaN becomes ``inf``."""
+def _neighbourhood_errors_gather(population: list, nb: torch.Tensor, x: torch.Tensor, metric: str) -> torch.Tensor:
+    n_cells, k = nb.shape
+    out = torch.empty(n_cells, k, k)
+    for c in range(n_cells):
+        hood = [population[int(j)] for j in nb[c]]
+        out[c] = pairing_errors([h.encoder for h in hood], [h.decoder for h in hood], x[c], metric)
+    return out
+
+
+@torch.no_grad()
+def aligned_errors(genomes: Sequence, data: torch.Tensor, metric: str = "l1", rows: int = 250) -> torch.Tensor:
+    """Reconstruction error of each genome on ``data``, batched over genomes; NaN becomes ``inf``.
+
+    Rows are processed in chunks so that intermediate outputs stay in cache.
+    """
     check_choice("metric", metric, LOSSES)
-    out = []
-    for s in range(0, len(genomes), chunk):
-        part = genomes[s : s + chunk]
-        x = data.unsqueeze(0).expand(len(part), -1, -1)
-        z = stacked_forward(part[0].encoder.spec, *_halves_stack([p.encoder for p in part]), x)
-        y = stacked_forward(part[0].decoder.spec, *_halves_stack([p.decoder for p in part]), z)
-        out.append(LOSSES[metric](y, x))
-    return torch.nan_to_num(torch.cat(out), nan=WORST, posinf=WORST)
+    n = len(genomes)
+    enc = _halves_stack([g.encoder for g in genomes])
+    dec = _halves_stack([g.decoder for g in genomes])
+    total = torch.zeros(n, dtype=torch.float64)
+    for s in range(0, data.shape[0], rows):
+        x = data[s : s + rows].unsqueeze(0).expand(n, -1, -1)
+        y = stacked_forward(genomes[0].decoder.spec, *dec, stacked_forward(genomes[0].encoder.spec, *enc, x))
+        total += _error_sum(y, x, metric)
+    err = (total / (data.shape[0] * data.shape[1])).float()
+    return torch.nan_to_num(err, nan=WORST, posinf=WORST)
+
+
+def _error_sum(out: torch.Tensor, target: torch.Tensor, metric: str) -> torch.Tensor:
+    """Per-member sum of elementwise errors, computed in place on ``out`` (no-grad evaluation only)."""
+    if metric == "l1":
+        return out.sub_(target).abs_().flatten(1).sum(1, dtype=torch.float64)
+    if metric == "mse":
+        return out.sub_(target).square_().flatten(1).sum(1, dtype=torch.float64)
+    return LOSSES[metric](out, target).double() * out[0].numel()
 
 
 def _halves_stack(halves: Sequence[Half]):

@@ -57,7 +57,6 @@ def run_grid(
         update=cfg.update,
         concept=cfg.concept,
         test_data=data.test,
-        holdout=data.validation,
         checkpoint=callback,
         resume_from=resume_from,
         **algo_kw,

@@ -38,14 +38,25 @@ LOSSES = {"l1": _l1, "mse": _mse, "bce": _bce}
 
 
 def stacked_forward(
-    spec: HalfSpec, params: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], x: torch.Tensor
+    spec: HalfSpec,
+    params: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor] | None,
+    x: torch.Tensor,
+    final_activation: bool = True,
 ) -> torch.Tensor:
-    """Forward pass of N stacked halves: ``params[k]`` is ``(N, ...)``, ``x`` is ``(N, B, in)``."""
+    """Forward pass of N stacked halves: ``params[k]`` is ``(N, ...)``, ``x`` is ``(N, B, in)``.
+
+    ``masks=None`` skips masking (valid when pruned entries are already zero).
+    """
     h = x
+    last = spec.n_layers - 1
     for i, act in enumerate(spec.activations):
-        w = params[2 * i] * masks[2 * i]
-        b = params[2 * i + 1] * masks[2 * i + 1]
-        h = ACTIVATIONS[act](torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
+        w, b = params[2 * i], params[2 * i + 1]
+        if masks is not None:
+            w, b = w * masks[2 * i], b * masks[2 * i + 1]
+        h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        if i < last or final_activation:
+            h = ACTIVATIONS[act](h)
     return h
 
 
@@ -54,11 +65,35 @@ def _stack(halves: Sequence[Half], attr: str) -> list[torch.Tensor]:
     return [torch.stack(ts) for ts in zip(*lists, strict=True)]
 
 
-def _stack_state(halves: Sequence[Half], attr: str) -> list[torch.Tensor]:
-    lists = [
-        getattr(h, attr) if getattr(h, attr) is not None else [torch.zeros_like(p) for p in h.params] for h in halves
-    ]
-    return [torch.stack(ts) for ts in zip(*lists, strict=True)]
+def _stack_t(halves: Sequence[Half], attr: str, zeros_if_none: bool = False) -> list[torch.Tensor]:
+    """Stack like :func:`_stack` but with weight matrices transposed to ``(N, in, out)``.
+
+    In this layout the weight gradients of ``bmm`` come out contiguous, as the
+    fused Adam kernel needs, with no transposing copy in every step.
+    """
+    lists = []
+    for h in halves:
+        ts = getattr(h, attr)
+        if ts is None and zeros_if_none:
+            ts = [torch.zeros_like(p) for p in h.params]
+        lists.append(ts)
+    return [torch.stack([t.t() if t.dim() == 2 else t for t in ts]) for ts in zip(*lists, strict=True)]
+
+
+def _unstack_t(t: torch.Tensor, i: int) -> torch.Tensor:
+    x = t[i].detach()
+    return x.t().contiguous() if x.dim() == 2 else x.clone()
+
+
+def _forward_t(spec: HalfSpec, params: Sequence[torch.Tensor], x: torch.Tensor, final_activation: bool = True):
+    """Forward pass of stacked halves in the transposed layout of :func:`_stack_t` (no masking)."""
+    h = x
+    last = spec.n_layers - 1
+    for i, act in enumerate(spec.activations):
+        h = torch.baddbmm(params[2 * i + 1].unsqueeze(1), h, params[2 * i])
+        if i < last or final_activation:
+            h = ACTIVATIONS[act](h)
+    return h
 
 
 def minibatch_orders(n_samples: int, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
@@ -97,58 +132,96 @@ def train_halves(
     enc_spec, dec_spec = encoders[0].spec, decoders[0].spec
     n_enc = len(enc_spec.shapes)
     halves = list(encoders) + list(decoders)
-    params = [p.requires_grad_(True) for p in _stack(encoders, "params") + _stack(decoders, "params")]
-    masks = _stack(encoders, "masks") + _stack(decoders, "masks")
+    params = [p.requires_grad_(True) for p in _stack_t(encoders, "params") + _stack_t(decoders, "params")]
+    masks = _stack_t(encoders, "masks") + _stack_t(decoders, "masks")
     fmasks = [m.to(params[0].dtype) for m in masks]
     if persistent:
-        m1 = _stack_state(encoders, "exp_avg") + _stack_state(decoders, "exp_avg")
-        m2 = _stack_state(encoders, "exp_avg_sq") + _stack_state(decoders, "exp_avg_sq")
-        steps = torch.tensor([[h.step for h in encoders], [h.step for h in decoders]], dtype=torch.float64)
+        m1 = _stack_t(encoders, "exp_avg", True) + _stack_t(decoders, "exp_avg", True)
+        m2 = _stack_t(encoders, "exp_avg_sq", True) + _stack_t(decoders, "exp_avg_sq", True)
+        start_steps = [(e.step, d.step) for e, d in zip(encoders, decoders, strict=True)]
     else:
         m1 = [torch.zeros_like(p) for p in params]
         m2 = [torch.zeros_like(p) for p in params]
-        steps = torch.zeros(2, n, dtype=torch.float64)
-    lr = torch.as_tensor(np.asarray(lrs, dtype=np.float64))
-    b1, b2 = betas
-    loss_fn = LOSSES[loss]
+        start_steps = [(0, 0)] * n
+    # step counters per member and half; each tensor of a half reads its half's counter
+    counters = [(torch.tensor(float(es)), torch.tensor(float(ds))) for es, ds in start_steps]
+    steps = [[ec if k < n_enc else dc for k in range(len(params))] for ec, dc in counters]
+    lrs = [float(x) for x in lrs]
+    # binary cross-entropy on a sigmoid output is computed from the logits: faster and stable
+    logits = loss == "bce" and dec_spec.activations[-1] == "sigmoid"
+    loss_fn = _bce_with_logits if logits else LOSSES[loss]
     total = torch.zeros(n, dtype=torch.float64)
     n_samples = orders.shape[1]
     for start in range(0, n_samples, batch_size):
         idx = orders[:, start : start + batch_size]
         x = data[idx]
-        out = stacked_forward(
-            dec_spec, params[n_enc:], fmasks[n_enc:], stacked_forward(enc_spec, params[:n_enc], fmasks[:n_enc], x)
-        )
-        per_member = loss_fn(out, x)
+        # pruned weights are exactly zero, so the forward pass needs no masks; their gradients are masked below
+        z = _forward_t(enc_spec, params[:n_enc], x)
+        per_member = loss_fn(_forward_t(dec_spec, params[n_enc:], z, final_activation=not logits), x)
         grads = torch.autograd.grad(per_member.sum(), params)
         total += per_member.detach().double() * idx.shape[1]
         with torch.no_grad():
-            steps += 1
-            # step sizes per member: lr * sqrt(1 - b2^t) / (1 - b1^t), shape (2, N)
-            step_size = (lr * torch.sqrt(1 - b2**steps) / (1 - b1**steps)).float()
-            for k, (p, g) in enumerate(zip(params, grads, strict=True)):
-                half_i = 0 if k < n_enc else 1
-                shape = (n,) + (1,) * (p.dim() - 1)
-                m1[k].mul_(b1).add_(g, alpha=1 - b1)
-                m2[k].mul_(b2).addcmul_(g, g, value=1 - b2)
-                denom = m2[k].sqrt().add_(eps * torch.sqrt(1 - b2 ** steps[half_i]).float().view(shape))
-                p.addcdiv_(m1[k] * step_size[half_i].view(shape), denom, value=-1.0)
-                p.mul_(fmasks[k])
+            for g, m in zip(grads, fmasks, strict=True):
+                g.mul_(m)
+            torch._foreach_add_([t for pair in counters for t in pair], 1)
+            _adam_step(params, grads, m1, m2, steps, lrs, betas, eps)
+    with torch.no_grad():
+        for p, m in zip(params, fmasks, strict=True):
+            p.mul_(m)
     new_halves = []
     for j, h in enumerate(halves):
         lo, hi = (0, n_enc) if j < n else (n_enc, len(params))
         i = j % n
         nh = Half(
-            h.spec,
-            [params[k][i].detach().clone() for k in range(lo, hi)],
-            [masks[k][i].clone() for k in range(lo, hi)],
+            h.spec, [_unstack_t(params[k], i) for k in range(lo, hi)], [_unstack_t(masks[k], i) for k in range(lo, hi)]
         )
         if persistent:
-            nh.exp_avg = [m1[k][i].clone() for k in range(lo, hi)]
-            nh.exp_avg_sq = [m2[k][i].clone() for k in range(lo, hi)]
-            nh.step = int(steps[0 if j < n else 1, i])
+            nh.exp_avg = [_unstack_t(m1[k], i) for k in range(lo, hi)]
+            nh.exp_avg_sq = [_unstack_t(m2[k], i) for k in range(lo, hi)]
+            nh.step = int(steps[i][lo])
         new_halves.append(nh)
     return new_halves[:n], new_halves[n:], (total / n_samples).float()
+
+
+def _bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).mean(1)
+
+
+def _adam_step(params, grads, m1, m2, steps, lrs, betas, eps) -> None:
+    """One Adam step for every member, each with its own learning rate and (already incremented) step counters.
+
+    Uses PyTorch's fused CPU kernel (one pass over each tensor) when available;
+    the reference implementation below computes the same update.
+    """
+    b1, b2 = betas
+    for i, lr in enumerate(lrs):
+        ps, gs = [p[i] for p in params], [g[i] for g in grads]
+        ms, vs = [m[i] for m in m1], [v[i] for v in m2]
+        if _FUSED_ADAM:
+            torch._fused_adam_(
+                ps,
+                gs,
+                ms,
+                vs,
+                [],
+                steps[i],
+                amsgrad=False,
+                lr=lr,
+                beta1=b1,
+                beta2=b2,
+                weight_decay=0.0,
+                eps=eps,
+                maximize=False,
+            )
+            continue
+        for p, g, m, v, t in zip(ps, gs, ms, vs, steps[i], strict=True):
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v.sqrt() / math.sqrt(1 - b2 ** float(t))).add_(eps)
+            p.addcdiv_(m, denom, value=-lr / (1 - b1 ** float(t)))
+
+
+_FUSED_ADAM = hasattr(torch, "_fused_adam_")
 
 
 def mutTrain(
