@@ -15,8 +15,10 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 	$(PY) -m pip install -q -c constraints.txt -e '.[test,data,docs,distributed]'
 	touch $(STAMP)
 
+# The main job: the quick study (both settings, every operator) on the built-in data, then its report.
 demo: $(STAMP)
-	$(PY) -m evoprune demo --out out/demo
+	$(PY) -m evoprune run studies/quick.toml --out out/quick --workers 2 --no-report
+	$(PY) -m evoprune report out/quick
 
 test: $(STAMP)
 	$(PY) -m ruff check evoprune tests examples benchmarks

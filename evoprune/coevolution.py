@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .data import check_data
 from .evaluation import WORST, evaluate, pairing_errors
 from .genome import Half
 from .training import LOSSES, _stack, minibatch_orders, mutTrain, stacked_forward, train_halves
@@ -210,6 +211,7 @@ def aligned_errors(genomes: Sequence, data: torch.Tensor, metric: str = "l1", ro
     Rows are processed in chunks so that intermediate outputs stay in cache.
     """
     check_choice("metric", metric, LOSSES)
+    data = check_data(data, "evaluation data", dim=genomes[0].arch.input_dim)
     n = len(genomes)
     enc = _halves_stack([g.encoder for g in genomes])
     dec = _halves_stack([g.decoder for g in genomes])

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .data import check_data
 from .genome import AutoencoderGenome, Half
 from .training import LOSSES, _stack, stacked_forward
 from .validation import check_choice
@@ -23,6 +24,7 @@ def _finite(value: float) -> float:
 def reconstruction_error(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> float:
     """Mean reconstruction error of ``individual`` on ``data`` (L1 by default); NaN becomes ``inf``."""
     check_choice("metric", metric, LOSSES)
+    data = check_data(data, "evaluation data", dim=individual.arch.input_dim)
     out = individual.reconstruct(data)
     return _finite(float(LOSSES[metric](out.unsqueeze(0), data.unsqueeze(0))[0]))
 
@@ -43,6 +45,7 @@ def pairing_errors(
     check_choice("metric", metric, LOSSES)
     ne, nd = len(encoders), len(decoders)
     enc_spec, dec_spec = encoders[0].spec, decoders[0].spec
+    data = check_data(data, "evaluation data", dim=enc_spec.sizes[0])
     x = data.unsqueeze(0).expand(ne, -1, -1)
     z = stacked_forward(enc_spec, _stack(encoders, "params"), _stack(encoders, "masks"), x)  # (ne, B, latent)
     dp, dm = _stack(decoders, "params"), _stack(decoders, "masks")

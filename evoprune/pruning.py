@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .data import check_data
 from .genome import AutoencoderGenome, Half
 from .rng import RNGLike, as_generator
 from .validation import check_amount, check_choice, check_positive, check_probability
@@ -26,9 +27,8 @@ def _invalidate(individual) -> None:
         del individual.fitness.values
 
 
-def _sample_cases(data: torch.Tensor, n_cases: int, g: np.random.Generator) -> torch.Tensor:
-    if data.ndim != 2 or data.shape[0] == 0:
-        raise ValueError(f"pruning data must be a non-empty (samples, features) tensor, got shape {tuple(data.shape)}")
+def _sample_cases(data: torch.Tensor, n_cases: int, g: np.random.Generator, dim: int) -> torch.Tensor:
+    data = check_data(data, "pruning data", dim=dim)
     k = min(int(n_cases), data.shape[0])
     return data[torch.from_numpy(g.choice(data.shape[0], size=k, replace=False))]
 
@@ -115,7 +115,7 @@ def mutPruneVariance(
     check_amount("amount", amount)
     check_positive("floor", floor)
     g = as_generator(rng)
-    x = _sample_cases(data, n_cases, g)
+    x = _sample_cases(data, n_cases, g, individual.arch.input_dim)
     for half, layer, acts in _layer_outputs(individual, x):
         weight = (1.0 - neuron_variance(acts)).clamp_min(0).double() + floor  # (out,)
         for k in (2 * layer, 2 * layer + 1):
@@ -172,7 +172,7 @@ def mutPruneConjunctive(
     if int(n_cases) < 1:
         raise ValueError(f"n_cases must be >= 1, got {n_cases!r}")
     g = as_generator(rng)
-    x = _sample_cases(data, n_cases, g)
+    x = _sample_cases(data, n_cases, g, individual.arch.input_dim)
     for half, layer, acts in _layer_outputs(individual, x):
         half.prune_neurons(layer, conjunctive_candidates(acts, half.alive_neurons(layer), threshold))
     _invalidate(individual)

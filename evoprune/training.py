@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .data import check_data
 from .genome import ACTIVATIONS, AutoencoderGenome, Half, HalfSpec
 from .rng import RNGLike, as_generator
 from .validation import check_choice, check_positive
@@ -130,6 +131,7 @@ def train_halves(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     enc_spec, dec_spec = encoders[0].spec, decoders[0].spec
+    data = check_data(data, "training data", dim=enc_spec.sizes[0])
     n_enc = len(enc_spec.shapes)
     halves = list(encoders) + list(decoders)
     params = [p.requires_grad_(True) for p in _stack_t(encoders, "params") + _stack_t(decoders, "params")]

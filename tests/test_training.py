@@ -108,3 +108,22 @@ def test_learning_rate_mutation_log_scale_and_clipping(small_arch):
 
 def test_module_export_is_plain_module(small_arch):
     assert isinstance(AutoencoderGenome(small_arch, rng=0).to_module(), nn.Module)
+
+
+def test_bad_data_is_rejected_with_clear_errors(small_arch, small_data):
+    from evoprune.pruning import mutPruneConjunctive
+
+    ind = AutoencoderGenome(small_arch, rng=0)
+    wide = torch.rand(10, 41)
+    with pytest.raises(ValueError, match="expected 40 features, got 41"):
+        mutTrain(ind, wide)
+    with pytest.raises(ValueError, match="expected 40 features, got 41"):
+        evaluate(ind, wide)
+    with pytest.raises(ValueError, match="expected 40 features, got 41"):
+        mutPruneConjunctive(ind, wide)
+    bad = small_data.train.clone()
+    bad[3, 5] = float("nan")
+    with pytest.raises(ValueError, match="1 NaN"):
+        mutTrain(ind, bad)
+    with pytest.raises(ValueError, match="empty"):
+        evaluate(ind, torch.zeros(0, 40))
