@@ -4,7 +4,7 @@ Paper setting: 10-cell ring of radius 1, minibatch 5, 1000 training samples of
 1000 dimensions, the paper's network, RANDOM pruning on the exponential
 schedule.  Also a 4×4 von Neumann grid.
 
-    python benchmarks/grid_generation.py [--generations 5] [--threads 1] [--device cpu]
+    python benchmarks/grid_generation.py [--generations 5] [--threads 1] [--grids ring:10 4x4:von_neumann]
 """
 
 from __future__ import annotations

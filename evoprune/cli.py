@@ -101,9 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .study.checkpoint import CheckpointMismatch
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, CheckpointMismatch) as e:
         print(f"evoprune: error: {e}", file=sys.stderr)
         return 2

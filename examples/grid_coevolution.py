@@ -57,7 +57,7 @@ def main(argv=None) -> dict:
     write_jsonl(out / "logbook.jsonl", result.records)
     recs = result.records
     curves = {
-        "best centre (test)": {"l1": [r["best_test"] for r in recs], "kept": [r["kept_max"] for r in recs]},
+        "best centre (test)": {"l1": [r["best_test"] for r in recs], "kept": [r["best_kept"] for r in recs]},
         "median cell (train)": {"l1": [r["train_median"] for r in recs], "kept": [r["kept_median"] for r in recs]},
     }
     plot_curves(curves, out / "curves.png", panels=(("l1", "L1"), ("kept", "fraction kept")),

@@ -198,3 +198,19 @@ def test_corrupt_checkpoint_falls_back_and_mismatch_is_refused(tmp_path):
         row = task(spec)
     strip = lambda r: {k: v for k, v in r.items() if k not in TIMING_FIELDS}  # noqa: E731
     assert strip(row) == strip(ref)
+
+
+def test_changed_study_in_same_folder_is_refused(tmp_path, capsys):
+    from evoprune.cli import main
+
+    path = _write(tmp_path, TINY.replace("trials = 2", "trials = 1").replace('operator = ["none", "random"]',
+                                                                           'operator = ["none"]'))
+    out = tmp_path / "o"
+    assert main(["run", str(path), "--out", str(out), "--no-report"]) == 0
+    capsys.readouterr()
+    _write(tmp_path, TINY.replace("trials = 2", "trials = 1").replace('operator = ["none", "random"]',
+                                                                    'operator = ["none"]').replace("lr = 0.005",
+                                                                                                   "lr = 0.002"))
+    assert main(["run", str(path), "--out", str(out), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert "different configuration" in err and "canonical__none__t00" in err

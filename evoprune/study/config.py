@@ -1,6 +1,6 @@
 """Study files: a TOML description of operators × schedules × settings × trials.
 
-Example (``studies/quick.toml``)::
+Example (a smaller cousin of ``studies/quick.toml``)::
 
     name = "quick"
     seed = 0
@@ -131,13 +131,22 @@ def _check_type(path, key: str, value: Any, field: dataclasses.Field) -> None:
         raise _fail(path, key, f"expected {field.type}, got {type(value).__name__} {value!r}")
 
 
+def _check_value(path, key: str, field: str, value: Any) -> None:
+    """Type-check one RunConfig value and let RunConfig validate it alone (names, ranges)."""
+    _check_type(path, key, value, RUN_FIELDS[field])
+    try:
+        RunConfig(**{field: value})
+    except (ValueError, TypeError) as e:
+        raise _fail(path, key, str(e)) from e
+
+
 def _check_run_table(path, prefix: str, table: Any) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise _fail(path, prefix, f"expected a table, got {table!r}")
     for k, v in table.items():
         if k not in RUN_FIELDS:
             raise _fail(path, f"{prefix}.{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
-        _check_type(path, f"{prefix}.{k}", v, RUN_FIELDS[k])
+        _check_value(path, f"{prefix}.{k}", k, v)
     return dict(table)
 
 
@@ -186,7 +195,7 @@ def parse_study(text: str, path: str | Path = "<study>") -> Study:
         if not isinstance(values, list) or not values:
             raise _fail(path, f"factors.{k}", f"expected a non-empty list, got {values!r}")
         for v in values:
-            _check_type(path, f"factors.{k}", v, RUN_FIELDS[k])
+            _check_value(path, f"factors.{k}", k, v)
     study = Study(
         name=str(raw.get("name", Path(str(path)).stem)),
         path=str(path),

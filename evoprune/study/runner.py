@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..experiment import run, single_thread
 from ..io import atomic_write_text, logbook_records, write_jsonl
-from .checkpoint import latest_checkpoint, save_checkpoint
+from .checkpoint import CheckpointMismatch, latest_checkpoint, save_checkpoint
 from .config import RunSpec, Study, load_study
 
 #: Result fields that depend on the machine's clock, not on the seed.
@@ -63,9 +63,10 @@ class RunTask:
         single_thread()
         d = run_dir(self.out, spec)
         done = d / "result.json"
+        fingerprint = spec.fingerprint(self.study.data)
+        _check_same_config(d, fingerprint)
         if done.is_file():
             return json.loads(done.read_text())
-        fingerprint = spec.fingerprint(self.study.data)
         atomic_write_text(d / "config.json", json.dumps(
             {"run_id": spec.run_id, "group": spec.group, "trial": spec.trial, "seed": spec.seed,
              "fingerprint": fingerprint, "config": spec.config.as_dict(), "data": self.study.data}, indent=1))
@@ -103,6 +104,17 @@ class RunTask:
         return row
 
 
+def _check_same_config(d: Path, fingerprint: str) -> None:
+    """Refuse to mix runs of different configurations in one output folder."""
+    cfg = d / "config.json"
+    if cfg.is_file():
+        old = json.loads(cfg.read_text()).get("fingerprint")
+        if old != fingerprint:
+            raise CheckpointMismatch(
+                f"{d} holds a run of a different configuration (fingerprint {old}, this study: {fingerprint}); "
+                "use a new --out folder for a changed study, or delete that run folder")
+
+
 def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None = None,
               progress: bool = True) -> list[dict[str, Any]]:
     """Run (or resume) every run of ``study`` into ``out``; returns the result rows.
@@ -117,6 +129,8 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
     if Path(study.path).is_file():
         shutil.copyfile(study.path, out / "study.toml")
     specs = study.runs()
+    for spec in specs:
+        _check_same_config(run_dir(out, spec), spec.fingerprint(study.data))
     todo = [s for s in specs if not is_finished(out, s)]
     serial = map_ is None
     task = RunTask(str(out), study, progress=serial and progress)
