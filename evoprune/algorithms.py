@@ -285,6 +285,7 @@ def eaToroidalGrid(
     test_data=None,
     checkpoint=None,
     resume_from=None,
+    prune_first: bool = False,
 ):
     """Spatial coevolution of encoders and decoders on a toroidal grid.
 
@@ -292,7 +293,9 @@ def eaToroidalGrid(
     rate); ``grid`` is an :class:`evoprune.topology.Grid` with one cell per
     individual.  The toolbox needs ``train`` and ``evaluate`` (the latter with
     ``data=<training data>``: pairing batches are drawn from it), optionally
-    ``mutate`` and ``prune`` + ``schedule``.
+    ``mutate``, ``prune`` + ``schedule``, and ``select``: without it the child
+    always replaces the centre (the paper's rule); with it (e.g.
+    :func:`evoprune.selection.selParsimony`) the centre survives a worse child.
 
     Pseudocode::
 
@@ -309,9 +312,9 @@ def eaToroidalGrid(
                 child = (enc, dec) with cell c's learning rate
                 train(child)                                 # one epoch
                 mutate(child)                                # learning rate
-                with probability schedule(t, ngen, |N|): prune(child)
+                with probability schedule(t, ngen, |N|): prune(child)   # before train() if prune_first
                 evaluate(child)
-                centre(c) = child
+                centre(c) = child, or select([centre(c), child], 1) if toolbox.select exists
             halloffame.update(population); record stats
 
     With ``update="synchronous"`` and ``batched=True`` (default) all cells are
@@ -349,6 +352,8 @@ def eaToroidalGrid(
         concept,
         tournsize,
         eval_size,
+        getattr(toolbox, "select", None),
+        prune_first,
     )
     hoods = grid.neighbourhoods()
     logbook = _new_logbook(["gen", "nevals", "npruned", "time", "lr_median", "best", "best_test"], stats)

@@ -81,6 +81,8 @@ class CellStep:
     concept: str = "best"
     tournsize: int = 2
     eval_size: int = 100
+    select: Any = None
+    prune_first: bool = False
 
     def __call__(self, centre, neighbours: Sequence, seed: int, gen: int, ngen: int):
         g = np.random.default_rng(seed)
@@ -89,25 +91,42 @@ class CellStep:
         batch = self.data[torch.from_numpy(draw_batch(g, self.data.shape[0], self.eval_size))]
         ei, di = select_pair(pairing_errors(encs, decs, batch), self.concept, self.tournsize, g)
         child = type(centre).from_halves(encs[ei].clone(), decs[di].clone(), centre.lr)
+        child.pruned = False
+        if self.prune_first:
+            maybe_prune(self, child, g, gen, ngen, len(neighbours))
         self.train(child, rng=g)
-        return finish_cell(self, child, g, gen, ngen, len(neighbours), evaluate_now=True)
+        child = finish_cell(self, child, g, gen, ngen, len(neighbours), evaluate_now=True)
+        return replace(self, centre, child)
 
 
 def draw_batch(g: np.random.Generator, n: int, size: int) -> np.ndarray:
     return g.choice(n, size=min(size, n), replace=False)
 
 
-def finish_cell(step, child, g, gen: int, ngen: int, n: int, evaluate_now: bool):
-    """Learning-rate mutation, scheduled pruning and (optionally) evaluation of a trained child."""
-    if step.mutate is not None:
-        step.mutate(child, rng=g)
-    child.pruned = False
+def maybe_prune(step, child, g, gen: int, ngen: int, n: int) -> None:
+    """Apply the pruning mutation with the schedule's probability (``n``: neighbourhood size)."""
     if step.prune is not None and g.random() < step.schedule(gen, ngen, n):
         step.prune(child, rng=g)
         child.pruned = True
+
+
+def finish_cell(step, child, g, gen: int, ngen: int, n: int, evaluate_now: bool):
+    """Learning-rate mutation, scheduled pruning (unless done before training) and evaluation of a trained child."""
+    if step.mutate is not None:
+        step.mutate(child, rng=g)
+    if not step.prune_first:
+        maybe_prune(step, child, g, gen, ngen, n)
     if evaluate_now:
         child.fitness.values = step.evaluate(child)
     return child
+
+
+def replace(step, centre, child):
+    """The cell's new centre: the child, or ``select([centre, child], 1)`` if a selection is registered."""
+    if step.select is None:
+        return child
+    centre.pruned = False
+    return step.select([centre, child], 1)[0]
 
 
 def batched_generation(
@@ -139,19 +158,33 @@ def batched_generation(
     encs = [population[int(nb[c, ei])].encoder for c, (ei, _) in enumerate(chosen)]
     decs = [population[int(nb[c, di])].decoder for c, (_, di) in enumerate(chosen)]
     lrs = [ind.lr for ind in population]
+    cls = type(population[0])
+    pruned = [False] * n_cells
+    if step.prune_first:
+        for c in range(n_cells):
+            pre = cls.from_halves(encs[c].clone(), decs[c].clone(), lrs[c])
+            pre.pruned = False
+            maybe_prune(step, pre, gens[c], gen, ngen, k)
+            encs[c], decs[c], pruned[c] = pre.encoder, pre.decoder, pre.pruned
     orders = minibatch_orders(data.shape[0], gens)
     new_encs, new_decs, _ = train_halves(
-        encs, decs, lrs, train_kw["data"], orders, train_kw.get("batch_size", 32), train_kw.get("loss", "l1"),
+        encs,
+        decs,
+        lrs,
+        train_kw["data"],
+        orders,
+        train_kw.get("batch_size", 32),
+        train_kw.get("loss", "l1"),
         persistent=train_kw.get("persistent", True),
     )
-    cls = type(population[0])
     children = []
     for c in range(n_cells):
         child = cls.from_halves(new_encs[c], new_decs[c], lrs[c])
+        child.pruned = pruned[c]
         children.append(finish_cell(step, child, gens[c], gen, ngen, k, evaluate_now=False))
     for child, err in zip(children, aligned_errors(children, eval_kw["data"], metric), strict=True):
         child.fitness.values = (float(err),)
-    return children
+    return [replace(step, centre, child) for centre, child in zip(population, children, strict=True)]
 
 
 @torch.no_grad()
@@ -173,8 +206,9 @@ def _neighbourhood_errors(population: list, nb: torch.Tensor, x: torch.Tensor, m
     cells = torch.tensor([[c for c, _ in v] for v in inv])  # (n, m)
     enc_spec, dec_spec = population[0].encoder.spec, population[0].decoder.spec
     b, dim = x.shape[1], x.shape[2]
-    z = stacked_forward(enc_spec, *_halves_stack([p.encoder for p in population]),
-                        x[cells].reshape(n_cells, m * b, dim)).view(n_cells, m, b, -1)
+    z = stacked_forward(
+        enc_spec, *_halves_stack([p.encoder for p in population]), x[cells].reshape(n_cells, m * b, dim)
+    ).view(n_cells, m, b, -1)
     # latent of (cell c, neighbour position i) = z[nb[c, i], slot of c in inv[nb[c, i]]]
     slot = torch.empty(n_cells, n_cells, dtype=torch.long)
     for d, v in enumerate(inv):
@@ -183,8 +217,9 @@ def _neighbourhood_errors(population: list, nb: torch.Tensor, x: torch.Tensor, m
     lat = z[nb, slot[nb, torch.arange(n_cells)[:, None]]]  # (n, k, B, L)
     # decoder d decodes all k latents of every cell c in inv[d]
     dec_in = lat[cells]  # (n, m, k, B, L)
-    out = stacked_forward(dec_spec, *_halves_stack([p.decoder for p in population]),
-                          dec_in.reshape(n_cells, m * k * b, -1)).view(n_cells, m, k, b, dim)
+    out = stacked_forward(
+        dec_spec, *_halves_stack([p.decoder for p in population]), dec_in.reshape(n_cells, m * k * b, -1)
+    ).view(n_cells, m, k, b, dim)
     target = x[cells][:, :, None].expand(n_cells, m, k, b, dim)
     err_d = LOSSES[metric](out.reshape(-1, b, dim), target.reshape(-1, b, dim)).view(n_cells, m, k)
     errors = torch.empty(n_cells, k, k)

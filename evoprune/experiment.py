@@ -59,6 +59,8 @@ class RunConfig:
     grid: str = "ring:10"
     update: str = "synchronous"
     concept: str = "best"
+    replacement: str = "always"
+    prune_first: bool | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -66,6 +68,7 @@ class RunConfig:
         check_choice("operator", self.operator, OPERATORS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("loss", self.loss, LOSSES)
+        check_choice("replacement", self.replacement, ("always", "parsimony"))
         if self.p is not None:
             check_probability("p", self.p)
         check_amount("amount", self.amount)
@@ -194,6 +197,7 @@ def run_canonical(
         rng=g,
         checkpoint=callback,
         resume_from=resume_from,
+        prune_first=True if cfg.prune_first is None else cfg.prune_first,
     )
     return finish(cfg.label, seed, pop[0], log, data, time.perf_counter() - t0)
 

@@ -14,6 +14,7 @@ from .evaluation import evaluate
 from .experiment import RunConfig, RunResult, _stats_with_progress, ensure_creator, finish, register_pruning, resumable
 from .genome import Architecture
 from .metrics import default_stats
+from .selection import selParsimony
 from .topology import Grid
 from .training import mutLearningRate, mutTrain
 
@@ -25,6 +26,8 @@ def grid_toolbox(cfg: RunConfig, data: Dataset) -> base.Toolbox:
     if cfg.lr_sigma > 0:
         tb.register("mutate", mutLearningRate, sigma=cfg.lr_sigma)
     tb.register("evaluate", evaluate, data=data.train)
+    if cfg.replacement == "parsimony":
+        tb.register("select", selParsimony, tolerance=cfg.tolerance)
     register_pruning(tb, cfg, data.train)
     return tb
 
@@ -59,6 +62,7 @@ def run_grid(
         test_data=data.test,
         checkpoint=callback,
         resume_from=resume_from,
+        prune_first=bool(cfg.prune_first),
         **algo_kw,
     )
     result = finish(cfg.label, seed, best_centre(pop, data.validation), log, data, time.perf_counter() - t0)

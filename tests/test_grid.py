@@ -144,3 +144,24 @@ def test_bad_arguments(small_arch, small_data):
     with pytest.raises(ValueError, match="batched=False"):
         eaToroidalGrid(pop, tb, Grid(2, 2), 1)
     eaToroidalGrid(pop, tb, Grid(2, 2), 1, batched=False)  # custom operators run cell by cell
+
+
+def test_parsimony_replacement_and_prune_first_batched_equals_cell_by_cell(small_arch, small_data):
+    from evoprune.selection import selParsimony
+
+    tb = toolbox(small_data, schedule=("fixed", 1.0))
+    tb.register("select", selParsimony, tolerance=0.0)
+    a_pop, a_log = run(small_arch, small_data, tb=tb, prune_first=True, batched=True)
+    b_pop, b_log = run(small_arch, small_data, tb=tb, prune_first=True, batched=False)
+    assert [i.n_kept for i in a_pop] == [i.n_kept for i in b_pop]
+    assert np.allclose(a_log.chapters["train"].select("min"), b_log.chapters["train"].select("min"), atol=1e-6)
+    # elitist replacement: a cell's training fitness never gets worse
+    mins = a_log.chapters["train"].select("max")
+    assert all(b <= a + 1e-9 for a, b in zip(mins, mins[1:], strict=False))
+    # harsh pruning (80% per event): always-replace accepts it, elitist replacement mostly refuses it
+    harsh = toolbox(small_data, schedule=("fixed", 1.0), amount=0.8)
+    always = run(small_arch, small_data, tb=harsh)[0]
+    harsh.register("select", selParsimony, tolerance=0.0)
+    elitist = run(small_arch, small_data, tb=harsh)[0]
+    assert max(i.fraction_kept for i in always) < 0.01
+    assert np.median([i.fraction_kept for i in elitist]) > 0.1
