@@ -8,7 +8,7 @@ come back in order, so a seeded run gives the same result on any map.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 
@@ -32,6 +32,10 @@ class ProcessMap:
     def __call__(self, func: Callable, *iterables: Iterable) -> list:
         return list(self._pool.map(func, *iterables))
 
+    def imap(self, func: Callable, *iterables: Iterable) -> Iterator:
+        """Like the map, but yields each result (in order) as soon as it is ready."""
+        return self._pool.map(func, *iterables)
+
     def close(self) -> None:
         self._pool.shutdown()
 
@@ -52,5 +56,10 @@ def dask_map(client) -> Callable:
         futures = client.map(func, *[list(it) for it in iterables], pure=False)
         return client.gather(futures)
 
+    def imap(func: Callable, *iterables: Iterable) -> Iterator:
+        for future in client.map(func, *[list(it) for it in iterables], pure=False):
+            yield future.result()
+
     map_.client = client
+    map_.imap = imap
     return map_

@@ -141,8 +141,8 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
             for spec in todo:
                 rows.append(task(spec))
                 bar.update(1)
-        else:
-            for row in map_(task, todo):
+        else:  # a map's ``imap`` (ProcessMap, dask_map) reports runs as they finish
+            for row in getattr(map_, "imap", map_)(task, todo):
                 rows.append(row)
                 bar.update(1)
     return [json.loads((run_dir(out, s) / "result.json").read_text()) for s in specs]
