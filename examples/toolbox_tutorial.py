@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     toolbox.register("evaluate", evoprune.evaluation.evaluate, data=train)
     # Survivor selection: the best by fitness, except that among individuals whose
     # loss is within 1 % of the best one, the one with the fewest parameters wins.
-    toolbox.register("select", evoprune.selection.selParsimony, tolerance=0.01)
+    toolbox.register("select", evoprune.selection.selParsimony, tolerance=0.05)
     # toolbox.clone (copy.deepcopy) and toolbox.map (the builtin map) keep DEAP's defaults;
     # register a process pool's map here to vary individuals in parallel.
 
