@@ -110,7 +110,9 @@ def eaMuPlusLambda(
     """(μ + λ) evolution where offspring are trained, mutated and pruned on a schedule.
 
     With ``mu = lambda_ = 1`` this is canonical gradient training of one
-    autoencoder with scheduled pruning between epochs.
+    autoencoder with scheduled pruning between epochs, made elitist: the parent
+    survives a worse child (for plain canonical training, where every epoch's
+    result is kept, use :func:`eaMuCommaLambda`).
 
     Pseudocode::
 
