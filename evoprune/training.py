@@ -134,9 +134,11 @@ def train_halves(
     data = check_data(data, "training data", dim=enc_spec.sizes[0])
     n_enc = len(enc_spec.shapes)
     halves = list(encoders) + list(decoders)
-    params = [p.requires_grad_(True) for p in _stack_t(encoders, "params") + _stack_t(decoders, "params")]
     masks = _stack_t(encoders, "masks") + _stack_t(decoders, "masks")
-    fmasks = [m.to(params[0].dtype) for m in masks]
+    fmasks = [m.float() for m in masks]
+    # enforce the invariant the unmasked forward pass relies on: pruned entries are exactly zero
+    stacked = _stack_t(encoders, "params") + _stack_t(decoders, "params")
+    params = [p.mul_(m).requires_grad_(True) for p, m in zip(stacked, fmasks, strict=True)]
     if persistent:
         m1 = _stack_t(encoders, "exp_avg", True) + _stack_t(decoders, "exp_avg", True)
         m2 = _stack_t(encoders, "exp_avg_sq", True) + _stack_t(decoders, "exp_avg_sq", True)
@@ -145,6 +147,9 @@ def train_halves(
         m1 = [torch.zeros_like(p) for p in params]
         m2 = [torch.zeros_like(p) for p in params]
         start_steps = [(0, 0)] * n
+    for k, fm in enumerate(fmasks):  # pruned entries keep no momentum, so they get no update
+        m1[k].mul_(fm)
+        m2[k].mul_(fm)
     # step counters per member and half; each tensor of a half reads its half's counter
     counters = [(torch.tensor(float(es)), torch.tensor(float(ds))) for es, ds in start_steps]
     steps = [[ec if k < n_enc else dc for k in range(len(params))] for ec, dc in counters]

@@ -135,3 +135,23 @@ def test_halves_combine_across_genomes(small_arch):
     other = Half.init(HalfSpec((40, 5), ("relu",)), 0)
     with pytest.raises(ValueError):
         AutoencoderGenome.from_halves(other, b.decoder)
+
+
+def test_training_enforces_mask_invariant_on_hand_built_halves(small_arch, small_data):
+    """A Half built by hand with non-zero weights under its mask is still trained as pruned."""
+    ind = AutoencoderGenome(small_arch, rng=0)
+    mask = ind.encoder.masks[0]
+    mask[:, :10] = False  # pruned without zeroing the weights or touching the moments
+    ind.encoder.exp_avg = [torch.ones_like(p) for p in ind.encoder.params]
+    ind.encoder.exp_avg_sq = [torch.ones_like(p) for p in ind.encoder.params]
+    reference = AutoencoderGenome(small_arch, rng=0)
+    reference.encoder.prune_entries(0, torch.nonzero(~mask.view(-1)).view(-1))
+    reference.encoder.exp_avg = [torch.ones_like(p) * m for p, m in
+                                 zip(reference.encoder.params, reference.encoder.masks, strict=True)]
+    reference.encoder.exp_avg_sq = [t.clone() for t in reference.encoder.exp_avg]
+    for g in (ind, reference):
+        mutTrain(g, small_data.train, rng=np.random.default_rng(1), batch_size=20)
+    assert torch.all(ind.encoder.params[0][:, :10] == 0)
+    for a, b in zip(ind.encoder.params + ind.decoder.params, reference.encoder.params + reference.decoder.params,
+                    strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
