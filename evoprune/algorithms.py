@@ -6,6 +6,8 @@ The toolbox supplies the operators:
 * ``mutate(ind, rng=...)`` — optional strategy mutation (e.g. :func:`evoprune.training.mutLearningRate`);
 * ``prune(ind, rng=...)`` and ``schedule(t, T, n)`` — optional pruning mutation and its
   :class:`evoprune.schedules.Schedule`;
+* ``loss(t, T)`` — optional loss schedule (e.g. :class:`evoprune.training.LossSchedule`):
+  at generation t, ``train`` is called with ``loss=toolbox.loss(t, T)``;
 * ``mate(ind1, ind2, rng=...)`` — optional crossover;
 * ``evaluate(ind)`` — returns a fitness tuple;
 * ``select(individuals, k)`` — survivor selection (default: best);
@@ -26,6 +28,7 @@ import numpy as np
 from deap import tools
 
 from .rng import RNGLike, as_generator, child_seeds
+from .topology import Grid
 from .validation import check_choice, check_probability
 
 
@@ -43,6 +46,7 @@ class Variation:
     prune: Any = None
     schedule: Any = None
     prune_first: bool = False
+    loss: Any = None
 
     @classmethod
     def from_toolbox(cls, toolbox, prune_first: bool = False) -> Variation:
@@ -56,14 +60,20 @@ class Variation:
             getattr(toolbox, "mutate", None),
             getattr(toolbox, "prune", None),
             getattr(toolbox, "schedule", None),
+            prune_first,
+            getattr(toolbox, "loss", None),
         )
+
+    def train_kwargs(self, gen: int, ngen: int) -> dict[str, Any]:
+        """``{"loss": toolbox.loss(gen, ngen)}`` if a loss schedule is registered, else ``{}``."""
+        return {} if self.loss is None else {"loss": self.loss(gen, ngen)}
 
     def __call__(self, ind, seed: int, gen: int, ngen: int, n: int):
         g = np.random.default_rng(seed)
         ind.pruned = False
         if self.prune_first:
             self._maybe_prune(ind, g, gen, ngen, n)
-        self.train(ind, rng=g)
+        self.train(ind, rng=g, **self.train_kwargs(gen, ngen))
         if self.mutate is not None:
             self.mutate(ind, rng=g)
         if not self.prune_first:
@@ -98,6 +108,7 @@ def eaMuPlusLambda(
     mu: int,
     lambda_: int,
     ngen: int,
+    *,
     cxpb: float = 0.0,
     stats: tools.Statistics | None = None,
     halloffame: tools.HallOfFame | None = None,
@@ -125,7 +136,7 @@ def eaMuPlusLambda(
                 offspring += child
             for child in offspring (through toolbox.map):
                 with probability schedule(t, ngen, mu): prune(child)   # if prune_first
-                train(child)                         # one epoch of gradient descent
+                train(child)                         # one epoch (with loss=loss(t, ngen) if registered)
                 mutate(child)                        # e.g. learning-rate mutation
                 (or prune here, after training, if not prune_first)
                 evaluate(child)
@@ -133,7 +144,8 @@ def eaMuPlusLambda(
             population = select(population + offspring, mu)
             record stats(population)
 
-    Parameters follow :func:`deap.algorithms.eaMuPlusLambda`; ``rng`` seeds
+    Parameters follow :func:`deap.algorithms.eaMuPlusLambda` (those after
+    ``ngen`` are keyword-only); ``rng`` seeds
     every random choice.  With ``prune_first`` (default) a pruned child gets
     its epoch of training to recover before selection, so that selection
     (e.g. :func:`evoprune.selection.selParsimony`) judges the pruning fairly.
@@ -146,20 +158,8 @@ def eaMuPlusLambda(
     generation ``gen`` (pass the saved population and the restored ``rng``).
     """
     return _ea_mu_lambda(
-        population,
-        toolbox,
-        mu,
-        lambda_,
-        ngen,
-        cxpb,
-        stats,
-        halloffame,
-        verbose,
-        rng,
-        prune_first,
-        True,
-        checkpoint,
-        resume_from,
+        population, toolbox, mu, lambda_, ngen, cxpb=cxpb, stats=stats, halloffame=halloffame, verbose=verbose,
+        rng=rng, prune_first=prune_first, plus=True, checkpoint=checkpoint, resume_from=resume_from,
     )
 
 
@@ -169,6 +169,7 @@ def eaMuCommaLambda(
     mu: int,
     lambda_: int,
     ngen: int,
+    *,
     cxpb: float = 0.0,
     stats: tools.Statistics | None = None,
     halloffame: tools.HallOfFame | None = None,
@@ -188,20 +189,8 @@ def eaMuCommaLambda(
     Pseudocode: as :func:`eaMuPlusLambda` with ``population = select(offspring, mu)``.
     """
     return _ea_mu_lambda(
-        population,
-        toolbox,
-        mu,
-        lambda_,
-        ngen,
-        cxpb,
-        stats,
-        halloffame,
-        verbose,
-        rng,
-        prune_first,
-        False,
-        checkpoint,
-        resume_from,
+        population, toolbox, mu, lambda_, ngen, cxpb=cxpb, stats=stats, halloffame=halloffame, verbose=verbose,
+        rng=rng, prune_first=prune_first, plus=False, checkpoint=checkpoint, resume_from=resume_from,
     )
 
 
@@ -211,6 +200,7 @@ def _ea_mu_lambda(
     mu: int,
     lambda_: int,
     ngen: int,
+    *,
     cxpb: float = 0.0,
     stats: tools.Statistics | None = None,
     halloffame: tools.HallOfFame | None = None,
@@ -275,6 +265,7 @@ def eaToroidalGrid(
     toolbox,
     grid,
     ngen: int,
+    *,
     stats: tools.Statistics | None = None,
     halloffame: tools.HallOfFame | None = None,
     verbose: bool = False,
@@ -293,7 +284,9 @@ def eaToroidalGrid(
 
     ``population[c]`` is cell c's centre genome (encoder, decoder, learning
     rate); ``grid`` is an :class:`evoprune.topology.Grid` with one cell per
-    individual.  The toolbox needs ``train`` and ``evaluate`` (the latter with
+    individual, or its string form (``"ring:10"``, ``"4x5:moore"``, see
+    :meth:`~evoprune.topology.Grid.from_string`).  Arguments after ``ngen``
+    are keyword-only.  The toolbox needs ``train`` and ``evaluate`` (the latter with
     ``data=<training data>``: pairing batches are drawn from it), optionally
     ``mutate``, ``prune`` + ``schedule``, and ``select``: without it the child
     always replaces the centre (the paper's rule); with it (e.g.
@@ -312,7 +305,7 @@ def eaToroidalGrid(
                     (best: min over partners; worst: max; mean)
                 enc = tournament(encoders of N), dec = tournament(decoders of N)   # independent
                 child = (enc, dec) with cell c's learning rate
-                train(child)                                 # one epoch
+                train(child)                                 # one epoch (loss=loss(t, ngen) if registered)
                 mutate(child)                                # learning rate
                 with probability schedule(t, ngen, |N|): prune(child)   # before train() if prune_first
                 evaluate(child)
@@ -338,6 +331,10 @@ def eaToroidalGrid(
 
     check_choice("update", update, ("synchronous", "asynchronous"))
     check_choice("solution concept", concept, CONCEPTS)
+    if isinstance(grid, str):
+        grid = Grid.from_string(grid)
+    elif not isinstance(grid, Grid):
+        raise TypeError(f"grid must be an evoprune.topology.Grid or a string such as 'ring:10', got {grid!r}")
     if len(population) != grid.n_cells:
         raise ValueError(f"population has {len(population)} individuals but the grid has {grid.n_cells} cells")
     if tournsize < 1 or eval_size < 1 or ngen < 0:
@@ -356,6 +353,7 @@ def eaToroidalGrid(
         eval_size,
         getattr(toolbox, "select", None),
         prune_first,
+        vary.loss,
     )
     hoods = grid.neighbourhoods()
     logbook = _new_logbook(["gen", "nevals", "npruned", "time", "lr_median", "best", "best_test"], stats)

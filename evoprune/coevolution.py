@@ -83,6 +83,10 @@ class CellStep:
     eval_size: int = 100
     select: Any = None
     prune_first: bool = False
+    loss: Any = None
+
+    def train_kwargs(self, gen: int, ngen: int) -> dict[str, Any]:
+        return {} if self.loss is None else {"loss": self.loss(gen, ngen)}
 
     def __call__(self, centre, neighbours: Sequence, seed: int, gen: int, ngen: int):
         g = np.random.default_rng(seed)
@@ -94,7 +98,7 @@ class CellStep:
         child.pruned = False
         if self.prune_first:
             maybe_prune(self, child, g, gen, ngen, len(neighbours))
-        self.train(child, rng=g)
+        self.train(child, rng=g, **self.train_kwargs(gen, ngen))
         child = finish_cell(self, child, g, gen, ngen, len(neighbours), evaluate_now=True)
         return replace(self, centre, child)
 
@@ -166,20 +170,21 @@ def batched_generation(
             pre.pruned = False
             maybe_prune(step, pre, gens[c], gen, ngen, k)
             encs[c], decs[c], pruned[c] = pre.encoder, pre.decoder, pre.pruned
-    orders = minibatch_orders(data.shape[0], gens)
-    new_encs, new_decs, _ = train_halves(
-        encs,
-        decs,
-        lrs,
-        train_kw["data"],
-        orders,
-        train_kw.get("batch_size", 32),
-        train_kw.get("loss", "l1"),
-        persistent=train_kw.get("persistent", True),
-    )
+    train_kw.update(step.train_kwargs(gen, ngen))
+    for _ in range(train_kw.get("epochs", 1)):  # as mutTrain: a fresh minibatch order per epoch
+        encs, decs, _ = train_halves(
+            encs,
+            decs,
+            lrs,
+            train_kw["data"],
+            minibatch_orders(data.shape[0], gens),
+            train_kw.get("batch_size", 32),
+            train_kw.get("loss", "l1"),
+            persistent=train_kw.get("persistent", True),
+        )
     children = []
     for c in range(n_cells):
-        child = cls.from_halves(new_encs[c], new_decs[c], lrs[c])
+        child = cls.from_halves(encs[c], decs[c], lrs[c])
         child.pruned = pruned[c]
         children.append(finish_cell(step, child, gens[c], gen, ngen, k, evaluate_now=False))
     for child, err in zip(children, aligned_errors(children, eval_kw["data"], metric), strict=True):

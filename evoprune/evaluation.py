@@ -34,6 +34,15 @@ def evaluate(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l
     return (reconstruction_error(individual, data, metric),)
 
 
+def evaluate_tradeoff(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> tuple[float, float]:
+    """Two-objective DEAP evaluation: ``(reconstruction error, fraction kept)``, both to minimise.
+
+    For multi-objective selection such as :func:`deap.tools.selNSGA2` (with a
+    fitness of weights ``(-1.0, -1.0)``).
+    """
+    return (reconstruction_error(individual, data, metric), individual.fraction_kept)
+
+
 @torch.no_grad()
 def pairing_errors(
     encoders: Sequence[Half], decoders: Sequence[Half], data: torch.Tensor, metric: str = "l1"

@@ -6,6 +6,7 @@ who want full control build their own toolbox the same way (see the tutorial).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -13,29 +14,43 @@ from typing import Any
 
 import numpy as np
 import torch
-from deap import base, creator
+from deap import base, creator, tools
 
 from .algorithms import eaMuPlusLambda
+from .coevolution import CONCEPTS
 from .data import Dataset
-from .evaluation import evaluate, reconstruction_error
+from .evaluation import evaluate, evaluate_tradeoff, reconstruction_error
 from .genome import Architecture, AutoencoderGenome
 from .io import logbook_records
 from .metrics import default_stats, inference_time
 from .pruning import NEEDS_DATA, PRUNERS
 from .schedules import PAPER_PROBABILITY, SCHEDULES, Schedule
 from .selection import selParsimony
-from .training import LOSSES, mutLearningRate, mutTrain
+from .topology import Grid
+from .tradeoff import TradeoffStatistics, run_points, summarise
+from .training import LossSchedule, mutLearningRate, mutTrain
 from .validation import check_amount, check_choice, check_probability
 
 OPERATORS = ("none", *PRUNERS)
+#: Survivor selections of the canonical setting.
+SELECTIONS = ("parsimony", "best", "nsga2")
 
 
 def ensure_creator() -> None:
-    """Create ``creator.FitnessMin`` and ``creator.AEIndividual`` once per process."""
+    """Create the ``creator`` classes of the study runs once per process.
+
+    ``FitnessMin``/``AEIndividual`` (fitness: training L1) and
+    ``FitnessTradeoff``/``AETradeoffIndividual`` (fitness: training L1 and
+    fraction kept, both minimised, for NSGA-II).
+    """
     if not hasattr(creator, "FitnessMin"):
         creator.create("FitnessMin", base.Fitness, weights=(-1.0,))
     if not hasattr(creator, "AEIndividual"):
         creator.create("AEIndividual", AutoencoderGenome, fitness=creator.FitnessMin)
+    if not hasattr(creator, "FitnessTradeoff"):
+        creator.create("FitnessTradeoff", base.Fitness, weights=(-1.0, -1.0))
+    if not hasattr(creator, "AETradeoffIndividual"):
+        creator.create("AETradeoffIndividual", AutoencoderGenome, fitness=creator.FitnessTradeoff)
 
 
 @dataclass(frozen=True)
@@ -49,7 +64,8 @@ class RunConfig:
     amount: float = 0.1
     generations: int = 100
     batch_size: int = 32
-    loss: str = "bce"
+    loss: str = "bce>l1"
+    loss_switch: float = 0.5  # fraction of the generations trained with the first stage of a loss schedule
     lr: float = 1e-3
     lr_sigma: float = 0.1
     tolerance: float = 0.05
@@ -61,21 +77,40 @@ class RunConfig:
     concept: str = "best"
     replacement: str = "always"
     prune_first: bool | None = None
+    selection: str = "parsimony"  # canonical survivor selection: parsimony, best or nsga2
+    mu: int = 1
+    lambda_: int = 1
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_choice("setting", self.setting, ("canonical", "grid"))
         check_choice("operator", self.operator, OPERATORS)
         check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("loss", self.loss, LOSSES)
         check_choice("replacement", self.replacement, ("always", "parsimony"))
+        check_choice("update", self.update, ("synchronous", "asynchronous"))
+        check_choice("selection", self.selection, SELECTIONS)
+        check_choice("solution concept", self.concept, CONCEPTS)
+        Grid.from_string(self.grid)
         if self.p is not None:
             check_probability("p", self.p)
         check_amount("amount", self.amount)
         check_amount("tolerance", self.tolerance)
-        for name in ("generations", "batch_size", "hidden", "latent", "n_cases"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        check_probability("loss_switch", self.loss_switch)
+        if isinstance(self.loss, str) and self.loss.count(">") > 1:
+            raise ValueError(f"loss {self.loss!r}: a run configuration takes at most two stages (one loss_switch)")
+        self.loss_schedule  # noqa: B018 - validates the loss names
+        for name in ("generations", "batch_size", "hidden", "latent", "n_cases", "mu", "lambda_"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, int | float) or not (0 < self.lr < math.inf):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if isinstance(self.lr_sigma, bool) or not isinstance(self.lr_sigma, int | float) or not (
+            0 <= self.lr_sigma < math.inf
+        ):
+            raise ValueError(f"lr_sigma must be a finite number >= 0, got {self.lr_sigma!r}")
+        if self.prune_first is not None and not isinstance(self.prune_first, bool):
+            raise ValueError(f"prune_first must be true or false, got {self.prune_first!r}")
 
     @property
     def probability(self) -> float:
@@ -84,6 +119,11 @@ class RunConfig:
     @property
     def label(self) -> str:
         return "none" if self.operator == "none" else f"{self.operator}-{self.schedule}"
+
+    @property
+    def loss_schedule(self) -> LossSchedule:
+        """The training loss by generation: ``loss`` (e.g. ``"bce>l1"``) switching after ``loss_switch`` of the run."""
+        return LossSchedule(self.loss, self.loss_switch)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,13 +144,21 @@ def register_pruning(toolbox: base.Toolbox, cfg: RunConfig, train_data: torch.Te
 
 
 def canonical_toolbox(cfg: RunConfig, data: Dataset) -> base.Toolbox:
-    """The (1 + 1) canonical-training toolbox for ``cfg``."""
+    """The (μ + λ) canonical-training toolbox for ``cfg`` (selection: parsimony, best or NSGA-II)."""
     tb = base.Toolbox()
-    tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size, loss=cfg.loss)
+    tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size)
+    tb.register("loss", cfg.loss_schedule)
     if cfg.lr_sigma > 0:
         tb.register("mutate", mutLearningRate, sigma=cfg.lr_sigma)
-    tb.register("evaluate", evaluate, data=data.train)
-    tb.register("select", selParsimony, tolerance=cfg.tolerance)
+    if cfg.selection == "nsga2":
+        tb.register("evaluate", evaluate_tradeoff, data=data.train)
+        tb.register("select", tools.selNSGA2)
+    else:
+        tb.register("evaluate", evaluate, data=data.train)
+        if cfg.selection == "parsimony":
+            tb.register("select", selParsimony, tolerance=cfg.tolerance)
+        else:
+            tb.register("select", tools.selBest)
     register_pruning(tb, cfg, data.train)
     return tb
 
@@ -129,13 +177,14 @@ class RunResult:
     kept_decoder: float
     wall_time: float
     inference_time: float
+    tradeoff: dict = field(default_factory=dict)
     best: Any = None
     population: Any = None
 
     def summary(self) -> dict[str, Any]:
-        """The scalar results (no records, genomes or population)."""
-        skip = ("records", "best", "population")
-        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
+        """The results to save: scalars and the trade-off summary (no records, genomes or population)."""
+        skip = ("records", "best", "population", "tradeoff")
+        return {**{k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}, **self.tradeoff}
 
 
 def _stats_with_progress(stats, on_generation: Callable[[], None] | None):
@@ -182,16 +231,17 @@ def run_canonical(
     ensure_creator()
     arch = Architecture.paper(data.dim, cfg.hidden, cfg.latent)
     init = np.random.default_rng([seed, 1])
+    cls = creator.AETradeoffIndividual if cfg.selection == "nsga2" else creator.AEIndividual
     g, pop, callback, resume_from = resumable(
-        seed, [creator.AEIndividual(arch, rng=init, lr=cfg.lr)], checkpoint, resume
+        seed, [cls(arch, rng=init, lr=cfg.lr) for _ in range(cfg.mu)], checkpoint, resume
     )
-    stats = _stats_with_progress(default_stats(data.test), on_generation)
+    stats = _stats_with_progress(run_stats(data.test), on_generation)
     t0 = time.perf_counter()
     pop, log = eaMuPlusLambda(
         pop,
         canonical_toolbox(cfg, data),
-        1,
-        1,
+        cfg.mu,
+        cfg.lambda_,
         cfg.generations,
         stats=stats,
         rng=g,
@@ -199,21 +249,45 @@ def run_canonical(
         resume_from=resume_from,
         prune_first=True if cfg.prune_first is None else cfg.prune_first,
     )
-    return finish(cfg.label, seed, pop[0], log, data, time.perf_counter() - t0)
+    best = pop[0] if len(pop) == 1 else select_final(pop, data.validation, cfg.tolerance)
+    result = finish(cfg.label, seed, best, log, data, time.perf_counter() - t0)
+    result.population = pop
+    return result
+
+
+def select_final(population: list, holdout: torch.Tensor, tolerance: float):
+    """The model a run reports: the sparsest whose ``holdout`` L1 is within ``tolerance`` (relative) of the best.
+
+    Used when a run ends with several models (μ > 1, e.g. an NSGA-II trade-off front).
+    """
+    errors = [reconstruction_error(ind, holdout) for ind in population]
+    bar = min(errors) * (1 + tolerance)
+    near = [i for i, e in enumerate(errors) if e <= bar]
+    return population[min(near, key=lambda i: (population[i].n_kept, errors[i]))]
+
+
+def run_stats(test_data: torch.Tensor, test_chapter: bool = True) -> tools.MultiStatistics:
+    """The study runs' statistics: :func:`~evoprune.metrics.default_stats` plus the ``tradeoff`` chapter."""
+    stats = default_stats(test_data if test_chapter else None)
+    stats["tradeoff"] = TradeoffStatistics(test_data)
+    return stats
 
 
 def finish(label: str, seed: int, best, logbook, data: Dataset, wall: float) -> RunResult:
+    records = logbook_records(logbook)
+    test_l1, kept = reconstruction_error(best, data.test), best.fraction_kept
     return RunResult(
         label=label,
         seed=seed,
-        records=logbook_records(logbook),
-        test_l1=reconstruction_error(best, data.test),
+        records=records,
+        test_l1=test_l1,
         train_l1=reconstruction_error(best, data.train),
-        fraction_kept=best.fraction_kept,
+        fraction_kept=kept,
         kept_encoder=best.encoder.fraction_kept,
         kept_decoder=best.decoder.fraction_kept,
         wall_time=wall,
         inference_time=inference_time(best.to_module(), data.test),
+        tradeoff=summarise(run_points(records, (test_l1, kept))),
         best=best,
     )
 

@@ -11,9 +11,17 @@ from deap import base, creator
 from .algorithms import best_centre, eaToroidalGrid
 from .data import Dataset
 from .evaluation import evaluate
-from .experiment import RunConfig, RunResult, _stats_with_progress, ensure_creator, finish, register_pruning, resumable
+from .experiment import (
+    RunConfig,
+    RunResult,
+    _stats_with_progress,
+    ensure_creator,
+    finish,
+    register_pruning,
+    resumable,
+    run_stats,
+)
 from .genome import Architecture
-from .metrics import default_stats
 from .selection import selParsimony
 from .topology import Grid
 from .training import mutLearningRate, mutTrain
@@ -22,7 +30,8 @@ from .training import mutLearningRate, mutTrain
 def grid_toolbox(cfg: RunConfig, data: Dataset) -> base.Toolbox:
     """Toolbox for :func:`eaToroidalGrid` from ``cfg``: batched-compatible train/evaluate, lr mutation, pruning."""
     tb = base.Toolbox()
-    tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size, loss=cfg.loss)
+    tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size)
+    tb.register("loss", cfg.loss_schedule)
     if cfg.lr_sigma > 0:
         tb.register("mutate", mutLearningRate, sigma=cfg.lr_sigma)
     tb.register("evaluate", evaluate, data=data.train)
@@ -48,7 +57,7 @@ def run_grid(
     init = np.random.default_rng([seed, 1])
     pop = [creator.AEIndividual(arch, rng=init, lr=cfg.lr) for _ in range(grid.n_cells)]
     g, pop, callback, resume_from = resumable(seed, pop, checkpoint, resume)
-    stats = _stats_with_progress(default_stats(), on_generation)
+    stats = _stats_with_progress(run_stats(data.test, test_chapter=False), on_generation)
     t0 = time.perf_counter()
     pop, log = eaToroidalGrid(
         pop,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,6 +37,59 @@ def _bce(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 #: Per-member reconstruction losses: ``f(out (N,B,D), target (N,B,D)) -> (N,)``.
 LOSSES = {"l1": _l1, "mse": _mse, "bce": _bce}
+
+
+@dataclass(frozen=True)
+class LossSchedule:
+    """Which training loss to use at generation t of T: ``"bce>l1"`` switches from BCE to L1.
+
+    ``stages`` is one name of :data:`LOSSES` or several joined by ``">"``;
+    ``switch`` gives, as fractions of the run, where each next stage starts:
+    generation t uses stage k, the number of switch fractions s with t > s·T.
+    Register it on a toolbox as ``loss``; the algorithms then pass
+    ``loss=toolbox.loss(t, T)`` to ``toolbox.train``:
+
+    >>> LossSchedule("bce>l1", switch=0.5)(t=100, T=200), LossSchedule("bce>l1", switch=0.5)(t=101, T=200)
+    ('bce', 'l1')
+
+    Binary cross-entropy learns fast but its optimum (calibrated bit
+    probabilities) is not L1's; a few epochs of L1 afterwards reach L1's floor.
+    """
+
+    stages: str = "bce>l1"
+    switch: float | tuple[float, ...] = 0.5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stages, str):
+            raise ValueError(f"loss must be a string such as 'l1' or 'bce>l1', got {self.stages!r}")
+        for name in self.names:
+            check_choice("loss", name, LOSSES)
+        switches = self.switches
+        if len(self.names) > 1 and len(switches) != len(self.names) - 1:
+            raise ValueError(
+                f"loss {self.stages!r} has {len(self.names)} stage(s), so it needs {len(self.names) - 1} "
+                f"switch fraction(s); got switch={self.switch!r}"
+            )
+        for s in switches:
+            if isinstance(s, bool) or not isinstance(s, int | float) or not 0 <= s <= 1:
+                raise ValueError(f"loss switch must be a fraction of the run in [0, 1], got switch={self.switch!r}")
+        if any(b < a for a, b in zip(switches, switches[1:], strict=False)):
+            raise ValueError(f"loss switch fractions must not decrease, got switch={self.switch!r}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.strip() for s in self.stages.split(">"))
+
+    @property
+    def switches(self) -> tuple[float, ...]:
+        if len(self.names) == 1:
+            return ()
+        return tuple(self.switch) if isinstance(self.switch, tuple | list) else (self.switch,)
+
+    def __call__(self, t: int, T: int) -> str:
+        if T < 1 or not 0 <= t <= T:
+            raise ValueError(f"need 0 <= t <= T and T >= 1, got t={t}, T={T}")
+        return self.names[sum(t > s * T for s in self.switches)]
 
 
 def stacked_forward(
@@ -248,6 +302,11 @@ def mutTrain(
     Returns ``(individual,)`` with its fitness invalidated and the epoch's
     mean training loss in ``individual.train_loss``.
     """
+    if ">" in str(loss):
+        raise ValueError(
+            f"mutTrain takes one loss, got {loss!r}; register a loss schedule on the toolbox instead: "
+            f"toolbox.register('loss', LossSchedule({loss!r}, switch=0.5))"
+        )
     g = as_generator(rng)
     for _ in range(epochs):
         (enc,), (dec,), losses = train_halves(

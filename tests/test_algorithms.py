@@ -118,3 +118,43 @@ def test_process_pool_map_gives_same_result(small_arch, small_data):
         par = eaMuPlusLambda(pop, tb, 2, 2, 2, stats=default_stats(small_data.test), rng=5)
     assert strip(serial[1]) == strip(par[1])
     assert [i.n_kept for i in serial[0]] == [i.n_kept for i in par[0]]
+
+
+def _recording_toolbox(calls):
+    """A toolbox whose operators only record what was called, in order (and with which loss)."""
+
+    def train(ind, rng=None, loss="l1"):
+        calls.append(("train", loss))
+        return (ind,)
+
+    def prune(ind, rng=None):
+        calls.append(("prune", None))
+        return (ind,)
+
+    tb = base.Toolbox()
+    tb.register("train", train)
+    tb.register("evaluate", lambda ind: (1.0,))
+    tb.register("prune", prune)
+    tb.register("schedule", Schedule("fixed", 1.0))
+    return tb
+
+
+@pytest.mark.parametrize("algo", [eaMuPlusLambda, eaMuCommaLambda])
+@pytest.mark.parametrize(("kw", "first"), [({}, "prune"), ({"prune_first": True}, "prune"),
+                                            ({"prune_first": False}, "train")])
+def test_prune_first_sets_the_order_of_pruning_and_training(small_arch, algo, kw, first):
+    calls = []
+    pop = [creator.Genome(small_arch, rng=0)]
+    algo(pop, _recording_toolbox(calls), 1, 1, 3, rng=0, **kw)
+    second = "train" if first == "prune" else "prune"
+    assert [c[0] for c in calls] == [first, second] * 3
+
+
+def test_loss_schedule_is_passed_to_training_by_generation(small_arch):
+    from evoprune.training import LossSchedule
+
+    calls = []
+    tb = _recording_toolbox(calls)
+    tb.register("loss", LossSchedule("bce>l1", switch=0.5))
+    eaMuPlusLambda([creator.Genome(small_arch, rng=0)], tb, 1, 1, 6, rng=0)
+    assert [loss for what, loss in calls if what == "train"] == ["bce"] * 3 + ["l1"] * 3

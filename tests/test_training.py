@@ -127,3 +127,51 @@ def test_bad_data_is_rejected_with_clear_errors(small_arch, small_data):
         mutTrain(ind, bad)
     with pytest.raises(ValueError, match="empty"):
         evaluate(ind, torch.zeros(0, 40))
+
+
+def test_loss_schedule_switches_at_the_given_fraction_of_the_run():
+    from evoprune.training import LossSchedule
+
+    s = LossSchedule("bce>l1", switch=0.25)
+    assert [s(t, 8) for t in range(1, 9)] == ["bce"] * 2 + ["l1"] * 6
+    three = LossSchedule("mse>bce>l1", switch=(0.25, 0.5))
+    assert [three(t, 4) for t in range(1, 5)] == ["mse", "bce", "l1", "l1"]
+    assert LossSchedule("l1")(3, 10) == "l1"
+    assert LossSchedule("bce>l1", switch=0.0)(1, 10) == "l1" and LossSchedule("bce>l1", switch=1.0)(10, 10) == "bce"
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"stages": "bce>huber"}, "unknown loss 'huber'"),
+        ({"stages": "bce>l1", "switch": 1.5}, r"switch=1\.5"),
+        ({"stages": "mse>bce>l1", "switch": 0.5}, "needs 2 switch"),
+        ({"stages": "mse>bce>l1", "switch": (0.6, 0.2)}, "must not decrease"),
+        ({"stages": 3}, "loss must be a string"),
+    ],
+)
+def test_loss_schedule_rejects_bad_values(kw, match):
+    from evoprune.training import LossSchedule
+
+    with pytest.raises(ValueError, match=match):
+        LossSchedule(**kw)
+
+
+def test_mutTrain_refuses_a_loss_schedule_string_and_says_what_to_do(small_arch, small_data):
+    with pytest.raises(ValueError, match="register a loss schedule"):
+        mutTrain(AutoencoderGenome(small_arch, rng=0), small_data.train, rng=0, loss="bce>l1")
+
+
+def test_l1_fine_tuning_after_bce_beats_either_loss_alone(small_arch, small_data):
+    """BCE learns fast but optimises calibrated probabilities; a switch to L1 then lowers the L1 error."""
+    from evoprune.training import LossSchedule
+
+    schedule, epochs = LossSchedule("bce>l1", switch=0.6), 50
+    results = {}
+    for name in ("bce", "l1", "bce>l1"):
+        ind, g = AutoencoderGenome(small_arch, rng=0, lr=1e-2), np.random.default_rng(0)
+        for t in range(1, epochs + 1):
+            mutTrain(ind, small_data.train, rng=g, batch_size=10, loss=schedule(t, epochs) if ">" in name else name)
+        results[name] = reconstruction_error(ind, small_data.test)
+    assert results["bce>l1"] < 0.8 * results["bce"], results
+    assert results["bce>l1"] < results["l1"], results

@@ -35,6 +35,8 @@ import numpy as np
 from .. import stats as st
 from ..io import atomic_write_text
 from ..plots import plt, save_figure
+from ..tradeoff import LEVELS, level_key
+from ..tradeoff import pareto_front as pareto_front
 
 __all__ = ["load_results", "report", "summary_text", "pareto_front"]
 
@@ -64,10 +66,14 @@ _RESULT_COLUMNS = (
     "fraction_kept",
     "kept_encoder",
     "kept_decoder",
+    "hypervolume",
+    *(level_key(s) for s in LEVELS),
     "wall_time",
     "inference_time",
     "generations",
 )
+#: trade-off metrics compared when every run of a setting has them (higher hypervolume is better)
+_TRADEOFF = ("hypervolume", *(level_key(s) for s in LEVELS))
 _FORMATS = frozenset({"md", "csv", "tex"})
 _PFMT = ".4g"  # format of statistics and p-values in report.md
 
@@ -247,11 +253,15 @@ def _analyse(rows: Sequence[Mapping]) -> dict[str, Any]:
     """Statistics of one setting: group summaries, tests and best configurations."""
     groups = _by_group(rows)
     ordered = [r for g in groups for r in groups[g]]
-    cmp = {key: st.compare(ordered, key, by="group") for key in ("test_l1", "fraction_kept")}
+    keys = ("test_l1", "fraction_kept", *(k for k in _TRADEOFF if all(_is_number(r.get(k)) for r in rows)))
+    cmp = {key: st.compare(ordered, key, by="group") for key in keys}
     summ = {key: {s["group"]: s for s in c["summary"]} for key, c in cmp.items()}
     summary_rows = []
     for g, grows in groups.items():
         l1, kept = summ["test_l1"][g], summ["fraction_kept"][g]
+        tradeoff = {}
+        for key in keys[2:]:
+            tradeoff.update({f"{key}_{q}": summ[key][g][q] for q in ("median", "q1", "q3")})
         summary_rows.append(
             {
                 "group": g,
@@ -267,6 +277,7 @@ def _analyse(rows: Sequence[Mapping]) -> dict[str, Any]:
                 "fraction_kept_q1": kept["q1"],
                 "fraction_kept_q3": kept["q3"],
                 "fraction_kept_iqr": kept["iqr"],
+                **tradeoff,
                 "wall_time_median": _median(grows, "wall_time"),
                 "inference_time_median": _median(grows, "inference_time"),
                 "generations_median": _median(grows, "generations"),
@@ -378,15 +389,6 @@ def _plot_box(setting: str, groups: Mapping[str, Sequence[Mapping]], path: Path)
     save_figure(fig, path)
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Non-dominated points when minimising both coordinates, sorted by x."""
-    front: list[tuple[float, float]] = []
-    for x, y in sorted((float(x), float(y)) for x, y in points):
-        if not front or y < front[-1][1]:
-            front.append((x, y))
-    return front
-
-
 def _plot_scatter(setting: str, rows: Sequence[Mapping], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     operators = _ordered([r["operator"] for r in rows], _OPERATOR_ORDER)
@@ -449,6 +451,7 @@ def _md_group_table(summary: Sequence[Mapping]) -> str:
             "test L1 IQR (q1–q3)": f"{_fmt(r['test_l1_q1'])}–{_fmt(r['test_l1_q3'])}",
             "kept median": r["fraction_kept_median"],
             "kept IQR (q1–q3)": f"{_fmt(r['fraction_kept_q1'])}–{_fmt(r['fraction_kept_q3'])}",
+            **{f"{_METRIC_LABELS[k]} median": r[f"{k}_median"] for k in _TRADEOFF if f"{k}_median" in r},
             "wall time median (s)": r["wall_time_median"],
         }
         for r in summary
@@ -456,7 +459,20 @@ def _md_group_table(summary: Sequence[Mapping]) -> str:
     return st.to_markdown(table, floatfmt=_PFMT)
 
 
-_METRIC_LABELS = {"test_l1": "final test L1", "fraction_kept": "fraction kept"}
+_METRIC_LABELS = {
+    "test_l1": "final test L1",
+    "fraction_kept": "fraction kept",
+    "hypervolume": "trade-off hypervolume",
+    **{level_key(s): f"test L1 at kept ≤ {s:g}" for s in LEVELS},
+}
+
+_TRADEOFF_NOTE = (
+    "Trade-off metrics: every generation records the population's non-dominated (test L1, fraction kept) "
+    "points; a run's trade-off is the Pareto front of all of them. *Trade-off hypervolume* is the area that "
+    "front dominates up to the reference point (L1 0.5, kept 1.0) — higher is better, an unpruned run scores "
+    "0. *Test L1 at kept ≤ s* is the lowest test L1 the run reached with at most s of its parameters "
+    "(0.5 if it never got that sparse) — lower is better."
+)
 
 
 def _md_setting(setting: str, rows: Sequence[Mapping], analysis: Mapping, figures: Sequence[tuple[str, str]]) -> str:
@@ -466,6 +482,8 @@ def _md_setting(setting: str, rows: Sequence[Mapping], analysis: Mapping, figure
     if singles:
         lines += [f"Groups with a single trial (tests have little power): {', '.join(singles)}.", ""]
 
+    if any(k in analysis["compare"] for k in _TRADEOFF):
+        lines += [_TRADEOFF_NOTE, ""]
     lines += ["### Kruskal–Wallis across groups", ""]
     kw_rows = []
     for key, c in analysis["compare"].items():
@@ -656,6 +674,7 @@ def report(out: str | os.PathLike, formats: Sequence[str] = ("md", "csv", "tex")
             "fraction_kept_q1",
             "fraction_kept_q3",
             "fraction_kept_iqr",
+            *(f"{k}_{q}" for k in _TRADEOFF for q in ("median", "q1", "q3")),
             "wall_time_median",
             "inference_time_median",
             "generations_median",
@@ -702,6 +721,8 @@ def summary_text(out: str | os.PathLike) -> str:
                     "n": len(grows),
                     "median test L1": _median(grows, "test_l1"),
                     "median fraction kept": _median(grows, "fraction_kept"),
+                    **({"median hypervolume": _median(grows, "hypervolume")}
+                       if all(_is_number(r.get("hypervolume")) for r in grows) else {}),
                 }
             )
     return st.to_markdown(table, floatfmt=".4f")

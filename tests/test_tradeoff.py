@@ -1,0 +1,115 @@
+import copy
+import json
+
+import numpy as np
+import pytest
+from deap import creator, tools
+
+from evoprune.data import binary_clustering
+from evoprune.evaluation import reconstruction_error
+from evoprune.experiment import RunConfig, canonical_toolbox, run, select_final
+from evoprune.study.report import report
+from evoprune.tradeoff import TradeoffStatistics, hypervolume, l1_at_kept, pareto_front, run_points, summarise
+
+SMALL = {"hidden": 12, "latent": 4, "batch_size": 10}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return binary_clustering(n_clusters=4, dim=40, samples_per_cluster=25, seed=3)
+
+
+def test_hypervolume_is_the_dominated_area_up_to_the_reference():
+    assert hypervolume([(0.1, 0.5)]) == pytest.approx(0.4 * 0.5)
+    # two steps: 0.4 x 0.5 + 0.3 x 0.3; dominated and outside points add nothing
+    pts = [(0.1, 0.5), (0.2, 0.2), (0.3, 0.6), (0.6, 0.1), (0.05, 1.0)]
+    assert hypervolume(pts) == pytest.approx(0.4 * 0.5 + 0.3 * 0.3)
+    assert hypervolume([(0.1, 1.0)]) == 0.0 and hypervolume([]) == 0.0
+    assert hypervolume([(0.1, 0.5)], ref=(1.0, 1.0)) == pytest.approx(0.9 * 0.5)
+
+
+def test_pareto_front_and_l1_at_matched_sparsity():
+    pts = [(0.1, 1.0), (0.12, 0.5), (0.3, 0.2), (0.2, 0.6), (0.25, 0.25)]
+    assert pareto_front(pts) == [(0.1, 1.0), (0.12, 0.5), (0.25, 0.25), (0.3, 0.2)]
+    assert l1_at_kept(pts, 0.5) == 0.12 and l1_at_kept(pts, 0.25) == 0.25
+    assert l1_at_kept(pts, 0.1) == 0.5  # never that sparse: the reference L1
+    s = summarise(pts)
+    assert s["l1_at_kept_0.5"] == 0.12 and s["l1_at_kept_0.25"] == 0.25
+    assert s["hypervolume"] == pytest.approx(hypervolume(pts)) and len(s["front"]) == 4
+    records = [{"tradeoff_front": [[0.3, 0.2]]}, {"tradeoff_front": [[0.12, 0.5], [0.4, 0.1]]}, {}]
+    assert run_points(records, final=(0.2, 0.3)) == [(0.12, 0.5), (0.2, 0.3), (0.3, 0.2), (0.4, 0.1)]
+
+
+def test_tradeoff_statistics_records_the_populations_front(small_arch, data):
+    from evoprune.pruning import mutPruneMagnitude
+
+    pop = [creator.Genome(small_arch, rng=i) for i in range(3)]
+    mutPruneMagnitude(pop[1], 0.5)
+    rec = TradeoffStatistics(data.test).compile(pop)
+    expected = pareto_front((reconstruction_error(i, data.test), i.fraction_kept) for i in pop)
+    assert len(rec["front"]) == len(expected)
+    for got, want in zip(rec["front"], expected, strict=True):
+        assert got == pytest.approx(list(want), abs=1e-6)
+    assert any(p[1] < 0.6 for p in rec["front"])  # the pruned genome is on the front (it is the sparsest)
+
+
+def test_runs_record_the_tradeoff_and_its_summary(data):
+    none = run(RunConfig(operator="none", generations=8, **SMALL), data, 0)
+    pruned = run(RunConfig(operator="magnitude", schedule="fixed", p=1.0, amount=0.3, generations=8,
+                           selection="best", **SMALL), data, 0)
+    assert none.summary()["hypervolume"] == 0.0 and none.summary()["l1_at_kept_0.5"] == 0.5
+    s = pruned.summary()
+    assert s["hypervolume"] > 0 and s["l1_at_kept_0.5"] < 0.5
+    assert all("tradeoff_front" in r for r in pruned.records)
+    assert [s["test_l1"], s["fraction_kept"]] in [pytest.approx(p) for p in s["front"]] or any(
+        p[0] <= s["test_l1"] and p[1] <= s["fraction_kept"] for p in s["front"])
+    json.dumps(s)  # result.json-ready
+
+
+def test_nsga2_selection_keeps_a_tradeoff_population(data):
+    cfg = RunConfig(operator="magnitude", schedule="fixed", p=0.5, amount=0.2, generations=6, selection="nsga2",
+                    mu=4, lambda_=4, **SMALL)
+    tb = canonical_toolbox(cfg, data)
+    assert tb.select.func is tools.selNSGA2
+    res = run(cfg, data, 0)
+    pop = res.population
+    assert len(pop) == 4 and all(len(i.fitness.values) == 2 for i in pop)
+    assert all(i.fitness.values[1] == pytest.approx(i.fraction_kept) for i in pop)
+    # half the children are pruned; NSGA-II keeps models at several sparsities, not only the lowest-loss one
+    assert len({round(i.fraction_kept, 6) for i in pop}) > 1
+    assert res.fraction_kept == min(i.fraction_kept for i in pop if res.best is i) and res.best in pop
+
+
+def test_select_final_takes_the_sparsest_model_within_tolerance(small_arch, data):
+    from evoprune.pruning import mutPruneMagnitude
+
+    from evoprune.training import mutTrain
+
+    dense = creator.Genome(small_arch, rng=0, lr=1e-2)
+    mutTrain(dense, data.train, rng=0, batch_size=10, loss="bce", epochs=20)
+    light, heavy = copy.deepcopy(dense), copy.deepcopy(dense)
+    mutPruneMagnitude(light, 0.01)
+    mutPruneMagnitude(heavy, 0.9)
+    errs = {id(g): reconstruction_error(g, data.validation) for g in (dense, light, heavy)}
+    assert errs[id(heavy)] > 1.01 * min(errs.values())  # heavy pruning of an untrained net changes its output
+    assert select_final([dense, heavy, light], data.validation, tolerance=0.01) is light
+    assert select_final([dense, heavy, light], data.validation, tolerance=10.0) is heavy
+
+
+def test_report_compares_groups_on_hypervolume_and_matched_sparsity(tmp_path):
+    rng = np.random.default_rng(0)
+    for group, hv_centre in (("random-exponential", 0.05), ("magnitude-exponential", 0.2)):
+        for t in range(6):
+            d = tmp_path / "runs" / f"{group}-{t}"
+            d.mkdir(parents=True)
+            hv = hv_centre + rng.normal(0, 0.005)
+            row = {"setting": "canonical", "group": group, "operator": group.split("-")[0], "trial": t,
+                   "test_l1": 0.1 + rng.normal(0, 0.01), "fraction_kept": 0.5, "hypervolume": hv,
+                   "l1_at_kept_0.5": 0.2 - hv / 2, "l1_at_kept_0.25": 0.5, "front": [[0.1, 0.5]]}
+            (d / "result.json").write_text(json.dumps(row))
+    text = report(tmp_path).read_text()
+    assert "trade-off hypervolume" in text and "test L1 at kept ≤ 0.5" in text
+    section = text.split("#### trade-off hypervolume")[1].split("####")[0]
+    assert "*" in section  # 6 vs 6 clearly separated samples: significant after Holm
+    groups = (tmp_path / "report" / "groups.csv").read_text()
+    assert "hypervolume_median" in groups.splitlines()[0]
