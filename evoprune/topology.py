@@ -81,10 +81,13 @@ class Grid:
         if not isinstance(spec, str):
             raise TypeError(f"grid spec must be a str, got {spec!r}")
         text = spec.strip().lower()
-        if m := _RING_SPEC.fullmatch(text):
-            return cls.ring(int(m[1]), int(m[2]) if m[2] else 1)
-        if m := _GRID_SPEC.fullmatch(text):
-            return cls(int(m[1]), int(m[2]), m[3] or "von_neumann", int(m[4]) if m[4] else 1)
+        try:
+            if m := _RING_SPEC.fullmatch(text):
+                return cls.ring(int(m[1]), int(m[2]) if m[2] else 1)
+            if m := _GRID_SPEC.fullmatch(text):
+                return cls(int(m[1]), int(m[2]), m[3] or "von_neumann", int(m[4]) if m[4] else 1)
+        except ValueError as e:
+            raise ValueError(f"grid spec {spec!r}: {e}") from e
         raise ValueError(
             f"malformed grid spec {spec!r}; expected 'RxC', 'RxC:neighbourhood[:radius]' or 'ring:N[:radius]' "
             f"with neighbourhood one of {list(NEIGHBOURHOODS)}"

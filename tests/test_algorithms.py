@@ -158,3 +158,9 @@ def test_loss_schedule_is_passed_to_training_by_generation(small_arch):
     tb.register("loss", LossSchedule("bce>l1", switch=0.5))
     eaMuPlusLambda([creator.Genome(small_arch, rng=0)], tb, 1, 1, 6, rng=0)
     assert [loss for what, loss in calls if what == "train"] == ["bce"] * 3 + ["l1"] * 3
+
+
+def test_arguments_after_ngen_are_keyword_only(small_arch, small_data):
+    pop = [creator.Genome(small_arch, rng=0)]
+    with pytest.raises(TypeError):
+        eaMuPlusLambda(pop, make_toolbox(small_data), 1, 1, 1, 0.5)  # DEAP's cxpb position: refused, not misread

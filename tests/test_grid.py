@@ -165,3 +165,39 @@ def test_parsimony_replacement_and_prune_first_batched_equals_cell_by_cell(small
     elitist = run(small_arch, small_data, tb=harsh)[0]
     assert max(i.fraction_kept for i in always) < 0.01
     assert np.median([i.fraction_kept for i in elitist]) > 0.1
+
+
+def test_grid_accepts_a_grid_string_and_keyword_only_arguments(small_arch, small_data):
+    a_pop, _ = eaToroidalGrid(population(small_arch, 6), toolbox(small_data), "2x3", 2, rng=1)
+    b_pop, _ = eaToroidalGrid(population(small_arch, 6), toolbox(small_data), Grid(2, 3), 2, rng=1)
+    assert [i.n_kept for i in a_pop] == [i.n_kept for i in b_pop]
+    for x, y in zip(_weights(a_pop), _weights(b_pop), strict=True):
+        assert torch.equal(x, y)
+    with pytest.raises(ValueError, match="ring:0"):
+        eaToroidalGrid(population(small_arch, 6), toolbox(small_data), "ring:0", 2)
+    with pytest.raises(TypeError):
+        eaToroidalGrid(population(small_arch, 6), toolbox(small_data), "2x3", 2, None)  # stats is keyword-only
+
+
+def test_loss_schedule_on_the_grid_batched_equals_cell_by_cell(small_arch, small_data):
+    from evoprune.training import LossSchedule
+
+    tb = toolbox(small_data)
+    tb.register("loss", LossSchedule("bce>l1", switch=0.5))
+    a_pop, a_log = run(small_arch, small_data, tb=tb, batched=True)
+    b_pop, b_log = run(small_arch, small_data, tb=tb, batched=False)
+    for x, y in zip(_weights(a_pop), _weights(b_pop), strict=True):
+        assert torch.allclose(x, y, atol=1e-5)
+    # and the schedule changes the run: a BCE-only run ends elsewhere
+    c_pop, _ = run(small_arch, small_data, batched=True)
+    assert not all(torch.allclose(x, y, atol=1e-4) for x, y in zip(_weights(a_pop), _weights(c_pop), strict=True))
+
+    calls = []
+
+    def train(ind, rng=None, loss="l1", **kw):
+        calls.append(loss)
+        return mutTrain(ind, small_data.train, rng=rng, batch_size=10, loss=loss)
+
+    tb.register("train", train)
+    run(small_arch, small_data, tb=tb, batched=False, grid="ring:2")
+    assert calls == ["bce"] * 4 + ["l1"] * 4  # 2 cells x 4 generations, switch after generation 2
