@@ -8,6 +8,7 @@ trade-off hypervolume of each seed::
     python benchmarks/tradeoff_targets.py canonical --seeds 5      # (1+1), parsimony selection
     python benchmarks/tradeoff_targets.py nsga2 --seeds 2          # (8+8), NSGA-II over (L1, kept)
     python benchmarks/tradeoff_targets.py grid --seeds 2           # paper ring, parsimony replacement, prune first
+    python benchmarks/tradeoff_targets.py canonical --loss bce     # BCE only, as before the loss schedule
 """
 
 from __future__ import annotations
@@ -44,14 +45,15 @@ def main(argv=None):
     ap.add_argument("--generations", type=int, default=200)
     ap.add_argument("--operators", default=",".join(OPERATORS))
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--loss", default="bce>l1", help="training loss or loss schedule (default: bce>l1)")
     a = ap.parse_args(argv)
     ops = a.operators.split(",")
-    base = {**PRESETS[a.preset], "generations": a.generations}
+    base = {**PRESETS[a.preset], "generations": a.generations, "loss": a.loss}
     jobs = [({**base, "operator": op}, s) for op in ops for s in range(a.seeds)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as ex:
         rows = list(ex.map(one, jobs))
-    print(f"{a.preset}: {a.seeds} seeds x {a.generations} generations, {time.perf_counter() - t0:.0f} s")
+    print(f"{a.preset}, loss {a.loss}: {a.seeds} seeds x {a.generations} generations, {time.perf_counter() - t0:.0f} s")
     print("| operator | median test L1 | median kept | median HV | median L1 at kept<=0.25 | per-seed (L1, kept) |")
     print("|---|---|---|---|---|---|")
     for op in ops:

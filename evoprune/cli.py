@@ -69,14 +69,29 @@ def _demo(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evoprune", description="Evolve and prune autoencoders with DEAP and PyTorch.")
+    p = argparse.ArgumentParser(
+        prog="evoprune",
+        description="Evolve and prune autoencoders with DEAP and PyTorch.",
+        epilog="Exit status: 0 success, 2 bad input (study, data, arguments, a different study in --out), "
+        "1 other operating-system errors (permissions, disk full).",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run (or resume) a study described in a TOML file")
     r.add_argument("study", help="study file, e.g. studies/quick.toml")
     r.add_argument("--out", required=True, help="output folder (re-running it resumes)")
-    r.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1, serial)")
+    r.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (default: 1, serial)")
     r.add_argument("--scheduler", help="address of a dask.distributed scheduler, e.g. tcp://10.0.0.5:8786")
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     r.set_defaults(func=_run)
@@ -92,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="canonical training of the paper's network with each pruning operator")
     d.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
-    d.add_argument("--generations", type=int, default=200, help="epochs per variant (default: 200)")
+    d.add_argument("--generations", type=_positive_int, default=200, help="epochs per variant (default: 200)")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
+    d.add_argument("--workers", type=_positive_int, default=1, help="processes (default: 1)")
     d.add_argument("--schedule", default="exponential")
     d.set_defaults(func=_demo)
     return p
@@ -109,3 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, CheckpointMismatch) as e:
         print(f"evoprune: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # permissions, a folder where a file should be, a full disk: no traceback
+        print(f"evoprune: error: {e}", file=sys.stderr)
+        return 1

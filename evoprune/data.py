@@ -18,6 +18,7 @@ import gzip
 import math
 import os
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,6 +265,44 @@ def _require_file(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+class _BadArgument(ValueError):
+    """A readable file that does not fit the arguments (its message already names the file)."""
+
+
+def _read_arrays(p: Path, suffix: str, key: str | None) -> dict[str, np.ndarray]:
+    with p.open("rb") as f:
+        head = f.read(6)
+    if suffix == ".npy" and head != b"\x93NUMPY":
+        raise ValueError("not a NumPy .npy file (bad header)")
+    if suffix == ".npz" and head[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ValueError("not a NumPy .npz file (not a zip archive)")
+    given: dict[str, np.ndarray] = {}
+    if suffix == ".npy":
+        if key is not None:
+            raise _BadArgument(f"key={key!r} only applies to .npz files, not {p.name!r}")
+        given["all"] = np.load(p, allow_pickle=False)
+    else:
+        with np.load(p, allow_pickle=False) as archive:
+            keys = list(archive.files)
+            if key is not None:
+                if key not in keys:
+                    raise _BadArgument(f"key {key!r} not in {p.name!r}; keys: {', '.join(keys) or '(none)'}")
+                given["all"] = archive[key]
+            elif "train" in keys:
+                for split in ("train", "test", "validation"):
+                    if split in keys:
+                        given[split] = archive[split]
+            elif len(keys) == 1:
+                given["all"] = archive[keys[0]]
+            else:
+                raise _BadArgument(
+                    f"{p.name!r} holds several arrays and no 'train' array; pass key= one of: "
+                    f"{', '.join(keys) or '(none)'}"
+                )
+
+    return given
+
+
 def load_array(
     path: str | os.PathLike[str],
     key: str | None = None,
@@ -292,29 +331,12 @@ def load_array(
         raise ValueError(f"unsupported file extension {p.suffix!r} for {os.fspath(path)!r}; expected .npy or .npz")
     p = _require_file(path)
 
-    given: dict[str, np.ndarray] = {}
-    if suffix == ".npy":
-        if key is not None:
-            raise ValueError(f"key={key!r} only applies to .npz files, not {p.name!r}")
-        given["all"] = np.load(p, allow_pickle=False)
-    else:
-        with np.load(p, allow_pickle=False) as archive:
-            keys = list(archive.files)
-            if key is not None:
-                if key not in keys:
-                    raise ValueError(f"key {key!r} not in {p.name!r}; keys: {', '.join(keys) or '(none)'}")
-                given["all"] = archive[key]
-            elif "train" in keys:
-                for split in ("train", "test", "validation"):
-                    if split in keys:
-                        given[split] = archive[split]
-            elif len(keys) == 1:
-                given["all"] = archive[keys[0]]
-            else:
-                raise ValueError(
-                    f"{p.name!r} holds several arrays and no 'train' array; pass key= one of: "
-                    f"{', '.join(keys) or '(none)'}"
-                )
+    try:
+        given = _read_arrays(p, suffix, key)
+    except _BadArgument:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # numpy's errors do not name the file
+        raise ValueError(f"cannot read data file {os.fspath(path)!r}: {e}") from e
 
     arrays = {s: _flatten(_as_float(a, f"{p.name} {s}")) for s, a in given.items()}
     rng = np.random.default_rng(seed)

@@ -213,4 +213,4 @@ def test_changed_study_in_same_folder_is_refused(tmp_path, capsys):
                                                                                                    "lr = 0.002"))
     assert main(["run", str(path), "--out", str(out), "--no-report"]) == 2
     err = capsys.readouterr().err
-    assert "different configuration" in err and "canonical__none__t00" in err
+    assert "holds a different study (run differ" in err and "new --out" in err

@@ -82,7 +82,6 @@ def test_nsga2_selection_keeps_a_tradeoff_population(data):
 
 def test_select_final_takes_the_sparsest_model_within_tolerance(small_arch, data):
     from evoprune.pruning import mutPruneMagnitude
-
     from evoprune.training import mutTrain
 
     dense = creator.Genome(small_arch, rng=0, lr=1e-2)

@@ -82,6 +82,11 @@ class Study:
     factors: dict[str, list]
     description: str = ""
 
+    def identity(self) -> dict[str, Any]:
+        """What defines the study's runs (not its description, file path or checkpoint interval)."""
+        return {"name": self.name, "seed": self.seed, "trials": self.trials, "data": self.data, "run": self.run,
+                "settings": self.settings, "factors": self.factors}
+
     def load_data(self) -> Dataset:
         kw = {k: v for k, v in self.data.items() if k != "name"}
         return load_dataset(self.data["name"], **kw)
@@ -120,9 +125,14 @@ def _fail(path, key: str, msg: str) -> StudyError:
 
 
 def _check_type(path, key: str, value: Any, field: dataclasses.Field) -> None:
-    expected = {"int": int, "float": (int, float), "str": str, "float | None": (int, float), "bool": bool}.get(
-        str(field.type)
-    )
+    expected = {
+        "int": int,
+        "float": (int, float),
+        "str": str,
+        "float | None": (int, float),
+        "bool": bool,
+        "bool | None": bool,
+    }.get(str(field.type))
     if expected is None:
         return
     if isinstance(value, bool) and expected is not bool:
@@ -219,5 +229,9 @@ def load_study(path: str | Path) -> Study:
     """Read and validate a study file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"study file not found: {path}")
-    return parse_study(path.read_text(), path)
+        raise FileNotFoundError(f"study file not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise StudyError(f"{path}: not a UTF-8 text file ({e})") from e
+    return parse_study(text, path)

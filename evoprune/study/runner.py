@@ -16,7 +16,6 @@ uninterrupted run (all fields but wall-clock times).
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +23,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..experiment import run, single_thread
+from ..experiment import ensure_creator, run, single_thread
 from ..io import atomic_write_text, logbook_records, write_jsonl
 from .checkpoint import CheckpointMismatch, latest_checkpoint, save_checkpoint
-from .config import RunSpec, Study, load_study
+from .config import RunSpec, Study, StudyError, load_study
 
 #: Result fields that depend on the machine's clock, not on the seed.
 TIMING_FIELDS = frozenset({"wall_time", "inference_time", "time"})
@@ -71,6 +70,7 @@ class RunTask:
             {"run_id": spec.run_id, "group": spec.group, "trial": spec.trial, "seed": spec.seed,
              "fingerprint": fingerprint, "config": spec.config.as_dict(), "data": self.study.data}, indent=1))
         data = self.study.load_data()
+        ensure_creator()  # checkpoints hold creator classes; a fresh worker process must have them first
         resume = latest_checkpoint(d, fingerprint)
         if resume is not None:
             resume.restore_global_rngs()
@@ -115,6 +115,22 @@ def _check_same_config(d: Path, fingerprint: str) -> None:
                 "use a new --out folder for a changed study, or delete that run folder")
 
 
+def _check_same_study(out: Path, study: Study) -> None:
+    """Refuse to run a study into a folder that holds a different one (its ``study.toml``)."""
+    saved = out / "study.toml"
+    if not saved.is_file():
+        return
+    try:
+        old = load_study(saved)
+    except (StudyError, OSError) as e:
+        raise StudyError(f"{out} holds an unreadable study.toml ({e}); use a new --out folder") from e
+    if old.identity() != study.identity():
+        diff = sorted(k for k, v in study.identity().items() if old.identity()[k] != v)
+        raise CheckpointMismatch(
+            f"{out} holds a different study ({', '.join(diff)} differ from {study.path}); "
+            "use a new --out folder for a changed study")
+
+
 def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None = None,
               progress: bool = True) -> list[dict[str, Any]]:
     """Run (or resume) every run of ``study`` into ``out``; returns the result rows.
@@ -125,12 +141,18 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
     if not isinstance(study, Study):
         study = load_study(study)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if Path(study.path).is_file():
-        shutil.copyfile(study.path, out / "study.toml")
+    # everything is checked before anything is written: the data loads, the folder holds this study or none
+    try:
+        study.load_data()
+    except (ValueError, OSError) as e:
+        raise StudyError(f"{study.path}: data: {e}") from e
+    _check_same_study(out, study)
     specs = study.runs()
     for spec in specs:
         _check_same_config(run_dir(out, spec), spec.fingerprint(study.data))
+    out.mkdir(parents=True, exist_ok=True)
+    if Path(study.path).is_file() and not (out / "study.toml").is_file():
+        atomic_write_text(out / "study.toml", Path(study.path).read_text(encoding="utf-8"))
     todo = [s for s in specs if not is_finished(out, s)]
     serial = map_ is None
     task = RunTask(str(out), study, progress=serial and progress)
