@@ -29,6 +29,7 @@ from deap import tools
 
 from .rng import RNGLike, as_generator, child_seeds
 from .topology import Grid
+from .training import loss_kwargs
 from .validation import check_choice, check_probability
 
 
@@ -64,16 +65,12 @@ class Variation:
             getattr(toolbox, "loss", None),
         )
 
-    def train_kwargs(self, gen: int, ngen: int) -> dict[str, Any]:
-        """``{"loss": toolbox.loss(gen, ngen)}`` if a loss schedule is registered, else ``{}``."""
-        return {} if self.loss is None else {"loss": self.loss(gen, ngen)}
-
     def __call__(self, ind, seed: int, gen: int, ngen: int, n: int):
         g = np.random.default_rng(seed)
         ind.pruned = False
         if self.prune_first:
             self._maybe_prune(ind, g, gen, ngen, n)
-        self.train(ind, rng=g, **self.train_kwargs(gen, ngen))
+        self.train(ind, rng=g, **loss_kwargs(self.loss, gen, ngen))
         if self.mutate is not None:
             self.mutate(ind, rng=g)
         if not self.prune_first:

@@ -27,7 +27,7 @@ import torch
 from .data import check_data
 from .evaluation import WORST, evaluate, pairing_errors
 from .genome import Half
-from .training import LOSSES, _stack, minibatch_orders, mutTrain, stacked_forward, train_halves
+from .training import LOSSES, _stack, loss_kwargs, minibatch_orders, mutTrain, stacked_forward, train_halves
 from .validation import check_choice
 
 #: How an encoder (decoder) is scored from its errors against the neighbourhood's decoders (encoders).
@@ -85,9 +85,6 @@ class CellStep:
     prune_first: bool = False
     loss: Any = None
 
-    def train_kwargs(self, gen: int, ngen: int) -> dict[str, Any]:
-        return {} if self.loss is None else {"loss": self.loss(gen, ngen)}
-
     def __call__(self, centre, neighbours: Sequence, seed: int, gen: int, ngen: int):
         g = np.random.default_rng(seed)
         encs = [n.encoder for n in neighbours]
@@ -98,7 +95,7 @@ class CellStep:
         child.pruned = False
         if self.prune_first:
             maybe_prune(self, child, g, gen, ngen, len(neighbours))
-        self.train(child, rng=g, **self.train_kwargs(gen, ngen))
+        self.train(child, rng=g, **loss_kwargs(self.loss, gen, ngen))
         child = finish_cell(self, child, g, gen, ngen, len(neighbours), evaluate_now=True)
         return replace(self, centre, child)
 
@@ -170,7 +167,7 @@ def batched_generation(
             pre.pruned = False
             maybe_prune(step, pre, gens[c], gen, ngen, k)
             encs[c], decs[c], pruned[c] = pre.encoder, pre.decoder, pre.pruned
-    train_kw.update(step.train_kwargs(gen, ngen))
+    train_kw.update(loss_kwargs(step.loss, gen, ngen))
     for _ in range(train_kw.get("epochs", 1)):  # as mutTrain: a fresh minibatch order per epoch
         encs, decs, _ = train_halves(
             encs,

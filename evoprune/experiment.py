@@ -98,7 +98,7 @@ class RunConfig:
         check_probability("loss_switch", self.loss_switch)
         if isinstance(self.loss, str) and self.loss.count(">") > 1:
             raise ValueError(f"loss {self.loss!r}: a run configuration takes at most two stages (one loss_switch)")
-        self.loss_schedule  # noqa: B018 - validates the loss names
+        LossSchedule(self.loss, self.loss_switch)  # checks the loss names
         for name in ("generations", "batch_size", "hidden", "latent", "n_cases", "mu", "lambda_"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

@@ -92,6 +92,11 @@ class LossSchedule:
         return self.names[sum(t > s * T for s in self.switches)]
 
 
+def loss_kwargs(loss, gen: int, ngen: int) -> dict[str, str]:
+    """``{"loss": loss(gen, ngen)}`` for a registered loss schedule, ``{}`` for none (the operator's own loss)."""
+    return {} if loss is None else {"loss": loss(gen, ngen)}
+
+
 def stacked_forward(
     spec: HalfSpec,
     params: Sequence[torch.Tensor],
