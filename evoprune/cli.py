@@ -16,7 +16,10 @@ def _run(args) -> int:
     if args.workers > 1 and args.scheduler:
         raise ValueError("use either --workers or --scheduler, not both")
     if args.scheduler:
-        from distributed import Client
+        try:
+            from distributed import Client
+        except ImportError as e:
+            raise ValueError(f"--scheduler needs dask.distributed (pip install 'dask[distributed]'): {e}") from e
 
         from .parallel import dask_map
 
@@ -83,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="evoprune",
         description="Evolve and prune autoencoders with DEAP and PyTorch.",
-        epilog="Exit status: 0 success, 2 bad input (study, data, arguments, a different study in --out), "
-        "1 other operating-system errors (permissions, disk full).",
+        epilog="Errors are printed as 'evoprune: error: ...' naming the file at fault, without a traceback. "
+        "Exit status: 0 success; 2 bad input (arguments, a missing or broken study or data file, "
+        "a different study in --out); 1 any other OS error (permissions, a full disk).",
     )
     sub = p.add_subparsers(dest="command", required=True)
 

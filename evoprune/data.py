@@ -19,6 +19,7 @@ import math
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,13 +261,26 @@ def digits(seed: SeedLike = 0, test_fraction: float = 0.2, validation_fraction: 
 
 def _require_file(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"data path is a folder, not a file: {os.fspath(path)!r}")
     if not p.is_file():
         raise FileNotFoundError(f"no such data file: {os.fspath(path)!r}")
     return p
 
 
-class _BadArgument(ValueError):
-    """A readable file that does not fit the arguments (its message already names the file)."""
+class _Unusable(ValueError):
+    """A readable file whose content does not fit (wrong key, no arrays); the caller adds the file's path."""
+
+
+#: What NumPy, zipfile and gzip raise for a broken file (none of them name it).
+_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _npz_member(archive: Any, key: str) -> np.ndarray:
+    value = archive[key]  # allow_pickle=False: an object array raises ValueError here
+    if not isinstance(value, np.ndarray):  # np.load returns the raw bytes of a member that is not .npy
+        raise _Unusable(f"member {key!r} is not a NumPy array (.npy) but {len(value)} raw bytes")
+    return value
 
 
 def _read_arrays(p: Path, suffix: str, key: str | None) -> dict[str, np.ndarray]:
@@ -279,27 +293,29 @@ def _read_arrays(p: Path, suffix: str, key: str | None) -> dict[str, np.ndarray]
     given: dict[str, np.ndarray] = {}
     if suffix == ".npy":
         if key is not None:
-            raise _BadArgument(f"key={key!r} only applies to .npz files, not {p.name!r}")
+            raise _Unusable(f"key={key!r} only applies to .npz files")
         given["all"] = np.load(p, allow_pickle=False)
     else:
         with np.load(p, allow_pickle=False) as archive:
             keys = list(archive.files)
+            if not keys:
+                raise _Unusable("the .npz archive holds no arrays")
             if key is not None:
                 if key not in keys:
-                    raise _BadArgument(f"key {key!r} not in {p.name!r}; keys: {', '.join(keys) or '(none)'}")
-                given["all"] = archive[key]
+                    raise _Unusable(f"no array key={key!r} in the archive; keys: {', '.join(keys)}")
+                given["all"] = _npz_member(archive, key)
             elif "train" in keys:
                 for split in ("train", "test", "validation"):
                     if split in keys:
-                        given[split] = archive[split]
+                        given[split] = _npz_member(archive, split)
             elif len(keys) == 1:
-                given["all"] = archive[keys[0]]
+                given["all"] = _npz_member(archive, keys[0])
             else:
-                raise _BadArgument(
-                    f"{p.name!r} holds several arrays and no 'train' array; pass key= one of: "
-                    f"{', '.join(keys) or '(none)'}"
-                )
-
+                raise _Unusable(f"holds several arrays and no 'train' array; pass key= one of: {', '.join(keys)}")
+    for split, a in given.items():
+        if a.ndim == 0:
+            what = "the array" if split == "all" else f"the {split} array"
+            raise _Unusable(f"{what} is a scalar; expected (samples, features)")
     return given
 
 
@@ -330,30 +346,43 @@ def load_array(
     if suffix not in (".npy", ".npz"):
         raise ValueError(f"unsupported file extension {p.suffix!r} for {os.fspath(path)!r}; expected .npy or .npz")
     p = _require_file(path)
-
+    where = os.fspath(path)
     try:
         given = _read_arrays(p, suffix, key)
-    except _BadArgument:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # numpy's errors do not name the file
-        raise ValueError(f"cannot read data file {os.fspath(path)!r}: {e}") from e
+    except _Unusable as e:
+        raise ValueError(f"data file {where!r}: {e}") from None
+    except _READ_ERRORS as e:  # numpy's, zipfile's and zlib's errors do not name the file
+        raise ValueError(f"cannot read data file {where!r}: {e}") from e
+    try:
+        return _arrays_to_dataset(p.stem, given, seed, test_fraction, validation_fraction, scale)
+    except ValueError as e:  # wrong dtype or shape, NaN, too few rows: say which file
+        raise ValueError(f"data file {where!r}: {e}") from e
 
-    arrays = {s: _flatten(_as_float(a, f"{p.name} {s}")) for s, a in given.items()}
+
+def _arrays_to_dataset(
+    name: str,
+    given: dict[str, np.ndarray],
+    seed: SeedLike,
+    test_fraction: float,
+    validation_fraction: float,
+    scale: str | None,
+) -> Dataset:
+    arrays = {s: _flatten(_as_float(a, "array" if s == "all" else f"{s} array")) for s, a in given.items()}
     rng = np.random.default_rng(seed)
     if "all" in arrays:
         splits = _split(arrays["all"], rng, {"test": test_fraction, "validation": validation_fraction})
     else:
         missing = {s: f for s, f in (("test", test_fraction), ("validation", validation_fraction)) if s not in arrays}
-        train = check_data(arrays["train"], f"{p.name} train").numpy()
+        train = check_data(arrays["train"], "train array").numpy()
         splits = _split(train, rng, missing) if missing else {"train": train}
         splits.update({s: a for s, a in arrays.items() if s != "train"})
 
     if scale == "minmax":
         lo, hi = float(splits["train"].min()), float(splits["train"].max())
         if not hi > lo:
-            raise ValueError(f"scale='minmax' needs a non-constant train split; {p.name!r} train is all {lo}")
+            raise ValueError(f"scale='minmax' needs a non-constant train split; the train split is all {lo}")
         splits = {s: (np.asarray(a, dtype=np.float64) - lo) / (hi - lo) for s, a in splits.items()}
-    return Dataset(name=p.stem, **splits)
+    return Dataset(name=name, **splits)
 
 
 # --------------------------------------------------------------------------- IDX (MNIST) files
@@ -370,34 +399,40 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX (MNIST-format) file, gzipped or not, into a native-endian array."""
+    """Read an IDX (MNIST-format) file, gzipped or not, into a native-endian array.
+
+    A broken file raises ValueError naming the file and what is wrong with it.
+    """
     p = _require_file(path)
+    where = f"IDX file {os.fspath(path)!r}"
     raw = p.read_bytes()
     if p.suffix.lower() == ".gz" or raw[:2] == _GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise ValueError(f"{p.name!r} is not a valid gzip file: {exc}") from exc
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{where} is not a valid gzip file: {exc}") from exc
     if len(raw) < 4:
-        raise ValueError(f"{p.name!r} is too short for an IDX header ({len(raw)} bytes)")
+        raise ValueError(f"{where} is too short for an IDX header ({len(raw)} bytes)")
     if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{p.name!r} has a bad IDX magic number {raw[:4].hex()}: must start with two zero bytes")
+        raise ValueError(f"{where} has a bad IDX magic number {raw[:4].hex()}: must start with two zero bytes")
     code, ndim = raw[2], raw[3]
     if code not in _IDX_DTYPES:
         valid = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
-        raise ValueError(f"{p.name!r} has unknown IDX dtype code 0x{code:02X}; valid: {valid}")
+        raise ValueError(f"{where} has unknown IDX dtype code 0x{code:02X}; valid: {valid}")
     if ndim == 0:
-        raise ValueError(f"{p.name!r} declares 0 dimensions in its IDX header")
+        raise ValueError(f"{where} declares 0 dimensions in its IDX header")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{p.name!r} is truncated: header needs {header} bytes, file has {len(raw)}")
+        raise ValueError(f"{where} is truncated: header needs {header} bytes, file has {len(raw)}")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[code])
     expected = math.prod(shape) * dtype.itemsize
     got = len(raw) - header
     if got != expected:
+        what = "truncated" if got < expected else "too long"
         raise ValueError(
-            f"{p.name!r} data length mismatch: shape {shape} of {dtype.name} needs {expected} bytes, found {got}"
+            f"{where} data length mismatch ({what}): shape {shape} of {dtype.name} needs {expected} bytes, "
+            f"found {got}"
         )
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
@@ -405,11 +440,11 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 def _idx_images(path: str | os.PathLike[str]) -> np.ndarray:
     x = read_idx(path)
-    name = Path(path).name
+    where = f"IDX file {os.fspath(path)!r}"
     if x.ndim < 2:
-        raise ValueError(f"{name!r} is 1-D {x.shape} (a labels file?); expected images (samples, ...)")
-    scaled = x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else _as_float(x, name)
-    return _flatten(scaled)
+        raise ValueError(f"{where} is 1-D {x.shape} (a labels file?); expected images (samples, ...)")
+    scaled = x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else _as_float(x, where)
+    return check_data(_flatten(scaled), where).numpy()  # NaN/inf in float images: name the file
 
 
 def load_idx(
@@ -429,11 +464,21 @@ def load_idx(
     test_fraction = _check_fraction("test_fraction", test_fraction)
     x = _idx_images(images_path)
     rng = np.random.default_rng(seed)
+    try:
+        if test_images_path is not None:
+            splits = _split(x, rng, {"validation": validation_fraction})
+        else:
+            splits = _split(x, rng, {"test": test_fraction, "validation": validation_fraction})
+    except ValueError as e:  # too few images
+        raise ValueError(f"IDX file {os.fspath(images_path)!r}: {e}") from e
     if test_images_path is not None:
-        splits = _split(x, rng, {"validation": validation_fraction})
-        splits["test"] = _idx_images(test_images_path)
-    else:
-        splits = _split(x, rng, {"test": test_fraction, "validation": validation_fraction})
+        test = _idx_images(test_images_path)
+        if test.shape[1] != x.shape[1]:
+            raise ValueError(
+                f"IDX file {os.fspath(test_images_path)!r} has the wrong image size: expected {x.shape[1]} "
+                f"features per sample (like {os.fspath(images_path)!r}), got {test.shape[1]}"
+            )
+        splits["test"] = test
     return Dataset(name=Path(images_path).name, **splits)
 
 

@@ -23,3 +23,11 @@ def test_demo_writes_table_plot_and_logbooks(tmp_path, small_data, capsys):
 def test_cli_reports_bad_schedule(capsys):
     assert main(["demo", "--schedule", "sometimes", "--generations", "1", "--out", "/tmp/x"]) == 2
     assert "sometimes" in capsys.readouterr().err
+
+
+def test_help_documents_error_format_and_exit_status(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert e.value.code == 0
+    assert "evoprune: error:" in out and "2 bad input" in out and "1 any other OS error" in out

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import struct
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -452,3 +454,80 @@ def test_load_dataset_unknown_name_lists_valid_names():
         load_dataset("mnist-please")
     msg = str(info.value)
     assert "mnist-please" in msg and "binary_clustering" in msg and "digits" in msg
+
+
+# --------------------------------------------------------------------------- broken files are named
+
+
+def test_broken_array_files_name_the_file_and_the_fault(tmp_path):
+    good = np.random.default_rng(0).random((20, 3))
+    buf = io.BytesIO()
+    np.save(buf, good)
+    with zipfile.ZipFile(tmp_path / "deflated.npz", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.npy", buf.getvalue())
+    raw = bytearray((tmp_path / "deflated.npz").read_bytes())
+    start = 30 + len("x.npy")  # the member's deflate stream follows its local header
+    raw[start : start + 4] = b"\xff" * 4  # an invalid block type: zlib (not numpy or zipfile) complains
+    (tmp_path / "corrupt.npz").write_bytes(bytes(raw))
+    with zipfile.ZipFile(tmp_path / "text.npz", "w") as z:
+        z.writestr("notes.txt", "hello")
+    np.savez(tmp_path / "empty.npz")
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object))  # needs pickle: refused
+    np.save(tmp_path / "scalar.npy", np.float64(3.0))
+    np.save(tmp_path / "words.npy", np.array(["a", "b"]))
+    holes = good.copy()
+    holes[2, 1] = np.inf
+    np.save(tmp_path / "holes.npy", holes)
+    np.save(tmp_path / "tiny.npy", good[:2])
+    cases = [
+        ("corrupt.npz", ValueError, "cannot read data file", "invalid block type"),
+        ("text.npz", ValueError, "member 'notes.txt' is not a NumPy array", ""),
+        ("empty.npz", ValueError, "holds no arrays", ""),
+        ("objects.npz", ValueError, "cannot read data file", "allow_pickle=False"),
+        ("scalar.npy", ValueError, "is a scalar", ""),
+        ("words.npy", ValueError, "must be a numeric array", "<U1"),
+        ("holes.npy", ValueError, "non-finite values", "1 inf"),
+        ("tiny.npy", ValueError, "of 2 rows", ""),
+    ]
+    for name, kind, fault, detail in cases:
+        path = tmp_path / name
+        with pytest.raises(kind) as info:
+            load_array(path)
+        msg = str(info.value)
+        assert repr(str(path)) in msg and fault in msg and detail in msg, msg
+    (tmp_path / "folder.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match="folder, not a file.*folder.npz"):
+        load_array(tmp_path / "folder.npz")
+
+
+def test_broken_idx_files_name_the_path(tmp_path):
+    imgs = np.random.default_rng(7).integers(0, 256, size=(20, 3, 3), dtype=np.uint8)
+    good = tmp_path / "train-images-idx3-ubyte.gz"
+    write_idx(good, imgs, 0x08, compress=True)
+    raw = bytearray(good.read_bytes())
+    raw[12:16] = b"\xff\xff\xff\xff"  # corrupt deflate stream: zlib.error, not OSError
+    corrupt = tmp_path / "corrupt-idx3-ubyte.gz"
+    corrupt.write_bytes(bytes(raw))
+    with pytest.raises(ValueError) as info:
+        load_idx(corrupt)
+    assert f"IDX file {str(corrupt)!r} is not a valid gzip file" in str(info.value)
+
+    truncated = tmp_path / "cut-idx3-ubyte"
+    write_idx(truncated, imgs, 0x08)
+    truncated.write_bytes(truncated.read_bytes()[:-5])
+    with pytest.raises(ValueError) as info:
+        read_idx(truncated)
+    assert f"IDX file {str(truncated)!r} data length mismatch (truncated)" in str(info.value)
+
+    floats = tmp_path / "floats.idx"
+    bad = imgs.astype(np.float32)
+    bad[0, 0, 0] = np.nan
+    write_idx(floats, bad, 0x0D)
+    with pytest.raises(ValueError, match=f"IDX file '{floats}' has non-finite values: 1 NaN"):
+        load_idx(floats)
+
+    wrong = tmp_path / "t10k-images-idx3-ubyte"
+    write_idx(wrong, imgs[:, :2, :2], 0x08)
+    with pytest.raises(ValueError) as info:
+        load_idx(good, test_images_path=wrong)
+    assert str(info.value).startswith(f"IDX file {str(wrong)!r} has the wrong image size: expected 9")

@@ -124,21 +124,24 @@ def _fail(path, key: str, msg: str) -> StudyError:
     return StudyError(f"{path}: {key}: {msg}")
 
 
+#: Python types a TOML value may have for each RunConfig field type, and how to say it.
+_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "int": (int, "int"),
+    "float": ((int, float), "float"),
+    "float | None": ((int, float), "float"),
+    "str": (str, "str"),
+    "bool": (bool, "true or false"),
+    "bool | None": (bool, "true or false"),  # None (the default) cannot be written in TOML: leave the key out
+}
+
+
 def _check_type(path, key: str, value: Any, field: dataclasses.Field) -> None:
-    expected = {
-        "int": int,
-        "float": (int, float),
-        "str": str,
-        "float | None": (int, float),
-        "bool": bool,
-        "bool | None": bool,
-    }.get(str(field.type))
+    expected = _TYPES.get(str(field.type))
     if expected is None:
         return
-    if isinstance(value, bool) and expected is not bool:
-        raise _fail(path, key, f"expected {field.type}, got {value!r}")
-    if not isinstance(value, expected):
-        raise _fail(path, key, f"expected {field.type}, got {type(value).__name__} {value!r}")
+    types, words = expected
+    if (isinstance(value, bool) and types is not bool) or not isinstance(value, types):
+        raise _fail(path, key, f"expected {words}, got {type(value).__name__} {value!r}")
 
 
 def _check_value(path, key: str, field: str, value: Any) -> None:
@@ -164,6 +167,8 @@ def _check_data(path, table: Any) -> dict[str, Any]:
     if not isinstance(table, dict) or "name" not in table:
         raise _fail(path, "data", "needs a table with at least 'name' (a dataset or a .npy/.npz/IDX path)")
     name = table["name"]
+    if not isinstance(name, str) or not name:
+        raise _fail(path, "data.name", f"expected a dataset name or a file path (a string), got {name!r}")
     func = DATASETS.get(name)
     if func is not None:
         params = set(inspect.signature(func).parameters)
@@ -175,8 +180,11 @@ def _check_data(path, table: Any) -> dict[str, Any]:
     return dict(table)
 
 
-def parse_study(text: str, path: str | Path = "<study>") -> Study:
-    """Parse and validate a study from TOML text."""
+def parse_study(text: str, path: str | Path = "<study>", default_name: str | None = None) -> Study:
+    """Parse and validate a study from TOML text.
+
+    A study without ``name`` is named ``default_name``, or else after its file (``path``'s stem).
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -207,7 +215,7 @@ def parse_study(text: str, path: str | Path = "<study>") -> Study:
         for v in values:
             _check_value(path, f"factors.{k}", k, v)
     study = Study(
-        name=str(raw.get("name", Path(str(path)).stem)),
+        name=str(raw.get("name", default_name or Path(str(path)).stem)),
         path=str(path),
         seed=raw.get("seed", 0),
         trials=raw.get("trials", 30),
@@ -225,8 +233,8 @@ def parse_study(text: str, path: str | Path = "<study>") -> Study:
     return study
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and validate a study file."""
+def load_study(path: str | Path, default_name: str | None = None) -> Study:
+    """Read and validate a study file (``default_name``: see :func:`parse_study`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"study file not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))
@@ -234,4 +242,4 @@ def load_study(path: str | Path) -> Study:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise StudyError(f"{path}: not a UTF-8 text file ({e})") from e
-    return parse_study(text, path)
+    return parse_study(text, path, default_name)

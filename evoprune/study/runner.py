@@ -2,7 +2,7 @@
 
 Output layout::
 
-    OUT/study.toml                 copy of the study file
+    OUT/study.toml                 copy of the study file (with ``name = ...`` added if it has none)
     OUT/runs/<run_id>/config.json  the run's configuration, seed and fingerprint
     OUT/runs/<run_id>/log.jsonl    one record per generation, rewritten as the run goes
     OUT/runs/<run_id>/ckpt-*.pkl   checkpoints every ``checkpoint_every`` generations
@@ -11,11 +11,16 @@ Output layout::
 Re-running on an existing ``OUT`` skips finished runs and resumes unfinished
 ones from their last good checkpoint, giving the same final results as an
 uninterrupted run (all fields but wall-clock times).
+
+Nothing is created or written in ``OUT`` before everything is checked: the
+study, its data (loaded once), and that ``OUT`` holds this study or none (its
+``study.toml``, and the fingerprint of every run folder already there).
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +43,14 @@ def run_dir(out: str | Path, spec: RunSpec) -> Path:
 
 def is_finished(out: str | Path, spec: RunSpec) -> bool:
     return (run_dir(out, spec) / "result.json").is_file()
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file of the output folder; a broken one is named in the error."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:  # also UnicodeDecodeError
+        raise StudyError(f"{path}: not a valid JSON file ({e}); delete it (or its run folder) to redo the run") from e
 
 
 def _normalise(records: list[dict], setting: str) -> list[dict]:
@@ -65,7 +78,7 @@ class RunTask:
         fingerprint = spec.fingerprint(self.study.data)
         _check_same_config(d, fingerprint)
         if done.is_file():
-            return json.loads(done.read_text())
+            return _read_json(done)
         atomic_write_text(d / "config.json", json.dumps(
             {"run_id": spec.run_id, "group": spec.group, "trial": spec.trial, "seed": spec.seed,
              "fingerprint": fingerprint, "config": spec.config.as_dict(), "data": self.study.data}, indent=1))
@@ -108,7 +121,8 @@ def _check_same_config(d: Path, fingerprint: str) -> None:
     """Refuse to mix runs of different configurations in one output folder."""
     cfg = d / "config.json"
     if cfg.is_file():
-        old = json.loads(cfg.read_text()).get("fingerprint")
+        saved = _read_json(cfg)
+        old = saved.get("fingerprint") if isinstance(saved, dict) else None
         if old != fingerprint:
             raise CheckpointMismatch(
                 f"{d} holds a run of a different configuration (fingerprint {old}, this study: {fingerprint}); "
@@ -120,8 +134,8 @@ def _check_same_study(out: Path, study: Study) -> None:
     saved = out / "study.toml"
     if not saved.is_file():
         return
-    try:
-        old = load_study(saved)
+    try:  # the copy of an unnamed study is named after its original file, not "study"
+        old = load_study(saved, default_name=study.name)
     except (StudyError, OSError) as e:
         raise StudyError(f"{out} holds an unreadable study.toml ({e}); use a new --out folder") from e
     if old.identity() != study.identity():
@@ -129,6 +143,24 @@ def _check_same_study(out: Path, study: Study) -> None:
         raise CheckpointMismatch(
             f"{out} holds a different study ({', '.join(diff)} differ from {study.path}); "
             "use a new --out folder for a changed study")
+
+
+def _study_copy(study: Study) -> str | None:
+    """The text saved as ``OUT/study.toml``: the study file, with its name added if it has none.
+
+    (Read back, an unnamed copy would be named after its own file, ``study``.)
+    """
+    path = Path(study.path)
+    if not path.is_file():  # parsed from text: nothing to copy
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+        named = "name" in tomllib.loads(text)
+    except (ValueError, OSError) as e:  # changed or removed since it was read
+        raise StudyError(f"{path}: cannot be read again to copy it into the output folder ({e})") from e
+    if named:
+        return text
+    return f"name = {json.dumps(study.name, ensure_ascii=False)}  # added by evoprune: the study file has none\n{text}"
 
 
 def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None = None,
@@ -142,17 +174,20 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
         study = load_study(study)
     out = Path(out)
     # everything is checked before anything is written: the data loads, the folder holds this study or none
+    if out.exists() and not out.is_dir():
+        raise StudyError(f"output folder {out} exists and is not a folder; use a new --out folder")
     try:
         study.load_data()
-    except (ValueError, OSError) as e:
+    except (ValueError, TypeError, OSError, ImportError) as e:  # a bad file, argument or missing extra
         raise StudyError(f"{study.path}: data: {e}") from e
     _check_same_study(out, study)
     specs = study.runs()
     for spec in specs:
         _check_same_config(run_dir(out, spec), spec.fingerprint(study.data))
+    copy = None if (out / "study.toml").is_file() else _study_copy(study)
     out.mkdir(parents=True, exist_ok=True)
-    if Path(study.path).is_file() and not (out / "study.toml").is_file():
-        atomic_write_text(out / "study.toml", Path(study.path).read_text(encoding="utf-8"))
+    if copy is not None:
+        atomic_write_text(out / "study.toml", copy)
     todo = [s for s in specs if not is_finished(out, s)]
     serial = map_ is None
     task = RunTask(str(out), study, progress=serial and progress)
@@ -167,7 +202,7 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
             for row in getattr(map_, "imap", map_)(task, todo):
                 rows.append(row)
                 bar.update(1)
-    return [json.loads((run_dir(out, s) / "result.json").read_text()) for s in specs]
+    return [_read_json(run_dir(out, s) / "result.json") for s in specs]
 
 
 def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:
