@@ -28,7 +28,7 @@ docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 bench: $(STAMP)
-	$(PY) benchmarks/grid_generation.py
+	$(PY) benchmarks/engine.py
 
 clean:
 	rm -rf $(VENV) docs/_build out

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from evoprune.data import binary_clustering
-from evoprune.experiment import RunConfig, run, single_thread
+from evoprune.runs import RunConfig, run, single_thread
 
 OPERATORS = ("none", "random", "variance", "conjunctive", "magnitude")
 PRESETS = {

@@ -13,6 +13,11 @@ def _run(args) -> int:
     from .study.runner import run_study
 
     study = load_study(args.study)
+    if args.device is not None:
+        from .device import resolve_device
+
+        resolve_device(args.device)  # a device this machine lacks is refused before anything runs
+    kw = {"device": args.device, "trials_per_job": args.trials_per_job}
     if args.workers > 1 and args.scheduler:
         raise ValueError("use either --workers or --scheduler, not both")
     if args.scheduler:
@@ -24,14 +29,14 @@ def _run(args) -> int:
         from .parallel import dask_map
 
         with Client(args.scheduler) as client:
-            run_study(study, args.out, dask_map(client))
+            run_study(study, args.out, dask_map(client), **kw)
     elif args.workers > 1:
         from .parallel import ProcessMap
 
         with ProcessMap(args.workers) as pmap:
-            run_study(study, args.out, pmap)
+            run_study(study, args.out, pmap, **kw)
     else:
-        run_study(study, args.out)
+        run_study(study, args.out, **kw)
     print(summary_text(args.out))
     if not args.no_report:
         print(f"report: {report(args.out)}")
@@ -48,6 +53,7 @@ def _report(args) -> int:
 
 
 def _status(args) -> int:
+    from .study.claims import describe_claims
     from .study.config import load_study
     from .study.runner import study_status
 
@@ -56,8 +62,10 @@ def _status(args) -> int:
         raise ValueError(f"{args.out} has no study.toml: not a study output folder")
     state = study_status(load_study(study_file), args.out)
     total = sum(len(v) for v in state.values())
-    print(f"{args.out}: {len(state['finished'])}/{total} runs finished, {len(state['started'])} started, "
-          f"{len(state['pending'])} pending")
+    print(f"{args.out}: {len(state['finished'])}/{total} runs finished, {len(state['running'])} running, "
+          f"{len(state['started'])} started, {len(state['pending'])} pending")
+    for line in describe_claims(Path(args.out) / "runs", state["running"] + state["started"] + state["pending"]):
+        print(f"  {line}")
     if args.verbose:
         for key in ("started", "pending"):
             for run_id in state[key]:
@@ -97,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="output folder (re-running it resumes)")
     r.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (default: 1, serial)")
     r.add_argument("--scheduler", help="address of a dask.distributed scheduler, e.g. tcp://10.0.0.5:8786")
+    r.add_argument("--device", help="torch device for every run: cpu, cuda, cuda:N, mps or auto "
+                   "(default: the study's [run] device, else auto)")
+    r.add_argument("--trials-per-job", type=_positive_int, dest="trials_per_job",
+                   help="trials of one configuration run in lockstep as one job (default: the study's "
+                   "trials_per_job, else 4 on a CPU and 30 on a GPU)")
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     r.set_defaults(func=_run)
 

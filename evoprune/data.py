@@ -14,6 +14,7 @@ global RNG state and nothing is downloaded.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
 import os
@@ -49,6 +50,8 @@ SeedLike = int | np.integer | np.random.Generator | None
 def check_data(x: Any, name: str = "data", dim: int | None = None) -> torch.Tensor:
     """Return ``x`` (array or tensor) as a contiguous float32 ``(samples, features)`` tensor.
 
+    A tensor stays on its device (arrays become CPU tensors).
+
     Raises ValueError if ``x`` is not 2-D, is empty, holds NaN/inf values, or
     (when ``dim`` is given) does not have ``dim`` columns.
     """
@@ -69,7 +72,7 @@ def check_data(x: Any, name: str = "data", dim: int | None = None) -> torch.Tens
     if rows == 0 or cols == 0:
         raise ValueError(f"{name} is empty: shape {shape} (need at least one row and one column)")
     if isinstance(x, torch.Tensor):
-        t = x.detach().to(device="cpu", dtype=torch.float32).contiguous()
+        t = x.detach().to(dtype=torch.float32).contiguous()
     else:
         with np.errstate(over="ignore"):  # overflow to inf is reported below
             t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -136,6 +139,14 @@ class Dataset:
     def dim(self) -> int:
         """Number of features."""
         return int(self.train.shape[1])
+
+    def to(self, device: torch.device | str) -> Dataset:
+        """The same splits on ``device`` (this dataset itself if they are there already)."""
+        device = torch.device(device)
+        if self.train.device == device:
+            return self
+        move = {k: getattr(self, k).to(device) for k in ("train", "test", "validation")}
+        return dataclasses.replace(self, **move)
 
     def __repr__(self) -> str:
         parts = [

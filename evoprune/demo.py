@@ -9,15 +9,15 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .data import Dataset, binary_clustering
-from .experiment import OPERATORS, RunConfig, RunResult, run_canonical, single_thread
 from .io import atomic_write_text, write_jsonl
 from .plots import plot_curves
+from .runs import OPERATORS, RunConfig, RunResult, run, single_thread
 
 
 def _run_variant(args) -> RunResult:
     single_thread()
     cfg, data, seed = args
-    res = run_canonical(cfg, data, seed)
+    res = run(cfg, data, seed)
     res.best = None
     return res
 
@@ -36,7 +36,7 @@ def demo(out: str | Path = "out/demo", generations: int = 200, seed: int = 0, wo
     """Train the paper's network on the paper's data once per operator (and unpruned); print and plot.
 
     ``data`` defaults to the paper's binary-clustering set; ``config`` overrides
-    :class:`~evoprune.experiment.RunConfig` fields (e.g. ``hidden``, ``latent``).
+    :class:`~evoprune.runs.RunConfig` fields (e.g. ``hidden``, ``latent``).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ def demo(out: str | Path = "out/demo", generations: int = 200, seed: int = 0, wo
         with tqdm(total=len(cfgs) * (generations + 1), desc="demo", unit="gen") as bar:
             for cfg in cfgs:
                 bar.set_postfix_str(cfg.label)
-                res = run_canonical(cfg, data, seed, on_generation=lambda: bar.update(1))
+                res = run(cfg, data, seed, on_generation=lambda: bar.update(1))
                 res.best = None
                 results.append(res)
     for r in results:

@@ -1,37 +1,46 @@
-"""Fitness evaluation: reconstruction error of genomes and of encoder×decoder pairings."""
+"""Fitness evaluation: reconstruction error of genomes and of encoder×decoder pairings.
+
+The DEAP evaluation functions :func:`evaluate` and :func:`evaluate_tradeoff`
+carry a ``.batch`` form that the engine calls once over a whole stack of
+genomes (see :mod:`evoprune.variation`); the math lives in :mod:`evoprune.kernels`.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 
 from .data import check_data
 from .genome import AutoencoderGenome, Half
-from .training import LOSSES, _stack, stacked_forward
-from .validation import check_choice
+from .kernels import WORST, check_metric, reconstruction_errors
+from .kernels import pairing_errors as _pairing_errors
 
-#: Fitness given to a genome whose loss is NaN or infinite (worst for minimisation).
-WORST = math.inf
-
-
-def _finite(value: float) -> float:
-    return value if math.isfinite(value) else WORST
+__all__ = ["WORST", "evaluate", "evaluate_tradeoff", "pairing_errors", "reconstruction_error"]
 
 
-@torch.no_grad()
+def _checked(data, genomes: Sequence) -> torch.Tensor:
+    return check_data(data, "evaluation data", dim=genomes[0].arch.input_dim)
+
+
 def reconstruction_error(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> float:
     """Mean reconstruction error of ``individual`` on ``data`` (L1 by default); NaN becomes ``inf``."""
-    check_choice("metric", metric, LOSSES)
-    data = check_data(data, "evaluation data", dim=individual.arch.input_dim)
-    out = individual.reconstruct(data)
-    return _finite(float(LOSSES[metric](out.unsqueeze(0), data.unsqueeze(0))[0]))
+    check_metric(metric)
+    return float(reconstruction_errors([individual], _checked(data, [individual]), metric)[0])
 
 
 def evaluate(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> tuple[float]:
     """DEAP evaluation function: ``(reconstruction error,)``; a NaN loss gives the worst fitness."""
-    return (reconstruction_error(individual, data, metric),)
+    return evaluate.batch([individual], data, metric)[0]
+
+
+def _evaluate_batch(individuals: Sequence, data: torch.Tensor, metric: str = "l1") -> list[tuple[float]]:
+    """:func:`evaluate` over a stack of genomes in one batched pass on ``data``'s device."""
+    check_metric(metric)
+    return [(e,) for e in reconstruction_errors(individuals, _checked(data, individuals), metric).tolist()]
+
+
+evaluate.batch = _evaluate_batch
 
 
 def evaluate_tradeoff(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> tuple[float, float]:
@@ -40,27 +49,21 @@ def evaluate_tradeoff(individual: AutoencoderGenome, data: torch.Tensor, metric:
     For multi-objective selection such as :func:`deap.tools.selNSGA2` (with a
     fitness of weights ``(-1.0, -1.0)``).
     """
-    return (reconstruction_error(individual, data, metric), individual.fraction_kept)
+    return evaluate_tradeoff.batch([individual], data, metric)[0]
 
 
-@torch.no_grad()
+def _evaluate_tradeoff_batch(individuals: Sequence, data: torch.Tensor, metric: str = "l1"):
+    errors = _evaluate_batch(individuals, data, metric)
+    return [(e, ind.fraction_kept) for (e,), ind in zip(errors, individuals, strict=True)]
+
+
+evaluate_tradeoff.batch = _evaluate_tradeoff_batch
+
+
 def pairing_errors(
     encoders: Sequence[Half], decoders: Sequence[Half], data: torch.Tensor, metric: str = "l1"
 ) -> torch.Tensor:
-    """Error of every encoder×decoder pairing on ``data``: a ``(len(encoders), len(decoders))`` matrix.
-
-    All encoders run as one batched computation, then all pairings as another.
-    """
-    check_choice("metric", metric, LOSSES)
-    ne, nd = len(encoders), len(decoders)
-    enc_spec, dec_spec = encoders[0].spec, decoders[0].spec
-    data = check_data(data, "evaluation data", dim=enc_spec.sizes[0])
-    x = data.unsqueeze(0).expand(ne, -1, -1)
-    z = stacked_forward(enc_spec, _stack(encoders, "params"), _stack(encoders, "masks"), x)  # (ne, B, latent)
-    dp, dm = _stack(decoders, "params"), _stack(decoders, "masks")
-    dp = [p.repeat(ne, *([1] * (p.dim() - 1))) for p in dp]
-    dm = [m.repeat(ne, *([1] * (m.dim() - 1))) for m in dm]
-    zz = z.repeat_interleave(nd, 0)  # pairing (i, j) at row i*nd + j
-    out = stacked_forward(dec_spec, dp, dm, zz)
-    err = LOSSES[metric](out, data.unsqueeze(0).expand(ne * nd, -1, -1)).view(ne, nd)
-    return torch.nan_to_num(err, nan=WORST, posinf=WORST)
+    """Error of every encoder×decoder pairing on ``data``: a ``(len(encoders), len(decoders))`` matrix."""
+    check_metric(metric)
+    return _pairing_errors(encoders, decoders, check_data(data, "evaluation data", dim=encoders[0].spec.sizes[0]),
+                           metric)

@@ -30,6 +30,8 @@ import torch
 from deap import base
 from deap.benchmarks.tools import hypervolume as _deap_hypervolume
 
+from .kernels import reconstruction_errors
+
 #: Reference point (test L1, fraction kept) of the hypervolume.
 REFERENCE = (0.5, 1.0)
 #: Sparsity levels (fraction kept) at which runs are compared by default.
@@ -95,17 +97,20 @@ class TradeoffStatistics:
     Add it to a :class:`deap.tools.MultiStatistics` (after registering the
     other chapters' functions) as ``stats["tradeoff"] = TradeoffStatistics(test)``;
     each record then has ``front``, a list of ``[test L1, fraction kept]``.
-    Test errors of the whole population are computed in one batched pass.
+    Test errors of the whole population are computed in one batched pass;
+    ``errors`` (a :class:`~evoprune.metrics.PopulationErrors`) shares them with
+    another chapter of the same statistics.
     """
 
     fields = ["front"]
 
-    def __init__(self, data: torch.Tensor, metric: str = "l1") -> None:
-        self.data, self.metric = data, metric
+    def __init__(self, data: torch.Tensor, metric: str = "l1", errors=None) -> None:
+        self.data, self.metric, self.errors = data, metric, errors
 
     def compile(self, population: Sequence) -> dict[str, list]:
-        from .coevolution import aligned_errors
-
-        errors = aligned_errors(list(population), self.data, self.metric).tolist()
+        if self.errors is not None:
+            errors = self.errors(population)
+        else:
+            errors = reconstruction_errors(list(population), self.data, self.metric).tolist()
         kept = [i.fraction_kept for i in population]
         return {"front": [list(p) for p in pareto_front(zip(errors, kept, strict=True))]}

@@ -2,7 +2,8 @@
 
 All training goes through :func:`train_halves`, which stacks the parameters of
 N encoder/decoder pairs into ``(N, ...)`` tensors and runs one epoch of
-minibatch gradient descent for all of them at once with ``torch.bmm``.  Each
+minibatch Adam for all of them at once (:class:`evoprune.stack.GenomeStack`:
+hand-written backward, optionally compiled, on the data's device).  Each
 member keeps its own masks, learning rate, minibatch order and Adam state, so
 training N members together gives the same weights as training each alone.
 """
@@ -20,6 +21,7 @@ from torch.nn import functional as F
 from .data import check_data
 from .genome import ACTIVATIONS, AutoencoderGenome, Half, HalfSpec
 from .rng import RNGLike, as_generator
+from .stack import GenomeStack
 from .validation import check_choice, check_positive
 
 
@@ -125,37 +127,6 @@ def _stack(halves: Sequence[Half], attr: str) -> list[torch.Tensor]:
     return [torch.stack(ts) for ts in zip(*lists, strict=True)]
 
 
-def _stack_t(halves: Sequence[Half], attr: str, zeros_if_none: bool = False) -> list[torch.Tensor]:
-    """Stack like :func:`_stack` but with weight matrices transposed to ``(N, in, out)``.
-
-    In this layout the weight gradients of ``bmm`` come out contiguous, as the
-    fused Adam kernel needs, with no transposing copy in every step.
-    """
-    lists = []
-    for h in halves:
-        ts = getattr(h, attr)
-        if ts is None and zeros_if_none:
-            ts = [torch.zeros_like(p) for p in h.params]
-        lists.append(ts)
-    return [torch.stack([t.t() if t.dim() == 2 else t for t in ts]) for ts in zip(*lists, strict=True)]
-
-
-def _unstack_t(t: torch.Tensor, i: int) -> torch.Tensor:
-    x = t[i].detach()
-    return x.t().contiguous() if x.dim() == 2 else x.clone()
-
-
-def _forward_t(spec: HalfSpec, params: Sequence[torch.Tensor], x: torch.Tensor, final_activation: bool = True):
-    """Forward pass of stacked halves in the transposed layout of :func:`_stack_t` (no masking)."""
-    h = x
-    last = spec.n_layers - 1
-    for i, act in enumerate(spec.activations):
-        h = torch.baddbmm(params[2 * i + 1].unsqueeze(1), h, params[2 * i])
-        if i < last or final_activation:
-            h = ACTIVATIONS[act](h)
-    return h
-
-
 def minibatch_orders(n_samples: int, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
     """One random permutation of the sample indices per member, shape ``(N, n_samples)``."""
     return torch.from_numpy(np.stack([g.permutation(n_samples) for g in rngs]))
@@ -189,105 +160,11 @@ def train_halves(
         raise ValueError(f"got {n} encoders, {len(decoders)} decoders, {len(lrs)} lrs, {orders.shape[0]} orders")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    enc_spec, dec_spec = encoders[0].spec, decoders[0].spec
-    data = check_data(data, "training data", dim=enc_spec.sizes[0])
-    n_enc = len(enc_spec.shapes)
-    halves = list(encoders) + list(decoders)
-    masks = _stack_t(encoders, "masks") + _stack_t(decoders, "masks")
-    fmasks = [m.float() for m in masks]
-    # enforce the invariant the unmasked forward pass relies on: pruned entries are exactly zero
-    stacked = _stack_t(encoders, "params") + _stack_t(decoders, "params")
-    params = [p.mul_(m).requires_grad_(True) for p, m in zip(stacked, fmasks, strict=True)]
-    if persistent:
-        m1 = _stack_t(encoders, "exp_avg", True) + _stack_t(decoders, "exp_avg", True)
-        m2 = _stack_t(encoders, "exp_avg_sq", True) + _stack_t(decoders, "exp_avg_sq", True)
-        start_steps = [(e.step, d.step) for e, d in zip(encoders, decoders, strict=True)]
-    else:
-        m1 = [torch.zeros_like(p) for p in params]
-        m2 = [torch.zeros_like(p) for p in params]
-        start_steps = [(0, 0)] * n
-    for k, fm in enumerate(fmasks):  # pruned entries keep no momentum, so they get no update
-        m1[k].mul_(fm)
-        m2[k].mul_(fm)
-    # step counters per member and half; each tensor of a half reads its half's counter
-    counters = [(torch.tensor(float(es)), torch.tensor(float(ds))) for es, ds in start_steps]
-    steps = [[ec if k < n_enc else dc for k in range(len(params))] for ec, dc in counters]
-    lrs = [float(x) for x in lrs]
-    # binary cross-entropy on a sigmoid output is computed from the logits: faster and stable
-    logits = loss == "bce" and dec_spec.activations[-1] == "sigmoid"
-    loss_fn = _bce_with_logits if logits else LOSSES[loss]
-    total = torch.zeros(n, dtype=torch.float64)
-    n_samples = orders.shape[1]
-    for start in range(0, n_samples, batch_size):
-        idx = orders[:, start : start + batch_size]
-        x = data[idx]
-        # pruned weights are exactly zero, so the forward pass needs no masks; their gradients are masked below
-        z = _forward_t(enc_spec, params[:n_enc], x)
-        per_member = loss_fn(_forward_t(dec_spec, params[n_enc:], z, final_activation=not logits), x)
-        grads = torch.autograd.grad(per_member.sum(), params)
-        total += per_member.detach().double() * idx.shape[1]
-        with torch.no_grad():
-            for g, m in zip(grads, fmasks, strict=True):
-                g.mul_(m)
-            torch._foreach_add_([t for pair in counters for t in pair], 1)
-            _adam_step(params, grads, m1, m2, steps, lrs, betas, eps)
-    with torch.no_grad():
-        for p, m in zip(params, fmasks, strict=True):
-            p.mul_(m)
-    new_halves = []
-    for j, h in enumerate(halves):
-        lo, hi = (0, n_enc) if j < n else (n_enc, len(params))
-        i = j % n
-        nh = Half(
-            h.spec, [_unstack_t(params[k], i) for k in range(lo, hi)], [_unstack_t(masks[k], i) for k in range(lo, hi)]
-        )
-        if persistent:
-            nh.exp_avg = [_unstack_t(m1[k], i) for k in range(lo, hi)]
-            nh.exp_avg_sq = [_unstack_t(m2[k], i) for k in range(lo, hi)]
-            nh.step = int(steps[i][lo])
-        new_halves.append(nh)
-    return new_halves[:n], new_halves[n:], (total / n_samples).float()
-
-
-def _bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).mean(1)
-
-
-def _adam_step(params, grads, m1, m2, steps, lrs, betas, eps) -> None:
-    """One Adam step for every member, each with its own learning rate and (already incremented) step counters.
-
-    Uses PyTorch's fused CPU kernel (one pass over each tensor) when available;
-    the reference implementation below computes the same update.
-    """
-    b1, b2 = betas
-    for i, lr in enumerate(lrs):
-        ps, gs = [p[i] for p in params], [g[i] for g in grads]
-        ms, vs = [m[i] for m in m1], [v[i] for v in m2]
-        if _FUSED_ADAM:
-            torch._fused_adam_(
-                ps,
-                gs,
-                ms,
-                vs,
-                [],
-                steps[i],
-                amsgrad=False,
-                lr=lr,
-                beta1=b1,
-                beta2=b2,
-                weight_decay=0.0,
-                eps=eps,
-                maximize=False,
-            )
-            continue
-        for p, g, m, v, t in zip(ps, gs, ms, vs, steps[i], strict=True):
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v.sqrt() / math.sqrt(1 - b2 ** float(t))).add_(eps)
-            p.addcdiv_(m, denom, value=-lr / (1 - b1 ** float(t)))
-
-
-_FUSED_ADAM = hasattr(torch, "_fused_adam_")
+    data = check_data(data, "training data", dim=encoders[0].spec.sizes[0])
+    stack = GenomeStack.from_halves(encoders, decoders, lrs, device=data.device, persistent=persistent)
+    losses = stack.train_epoch(data, orders, batch_size, loss, betas=betas, eps=eps)
+    new_encoders, new_decoders = stack.to_halves()
+    return new_encoders, new_decoders, losses
 
 
 def mutTrain(
@@ -307,28 +184,49 @@ def mutTrain(
     Returns ``(individual,)`` with its fitness invalidated and the epoch's
     mean training loss in ``individual.train_loss``.
     """
+    return mutTrain.batch([individual], [as_generator(rng)], data, batch_size, loss, epochs, persistent)[0]
+
+
+def _train_batch(
+    individuals: Sequence[AutoencoderGenome],
+    rngs: Sequence[np.random.Generator],
+    data: torch.Tensor,
+    batch_size: int = 32,
+    loss: str = "l1",
+    epochs: int = 1,
+    persistent: bool = True,
+) -> list[tuple[AutoencoderGenome]]:
+    """:func:`mutTrain` over a stack: every member trained together on ``data``'s device, each with its own
+    generator (minibatch order), learning rate and Adam state.  Gives what N single calls give."""
     if ">" in str(loss):
         raise ValueError(
             f"mutTrain takes one loss, got {loss!r}; register a loss schedule on the toolbox instead: "
             f"toolbox.register('loss', LossSchedule({loss!r}, switch=0.5))"
         )
-    g = as_generator(rng)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if not individuals:
+        return []
     for _ in range(epochs):
-        (enc,), (dec,), losses = train_halves(
-            [individual.encoder],
-            [individual.decoder],
-            [individual.lr],
+        encs, decs, losses = train_halves(
+            [ind.encoder for ind in individuals],
+            [ind.decoder for ind in individuals],
+            [ind.lr for ind in individuals],
             data,
-            minibatch_orders(data.shape[0], [g]),
+            minibatch_orders(data.shape[0], rngs),
             batch_size,
             loss,
             persistent=persistent,
         )
-        individual.encoder, individual.decoder = enc, dec
-        individual.train_loss = float(losses[0])
-    if hasattr(individual, "fitness"):
-        del individual.fitness.values
-    return (individual,)
+        for ind, enc, dec, value in zip(individuals, encs, decs, losses.tolist(), strict=True):
+            ind.encoder, ind.decoder, ind.train_loss = enc, dec, value
+    for ind in individuals:
+        if hasattr(ind, "fitness"):
+            del ind.fitness.values
+    return [(ind,) for ind in individuals]
+
+
+mutTrain.batch = _train_batch
 
 
 def mutLearningRate(

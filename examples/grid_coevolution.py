@@ -17,12 +17,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from evoprune.coevolution import aligned_errors
 from evoprune.data import binary_clustering
-from evoprune.experiment import RunConfig
-from evoprune.grid_run import run_grid
 from evoprune.io import write_jsonl
+from evoprune.kernels import reconstruction_errors
 from evoprune.plots import plot_curves, plot_grid_heatmaps
+from evoprune.runs import RunConfig, run
 from evoprune.topology import Grid
 
 
@@ -40,6 +39,7 @@ def parse_args(argv=None):
     ap.add_argument("--hidden", type=int, default=30)
     ap.add_argument("--latent", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     ap.add_argument("--out", default="out/grid")
     return ap.parse_args(argv)
 
@@ -49,10 +49,11 @@ def main(argv=None) -> dict:
     torch.set_num_threads(1)
     data = binary_clustering(a.clusters, a.dim, a.samples_per_cluster, seed=a.seed)
     cfg = RunConfig(setting="grid", operator=a.operator, schedule=a.schedule, generations=a.generations,
-                    batch_size=a.batch_size, grid=a.grid, update=a.update, hidden=a.hidden, latent=a.latent)
+                    batch_size=a.batch_size, grid=a.grid, update=a.update, hidden=a.hidden, latent=a.latent,
+                    device=a.device)
     grid = Grid.from_string(a.grid)
     with tqdm(total=a.generations + 1, desc=f"grid {a.grid}", unit="gen") as bar:
-        result = run_grid(cfg, data, a.seed, on_generation=lambda: bar.update(1))
+        result = run(cfg, data, a.seed, on_generation=lambda: bar.update(1))
     out = Path(a.out)
     write_jsonl(out / "logbook.jsonl", result.records)
     recs = result.records
@@ -63,7 +64,7 @@ def main(argv=None) -> dict:
     plot_curves(curves, out / "curves.png", panels=(("l1", "L1"), ("kept", "fraction kept")),
                 title=f"{a.grid}, {cfg.label}, minibatch {a.batch_size}")
     final = result.population
-    cell_l1 = aligned_errors(final, data.test).tolist()
+    cell_l1 = reconstruction_errors(final, data.test).tolist()
     plot_grid_heatmaps({"test L1": cell_l1, "fraction kept": [i.fraction_kept for i in final]},
                        grid.rows, grid.cols, out / "cells.png", title=f"cells after {a.generations} generations")
     print(f"| grid | variant | generations | best test L1 | fraction kept | s/gen |\n|---|---|---|---|---|---|\n"

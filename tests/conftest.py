@@ -33,3 +33,13 @@ def _one_thread():
 
 def rng(seed=0):
     return np.random.default_rng(seed)
+
+
+@pytest.fixture(autouse=True)
+def _eager_training(monkeypatch):
+    """Batched training runs eagerly in tests (torch.compile costs seconds per shape).
+
+    A test that wants the compiled path sets ``EVOPRUNE_COMPILE`` itself or passes ``compile=True``.
+    """
+    monkeypatch.setenv("EVOPRUNE_COMPILE", "0")
+    yield

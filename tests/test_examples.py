@@ -93,10 +93,6 @@ def test_tiny_run_exports_a_pruned_module(tiny_run):
     assert n_mask == tiny_run["n_kept"]
 
 
-def test_tiny_run_is_quick(tiny_run):
-    assert tiny_run["elapsed"] < 5.0
-
-
 def test_runs_as_a_script():
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / "toolbox_tutorial.py"), *TINY[:1], "3", *TINY[2:]],

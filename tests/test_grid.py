@@ -3,8 +3,7 @@ import pytest
 import torch
 from deap import base, creator, tools
 
-from evoprune.algorithms import best_centre, eaToroidalGrid
-from evoprune.coevolution import select_pair, tournament
+from evoprune.algorithms import best_centre, eaToroidalGrid, select_pair, tournament
 from evoprune.evaluation import evaluate, reconstruction_error
 from evoprune.metrics import default_stats
 from evoprune.pruning import mutPruneRandom
@@ -31,9 +30,16 @@ def population(arch, n, seed=0):
     return [creator.Genome(arch, rng=g, lr=5e-3) for _ in range(n)]
 
 
-def run(arch, data, grid="2x3", ngen=4, seed=1, tb=None, **kw):
+def one_by_one(func, *iterables):
+    """A map that is not the builtin one: the engine sends it one stack of one per task."""
+    return list(map(func, *iterables))
+
+
+def run(arch, data, grid="2x3", ngen=4, seed=1, tb=None, batched=True, map_=None, **kw):
     grid = Grid.from_string(grid)
-    return eaToroidalGrid(population(arch, grid.n_cells), tb or toolbox(data), grid, ngen,
+    tb = tb or toolbox(data)
+    tb.register("map", map_ or (map if batched else one_by_one))
+    return eaToroidalGrid(population(arch, grid.n_cells), tb, grid, ngen,
                           stats=default_stats(data.test), rng=seed, test_data=data.test, **kw)
 
 
@@ -41,7 +47,7 @@ def _weights(pop):
     return [p for ind in pop for h in ind.halves for p in h.params]
 
 
-def test_batched_equals_cell_by_cell(small_arch, small_data):
+def test_one_stack_equals_stacks_of_one(small_arch, small_data):
     a_pop, a_log = run(small_arch, small_data, batched=True)
     b_pop, b_log = run(small_arch, small_data, batched=False)
     for x, y in zip(_weights(a_pop), _weights(b_pop), strict=True):
@@ -57,9 +63,7 @@ def test_synchronous_update_is_order_independent(small_arch, small_data):
         out = [func(*a) for a in reversed(args)]
         return list(reversed(out))
 
-    tb = toolbox(small_data)
-    tb.register("map", reversed_map)
-    a = run(small_arch, small_data, batched=False, tb=tb)
+    a = run(small_arch, small_data, map_=reversed_map)
     b = run(small_arch, small_data, batched=False)
     assert strip(a[1]) == strip(b[1])
 
@@ -141,12 +145,10 @@ def test_bad_arguments(small_arch, small_data):
         eaToroidalGrid(pop, toolbox(small_data), Grid(2, 2), 1, concept="median")
     tb = toolbox(small_data)
     tb.register("train", lambda ind, rng=None: (ind,))
-    with pytest.raises(ValueError, match="batched=False"):
-        eaToroidalGrid(pop, tb, Grid(2, 2), 1)
-    eaToroidalGrid(pop, tb, Grid(2, 2), 1, batched=False)  # custom operators run cell by cell
+    eaToroidalGrid(pop, tb, Grid(2, 2), 1)  # a plain function (no .batch) runs member by member
 
 
-def test_parsimony_replacement_and_prune_first_batched_equals_cell_by_cell(small_arch, small_data):
+def test_parsimony_replacement_and_prune_first_one_stack_equals_stacks_of_one(small_arch, small_data):
     from evoprune.selection import selParsimony
 
     tb = toolbox(small_data, schedule=("fixed", 1.0))
@@ -179,7 +181,7 @@ def test_grid_accepts_a_grid_string_and_keyword_only_arguments(small_arch, small
         eaToroidalGrid(population(small_arch, 6), toolbox(small_data), "2x3", 2, None)  # stats is keyword-only
 
 
-def test_loss_schedule_on_the_grid_batched_equals_cell_by_cell(small_arch, small_data):
+def test_loss_schedule_on_the_grid_one_stack_equals_stacks_of_one(small_arch, small_data):
     from evoprune.training import LossSchedule
 
     tb = toolbox(small_data)

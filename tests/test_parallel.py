@@ -16,7 +16,7 @@ def _grid_run(small_arch, small_data, map_=None):
     tb = toolbox(small_data)
     if map_ is not None:
         tb.register("map", map_)
-    return eaToroidalGrid(population(small_arch, 4), tb, Grid(2, 2), 2, rng=3, batched=False)
+    return eaToroidalGrid(population(small_arch, 4), tb, Grid(2, 2), 2, rng=3)
 
 
 def _ea_run(small_arch, small_data, map_=None):
@@ -28,9 +28,13 @@ def _ea_run(small_arch, small_data, map_=None):
 
 
 def _same(a, b):
-    assert strip(a[1]) == strip(b[1])
+    """Same decisions (pruning counts, sparsity); losses and weights within float tolerance (chunked stacks)."""
+    la, lb = strip(a[1]), strip(b[1])
+    assert [r.get("npruned") for r in la[: len(a[1])]] == [r.get("npruned") for r in lb[: len(b[1])]]
+    assert a[1].chapters["train"].select("min") == pytest.approx(b[1].chapters["train"].select("min"), abs=1e-5)
     for x, y in zip(a[0], b[0], strict=True):
-        assert all(torch.equal(p, q) for p, q in zip(x.encoder.params, y.encoder.params, strict=True))
+        assert x.n_kept == y.n_kept
+        assert all(torch.allclose(p, q, atol=1e-5) for p, q in zip(x.encoder.params, y.encoder.params, strict=True))
 
 
 def test_spawn_process_pool_with_creator_classes(small_arch, small_data):

@@ -162,14 +162,14 @@ def test_corrupt_checkpoint_falls_back_and_mismatch_is_refused(tmp_path):
     path = _write(tmp_path, TINY.replace("trials = 2", "trials = 1").replace('operator = ["none", "random"]',
                                                                            'operator = ["random"]'))
     study = load_study(path)
-    from evoprune.study.runner import RunTask
+    from evoprune.study.jobs import JobTask
 
     spec = study.runs()[0]
     out = tmp_path / "o"
-    ref = RunTask(str(tmp_path / "ref"), study)(spec)
+    (ref,) = JobTask(str(tmp_path / "ref"), study)([spec])
     # leave checkpoints behind by running with a task that stops after generation 7
-    task = RunTask(str(out), study)
-    import evoprune.study.runner as runner
+    task = JobTask(str(out), study)
+    import evoprune.study.jobs as runner
 
     real = runner.save_checkpoint
 
@@ -181,7 +181,7 @@ def test_corrupt_checkpoint_falls_back_and_mismatch_is_refused(tmp_path):
     runner.save_checkpoint = save_then_stop
     try:
         with pytest.raises(KeyboardInterrupt):
-            task(spec)
+            task([spec])
     finally:
         runner.save_checkpoint = real
     d = out / "runs" / spec.run_id
@@ -195,7 +195,7 @@ def test_corrupt_checkpoint_falls_back_and_mismatch_is_refused(tmp_path):
     with pytest.raises(CheckpointMismatch, match="different study configuration"), pytest.warns(UserWarning):
         latest_checkpoint(d, "0" * 16)
     with pytest.warns(UserWarning):
-        row = task(spec)
+        (row,) = task([spec])
     strip = lambda r: {k: v for k, v in r.items() if k not in TIMING_FIELDS}  # noqa: E731
     assert strip(row) == strip(ref)
 

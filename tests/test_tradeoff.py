@@ -7,7 +7,8 @@ from deap import creator, tools
 
 from evoprune.data import binary_clustering
 from evoprune.evaluation import reconstruction_error
-from evoprune.experiment import RunConfig, canonical_toolbox, run, select_final
+from evoprune.runs import RunConfig, run, select_final
+from evoprune.runs.canonical import canonical_toolbox
 from evoprune.study.report import report
 from evoprune.tradeoff import TradeoffStatistics, hypervolume, l1_at_kept, pareto_front, run_points, summarise
 

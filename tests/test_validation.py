@@ -5,7 +5,7 @@ import pytest
 
 from evoprune.cli import main
 from evoprune.data import load_dataset
-from evoprune.experiment import RunConfig
+from evoprune.runs import RunConfig
 from evoprune.study.checkpoint import CheckpointMismatch
 from evoprune.study.config import StudyError, load_study
 from evoprune.study.runner import run_study

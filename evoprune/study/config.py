@@ -41,9 +41,10 @@ from typing import Any
 import numpy as np
 
 from ..data import DATASETS, Dataset, load_dataset
-from ..experiment import RunConfig
+from ..runs import SETTINGS, RunConfig
 
-TOP_KEYS = {"name", "description", "seed", "trials", "checkpoint_every", "data", "run", "settings", "factors"}
+TOP_KEYS = {"name", "description", "seed", "trials", "checkpoint_every", "trials_per_job", "data", "run", "settings",
+            "factors"}
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig) if f.name != "extra"}
 _PRIMARY = ("setting", "operator", "schedule")
 
@@ -63,7 +64,7 @@ class RunSpec:
     config: RunConfig
 
     def fingerprint(self, data: dict) -> str:
-        blob = json.dumps({"config": self.config.as_dict(), "seed": self.seed, "data": data}, sort_keys=True)
+        blob = json.dumps({"config": self.config.identity(), "seed": self.seed, "data": data}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -81,11 +82,16 @@ class Study:
     settings: dict[str, dict[str, Any]]
     factors: dict[str, list]
     description: str = ""
+    trials_per_job: int | None = None
 
     def identity(self) -> dict[str, Any]:
-        """What defines the study's runs (not its description, file path or checkpoint interval)."""
-        return {"name": self.name, "seed": self.seed, "trials": self.trials, "data": self.data, "run": self.run,
-                "settings": self.settings, "factors": self.factors}
+        """What defines the study's runs (not its description, file path, checkpoint interval, jobs or device)."""
+        def strip(table: dict) -> dict:
+            return {k: v for k, v in table.items() if k != "device"}
+
+        return {"name": self.name, "seed": self.seed, "trials": self.trials, "data": self.data,
+                "run": strip(self.run), "settings": {k: strip(v) for k, v in self.settings.items()},
+                "factors": {k: v for k, v in self.factors.items() if k != "device"}}
 
     def load_data(self) -> Dataset:
         kw = {k: v for k, v in self.data.items() if k != "name"}
@@ -192,7 +198,7 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
     for k in raw:
         if k not in TOP_KEYS:
             raise _fail(path, k, f"unknown key; valid: {', '.join(sorted(TOP_KEYS))}")
-    for key, default in (("seed", 0), ("trials", 30), ("checkpoint_every", 10)):
+    for key, default in (("seed", 0), ("trials", 30), ("checkpoint_every", 10), ("trials_per_job", 1)):
         v = raw.get(key, default)
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "seed" else 1):
             raise _fail(path, key, f"expected an integer >= {0 if key == 'seed' else 1}, got {v!r}")
@@ -201,8 +207,8 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
     if not isinstance(settings, dict):
         raise _fail(path, "settings", "expected tables [settings.canonical] / [settings.grid]")
     for name, table in settings.items():
-        if name not in ("canonical", "grid"):
-            raise _fail(path, f"settings.{name}", "unknown setting; valid: canonical, grid")
+        if name not in SETTINGS:
+            raise _fail(path, f"settings.{name}", f"unknown setting; valid: {', '.join(SETTINGS)}")
         settings[name] = _check_run_table(path, f"settings.{name}", table)
     factors = raw.get("factors", {})
     if not isinstance(factors, dict):
@@ -225,6 +231,7 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
         settings=settings,
         factors=factors,
         description=str(raw.get("description", "")),
+        trials_per_job=raw.get("trials_per_job"),
     )
     try:
         study.runs()  # every combination must make a valid RunConfig

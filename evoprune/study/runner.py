@@ -7,6 +7,11 @@ Output layout::
     OUT/runs/<run_id>/log.jsonl    one record per generation, rewritten as the run goes
     OUT/runs/<run_id>/ckpt-*.pkl   checkpoints every ``checkpoint_every`` generations
     OUT/runs/<run_id>/result.json  final numbers; its presence marks the run finished
+    OUT/runs/<run_id>/claim.json   the runner running it now; claims.log: every runner that claimed it
+
+Several runners (processes, hosts) may share ``OUT``: each claims a run before starting it
+(:mod:`evoprune.study.claims`), skips runs that others hold, waits for them at the end and takes
+over those whose runner died.
 
 Re-running on an existing ``OUT`` skips finished runs and resumes unfinished
 ones from their last good checkpoint, giving the same final results as an
@@ -22,111 +27,23 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..experiment import ensure_creator, run, single_thread
-from ..io import atomic_write_text, logbook_records, write_jsonl
-from .checkpoint import CheckpointMismatch, latest_checkpoint, save_checkpoint
+from ..io import atomic_write_text
+from .checkpoint import CheckpointMismatch
+from .claims import claim_state, finish_claimed
 from .config import RunSpec, Study, StudyError, load_study
+from .jobs import JobTask, check_same_config, default_trials_per_job, make_jobs, read_json, run_dir
 
 #: Result fields that depend on the machine's clock, not on the seed.
 TIMING_FIELDS = frozenset({"wall_time", "inference_time", "time"})
 
 
-def run_dir(out: str | Path, spec: RunSpec) -> Path:
-    return Path(out) / "runs" / spec.run_id
-
-
 def is_finished(out: str | Path, spec: RunSpec) -> bool:
     return (run_dir(out, spec) / "result.json").is_file()
-
-
-def _read_json(path: Path) -> Any:
-    """A JSON file of the output folder; a broken one is named in the error."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:  # also UnicodeDecodeError
-        raise StudyError(f"{path}: not a valid JSON file ({e}); delete it (or its run folder) to redo the run") from e
-
-
-def _normalise(records: list[dict], setting: str) -> list[dict]:
-    """Add ``test_l1`` and ``kept`` (of the run's reported individual) to every record."""
-    for r in records:
-        if setting == "grid":
-            r["test_l1"], r["kept"] = r.get("best_test"), r.get("best_kept")
-        else:
-            r["test_l1"], r["kept"] = r.get("test_min"), r.get("kept_min")
-    return records
-
-
-@dataclass
-class RunTask:
-    """One run as a picklable task: loads the data, resumes if it can, checkpoints, writes its result."""
-
-    out: str
-    study: Study
-    progress: bool = False
-
-    def __call__(self, spec: RunSpec) -> dict[str, Any]:
-        single_thread()
-        d = run_dir(self.out, spec)
-        done = d / "result.json"
-        fingerprint = spec.fingerprint(self.study.data)
-        _check_same_config(d, fingerprint)
-        if done.is_file():
-            return _read_json(done)
-        atomic_write_text(d / "config.json", json.dumps(
-            {"run_id": spec.run_id, "group": spec.group, "trial": spec.trial, "seed": spec.seed,
-             "fingerprint": fingerprint, "config": spec.config.as_dict(), "data": self.study.data}, indent=1))
-        data = self.study.load_data()
-        ensure_creator()  # checkpoints hold creator classes; a fresh worker process must have them first
-        resume = latest_checkpoint(d, fingerprint)
-        if resume is not None:
-            resume.restore_global_rngs()
-        cfg = spec.config
-        every = self.study.checkpoint_every
-
-        def checkpoint(gen, population, logbook, rng):
-            write_jsonl(d / "log.jsonl", _normalise(logbook_records(logbook), cfg.setting))
-            if gen % every == 0 or gen == cfg.generations:
-                save_checkpoint(d, fingerprint, gen, population, logbook, rng)
-
-        bar = None
-        if self.progress:
-            bar = tqdm(total=cfg.generations + 1, initial=0 if resume is None else resume.gen + 1,
-                       desc=spec.run_id, unit="gen", leave=False)
-        try:
-            result = run(cfg, data, spec.seed, on_generation=bar.update if bar else None,
-                         checkpoint=checkpoint, resume=resume)
-        finally:
-            if bar is not None:
-                bar.close()
-        write_jsonl(d / "log.jsonl", _normalise(result.records, cfg.setting))
-        row = {"run_id": spec.run_id, "setting": cfg.setting, "operator": cfg.operator,
-               "schedule": cfg.schedule if cfg.operator != "none" else "-",
-               "p": cfg.probability if cfg.operator != "none" else 0.0, "amount": cfg.amount,
-               "group": spec.group, "trial": spec.trial, "seed": spec.seed, "generations": cfg.generations,
-               **{k: v for k, v in result.summary().items() if k not in ("label", "seed")}}
-        atomic_write_text(done, json.dumps(row, indent=1, sort_keys=True))
-        for ckpt in d.glob("ckpt-*.pkl"):  # finished: the result replaces the checkpoints
-            ckpt.unlink(missing_ok=True)
-        return row
-
-
-def _check_same_config(d: Path, fingerprint: str) -> None:
-    """Refuse to mix runs of different configurations in one output folder."""
-    cfg = d / "config.json"
-    if cfg.is_file():
-        saved = _read_json(cfg)
-        old = saved.get("fingerprint") if isinstance(saved, dict) else None
-        if old != fingerprint:
-            raise CheckpointMismatch(
-                f"{d} holds a run of a different configuration (fingerprint {old}, this study: {fingerprint}); "
-                "use a new --out folder for a changed study, or delete that run folder")
 
 
 def _check_same_study(out: Path, study: Study) -> None:
@@ -164,11 +81,16 @@ def _study_copy(study: Study) -> str | None:
 
 
 def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None = None,
-              progress: bool = True) -> list[dict[str, Any]]:
+              progress: bool = True, device: str | None = None,
+              trials_per_job: int | None = None) -> list[dict[str, Any]]:
     """Run (or resume) every run of ``study`` into ``out``; returns the result rows.
 
-    ``map_`` is any DEAP-compatible map (default: serial, with a per-generation bar);
-    use :class:`evoprune.parallel.ProcessMap` or :func:`evoprune.parallel.dask_map` for more.
+    Runs of one configuration are grouped into jobs of ``trials_per_job``
+    trials (default: the study's, else :data:`~evoprune.study.jobs.TRIALS_PER_JOB`
+    for the device) that advance in lockstep on ``device`` (default: each run's
+    ``device``).  ``map_`` is any DEAP-compatible map over jobs (default:
+    serial, with a per-generation bar); use :class:`evoprune.parallel.ProcessMap`
+    or :func:`evoprune.parallel.dask_map` for more.
     """
     if not isinstance(study, Study):
         study = load_study(study)
@@ -183,35 +105,42 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
     _check_same_study(out, study)
     specs = study.runs()
     for spec in specs:
-        _check_same_config(run_dir(out, spec), spec.fingerprint(study.data))
+        check_same_config(run_dir(out, spec), spec.fingerprint(study.data))
     copy = None if (out / "study.toml").is_file() else _study_copy(study)
     out.mkdir(parents=True, exist_ok=True)
     if copy is not None:
         atomic_write_text(out / "study.toml", copy)
     todo = [s for s in specs if not is_finished(out, s)]
     serial = map_ is None
-    task = RunTask(str(out), study, progress=serial and progress)
-    rows = []
+    task = JobTask(str(out), study, progress=serial and progress, device=device)
+    if trials_per_job is None:
+        trials_per_job = study.trials_per_job or default_trials_per_job(device or specs[0].config.device)
+    if isinstance(trials_per_job, bool) or not isinstance(trials_per_job, int) or trials_per_job < 1:
+        raise StudyError(f"trials_per_job must be an integer >= 1, got {trials_per_job!r}")
+
+    def run_some(batch):  # a map's ``imap`` (ProcessMap, dask_map) reports jobs as they finish
+        jobs = make_jobs(batch, trials_per_job)
+        for rows in map(task, jobs) if serial else getattr(map_, "imap", map_)(task, jobs):
+            bar.update(sum(row is not None for row in rows))  # None: another runner holds the run
+
     with tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"study {study.name}", unit="run",
               disable=not progress) as bar:
-        if serial:
-            for spec in todo:
-                rows.append(task(spec))
-                bar.update(1)
-        else:  # a map's ``imap`` (ProcessMap, dask_map) reports runs as they finish
-            for row in getattr(map_, "imap", map_)(task, todo):
-                rows.append(row)
-                bar.update(1)
-    return [_read_json(run_dir(out, s) / "result.json") for s in specs]
+        run_some(todo)  # then wait for runs held by other runners; take over those whose runner died
+        finish_claimed(todo, lambda s: run_dir(out, s), run_some,
+                       progress=lambda n: bar.update(max(0, len(specs) - len(todo) + n - bar.n)))
+    return [read_json(run_dir(out, s) / "result.json") for s in specs]
 
 
 def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:
-    """Run ids by state: ``finished``, ``started`` (has a log or checkpoint) and ``pending``."""
-    state: dict[str, list[str]] = {"finished": [], "started": [], "pending": []}
+    """Run ids by state: ``finished``, ``running`` (claimed by a live runner), ``started`` (has a log or
+    checkpoint) and ``pending``."""
+    state: dict[str, list[str]] = {"finished": [], "running": [], "started": [], "pending": []}
     for spec in study.runs():
         d = run_dir(out, spec)
         if (d / "result.json").is_file():
             state["finished"].append(spec.run_id)
+        elif (claim_state(d) or ("",))[0] == "held":
+            state["running"].append(spec.run_id)
         elif (d / "log.jsonl").is_file() or any(d.glob("ckpt-*.pkl")):
             state["started"].append(spec.run_id)
         else:

@@ -1,0 +1,88 @@
+"""Milliseconds per network per minibatch step: stacked training (eager, compiled) vs a plain PyTorch loop.
+
+Paper network (1000→30→10 / 10→30→1000), 1000 binary rows, minibatch 5, L1
+loss, one intra-op thread.  Each figure is the best of several repeats (the
+machine may be shared).  Run: ``python benchmarks/train_kernel.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from evoprune.data import binary_clustering
+from evoprune.genome import Architecture, AutoencoderGenome
+from evoprune.stack import GenomeStack, compile_enabled
+
+BATCH = 5
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def plain_loop(x: torch.Tensor, steps: int, repeats: int, fused: bool) -> float:
+    """ms per step of one ``nn.Sequential`` autoencoder with ``torch.optim.Adam``."""
+    module = AutoencoderGenome(Architecture.paper(), rng=0).to_module()
+    opt = torch.optim.Adam(module.parameters(), lr=1e-3, fused=fused or None)
+    order = torch.from_numpy(np.random.default_rng(0).permutation(x.shape[0]))
+
+    def run():
+        for s in range(steps):
+            xb = x[order[s * BATCH : (s + 1) * BATCH]]
+            opt.zero_grad()
+            (module(xb) - xb).abs().mean().backward()
+            opt.step()
+
+    run()
+    return best_of(run, repeats) / steps * 1e3
+
+
+def stacked(x: torch.Tensor, n: int, steps: int, repeats: int, compile: bool) -> tuple[float, float]:
+    """(ms per network-step, seconds of the first call) for N stacked members."""
+    inds = [AutoencoderGenome(Architecture.paper(), rng=s, lr=1e-3) for s in range(n)]
+    stack = GenomeStack.from_halves([i.encoder for i in inds], [i.decoder for i in inds], [i.lr for i in inds])
+    orders = torch.from_numpy(np.stack([np.random.default_rng(s).permutation(x.shape[0]) for s in range(n)]))
+    orders = orders[:, : steps * BATCH]
+    t = time.perf_counter()
+    stack.train_epoch(x, orders, BATCH, "l1", compile=compile)
+    first = time.perf_counter() - t
+    return best_of(lambda: stack.train_epoch(x, orders, BATCH, "l1", compile=compile), repeats) / steps / n * 1e3, first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats")
+    parser.add_argument("--sizes", default="1,4,10,30", help="stack sizes N")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    steps, repeats = (20, 3) if args.quick else (50, 7)
+    x = binary_clustering(seed=0).train
+    print(f"torch {torch.__version__}, 1 thread, data {tuple(x.shape)}, minibatch {BATCH}, {steps} steps x {repeats}")
+    print(f"compile available by default policy: {compile_enabled('cpu')}")
+    plain = plain_loop(x, steps, repeats, fused=False)
+    plain_fused = plain_loop(x, steps, repeats, fused=True)
+    print(f"plain nn.Sequential + Adam:             {plain:.3f} ms/step")
+    print(f"plain nn.Sequential + Adam(fused=True): {plain_fused:.3f} ms/step")
+    print(f"{'N':>4} {'eager ms':>9} {'compiled ms':>12} {'first compiled call s':>22} {'speed-up vs plain':>18}")
+    for n in (int(s) for s in args.sizes.split(",")):
+        eager, _ = stacked(x, n, steps, repeats, compile=False)
+        try:
+            comp, first = stacked(x, n, steps, repeats, compile=True)
+        except Exception as err:  # noqa: BLE001 - report and go on
+            print(f"compile failed: {err}")
+            comp, first = float("nan"), float("nan")
+        best = min(eager, comp) if comp == comp else eager
+        print(f"{n:>4} {eager:>9.3f} {comp:>12.3f} {first:>22.1f} {plain / best:>17.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Evolutionary algorithms in DEAP's style: ``eaX(population, toolbox, ...) -> (population, logbook)``.
+
+The toolbox supplies the operators:
+
+* ``train(ind, rng=...)`` — training as variation (e.g. :func:`evoprune.training.mutTrain`);
+* ``mutate(ind, rng=...)`` — optional strategy mutation (e.g. :func:`evoprune.training.mutLearningRate`);
+* ``prune(ind, rng=...)`` and ``schedule(t, T, n)`` — optional pruning mutation and its
+  :class:`evoprune.schedules.Schedule`;
+* ``loss(t, T)`` — optional loss schedule (e.g. :class:`evoprune.training.LossSchedule`):
+  at generation t, ``train`` is called with ``loss=toolbox.loss(t, T)``;
+* ``mate(ind1, ind2, rng=...)`` — optional crossover;
+* ``evaluate(ind)`` — returns a fitness tuple;
+* ``select(individuals, k)`` — survivor selection (default: best);
+* ``map`` — chunks of the variation stack go through it, so a process pool or a
+  dask client can be registered.
+
+Each algorithm is a thin driver around a generator of variation requests
+(``muLambdaSteps``, ``gridSteps``); the variation itself is
+:func:`evoprune.variation.vary`, written once.  Every random choice comes from
+the ``rng`` argument (a seed or a NumPy Generator).
+"""
+
+from .grid import CONCEPTS, best_centre, eaToroidalGrid, gridSteps, select_pair, tournament
+from .mulambda import eaMuCommaLambda, eaMuPlusLambda, muLambdaSteps
+
+__all__ = [
+    "CONCEPTS",
+    "best_centre",
+    "eaMuCommaLambda",
+    "eaMuPlusLambda",
+    "eaToroidalGrid",
+    "gridSteps",
+    "muLambdaSteps",
+    "select_pair",
+    "tournament",
+]

@@ -1,0 +1,232 @@
+"""Spatial coevolution of encoders and decoders on a toroidal grid (Lipizzaner-style)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+import torch
+from deap import tools
+
+from ..data import check_data
+from ..kernels import WORST, neighbourhood_errors, pairing_errors, reconstruction_errors
+from ..rng import RNGLike, as_generator, child_seeds
+from ..topology import Grid
+from ..validation import check_choice
+from ..variation import Operators, Steps, VaryRequest, evaluate_all, run_steps
+from .common import new_logbook, record
+
+#: How an encoder (decoder) is scored from its errors against the neighbourhood's decoders (encoders).
+CONCEPTS: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
+    "best": lambda e, dim: e.min(dim=dim).values,
+    "worst": lambda e, dim: e.max(dim=dim).values,
+    "mean": lambda e, dim: e.mean(dim=dim),
+}
+
+
+def tournament(scores: torch.Tensor, tournsize: int, g: np.random.Generator) -> int:
+    """Index of the best (lowest score) of ``tournsize`` entries drawn with replacement."""
+    picks = g.integers(0, scores.numel(), size=tournsize)
+    return int(picks[int(torch.argmin(scores[torch.from_numpy(picks)]))])
+
+
+def select_pair(errors: torch.Tensor, concept: str, tournsize: int, g: np.random.Generator) -> tuple[int, int]:
+    """Tournament-select an encoder and a decoder (independently) from a pairing-error matrix."""
+    score = CONCEPTS[concept]
+    errors = torch.nan_to_num(errors, nan=WORST)
+    return tournament(score(errors, 1), tournsize, g), tournament(score(errors, 0), tournsize, g)
+
+
+def _draw_batch(g: np.random.Generator, n: int, size: int) -> np.ndarray:
+    return g.choice(n, size=min(size, n), replace=False)
+
+
+def _training_data(toolbox, data):
+    if data is not None:
+        return check_data(data, "pairing data")
+    ev = getattr(toolbox, "evaluate", None)
+    if not (isinstance(ev, partial) and "data" in ev.keywords):
+        raise ValueError("eaToroidalGrid needs data=<training data> (or toolbox.evaluate registered with data=...)")
+    return ev.keywords["data"]
+
+
+def gridSteps(
+    population: list,
+    toolbox,
+    grid: Grid | str,
+    ngen: int,
+    *,
+    stats: tools.Statistics | None = None,
+    halloffame: tools.HallOfFame | None = None,
+    verbose: bool = False,
+    rng: RNGLike = None,
+    update: str = "synchronous",
+    concept: str = "best",
+    tournsize: int = 2,
+    eval_size: int = 100,
+    data=None,
+    test_data=None,
+    checkpoint=None,
+    resume_from=None,
+) -> Steps:
+    """The grid algorithm as an ask/tell generator (see :func:`eaToroidalGrid`); returns ``(population, logbook)``.
+
+    Synchronous update asks for one stack of all cells per generation;
+    asynchronous update asks for one stack of one cell at a time.
+    """
+    check_choice("update", update, ("synchronous", "asynchronous"))
+    check_choice("solution concept", concept, CONCEPTS)
+    if isinstance(grid, str):
+        grid = Grid.from_string(grid)
+    elif not isinstance(grid, Grid):
+        raise TypeError(f"grid must be an evoprune.topology.Grid or a string such as 'ring:10', got {grid!r}")
+    if len(population) != grid.n_cells:
+        raise ValueError(f"population has {len(population)} individuals but the grid has {grid.n_cells} cells")
+    if tournsize < 1 or eval_size < 1 or ngen < 0:
+        raise ValueError(f"need tournsize >= 1, eval_size >= 1, ngen >= 0; got {tournsize}, {eval_size}, {ngen}")
+    data = _training_data(toolbox, data)
+    if test_data is not None:
+        test_data = check_data(test_data, "test data")
+    g = as_generator(rng)
+    select = getattr(toolbox, "select", None)
+    hoods = grid.neighbourhoods()
+    k = len(hoods[0])
+    nb = torch.as_tensor(np.asarray(hoods), dtype=torch.long)
+    logbook = new_logbook(["gen", "nevals", "npruned", "time", "lr_median", "best", "best_test"], stats)
+
+    def child_of(c: int, errors: torch.Tensor, cell_rng, hood) -> object:
+        ei, di = select_pair(errors, concept, tournsize, cell_rng)
+        centre = population[c]
+        return type(centre).from_halves(population[hood[ei]].encoder.clone(), population[hood[di]].decoder.clone(),
+                                        centre.lr)
+
+    def replace(centre, child):
+        if select is None:
+            return child
+        centre.pruned = False
+        return select([centre, child], 1)[0]
+
+    def log(gen, nevals, npruned, t0):
+        lrs = [ind.lr for ind in population]
+        best = best_centre(population, index=True)
+        extra = {"npruned": npruned, "lr_min": min(lrs), "lr_median": float(np.median(lrs)), "lr_max": max(lrs),
+                 "best": best, "best_kept": population[best].fraction_kept}
+        if test_data is not None:
+            extra["best_test"] = float(reconstruction_errors([population[best]], test_data)[0])
+        if halloffame is not None:
+            halloffame.update(population)
+        extra["time"] = time.perf_counter() - t0
+        record(logbook, stats, population, gen, nevals, extra, verbose)
+
+    if resume_from is None:
+        t0 = time.perf_counter()
+        invalid = [ind for ind in population if not ind.fitness.valid]
+        evaluate_all(invalid, toolbox.evaluate, toolbox.map)
+        log(0, len(invalid), 0, t0)
+        start = 1
+    else:
+        start, logbook = resume_from[0] + 1, resume_from[1]
+
+    for gen in range(start, ngen + 1):
+        t0 = time.perf_counter()
+        rngs = [np.random.default_rng(s) for s in child_seeds(g, len(population))]
+        if update == "asynchronous":
+            for c in g.permutation(len(population)):
+                hood = hoods[c]
+                batch = data[torch.from_numpy(_draw_batch(rngs[c], data.shape[0], eval_size)).to(data.device)]
+                errors = pairing_errors([population[j].encoder for j in hood], [population[j].decoder for j in hood],
+                                        batch)
+                child = child_of(c, errors, rngs[c], hood)
+                (child,) = yield VaryRequest([child], [rngs[c]], [len(hood)], gen, ngen)
+                population[c] = replace(population[c], child)
+        else:
+            batches = torch.from_numpy(np.stack([_draw_batch(r, data.shape[0], eval_size) for r in rngs]))
+            errors = neighbourhood_errors(population, nb, data[batches.to(data.device)])
+            children = [child_of(c, errors[c], rngs[c], hoods[c]) for c in range(len(population))]
+            children = yield VaryRequest(children, rngs, [k] * len(children), gen, ngen)
+            population[:] = [replace(centre, child) for centre, child in zip(population, children, strict=True)]
+        log(gen, len(population), sum(getattr(i, "pruned", False) for i in population), t0)
+        if checkpoint is not None:
+            checkpoint(gen, population, logbook)
+    return population, logbook
+
+
+def eaToroidalGrid(
+    population: list,
+    toolbox,
+    grid: Grid | str,
+    ngen: int,
+    *,
+    stats: tools.Statistics | None = None,
+    halloffame: tools.HallOfFame | None = None,
+    verbose: bool = False,
+    rng: RNGLike = None,
+    update: str = "synchronous",
+    concept: str = "best",
+    tournsize: int = 2,
+    eval_size: int = 100,
+    data=None,
+    test_data=None,
+    checkpoint=None,
+    resume_from=None,
+    prune_first: bool = False,
+):
+    """Spatial coevolution of encoders and decoders on a toroidal grid.
+
+    ``population[c]`` is cell c's centre genome (encoder, decoder, learning
+    rate); ``grid`` is an :class:`evoprune.topology.Grid` with one cell per
+    individual, or its string form (``"ring:10"``, ``"4x5:moore"``, see
+    :meth:`~evoprune.topology.Grid.from_string`).  Arguments after ``ngen``
+    are keyword-only.  The toolbox needs ``train`` and ``evaluate``,
+    optionally ``mutate``, ``prune`` + ``schedule``, ``loss`` and ``select``:
+    without ``select`` the child always replaces the centre (the paper's
+    rule); with it (e.g. :func:`evoprune.selection.selParsimony`) the centre
+    survives a worse child.  Pairing batches are drawn from ``data`` (default:
+    the ``data`` ``toolbox.evaluate`` was registered with).
+
+    Pseudocode::
+
+        evaluate(population)
+        for t = 1 .. ngen:
+            synchronous:  every cell reads generation t-1; all cells form one stack
+            asynchronous: cells in random order, each reading the grid as it is now (a stack of one)
+            for each cell c:
+                N = neighbourhood(c)                         # centre first
+                E[i, j] = loss(encoder_i ∘ decoder_j) on a training batch, for i, j in N
+                score encoders and decoders by the solution concept
+                    (best: min over partners; worst: max; mean)
+                enc = tournament(encoders of N), dec = tournament(decoders of N)   # independent
+                child = (enc, dec) with cell c's learning rate
+            vary(children):                                  # evoprune.variation.vary
+                with probability schedule(t, ngen, |N|): prune(child)   # if prune_first
+                train(child)                                 # one epoch (loss=loss(t, ngen) if registered)
+                mutate(child)                                # learning rate
+                with probability schedule(t, ngen, |N|): prune(child)   # if not prune_first
+                evaluate(child)
+            centre(c) = child, or select([centre(c), child], 1) if toolbox.select exists
+            halloffame.update(population); record stats
+
+    The logbook has ``gen``, ``nevals``, ``npruned``, ``time``, learning-rate
+    ``lr_min``/``lr_median``/``lr_max``, ``best`` (index of the centre with
+    the best training fitness), ``best_kept`` (its fraction kept),
+    ``best_test`` (its error on ``test_data``, if given) and the ``stats``
+    fields.  Returns ``(population, logbook)``; :func:`best_centre` picks the
+    best centre pair on held-out data.  ``checkpoint`` and ``resume_from`` work
+    as in :func:`~evoprune.algorithms.eaMuPlusLambda`.
+    """
+    steps = gridSteps(population, toolbox, grid, ngen, stats=stats, halloffame=halloffame, verbose=verbose, rng=rng,
+                      update=update, concept=concept, tournsize=tournsize, eval_size=eval_size, data=data,
+                      test_data=test_data, checkpoint=checkpoint, resume_from=resume_from)
+    return run_steps(steps, Operators.from_toolbox(toolbox, prune_first), toolbox.map)
+
+
+def best_centre(population: list, holdout=None, index: bool = False):
+    """The centre genome with the lowest error on ``holdout`` (or, without it, the best training fitness)."""
+    if holdout is None:
+        scores = [ind.fitness.values[0] if ind.fitness.valid else float("inf") for ind in population]
+    else:
+        scores = reconstruction_errors(population, check_data(holdout, "holdout data")).tolist()
+    i = int(np.argmin(scores))
+    return i if index else population[i]

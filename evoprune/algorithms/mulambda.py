@@ -1,0 +1,174 @@
+"""(μ + λ) and (μ, λ) evolution with training, learning-rate mutation and scheduled pruning as variation."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from deap import tools
+
+from ..rng import RNGLike, as_generator, child_seeds
+from ..validation import check_probability
+from ..variation import Operators, Steps, VaryRequest, evaluate_all, run_steps
+from .common import new_logbook, record
+
+
+def muLambdaSteps(
+    population: list,
+    toolbox,
+    mu: int,
+    lambda_: int,
+    ngen: int,
+    *,
+    cxpb: float = 0.0,
+    plus: bool = True,
+    stats: tools.Statistics | None = None,
+    halloffame: tools.HallOfFame | None = None,
+    verbose: bool = False,
+    rng: RNGLike = None,
+    checkpoint=None,
+    resume_from=None,
+) -> Steps:
+    """The (μ +/, λ) loop as an ask/tell generator: yields a :class:`~evoprune.variation.VaryRequest`
+    per generation, receives the varied offspring, returns ``(population, logbook)``.
+
+    :func:`eaMuPlusLambda` drives one; :func:`evoprune.variation.lockstep` drives many together.
+    """
+    if mu < 1 or lambda_ < 1:
+        raise ValueError(f"mu and lambda_ must be >= 1, got mu={mu}, lambda_={lambda_}")
+    if not plus and lambda_ < mu:
+        raise ValueError(f"(mu, lambda) selection needs lambda_ >= mu, got mu={mu}, lambda_={lambda_}")
+    if ngen < 0:
+        raise ValueError(f"ngen must be >= 0, got {ngen}")
+    check_probability("cxpb", cxpb)
+    if cxpb > 0 and not hasattr(toolbox, "mate"):
+        raise ValueError("cxpb > 0 needs 'mate' registered on the toolbox")
+    g = as_generator(rng)
+    select = getattr(toolbox, "select", tools.selBest)
+    if resume_from is None:
+        logbook = new_logbook(["gen", "nevals", "npruned", "time"], stats)
+        t0 = time.perf_counter()
+        invalid = [ind for ind in population if not ind.fitness.valid]
+        evaluate_all(invalid, toolbox.evaluate, toolbox.map)
+        if halloffame is not None:
+            halloffame.update(population)
+        record(logbook, stats, population, 0, len(invalid), {"npruned": 0, "time": time.perf_counter() - t0}, verbose)
+        start = 1
+    else:
+        start, logbook = resume_from[0] + 1, resume_from[1]
+
+    for gen in range(start, ngen + 1):
+        t0 = time.perf_counter()
+        offspring = []
+        for _ in range(lambda_):
+            if cxpb > 0 and len(population) > 1 and g.random() < cxpb:
+                i, j = g.choice(len(population), size=2, replace=False)
+                c1, c2 = toolbox.clone(population[i]), toolbox.clone(population[j])
+                child = toolbox.mate(c1, c2, rng=g)[0]
+            else:
+                child = toolbox.clone(population[int(g.integers(len(population)))])
+            offspring.append(child)
+        rngs = [np.random.default_rng(s) for s in child_seeds(g, len(offspring))]
+        offspring = yield VaryRequest(offspring, rngs, [mu] * len(offspring), gen, ngen)
+        if halloffame is not None:
+            halloffame.update(offspring)
+        population[:] = select(population + offspring if plus else offspring, mu)
+        extra = {"npruned": sum(getattr(o, "pruned", False) for o in offspring), "time": time.perf_counter() - t0}
+        record(logbook, stats, population, gen, len(offspring), extra, verbose)
+        if checkpoint is not None:
+            checkpoint(gen, population, logbook)
+    return population, logbook
+
+
+def eaMuPlusLambda(
+    population: list,
+    toolbox,
+    mu: int,
+    lambda_: int,
+    ngen: int,
+    *,
+    cxpb: float = 0.0,
+    stats: tools.Statistics | None = None,
+    halloffame: tools.HallOfFame | None = None,
+    verbose: bool = False,
+    rng: RNGLike = None,
+    prune_first: bool = True,
+    checkpoint=None,
+    resume_from=None,
+):
+    """(μ + λ) evolution where offspring are trained, mutated and pruned on a schedule.
+
+    With ``mu = lambda_ = 1`` this is canonical gradient training of one
+    autoencoder with scheduled pruning between epochs, made elitist: the parent
+    survives a worse child (for plain canonical training, where every epoch's
+    result is kept, use :func:`eaMuCommaLambda`).
+
+    Pseudocode::
+
+        evaluate(population)
+        for t = 1 .. ngen:
+            offspring = []
+            repeat lambda_ times:
+                with probability cxpb: child = mate(clone(p1), clone(p2))   # p1, p2 random parents
+                otherwise:             child = clone(random parent)
+                offspring += child
+            vary(offspring):                         # evoprune.variation.vary, one stack
+                with probability schedule(t, ngen, mu): prune(child)   # if prune_first
+                train(child)                         # one epoch (with loss=loss(t, ngen) if registered)
+                mutate(child)                        # e.g. learning-rate mutation
+                (or prune here, after training, if not prune_first)
+                evaluate(child)
+            halloffame.update(offspring)
+            population = select(population + offspring, mu)
+            record stats(population)
+
+    Differences from :func:`deap.algorithms.eaMuPlusLambda`: there is no
+    ``mutpb`` (every offspring is varied by training; mutation and pruning
+    are registered as ``mutate``/``prune`` + ``schedule``), and the arguments
+    after ``ngen`` are keyword-only.  ``rng`` seeds every random choice.  With
+    ``prune_first`` (default) a pruned child gets its epoch of training to
+    recover before selection, so that selection (e.g.
+    :func:`evoprune.selection.selParsimony`) judges the pruning fairly.
+    Returns ``(population, logbook)``; the logbook has ``gen``, ``nevals``,
+    ``npruned`` (offspring pruned this generation), ``time`` (seconds for the
+    generation) and the ``stats`` fields.
+
+    ``checkpoint(gen, population, logbook)``, if given, is called after every
+    generation; ``resume_from=(gen, logbook)`` continues a run saved after
+    generation ``gen`` (pass the saved population and the restored ``rng``).
+    """
+    steps = muLambdaSteps(population, toolbox, mu, lambda_, ngen, cxpb=cxpb, plus=True, stats=stats,
+                          halloffame=halloffame, verbose=verbose, rng=rng, checkpoint=checkpoint,
+                          resume_from=resume_from)
+    return run_steps(steps, Operators.from_toolbox(toolbox, prune_first), toolbox.map)
+
+
+def eaMuCommaLambda(
+    population: list,
+    toolbox,
+    mu: int,
+    lambda_: int,
+    ngen: int,
+    *,
+    cxpb: float = 0.0,
+    stats: tools.Statistics | None = None,
+    halloffame: tools.HallOfFame | None = None,
+    verbose: bool = False,
+    rng: RNGLike = None,
+    prune_first: bool = True,
+    checkpoint=None,
+    resume_from=None,
+):
+    """(μ, λ) evolution: like :func:`eaMuPlusLambda` but survivors come from the offspring only.
+
+    With ``mu = lambda_ = 1`` this is plain canonical training with pruning:
+    every epoch's result is kept, pruned or not (under ``eaMuPlusLambda`` the
+    parent survives whenever the trained, pruned child is worse, so pruning
+    is accepted only when it does not hurt).
+
+    Pseudocode: as :func:`eaMuPlusLambda` with ``population = select(offspring, mu)``.
+    """
+    steps = muLambdaSteps(population, toolbox, mu, lambda_, ngen, cxpb=cxpb, plus=False, stats=stats,
+                          halloffame=halloffame, verbose=verbose, rng=rng, checkpoint=checkpoint,
+                          resume_from=resume_from)
+    return run_steps(steps, Operators.from_toolbox(toolbox, prune_first), toolbox.map)

@@ -1,0 +1,176 @@
+"""Evaluation math over stacks of genomes: forward passes, reconstruction errors, pairing error matrices.
+
+Everything here runs on the device of the data it is given: genome halves
+(kept on the CPU) are stacked into ``(N, ...)`` tensors and moved there once
+per call.  A NaN or infinite error becomes :data:`WORST` (the worst fitness
+when minimising), never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch.nn import functional as F
+
+from .genome import ACTIVATIONS, Half, HalfSpec
+
+#: Error given to a genome whose loss is NaN or infinite (worst for minimisation).
+WORST = math.inf
+
+
+def _l1(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (out - target).abs().flatten(1).mean(1)
+
+
+def _mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (out - target).pow(2).flatten(1).mean(1)
+
+
+def _bce(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), target, reduction="none").flatten(1).mean(1)
+
+
+#: Per-member reconstruction losses: ``f(out (N,B,D), target (N,B,D)) -> (N,)``.
+LOSSES = {"l1": _l1, "mse": _mse, "bce": _bce}
+
+
+def check_metric(metric: str) -> str:
+    if metric not in LOSSES:
+        raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(LOSSES)}")
+    return metric
+
+
+def stack_halves(halves: Sequence[Half], device: torch.device | str | None = None):
+    """``(params, masks)``: each a list of ``(N, ...)`` tensors on ``device``."""
+    params = [torch.stack(ts).to(device) for ts in zip(*(h.params for h in halves), strict=True)]
+    masks = [torch.stack(ts).to(device) for ts in zip(*(h.masks for h in halves), strict=True)]
+    return params, masks
+
+
+def stacked_forward(
+    spec: HalfSpec,
+    params: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor] | None,
+    x: torch.Tensor,
+    final_activation: bool = True,
+) -> torch.Tensor:
+    """Forward pass of N stacked halves: ``params[k]`` is ``(N, out, in)`` / ``(N, out)``, ``x`` is ``(N, B, in)``.
+
+    ``masks=None`` skips masking (valid when pruned entries are already zero).
+    """
+    h = x
+    last = spec.n_layers - 1
+    for i, act in enumerate(spec.activations):
+        w, b = params[2 * i], params[2 * i + 1]
+        if masks is not None:
+            w, b = w * masks[2 * i], b * masks[2 * i + 1]
+        h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        if i < last or final_activation:
+            h = ACTIVATIONS[act](h)
+    return h
+
+
+def layer_outputs(spec: HalfSpec, params, masks, x: torch.Tensor) -> list[torch.Tensor]:
+    """Post-activation outputs of every layer of N stacked halves on ``x`` ``(N, B, in)``."""
+    outs, h = [], x
+    for i, act in enumerate(spec.activations):
+        w, b = params[2 * i] * masks[2 * i], params[2 * i + 1] * masks[2 * i + 1]
+        h = ACTIVATIONS[act](torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
+        outs.append(h)
+    return outs
+
+
+def _error_sum(out: torch.Tensor, target: torch.Tensor, metric: str) -> torch.Tensor:
+    """Per-member sum of elementwise errors, computed in place on ``out`` (no-grad evaluation only)."""
+    if metric == "l1":
+        return out.sub_(target).abs_().flatten(1).sum(1, dtype=torch.float64)
+    if metric == "mse":
+        return out.sub_(target).square_().flatten(1).sum(1, dtype=torch.float64)
+    return LOSSES[metric](out, target).double() * out[0].numel()
+
+
+def _finite(err: torch.Tensor) -> torch.Tensor:
+    return torch.nan_to_num(err.float().cpu(), nan=WORST, posinf=WORST)
+
+
+@torch.no_grad()
+def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "l1", rows: int = 250) -> torch.Tensor:
+    """Mean reconstruction error of each genome on ``data`` (on ``data``'s device), shape ``(N,)`` on the CPU.
+
+    Rows are processed in chunks so that intermediate outputs stay in cache.
+    """
+    check_metric(metric)
+    n = len(genomes)
+    enc_spec, dec_spec = genomes[0].encoder.spec, genomes[0].decoder.spec
+    enc = stack_halves([g.encoder for g in genomes], data.device)
+    dec = stack_halves([g.decoder for g in genomes], data.device)
+    total = torch.zeros(n, dtype=torch.float64, device=data.device)
+    for s in range(0, data.shape[0], rows):
+        x = data[s : s + rows].unsqueeze(0).expand(n, -1, -1)
+        total += _error_sum(stacked_forward(dec_spec, *dec, stacked_forward(enc_spec, *enc, x)), x, metric)
+    return _finite(total / (data.shape[0] * data.shape[1]))
+
+
+@torch.no_grad()
+def pairing_errors(
+    encoders: Sequence[Half], decoders: Sequence[Half], data: torch.Tensor, metric: str = "l1"
+) -> torch.Tensor:
+    """Error of every encoder×decoder pairing on ``data``: a ``(len(encoders), len(decoders))`` matrix (CPU)."""
+    check_metric(metric)
+    ne, nd = len(encoders), len(decoders)
+    x = data.unsqueeze(0).expand(ne, -1, -1)
+    z = stacked_forward(encoders[0].spec, *stack_halves(encoders, data.device), x)  # (ne, B, latent)
+    dp, dm = stack_halves(decoders, data.device)
+    dp = [p.repeat(ne, *([1] * (p.dim() - 1))) for p in dp]
+    dm = [m.repeat(ne, *([1] * (m.dim() - 1))) for m in dm]
+    out = stacked_forward(decoders[0].spec, dp, dm, z.repeat_interleave(nd, 0))  # pairing (i, j) at row i*nd + j
+    err = _error_sum(out, data.unsqueeze(0).expand(ne * nd, -1, -1), metric) / data.numel()
+    return _finite(err).view(ne, nd)
+
+
+@torch.no_grad()
+def neighbourhood_errors(population: Sequence, nb: torch.Tensor, x: torch.Tensor, metric: str = "l1") -> torch.Tensor:
+    """``errors[c, i, j]``: error of encoder ``nb[c, i]`` with decoder ``nb[c, j]`` on cell c's batch ``x[c]``.
+
+    ``nb`` is ``(cells, k)`` (centre first); ``x`` is ``(cells, B, D)`` on the
+    device to use.  Every encoder of the population runs once over the batches
+    of the cells that see it, then every decoder over all the latents of those
+    cells: two stacked passes, no copies of parameters.  Neighbourhoods of
+    several disjoint grids (lockstep trials) can be concatenated with offset
+    indices.  Returns ``(cells, k, k)`` on the CPU.
+    """
+    n_cells, k = nb.shape
+    inv: list[list[tuple[int, int]]] = [[] for _ in range(n_cells)]  # inv[d]: (cell, position of d there)
+    for c, row in enumerate(nb.tolist()):
+        for pos, d in enumerate(row):
+            inv[d].append((c, pos))
+    m = len(inv[0])
+    if any(len(v) != m for v in inv):  # neighbourhoods not symmetric: score each cell on its own
+        out = torch.empty(n_cells, k, k)
+        for c, row in enumerate(nb.tolist()):
+            out[c] = pairing_errors([population[j].encoder for j in row], [population[j].decoder for j in row], x[c],
+                                    metric)
+        return out
+    dev = x.device
+    cells = torch.tensor([[c for c, _ in v] for v in inv], device=dev)  # (n, m)
+    b, dim = x.shape[1], x.shape[2]
+    enc = stack_halves([p.encoder for p in population], dev)
+    z = stacked_forward(population[0].encoder.spec, *enc, x[cells].reshape(n_cells, m * b, dim)).view(n_cells, m, b, -1)
+    slot = torch.empty(n_cells, n_cells, dtype=torch.long)  # slot[d, c]: index of cell c in inv[d]
+    for d, v in enumerate(inv):
+        for s_, (c, _) in enumerate(v):
+            slot[d, c] = s_
+    nb_d, slot = nb.to(dev), slot.to(dev)
+    lat = z[nb_d, slot[nb_d, torch.arange(n_cells, device=dev)[:, None]]]  # (n, k, B, L)
+    dec = stack_halves([p.decoder for p in population], dev)
+    out = stacked_forward(population[0].decoder.spec, *dec, lat[cells].reshape(n_cells, m * k * b, -1))
+    target = x[cells][:, :, None].expand(n_cells, m, k, b, dim).reshape(n_cells, m * k * b, dim)
+    err_d = _finite(_error_sum(out.view(n_cells * m * k, b, dim), target.reshape(-1, b, dim), metric) / (b * dim))
+    err_d = err_d.view(n_cells, m, k)
+    errors = torch.empty(n_cells, k, k)
+    for d, v in enumerate(inv):
+        for s_, (c, pos) in enumerate(v):
+            errors[c, :, pos] = err_d[d, s_]
+    return errors

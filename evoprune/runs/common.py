@@ -1,0 +1,122 @@
+"""What the settings share: creator classes, pruning registration, a run's result and how it is finished."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from deap import base, creator, tools
+
+from ..evaluation import reconstruction_error
+from ..io import logbook_records
+from ..metrics import default_stats, inference_time
+from ..pruning import NEEDS_DATA, PRUNERS
+from ..schedules import Schedule
+from ..tradeoff import TradeoffStatistics, run_points, summarise
+
+
+def ensure_creator() -> None:
+    """Create the ``creator`` classes of the study runs once per process.
+
+    ``FitnessMin``/``AEIndividual`` (fitness: training L1) and
+    ``FitnessTradeoff``/``AETradeoffIndividual`` (fitness: training L1 and
+    fraction kept, both minimised, for NSGA-II).
+    """
+    from ..genome import AutoencoderGenome
+
+    if not hasattr(creator, "FitnessMin"):
+        creator.create("FitnessMin", base.Fitness, weights=(-1.0,))
+    if not hasattr(creator, "AEIndividual"):
+        creator.create("AEIndividual", AutoencoderGenome, fitness=creator.FitnessMin)
+    if not hasattr(creator, "FitnessTradeoff"):
+        creator.create("FitnessTradeoff", base.Fitness, weights=(-1.0, -1.0))
+    if not hasattr(creator, "AETradeoffIndividual"):
+        creator.create("AETradeoffIndividual", AutoencoderGenome, fitness=creator.FitnessTradeoff)
+
+
+def register_pruning(toolbox: base.Toolbox, cfg, train_data: torch.Tensor) -> None:
+    """Register ``prune`` and ``schedule`` for ``cfg.operator`` (nothing for ``"none"``)."""
+    if cfg.operator == "none":
+        return
+    kw: dict[str, Any] = {"amount": cfg.amount}
+    if cfg.operator in NEEDS_DATA:
+        kw["data"] = train_data
+        kw["n_cases"] = cfg.n_cases
+    if cfg.operator == "conjunctive":
+        kw.pop("amount")
+    toolbox.register("prune", PRUNERS[cfg.operator], **kw)
+    toolbox.register("schedule", Schedule(cfg.schedule, cfg.probability))
+
+
+@dataclass
+class RunResult:
+    """Final numbers and per-generation records of one run."""
+
+    label: str
+    seed: int
+    records: list[dict]
+    test_l1: float
+    train_l1: float
+    fraction_kept: float
+    kept_encoder: float
+    kept_decoder: float
+    wall_time: float
+    inference_time: float
+    tradeoff: dict = field(default_factory=dict)
+    best: Any = None
+    population: Any = None
+
+    def summary(self) -> dict[str, Any]:
+        """The results to save: scalars and the trade-off summary (no records, genomes or population)."""
+        skip = ("records", "best", "population", "tradeoff")
+        return {**{k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}, **self.tradeoff}
+
+
+def run_stats(test_data: torch.Tensor, test_chapter: bool = True) -> tools.MultiStatistics:
+    """The study runs' statistics: :func:`~evoprune.metrics.default_stats` plus the ``tradeoff`` chapter."""
+    stats = default_stats(test_data if test_chapter else None)
+    stats["tradeoff"] = TradeoffStatistics(test_data, errors=stats.shared[0] if stats.shared else None)
+    return stats
+
+
+def select_final(population: list, holdout: torch.Tensor, tolerance: float):
+    """The model a run reports: the sparsest whose ``holdout`` L1 is within ``tolerance`` (relative) of the best.
+
+    Used when a run ends with several models (μ > 1, e.g. an NSGA-II trade-off front).
+    """
+    errors = [reconstruction_error(ind, holdout) for ind in population]
+    bar = min(errors) * (1 + tolerance)
+    near = [i for i, e in enumerate(errors) if e <= bar]
+    return population[min(near, key=lambda i: (population[i].n_kept, errors[i]))]
+
+
+def finish(label: str, seed: int, best, logbook, data, wall: float) -> RunResult:
+    """The :class:`RunResult` of a finished run whose reported model is ``best``."""
+    records = logbook_records(logbook)
+    test_l1, kept = reconstruction_error(best, data.test), best.fraction_kept
+    return RunResult(
+        label=label,
+        seed=seed,
+        records=records,
+        test_l1=test_l1,
+        train_l1=reconstruction_error(best, data.train),
+        fraction_kept=kept,
+        kept_encoder=best.encoder.fraction_kept,
+        kept_decoder=best.decoder.fraction_kept,
+        wall_time=wall,
+        inference_time=inference_time(best.to_module(), data.test.cpu()),
+        tradeoff=summarise(run_points(records, (test_l1, kept))),
+        best=best,
+    )
+
+
+def single_thread() -> None:
+    """Small matrix products run fastest on one intra-op thread (measured in benchmarks/)."""
+    torch.set_num_threads(1)
+
+
+def init_rng(seed: int) -> np.random.Generator:
+    """The generator of a run's initial weights (independent of the run's own generator)."""
+    return np.random.default_rng([seed, 1])

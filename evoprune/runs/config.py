@@ -1,0 +1,102 @@
+"""The configuration of one run: every field a study file can set under ``[run]``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..algorithms import CONCEPTS
+from ..device import check_device_name
+from ..pruning import PRUNERS
+from ..schedules import PAPER_PROBABILITY, SCHEDULES
+from ..topology import Grid
+from ..training import LossSchedule
+from ..validation import check_amount, check_choice, check_probability
+from .registry import get_setting
+
+OPERATORS = ("none", *PRUNERS)
+#: Survivor selections of the canonical setting.
+SELECTIONS = ("parsimony", "best", "nsga2")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run (besides the data and the seed)."""
+
+    setting: str = "canonical"  # a name of evoprune.runs.SETTINGS
+    operator: str = "none"
+    schedule: str = "exponential"
+    p: float | None = None  # None: the paper's probability for the operator
+    amount: float = 0.1
+    generations: int = 100
+    batch_size: int = 32
+    loss: str = "bce>l1"
+    loss_switch: float = 0.5  # fraction of the generations trained with the first stage of a loss schedule
+    lr: float = 1e-3
+    lr_sigma: float = 0.1
+    tolerance: float = 0.05
+    hidden: int = 30
+    latent: int = 10
+    n_cases: int = 100
+    grid: str = "ring:10"
+    update: str = "synchronous"
+    concept: str = "best"
+    replacement: str = "always"
+    prune_first: bool | None = None
+    selection: str = "parsimony"  # canonical survivor selection: parsimony, best or nsga2
+    mu: int = 1
+    lambda_: int = 1
+    device: str = "auto"  # cpu, cuda, cuda:N, mps or auto; not part of a run's identity (see identity())
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        get_setting(self.setting)
+        check_choice("operator", self.operator, OPERATORS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("replacement", self.replacement, ("always", "parsimony"))
+        check_choice("update", self.update, ("synchronous", "asynchronous"))
+        check_choice("selection", self.selection, SELECTIONS)
+        check_choice("solution concept", self.concept, CONCEPTS)
+        Grid.from_string(self.grid)
+        if self.p is not None:
+            check_probability("p", self.p)
+        check_amount("amount", self.amount)
+        check_amount("tolerance", self.tolerance)
+        check_probability("loss_switch", self.loss_switch)
+        if isinstance(self.loss, str) and self.loss.count(">") > 1:
+            raise ValueError(f"loss {self.loss!r}: a run configuration takes at most two stages (one loss_switch)")
+        LossSchedule(self.loss, self.loss_switch)  # checks the loss names
+        for name in ("generations", "batch_size", "hidden", "latent", "n_cases", "mu", "lambda_"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, int | float) or not (0 < self.lr < math.inf):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if isinstance(self.lr_sigma, bool) or not isinstance(self.lr_sigma, int | float) or not (
+            0 <= self.lr_sigma < math.inf
+        ):
+            raise ValueError(f"lr_sigma must be a finite number >= 0, got {self.lr_sigma!r}")
+        check_device_name(self.device)
+        if self.prune_first is not None and not isinstance(self.prune_first, bool):
+            raise ValueError(f"prune_first must be true or false, got {self.prune_first!r}")
+
+    @property
+    def probability(self) -> float:
+        return PAPER_PROBABILITY[self.operator] if self.p is None and self.operator != "none" else (self.p or 0.0)
+
+    @property
+    def label(self) -> str:
+        return "none" if self.operator == "none" else f"{self.operator}-{self.schedule}"
+
+    @property
+    def loss_schedule(self) -> LossSchedule:
+        """The training loss by generation: ``loss`` (e.g. ``"bce>l1"``) switching after ``loss_switch`` of the run."""
+        return LossSchedule(self.loss, self.loss_switch)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """What fixes the run's results: every field but ``device`` (a run resumes on any device)."""
+        return {k: v for k, v in asdict(self).items() if k != "device"}

@@ -1,0 +1,94 @@
+"""Run a configuration: one trial, or K independent trials in lockstep through one engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..data import Dataset
+from ..device import resolve_device
+from ..variation import Operators, Steps, lockstep
+from .common import RunResult, finish
+from .config import RunConfig
+from .registry import get_setting
+
+
+def _ticking(steps: Steps, tick: Callable[[], None], skip_first: bool) -> Steps:
+    """``steps`` with ``tick()`` after every recorded generation (each yield, and the end)."""
+    value, first = None, True
+    try:
+        while True:
+            request = next(steps) if first else steps.send(value)
+            if not (first and skip_first):
+                tick()
+            first = False
+            value = yield request
+    except StopIteration as stop:
+        tick()
+        return stop.value
+
+
+def run_trials(
+    cfg: RunConfig,
+    data: Dataset,
+    seeds: Sequence[int],
+    *,
+    device=None,
+    on_generation: Callable[[int], None] | None = None,
+    checkpoints: Sequence[Callable | None] | None = None,
+    resumes: Sequence | None = None,
+    map_: Callable = map,
+) -> list[RunResult]:
+    """Run ``cfg`` once per seed, all trials advancing together; returns one :class:`RunResult` per seed.
+
+    The data moves to ``device`` (default: ``cfg.device``) once; every
+    generation, the offspring of all trials are varied as one stack there
+    (canonical: K populations; grid: K disjoint grids).  A trial gives the
+    result it gives alone: the same decisions, and weights within float
+    tolerance.  ``on_generation(k)`` is called after each generation of trial k;
+    ``checkpoints[k](gen, population, logbook, rng)`` after each of its
+    generations; ``resumes[k]`` (a checkpoint with ``population``, ``rng_state``,
+    ``gen`` and ``logbook``) continues trial k where it stopped.
+    """
+    setting = get_setting(cfg.setting)
+    if not len(seeds):
+        raise ValueError("run_trials needs at least one seed")
+    data = data.to(resolve_device(cfg.device if device is None else device))
+    toolbox = setting.toolbox(cfg, data)
+    ops = Operators.from_toolbox(toolbox, setting.prune_first(cfg))
+    runs = []
+    for k, seed in enumerate(seeds):
+        g = np.random.default_rng(seed)
+        resume = resumes[k] if resumes is not None else None
+        resume_from = None
+        if resume is not None:
+            population = resume.population
+            g.bit_generator.state = resume.rng_state
+            resume_from = (resume.gen, resume.logbook)
+        else:
+            population = setting.population(cfg, data, seed)
+        save = checkpoints[k] if checkpoints is not None else None
+        callback = None if save is None else (lambda gen, pop, log, save=save, g=g: save(gen, pop, log, g))
+        steps = setting.steps(cfg, data, toolbox, population, g, setting.stats(cfg, data), callback, resume_from)
+        if on_generation is not None:
+            steps = _ticking(steps, lambda k=k: on_generation(k), skip_first=resume is not None)
+        runs.append(steps)
+    t0 = time.perf_counter()
+    outcomes = lockstep(runs, ops, map_)
+    wall = (time.perf_counter() - t0) / len(seeds)
+    results = []
+    for seed, (population, logbook) in zip(seeds, outcomes, strict=True):
+        result = finish(cfg.label, int(seed), setting.final(cfg, population, data), logbook, data, wall)
+        result.population = population
+        results.append(result)
+    return results
+
+
+def run(cfg: RunConfig, data: Dataset, seed: int, on_generation: Callable[[], None] | None = None,
+        checkpoint=None, resume=None, device=None) -> RunResult:
+    """Run ``cfg`` on ``data`` with ``seed`` (any setting), optionally checkpointed / resumed."""
+    tick = None if on_generation is None else (lambda _k: on_generation())
+    return run_trials(cfg, data, [seed], device=device, on_generation=tick, checkpoints=[checkpoint],
+                      resumes=[resume])[0]

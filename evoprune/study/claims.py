@@ -1,0 +1,376 @@
+"""Claims: runners that share an output folder split a study and never run the same run twice.
+
+Before a runner starts a run it claims the run's folder by creating ``claim.json`` in it, so that
+of two racing runners (processes, threads, hosts sharing a network folder) exactly one wins::
+
+    {"host": "node7", "pid": 4242, "token": "9f0c...", "started": 1718000000.0,
+     "heartbeat": 1718000030.0, "heartbeat_s": 30.0, "stale_s": 150.0}
+
+``started`` and ``heartbeat`` are Unix times (seconds).  While the run goes on, a daemon thread
+rewrites the file every ``heartbeat_s`` seconds with a new ``heartbeat``; the owner removes the
+file when it is done (also on errors).  Every write is atomic (a temporary file, then a hard link
+or a rename), so a reader sees a whole claim or none.
+
+A claim is *stale*, and another runner may take the run over (resuming it from its checkpoints),
+when its heartbeat is older than its ``stale_s``, when its owner ran on this host and its pid is
+gone, or when the file cannot be read (and is older than a few seconds).  A takeover is exclusive
+too: the taker first creates ``claim.takeover-<id>`` (``<id>`` names the stale file's content),
+checks that the stale claim is still there, and only then replaces it with its own.
+
+Every claim a runner wins is also appended to ``claims.log`` in the run folder (one JSON line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+#: Seconds between two heartbeats of a held claim.
+HEARTBEAT_S = 30.0
+#: A claim whose heartbeat is older than this many heartbeats is stale.
+STALE_HEARTBEATS = 5
+#: An unreadable claim file younger than this is taken as being written (held), not as stale.
+UNREADABLE_GRACE_S = 5.0
+#: Seconds between two looks at runs that other runners hold (see :func:`finish_claimed`).
+POLL_S = 2.0
+
+CLAIM = "claim.json"
+HISTORY = "claims.log"
+#: The file whose presence marks a run finished: a finished run is never claimed.
+DONE = "result.json"
+
+T = TypeVar("T")
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):  # another user's process; or a bad pid: assume alive
+        return True
+    return True
+
+
+def _tmp_write(path: Path, data: bytes) -> Path:
+    """A fully written (fsynced) temporary file next to ``path``, with a unique name."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _create_exclusive(path: Path, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; True if this call created it.
+
+    A hard link of a fully written temporary file: atomic (also over NFS, where a lost reply is
+    caught by the link count), and readers never see a half-written file.  Where the file system
+    has no hard links, ``O_CREAT | O_EXCL`` (then the content follows the creation).
+    """
+    tmp = _tmp_write(path, data)
+    try:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK):
+                raise
+            return _create_excl_open(path, data)
+        return os.stat(tmp).st_nlink == 2  # 2: the link is ours (NFS may report EEXIST for a retried link)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _create_excl_open(path: Path, data: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return True
+
+
+def _replace(path: Path, data: bytes) -> None:
+    os.replace(_tmp_write(path, data), path)
+
+
+def _read_raw(run_dir: Path) -> tuple[bytes, float] | None:
+    """The claim file's bytes and modification time; None if there is none."""
+    path = Path(run_dir) / CLAIM
+    try:
+        with open(path, "rb") as f:
+            return f.read(), os.fstat(f.fileno()).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    try:
+        info = json.loads(raw.decode("utf-8"))
+    except ValueError:  # also UnicodeDecodeError
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("token"), str):
+        return None
+    return info
+
+
+def _identity(raw: bytes) -> str:
+    """Names one version of a claim file: each heartbeat and each owner gives another."""
+    return hashlib.sha256(raw).hexdigest()[:20]
+
+
+def read_claim(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The claim of ``run_dir`` as a dict; None if there is none or it cannot be read."""
+    got = _read_raw(Path(run_dir))
+    return None if got is None else _parse(got[0])
+
+
+def _judge(raw: bytes, mtime: float, stale_s: float | None, now: float) -> tuple[str, dict[str, Any]]:
+    info = _parse(raw)
+    if info is None:
+        age = now - mtime
+        state = "held" if age < UNREADABLE_GRACE_S else "stale"
+        return state, {"reason": "unreadable claim file", "age": age}
+    info = dict(info)
+    limit = stale_s if stale_s is not None else info.get("stale_s", HEARTBEAT_S * STALE_HEARTBEATS)
+    try:
+        beat = float(info.get("heartbeat", info.get("started")))
+        limit = float(limit)
+    except (TypeError, ValueError):
+        return "stale", {**info, "reason": "claim without a heartbeat time", "age": now - mtime}
+    info["age"] = age = now - beat
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) \
+            and not _pid_alive(info["pid"]):
+        return "stale", {**info, "reason": f"process {info['pid']} is gone"}
+    if age > limit:
+        return "stale", {**info, "reason": f"heartbeat older than {limit:g} s"}
+    return "held", info
+
+
+def claim_state(run_dir: str | os.PathLike, stale_s: float | None = None,
+                now: float | None = None) -> tuple[str, dict[str, Any]] | None:
+    """``("held", info)``, ``("stale", info)`` or None (no claim) for the run folder ``run_dir``.
+
+    ``info`` is the claim (``host``, ``pid``, ...) with ``age``, the seconds since its heartbeat,
+    and for a stale claim ``reason``.  ``stale_s`` overrides the claim's own ``stale_s``.
+    """
+    got = _read_raw(Path(run_dir))
+    if got is None:
+        return None
+    return _judge(got[0], got[1], stale_s, _now() if now is None else now)
+
+
+class Claim:
+    """A run folder held by this runner; a context manager that releases it on exit.
+
+    Get one with :func:`try_claim`.  ``lost`` turns True if the heartbeat finds the claim file
+    gone or owned by someone else (this runner was taken for dead and another took the run over).
+    """
+
+    def __init__(self, run_dir: Path, info: dict[str, Any], heartbeat_s: float) -> None:
+        self.run_dir = run_dir
+        self.path = run_dir / CLAIM
+        self.info = info
+        self.token: str = info["token"]
+        self.heartbeat_s = heartbeat_s
+        self.lost = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _start_heartbeat(self) -> None:
+        self._thread = threading.Thread(target=self._beat_loop, name=f"claim-heartbeat:{self.run_dir.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                if not self.beat():
+                    return
+            except OSError:  # a network folder away for a while: try again at the next beat
+                continue
+
+    def beat(self) -> bool:
+        """Refresh the heartbeat time; False (and ``lost``) if the claim is no longer ours."""
+        with self._lock:
+            if self._stop.is_set():  # released
+                return False
+            current = read_claim(self.run_dir)
+            if current is None or current.get("token") != self.token:
+                self.lost = True
+                return False
+            self.info = {**self.info, "heartbeat": _now()}
+            _replace(self.path, json.dumps(self.info).encode())
+            return True
+
+    def release(self) -> None:
+        """Stop the heartbeat and remove the claim file if it is still ours; safe to call twice."""
+        self._stop.set()
+        with self._lock:
+            try:
+                current = read_claim(self.run_dir)
+                if current is not None and current.get("token") == self.token:
+                    self.path.unlink(missing_ok=True)
+            except OSError as e:  # the claim goes stale, and the run is finished or taken over: no reason to fail
+                warnings.warn(f"{self.path}: cannot release the claim ({e})", RuntimeWarning, stacklevel=2)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"Claim({str(self.run_dir)!r}, token={self.token[:8]}, lost={self.lost})"
+
+
+def _take_over(run_dir: Path, raw: bytes, data: bytes) -> bool:
+    """Replace the stale claim ``raw`` with ``data``; True for exactly one of several racing takers."""
+    marker = run_dir / f"claim.takeover-{_identity(raw)}"
+    if not _create_exclusive(marker, data):
+        with contextlib.suppress(OSError):  # a taker that died holding the marker: free it for the next look
+            if _now() - marker.stat().st_mtime > UNREADABLE_GRACE_S:
+                marker.unlink(missing_ok=True)
+        return False
+    try:
+        again = _read_raw(run_dir)
+        if again is None or again[0] != raw:  # released, refreshed or taken over meanwhile
+            return False
+        _replace(run_dir / CLAIM, data)
+        return True
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def try_claim(run_dir: str | os.PathLike, heartbeat_s: float | None = None, stale_s: float | None = None,
+              done: str | None = DONE) -> Claim | None:
+    """Claim the run folder ``run_dir`` (created if needed), or None if another live runner holds it.
+
+    A stale claim is taken over.  With ``done`` (a file name), a run whose ``done`` file exists
+    (finished meanwhile) is not claimed either: None.  The claim gets a heartbeat thread every
+    ``heartbeat_s`` seconds (default :data:`HEARTBEAT_S`) and is stale for others after ``stale_s``
+    (default ``STALE_HEARTBEATS * heartbeat_s``) without one.  Release it (or use it in ``with``).
+    """
+    run_dir = Path(run_dir)
+    heartbeat_s = float(HEARTBEAT_S if heartbeat_s is None else heartbeat_s)
+    stale_s = float(STALE_HEARTBEATS * heartbeat_s if stale_s is None else stale_s)
+    if heartbeat_s <= 0 or stale_s <= heartbeat_s:
+        raise ValueError(f"need 0 < heartbeat_s < stale_s, got heartbeat_s={heartbeat_s}, stale_s={stale_s}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    now = _now()
+    info = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex,
+            "started": now, "heartbeat": now, "heartbeat_s": heartbeat_s, "stale_s": stale_s}
+    data = json.dumps(info).encode()
+    took_over = None
+    for _ in range(3):  # a claim can vanish between two looks: look again
+        if _create_exclusive(run_dir / CLAIM, data):
+            break
+        got = _read_raw(run_dir)
+        if got is None:
+            continue
+        state, old = _judge(got[0], got[1], None, _now())
+        if state == "held":
+            return None
+        if _take_over(run_dir, got[0], data):
+            took_over = {k: old.get(k) for k in ("host", "pid", "token", "reason")}
+            break
+        return None
+    else:
+        return None
+    claim = Claim(run_dir, info, heartbeat_s)
+    if done is not None and (run_dir / done).exists():
+        claim.release()
+        return None
+    with contextlib.suppress(OSError):  # the history is for people: never fail a run over it
+        with open(run_dir / HISTORY, "a", encoding="utf-8") as f:
+            f.write(json.dumps({k: info[k] for k in ("host", "pid", "token", "started")}
+                               | {"took_over": took_over}) + "\n")
+    claim._start_heartbeat()
+    return claim
+
+
+def run_claimed(run_dir: str | os.PathLike, work: Callable[[], T], done: str = DONE, **claim_kw) -> T | None:
+    """``work()`` holding the claim of ``run_dir``; None (nothing done) if another live runner holds it.
+
+    A finished run (its ``done`` file exists) is not claimed: ``work()`` is called as it is.
+    """
+    run_dir = Path(run_dir)
+    if (run_dir / done).exists():
+        return work()
+    claim = try_claim(run_dir, done=done, **claim_kw)
+    if claim is None:
+        return work() if (run_dir / done).exists() else None
+    with claim:
+        return work()
+
+
+def finish_claimed(items: Iterable[T], dir_of: Callable[[T], Path], run: Callable[[list[T]], Any],
+                   progress: Callable[[int], Any] | None = None, poll_s: float | None = None,
+                   done: str = DONE) -> None:
+    """Wait until every item's run folder holds its ``done`` file.
+
+    Every ``poll_s`` seconds (default :data:`POLL_S`) the unfinished items whose run is not held
+    by a live runner (its claim is gone or stale) are passed to ``run`` (which claims them again);
+    ``progress(n)`` is told how many items are finished.
+    """
+    items = list(items)
+    poll_s = POLL_S if poll_s is None else poll_s
+    while True:
+        left = [s for s in items if not (dir_of(s) / done).exists()]
+        if progress is not None:
+            progress(len(items) - len(left))
+        if not left:
+            return
+        free = [s for s in left if (st := claim_state(dir_of(s))) is None or st[0] == "stale"]
+        if free:
+            run(free)
+            if any((dir_of(s) / done).exists() for s in free):
+                continue
+        time.sleep(poll_s)
+
+
+def describe_claims(runs_dir: str | os.PathLike, run_ids: Iterable[str], now: float | None = None) -> list[str]:
+    """One line per claimed run among ``run_ids`` (folders of ``runs_dir``): who holds it, or that it is stale."""
+    now = _now() if now is None else now
+    lines = []
+    for run_id in run_ids:
+        st = claim_state(Path(runs_dir) / run_id, now=now)
+        if st is None:
+            continue
+        state, info = st
+        who = f" on {info['host']} pid {info['pid']}" if "host" in info and "pid" in info else ""
+        beat = f"heartbeat {info['age']:.0f} s ago"
+        if state == "held":
+            lines.append(f"running: {run_id}{who} ({beat})")
+        else:
+            lines.append(f"stale claim: {run_id}{who} ({beat}: {info['reason']}; the next runner takes it over)")
+    return lines

@@ -1,0 +1,162 @@
+"""Jobs: the trials of one configuration run in lockstep, each run keeping its own folder.
+
+A job claims each of its runs (:mod:`evoprune.study.claims`), resumes each from
+its own last good checkpoint, advances them together through
+:func:`evoprune.runs.run_trials`, and writes each run's log, checkpoints and
+result into that run's folder, exactly as a run alone would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from ..io import atomic_write_text, logbook_records, write_jsonl
+from ..runs import ensure_creator, get_setting, run_trials, single_thread
+from .checkpoint import CheckpointMismatch, latest_checkpoint, save_checkpoint
+from .claims import try_claim
+from .config import RunSpec, Study, StudyError
+
+#: Trials per job when neither the study nor the command line says (measured: benchmarks/engine.py).
+TRIALS_PER_JOB = {"cpu": 4, "cuda": 30, "mps": 10}
+
+
+def default_trials_per_job(device: str) -> int:
+    kind = "cuda" if device.startswith("cuda") else device
+    if kind == "auto":
+        import torch
+
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    return TRIALS_PER_JOB.get(kind, TRIALS_PER_JOB["cpu"])
+
+
+def run_dir(out: str | Path, spec: RunSpec) -> Path:
+    return Path(out) / "runs" / spec.run_id
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of the output folder; a broken one is named in the error."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:  # also UnicodeDecodeError
+        raise StudyError(f"{path}: not a valid JSON file ({e}); delete it (or its run folder) to redo the run") from e
+
+
+def check_same_config(d: Path, fingerprint: str) -> None:
+    """Refuse to mix runs of different configurations in one output folder."""
+    cfg = d / "config.json"
+    if cfg.is_file():
+        saved = read_json(cfg)
+        old = saved.get("fingerprint") if isinstance(saved, dict) else None
+        if old != fingerprint:
+            raise CheckpointMismatch(
+                f"{d} holds a run of a different configuration (fingerprint {old}, this study: {fingerprint}); "
+                "use a new --out folder for a changed study, or delete that run folder")
+
+
+def normalise(records: list[dict], setting: str) -> list[dict]:
+    """Add ``test_l1`` and ``kept`` (of the run's reported individual) to every record."""
+    test_key, kept_key = get_setting(setting).record_keys
+    for r in records:
+        r["test_l1"], r["kept"] = r.get(test_key), r.get(kept_key)
+    return records
+
+
+def make_jobs(specs: Sequence[RunSpec], trials_per_job: int) -> list[list[RunSpec]]:
+    """Runs of one configuration (setting and group), in order, cut into jobs of at most ``trials_per_job``."""
+    jobs = []
+    for _, group in groupby(specs, key=lambda s: (s.config.setting, s.group, s.config)):
+        group = list(group)
+        jobs += [group[i : i + trials_per_job] for i in range(0, len(group), trials_per_job)]
+    return jobs
+
+
+@dataclass
+class JobTask:
+    """A picklable job: claims its runs, resumes, runs them in lockstep, writes each run's files.
+
+    Returns one result row per run; None for a run another live runner holds.
+    """
+
+    out: str
+    study: Study
+    progress: bool = False
+    device: str | None = None
+
+    def __call__(self, specs: Sequence[RunSpec]) -> list[dict[str, Any] | None]:
+        single_thread()
+        rows: dict[str, dict | None] = {}
+        claims, todo = [], []
+        try:
+            for spec in specs:
+                d = run_dir(self.out, spec)
+                check_same_config(d, spec.fingerprint(self.study.data))
+                done = d / "result.json"
+                claim = None if done.is_file() else try_claim(d)
+                if claim is None:
+                    rows[spec.run_id] = read_json(done) if done.is_file() else None
+                else:
+                    claims.append(claim)
+                    todo.append(spec)
+            if todo:
+                rows.update(self._run(todo))
+        finally:
+            for claim in claims:
+                claim.release()
+        return [rows[s.run_id] for s in specs]
+
+    def _run(self, specs: list[RunSpec]) -> dict[str, dict]:
+        cfg = specs[0].config
+        fingerprints = [s.fingerprint(self.study.data) for s in specs]
+        dirs = [run_dir(self.out, s) for s in specs]
+        for spec, d, fp in zip(specs, dirs, fingerprints, strict=True):
+            atomic_write_text(d / "config.json", json.dumps(
+                {"run_id": spec.run_id, "group": spec.group, "trial": spec.trial, "seed": spec.seed,
+                 "fingerprint": fp, "config": spec.config.as_dict(), "data": self.study.data}, indent=1))
+        data = self.study.load_data()
+        ensure_creator()  # checkpoints hold creator classes; a fresh worker process must have them first
+        resumes = [latest_checkpoint(d, fp) for d, fp in zip(dirs, fingerprints, strict=True)]
+        for resume in resumes:
+            if resume is not None:
+                resume.restore_global_rngs()
+        every = self.study.checkpoint_every
+
+        def saver(d: Path, fp: str):
+            def checkpoint(gen, population, logbook, rng):
+                write_jsonl(d / "log.jsonl", normalise(logbook_records(logbook), cfg.setting))
+                if gen % every == 0 or gen == cfg.generations:
+                    save_checkpoint(d, fp, gen, population, logbook, rng)
+            return checkpoint
+
+        bar = None
+        if self.progress:
+            done = sum(0 if r is None else r.gen + 1 for r in resumes)
+            bar = tqdm(total=len(specs) * (cfg.generations + 1), initial=done, unit="gen", leave=False,
+                       desc=specs[0].run_id if len(specs) == 1 else f"{specs[0].group} ×{len(specs)}")
+        try:
+            results = run_trials(cfg, data, [s.seed for s in specs], device=self.device,
+                                 on_generation=(lambda _k: bar.update(1)) if bar else None,
+                                 checkpoints=[saver(d, fp) for d, fp in zip(dirs, fingerprints, strict=True)],
+                                 resumes=resumes)
+        finally:
+            if bar is not None:
+                bar.close()
+        rows = {}
+        for spec, d, result in zip(specs, dirs, results, strict=True):
+            write_jsonl(d / "log.jsonl", normalise(result.records, cfg.setting))
+            row = {"run_id": spec.run_id, "setting": cfg.setting, "operator": cfg.operator,
+                   "schedule": cfg.schedule if cfg.operator != "none" else "-",
+                   "p": cfg.probability if cfg.operator != "none" else 0.0, "amount": cfg.amount,
+                   "group": spec.group, "trial": spec.trial, "seed": spec.seed, "generations": cfg.generations,
+                   **{k: v for k, v in result.summary().items() if k not in ("label", "seed")}}
+            atomic_write_text(d / "result.json", json.dumps(row, indent=1, sort_keys=True))
+            for ckpt in d.glob("ckpt-*.pkl"):  # finished: the result replaces the checkpoints
+                ckpt.unlink(missing_ok=True)
+            rows[spec.run_id] = row
+        return rows

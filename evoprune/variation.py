@@ -1,0 +1,212 @@
+"""The variation step, written once, over a stack of genomes; and the ask/tell driver of the algorithms.
+
+Every algorithm of evoprune ((μ+λ), (μ,λ), NSGA-II selection, the toroidal
+grid in both update modes) produces offspring and hands them to
+:func:`vary`, which applies, per member::
+
+    with probability schedule(t, T, n): prune(child)        # if prune_first
+    train(child)                                            # one epoch, loss=loss(t, T) if registered
+    mutate(child)                                           # learning-rate mutation
+    with probability schedule(t, T, n): prune(child)        # if not prune_first
+    child.fitness.values = evaluate(child)
+
+Each member draws from its own :class:`numpy.random.Generator`, in that
+order, so a member's decisions do not depend on what else is in the stack.
+Operators whose function has a ``.batch`` attribute (``mutTrain``,
+``evaluate``, ``evaluate_tradeoff``) are called once over the whole stack,
+on the device of their data, with the keyword arguments they were registered
+with; any other operator (a user's plain function) is called member by member.
+
+The algorithms themselves are generators (ask/tell): they yield a
+:class:`VaryRequest` and receive the varied offspring.  :func:`lockstep`
+drives several of them (independent trials) together: it concatenates their
+requests, varies once, and sends each its part back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from .training import loss_kwargs
+
+
+@dataclass
+class Operators:
+    """The variation operators of a toolbox (picklable, so a stack can be varied in another process)."""
+
+    train: Callable
+    evaluate: Callable
+    mutate: Callable | None = None
+    prune: Callable | None = None
+    schedule: Callable | None = None
+    loss: Callable | None = None
+    prune_first: bool = False
+
+    @classmethod
+    def from_toolbox(cls, toolbox, prune_first: bool = False) -> Operators:
+        if not hasattr(toolbox, "train") or not hasattr(toolbox, "evaluate"):
+            raise ValueError("the toolbox needs 'train' and 'evaluate' registered")
+        if hasattr(toolbox, "prune") != hasattr(toolbox, "schedule"):
+            raise ValueError("register both 'prune' and 'schedule' (or neither) on the toolbox")
+        if not isinstance(prune_first, bool):
+            raise ValueError(f"prune_first must be True or False, got {prune_first!r}")
+        return cls(toolbox.train, toolbox.evaluate, getattr(toolbox, "mutate", None), getattr(toolbox, "prune", None),
+                   getattr(toolbox, "schedule", None), getattr(toolbox, "loss", None), prune_first)
+
+
+def batch_form(op: Callable | None) -> Callable | None:
+    """``op``'s stacked form: ``f.batch`` bound to the keywords ``op`` was registered with, or None.
+
+    ``toolbox.register("train", mutTrain, data=X)`` stores ``partial(mutTrain, data=X)``;
+    its batch form is ``partial(mutTrain.batch, data=X)``, called as ``(individuals, rngs, ...)``.
+    """
+    keywords: dict[str, Any] = {}
+    f = op
+    while isinstance(f, partial):
+        if f.args:
+            return None
+        keywords = {**f.keywords, **keywords}
+        f = f.func
+    batch = getattr(f, "batch", None)
+    return None if batch is None else partial(batch, **keywords)
+
+
+def evaluate_all(individuals: Sequence, evaluate: Callable, map_: Callable = map) -> None:
+    """Set the fitness of ``individuals``: one batched call if ``evaluate`` has a batch form, else through ``map_``."""
+    if not individuals:
+        return
+    batch = batch_form(evaluate)
+    fits = batch(list(individuals)) if batch is not None else list(map_(evaluate, individuals))
+    for ind, fit in zip(individuals, fits, strict=True):
+        ind.fitness.values = fit
+
+
+def _scheduled_prune(ops: Operators, individuals, rngs, gen: int, ngen: int, sizes) -> None:
+    if ops.prune is None:
+        return
+    for ind, g, n in zip(individuals, rngs, sizes, strict=True):
+        if g.random() < ops.schedule(gen, ngen, n):
+            ops.prune(ind, rng=g)
+            ind.pruned = True
+
+
+def vary_stack(individuals: list, rngs: Sequence[np.random.Generator], ops: Operators, gen: int, ngen: int,
+               sizes: Sequence[int]) -> list:
+    """The variation step over one stack (see the module docstring); returns the varied individuals.
+
+    ``sizes[i]`` is the size of the subpopulation member i was selected from
+    (the schedule's ``n``).  Individuals are modified in place.
+    """
+    for ind in individuals:
+        ind.pruned = False
+    if ops.prune_first:
+        _scheduled_prune(ops, individuals, rngs, gen, ngen, sizes)
+    kw = loss_kwargs(ops.loss, gen, ngen)
+    train = batch_form(ops.train)
+    if train is not None:
+        train(individuals, list(rngs), **kw)
+    else:
+        for ind, g in zip(individuals, rngs, strict=True):
+            ops.train(ind, rng=g, **kw)
+    if ops.mutate is not None:
+        for ind, g in zip(individuals, rngs, strict=True):
+            ops.mutate(ind, rng=g)
+    if not ops.prune_first:
+        _scheduled_prune(ops, individuals, rngs, gen, ngen, sizes)
+    evaluate_all(individuals, ops.evaluate)
+    return individuals
+
+
+@dataclass
+class VaryTask:
+    """:func:`vary_stack` as a picklable task for ``toolbox.map`` (one chunk of a stack per task)."""
+
+    ops: Operators
+    gen: int
+    ngen: int
+
+    def __call__(self, individuals, rngs, sizes):
+        return vary_stack(list(individuals), rngs, self.ops, self.gen, self.ngen, sizes)
+
+
+def vary(individuals: list, rngs: Sequence[np.random.Generator], ops: Operators, gen: int, ngen: int,
+         sizes: Sequence[int], map_: Callable = map, chunks: int | None = None) -> list:
+    """The variation step over a stack, split into ``chunks`` sent through ``map_``.
+
+    By default the whole stack is one chunk under the builtin ``map`` and one
+    chunk per worker under a parallel map (its ``workers`` attribute, else one
+    per individual).  Chunking does not change any decision or weight.
+    """
+    n = len(individuals)
+    if n == 0:
+        return []
+    if chunks is None:
+        chunks = 1 if map_ is map else getattr(map_, "workers", n)
+    chunks = max(1, min(int(chunks), n))
+    if chunks == 1:
+        return vary_stack(list(individuals), rngs, ops, gen, ngen, sizes)
+    bounds = np.linspace(0, n, chunks + 1).astype(int)
+    parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    out = map_(VaryTask(ops, gen, ngen), [individuals[s] for s in parts], [list(rngs[s]) for s in parts],
+               [list(sizes[s]) for s in parts])
+    return [ind for part in out for ind in part]
+
+
+@dataclass
+class VaryRequest:
+    """What an algorithm asks the engine for: vary ``offspring`` at generation ``gen`` of ``ngen``."""
+
+    offspring: list
+    rngs: list[np.random.Generator]
+    sizes: list[int]
+    gen: int
+    ngen: int
+
+
+Steps = Generator[VaryRequest, list, Any]
+
+
+def lockstep(runs: Sequence[Steps], ops: Operators, map_: Callable = map, chunks: int | None = None) -> list:
+    """Drive ask/tell algorithms together; returns each one's return value (e.g. ``(population, logbook)``).
+
+    Each round takes the requests of the runs at the earliest generation (runs
+    resumed from different checkpoints catch up first), concatenates them,
+    varies them as one stack and sends each run its part back.  Runs are
+    independent: a run gives the same result alone as in any lockstep group.
+    """
+    results: list[Any] = [None] * len(runs)
+    pending: dict[int, VaryRequest] = {}
+
+    def advance(k: int, value=None) -> None:
+        try:
+            pending[k] = runs[k].send(value) if value is not None else next(runs[k])
+        except StopIteration as stop:
+            results[k] = stop.value
+            pending.pop(k, None)
+
+    for k in range(len(runs)):
+        advance(k)
+    while pending:
+        gen = min(r.gen for r in pending.values())
+        keys = [k for k, r in pending.items() if r.gen == gen]
+        reqs = [pending[k] for k in keys]
+        ngens = {r.ngen for r in reqs}
+        if len(ngens) != 1:
+            raise ValueError(f"lockstep runs must have the same number of generations, got {sorted(ngens)}")
+        out = vary([o for r in reqs for o in r.offspring], [g for r in reqs for g in r.rngs], ops, gen, ngens.pop(),
+                   [s for r in reqs for s in r.sizes], map_, chunks)
+        start = 0
+        for k, r in zip(keys, reqs, strict=True):
+            part, start = out[start : start + len(r.offspring)], start + len(r.offspring)
+            advance(k, part)
+    return results
+
+
+def run_steps(steps: Steps, ops: Operators, map_: Callable = map, chunks: int | None = None):
+    """Drive one ask/tell algorithm to its end and return its result."""
+    return lockstep([steps], ops, map_, chunks)[0]
