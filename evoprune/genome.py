@@ -19,20 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from .kernels import ACTIVATIONS, stacked_forward
+from .kernels import layer_outputs as _layer_outputs
 from .rng import RNGLike, as_generator
 from .validation import check_choice, check_positive
 
-ACTIVATIONS = {
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "identity": lambda x: x,
-    "leaky_relu": F.leaky_relu,
-    "elu": F.elu,
-    "gelu": F.gelu,
-}
 _ACTIVATION_MODULES = {
     "relu": nn.ReLU,
     "sigmoid": nn.Sigmoid,
@@ -231,23 +223,12 @@ class Half:
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Masked forward pass of this half on a (batch, width) tensor."""
-        h = x
-        for i, act in enumerate(self.spec.activations):
-            w = self.params[2 * i] * self.masks[2 * i]
-            b = self.params[2 * i + 1] * self.masks[2 * i + 1]
-            h = ACTIVATIONS[act](torch.addmm(b, h, w.t()))
-        return h
+        return stacked_forward(self.spec, [p[None] for p in self.params], [m[None] for m in self.masks], x[None])[0]
 
     def layer_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Post-activation outputs of every layer (for activation-guided pruning)."""
-        outs = []
-        h = x
-        for i, act in enumerate(self.spec.activations):
-            w = self.params[2 * i] * self.masks[2 * i]
-            b = self.params[2 * i + 1] * self.masks[2 * i + 1]
-            h = ACTIVATIONS[act](torch.addmm(b, h, w.t()))
-            outs.append(h)
-        return outs
+        outs = _layer_outputs(self.spec, [p[None] for p in self.params], [m[None] for m in self.masks], x[None])
+        return [h[0] for h in outs]
 
     def to_sequential(self, prune_layout: bool = False) -> nn.Sequential:
         layers: list[nn.Module] = []

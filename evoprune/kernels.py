@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch.nn import functional as F
 
-from .genome import ACTIVATIONS, Half, HalfSpec
+Half = HalfSpec = Any  # evoprune.genome's classes (kernels sit below genome; only their attributes are read)
+
+#: Activations by name, as layer specs name them.
+ACTIVATIONS = {
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "identity": lambda x: x,
+    "leaky_relu": F.leaky_relu,
+    "elu": F.elu,
+    "gelu": F.gelu,
+}
 
 #: Error given to a genome whose loss is NaN or infinite (worst for minimisation).
 WORST = math.inf
@@ -55,10 +67,13 @@ def stacked_forward(
     masks: Sequence[torch.Tensor] | None,
     x: torch.Tensor,
     final_activation: bool = True,
+    outputs: list | None = None,
 ) -> torch.Tensor:
     """Forward pass of N stacked halves: ``params[k]`` is ``(N, out, in)`` / ``(N, out)``, ``x`` is ``(N, B, in)``.
 
-    ``masks=None`` skips masking (valid when pruned entries are already zero).
+    ``masks=None`` skips masking (valid when pruned entries are already zero);
+    ``outputs``, if given, receives every layer's output.
+    A stack of one runs as plain ``linear`` calls (faster than a batch of one).
     """
     h = x
     last = spec.n_layers - 1
@@ -66,28 +81,30 @@ def stacked_forward(
         w, b = params[2 * i], params[2 * i + 1]
         if masks is not None:
             w, b = w * masks[2 * i], b * masks[2 * i + 1]
-        h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        if h.shape[0] == 1:
+            h = F.linear(h[0], w[0], b[0]).unsqueeze(0)
+        else:
+            h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
         if i < last or final_activation:
             h = ACTIVATIONS[act](h)
+        if outputs is not None:
+            outputs.append(h)
     return h
 
 
 def layer_outputs(spec: HalfSpec, params, masks, x: torch.Tensor) -> list[torch.Tensor]:
     """Post-activation outputs of every layer of N stacked halves on ``x`` ``(N, B, in)``."""
-    outs, h = [], x
-    for i, act in enumerate(spec.activations):
-        w, b = params[2 * i] * masks[2 * i], params[2 * i + 1] * masks[2 * i + 1]
-        h = ACTIVATIONS[act](torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
-        outs.append(h)
+    outs: list[torch.Tensor] = []
+    stacked_forward(spec, params, masks, x, outputs=outs)
     return outs
 
 
 def _error_sum(out: torch.Tensor, target: torch.Tensor, metric: str) -> torch.Tensor:
     """Per-member sum of elementwise errors, computed in place on ``out`` (no-grad evaluation only)."""
     if metric == "l1":
-        return out.sub_(target).abs_().flatten(1).sum(1, dtype=torch.float64)
+        return out.sub_(target).abs_().flatten(1).sum(1).double()
     if metric == "mse":
-        return out.sub_(target).square_().flatten(1).sum(1, dtype=torch.float64)
+        return out.sub_(target).square_().flatten(1).sum(1).double()
     return LOSSES[metric](out, target).double() * out[0].numel()
 
 
@@ -96,21 +113,26 @@ def _finite(err: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "l1", rows: int = 250) -> torch.Tensor:
+def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "l1", rows: int = 1000) -> torch.Tensor:
     """Mean reconstruction error of each genome on ``data`` (on ``data``'s device), shape ``(N,)`` on the CPU.
 
-    Rows are processed in chunks so that intermediate outputs stay in cache.
+    On a CPU the genomes run one after another (each one's weights stay in
+    cache); on an accelerator they run as one stack.  Rows go in chunks of ``rows``.
     """
     check_metric(metric)
-    n = len(genomes)
-    enc_spec, dec_spec = genomes[0].encoder.spec, genomes[0].decoder.spec
-    enc = stack_halves([g.encoder for g in genomes], data.device)
-    dec = stack_halves([g.decoder for g in genomes], data.device)
-    total = torch.zeros(n, dtype=torch.float64, device=data.device)
-    for s in range(0, data.shape[0], rows):
-        x = data[s : s + rows].unsqueeze(0).expand(n, -1, -1)
-        total += _error_sum(stacked_forward(dec_spec, *dec, stacked_forward(enc_spec, *enc, x)), x, metric)
-    return _finite(total / (data.shape[0] * data.shape[1]))
+    groups = [[g] for g in genomes] if data.device.type == "cpu" else [list(genomes)]
+    out = []
+    for group in groups:
+        n = len(group)
+        enc_spec, dec_spec = group[0].encoder.spec, group[0].decoder.spec
+        enc = stack_halves([g.encoder for g in group], data.device)
+        dec = stack_halves([g.decoder for g in group], data.device)
+        total = torch.zeros(n, dtype=torch.float64, device=data.device)
+        for s in range(0, data.shape[0], rows):
+            x = data[s : s + rows].unsqueeze(0).expand(n, -1, -1)
+            total += _error_sum(stacked_forward(dec_spec, *dec, stacked_forward(enc_spec, *enc, x)), x, metric)
+        out.append(total / (data.shape[0] * data.shape[1]))
+    return _finite(torch.cat(out))
 
 
 @torch.no_grad()

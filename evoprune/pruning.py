@@ -14,6 +14,7 @@ import torch
 
 from .data import check_data
 from .genome import AutoencoderGenome, Half
+from .kernels import layer_outputs, stack_halves
 from .rng import RNGLike, as_generator
 from .validation import check_amount, check_choice, check_positive, check_probability
 
@@ -30,16 +31,19 @@ def _invalidate(individual) -> None:
 def _sample_cases(data: torch.Tensor, n_cases: int, g: np.random.Generator, dim: int) -> torch.Tensor:
     data = check_data(data, "pruning data", dim=dim)
     k = min(int(n_cases), data.shape[0])
-    return data[torch.from_numpy(g.choice(data.shape[0], size=k, replace=False))]
+    return data[torch.from_numpy(g.choice(data.shape[0], size=k, replace=False)).to(data.device)]
 
 
 def _layer_outputs(individual: AutoencoderGenome, x: torch.Tensor) -> list[tuple[Half, int, torch.Tensor]]:
-    """``(half, layer, outputs)`` for every layer of encoder then decoder."""
+    """``(half, layer, outputs)`` for every layer of encoder then decoder, computed on ``x``'s device.
+
+    Outputs come back to the CPU, where the pruning decisions are made.
+    """
     with torch.no_grad():
-        enc = individual.encoder.layer_outputs(x)
-        dec = individual.decoder.layer_outputs(enc[-1])
-    return [(individual.encoder, i, a) for i, a in enumerate(enc)] + [
-        (individual.decoder, i, a) for i, a in enumerate(dec)
+        enc = layer_outputs(individual.encoder.spec, *stack_halves([individual.encoder], x.device), x[None])
+        dec = layer_outputs(individual.decoder.spec, *stack_halves([individual.decoder], x.device), enc[-1])
+    return [(individual.encoder, i, a[0].cpu()) for i, a in enumerate(enc)] + [
+        (individual.decoder, i, a[0].cpu()) for i, a in enumerate(dec)
     ]
 
 

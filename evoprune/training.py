@@ -16,29 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from .data import check_data
-from .genome import ACTIVATIONS, AutoencoderGenome, Half, HalfSpec
+from .genome import AutoencoderGenome, Half
+from .kernels import LOSSES
 from .rng import RNGLike, as_generator
 from .stack import GenomeStack
 from .validation import check_choice, check_positive
-
-
-def _l1(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (out - target).abs().flatten(1).mean(1)
-
-
-def _mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (out - target).pow(2).flatten(1).mean(1)
-
-
-def _bce(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), target, reduction="none").flatten(1).mean(1)
-
-
-#: Per-member reconstruction losses: ``f(out (N,B,D), target (N,B,D)) -> (N,)``.
-LOSSES = {"l1": _l1, "mse": _mse, "bce": _bce}
 
 
 @dataclass(frozen=True)
@@ -97,34 +81,6 @@ class LossSchedule:
 def loss_kwargs(loss, gen: int, ngen: int) -> dict[str, str]:
     """``{"loss": loss(gen, ngen)}`` for a registered loss schedule, ``{}`` for none (the operator's own loss)."""
     return {} if loss is None else {"loss": loss(gen, ngen)}
-
-
-def stacked_forward(
-    spec: HalfSpec,
-    params: Sequence[torch.Tensor],
-    masks: Sequence[torch.Tensor] | None,
-    x: torch.Tensor,
-    final_activation: bool = True,
-) -> torch.Tensor:
-    """Forward pass of N stacked halves: ``params[k]`` is ``(N, ...)``, ``x`` is ``(N, B, in)``.
-
-    ``masks=None`` skips masking (valid when pruned entries are already zero).
-    """
-    h = x
-    last = spec.n_layers - 1
-    for i, act in enumerate(spec.activations):
-        w, b = params[2 * i], params[2 * i + 1]
-        if masks is not None:
-            w, b = w * masks[2 * i], b * masks[2 * i + 1]
-        h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
-        if i < last or final_activation:
-            h = ACTIVATIONS[act](h)
-    return h
-
-
-def _stack(halves: Sequence[Half], attr: str) -> list[torch.Tensor]:
-    lists = [getattr(h, attr) for h in halves]
-    return [torch.stack(ts) for ts in zip(*lists, strict=True)]
 
 
 def minibatch_orders(n_samples: int, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
