@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from evoprune.data import binary_clustering
-from evoprune.runs import RunConfig, run, single_thread
+from evoprune.runs import RunConfig, run_trials, single_thread
 
 OPERATORS = ("none", "random", "variance", "conjunctive", "magnitude")
 PRESETS = {
@@ -31,11 +31,15 @@ PRESETS = {
 
 
 def one(args):
+    """All seeds of one configuration, in lockstep."""
     single_thread()
-    kw, seed = args
-    r = run(RunConfig(**kw), binary_clustering(seed=0), seed)
-    s = r.summary()
-    return kw["operator"], seed, r.test_l1, r.fraction_kept, s["hypervolume"], s["l1_at_kept_0.25"], r.wall_time
+    kw, seeds = args
+    rows = []
+    for seed, r in zip(seeds, run_trials(RunConfig(**kw), binary_clustering(seed=0), seeds), strict=True):
+        s = r.summary()
+        rows.append((kw["operator"], seed, r.test_l1, r.fraction_kept, s["hypervolume"], s["l1_at_kept_0.25"],
+                     r.wall_time))
+    return rows
 
 
 def main(argv=None):
@@ -46,13 +50,14 @@ def main(argv=None):
     ap.add_argument("--operators", default=",".join(OPERATORS))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--loss", default="bce>l1", help="training loss or loss schedule (default: bce>l1)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     a = ap.parse_args(argv)
     ops = a.operators.split(",")
     base = {**PRESETS[a.preset], "generations": a.generations, "loss": a.loss}
-    jobs = [({**base, "operator": op}, s) for op in ops for s in range(a.seeds)]
+    jobs = [({**base, "operator": op, "device": a.device}, list(range(a.seeds))) for op in ops]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as ex:
-        rows = list(ex.map(one, jobs))
+        rows = [row for job in ex.map(one, jobs) for row in job]
     print(f"{a.preset}, loss {a.loss}: {a.seeds} seeds x {a.generations} generations, {time.perf_counter() - t0:.0f} s")
     print("| operator | median test L1 | median kept | median HV | median L1 at kept<=0.25 | per-seed (L1, kept) |")
     print("|---|---|---|---|---|---|")

@@ -45,7 +45,8 @@ def check_data(x: Any, name: str = "data", dim: int | None = None) -> torch.Tens
     if rows == 0 or cols == 0:
         raise ValueError(f"{name} is empty: shape {shape} (need at least one row and one column)")
     if isinstance(x, torch.Tensor):
-        t = x.detach().to(dtype=torch.float32).contiguous()
+        ready = x.dtype == torch.float32 and x.is_contiguous() and not x.requires_grad
+        t = x if ready else x.detach().to(dtype=torch.float32).contiguous()
         ref = _CHECKED.get(id(t))
         if ref is not None and ref() is t:  # scanned before (a data set's tensors are read every generation)
             if dim is not None and cols != dim:

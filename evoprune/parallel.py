@@ -1,7 +1,7 @@
 """DEAP-compatible ``map`` functions for process pools and dask clusters.
 
-Register one on a toolbox (``toolbox.register("map", m)``); every independent
-task of the algorithms (cells, offspring, trials) then runs there.  Results
+Register one on a toolbox (``toolbox.register("map", m)``); each variation
+stack is then cut into one chunk per worker (``m.workers``) that runs there.  Results
 come back in order, so a seeded run gives the same result on any map.
 """
 
@@ -24,6 +24,7 @@ class ProcessMap:
     def __init__(self, workers: int = 2, threads_per_worker: int = 1, context: str = "spawn") -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers  # the engine cuts each variation stack into this many chunks
         self._pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context(context), initializer=_init_worker,
             initargs=(threads_per_worker,),
@@ -61,5 +62,6 @@ def dask_map(client) -> Callable:
             yield future.result()
 
     map_.client = client
+    map_.workers = max(1, sum(client.nthreads().values()))  # chunks per variation stack
     map_.imap = imap
     return map_

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from . import fused
 from .genome import Half, HalfSpec
 from .kernels_train import HAND_DIFFERENTIATED, StepConfig, adam_coefficients, train_step
 from .validation import check_choice
@@ -231,7 +232,8 @@ class GenomeStack:
             step = _compiled_step(key) or train_step
         with torch.no_grad():
             coefs = adam_coefficients(self.lr, self.step_enc, self.step_dec, n_steps, cfg.betas, cfg.eps)
-            for s in range(n_steps):
+            first = full if fused.train_full_steps(*state[:6], data, orders, batch_size, full, coefs) else 0
+            for s in range(first, n_steps):
                 idx = orders[:, s * batch_size : (s + 1) * batch_size]
                 if step is not train_step and s < full:
                     try:

@@ -22,6 +22,8 @@ from evoprune.study.claims import (
 )
 from evoprune.study.runner import TIMING_FIELDS, run_study, study_status
 
+from .test_study import TINY as STUDY_TINY
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -252,34 +254,7 @@ def test_status_shows_who_holds_which_run(tmp_path, capsys):
         live.release()
 
 
-TINY = """
-name = "tiny"
-seed = 1
-trials = 2
-checkpoint_every = 5
-
-[data]
-name = "binary_clustering"
-n_clusters = 4
-dim = 40
-samples_per_cluster = 25
-
-[run]
-generations = 20
-hidden = 12
-latent = 4
-lr = 0.005
-
-[settings.grid]
-batch_size = 10
-grid = "ring:4"
-
-[factors]
-setting = ["canonical", "grid"]
-operator = ["none", "random"]
-schedule = ["fixed"]
-p = [0.5]
-"""
+TINY = STUDY_TINY.replace("generations = 12", "generations = 20")
 
 
 def _outputs(out):

@@ -8,8 +8,7 @@ from ..algorithms import muLambdaSteps
 from ..evaluation import evaluate, evaluate_tradeoff
 from ..genome import Architecture
 from ..selection import selParsimony
-from ..training import mutLearningRate, mutTrain
-from .common import ensure_creator, init_rng, register_pruning, run_stats, select_final
+from .common import base_toolbox, ensure_creator, init_rng, register_pruning, run_stats, select_final
 from .registry import Setting, register_setting
 
 
@@ -20,11 +19,7 @@ class Canonical(Setting):
     record_keys = ("test_min", "kept_min")
 
     def toolbox(self, cfg, data) -> base.Toolbox:
-        tb = base.Toolbox()
-        tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size)
-        tb.register("loss", cfg.loss_schedule)
-        if cfg.lr_sigma > 0:
-            tb.register("mutate", mutLearningRate, sigma=cfg.lr_sigma)
+        tb = base_toolbox(cfg, data)
         if cfg.selection == "nsga2":
             tb.register("evaluate", evaluate_tradeoff, data=data.train)
             tb.register("select", tools.selNSGA2)

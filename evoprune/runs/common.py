@@ -15,6 +15,7 @@ from ..metrics import default_stats, inference_time
 from ..pruning import NEEDS_DATA, PRUNERS
 from ..schedules import Schedule
 from ..tradeoff import TradeoffStatistics, run_points, summarise
+from ..training import mutLearningRate, mutTrain
 
 
 def ensure_creator() -> None:
@@ -34,6 +35,17 @@ def ensure_creator() -> None:
         creator.create("FitnessTradeoff", base.Fitness, weights=(-1.0, -1.0))
     if not hasattr(creator, "AETradeoffIndividual"):
         creator.create("AETradeoffIndividual", AutoencoderGenome, fitness=creator.FitnessTradeoff)
+
+
+def base_toolbox(cfg, data) -> base.Toolbox:
+    """What every setting registers: ``train`` (one epoch of :func:`~evoprune.training.mutTrain`), the loss
+    schedule, and learning-rate mutation when ``lr_sigma > 0``."""
+    tb = base.Toolbox()
+    tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size)
+    tb.register("loss", cfg.loss_schedule)
+    if cfg.lr_sigma > 0:
+        tb.register("mutate", mutLearningRate, sigma=cfg.lr_sigma)
+    return tb
 
 
 def register_pruning(toolbox: base.Toolbox, cfg, train_data: torch.Tensor) -> None:

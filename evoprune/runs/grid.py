@@ -9,8 +9,7 @@ from ..evaluation import evaluate
 from ..genome import Architecture
 from ..selection import selParsimony
 from ..topology import Grid
-from ..training import mutLearningRate, mutTrain
-from .common import ensure_creator, init_rng, register_pruning, run_stats
+from .common import base_toolbox, ensure_creator, init_rng, register_pruning, run_stats
 from .registry import Setting, register_setting
 
 
@@ -21,11 +20,7 @@ class GridSetting(Setting):
     record_keys = ("best_test", "best_kept")
 
     def toolbox(self, cfg, data) -> base.Toolbox:
-        tb = base.Toolbox()
-        tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size)
-        tb.register("loss", cfg.loss_schedule)
-        if cfg.lr_sigma > 0:
-            tb.register("mutate", mutLearningRate, sigma=cfg.lr_sigma)
+        tb = base_toolbox(cfg, data)
         tb.register("evaluate", evaluate, data=data.train)
         if cfg.replacement == "parsimony":
             tb.register("select", selParsimony, tolerance=cfg.tolerance)

@@ -104,7 +104,7 @@ class Study:
         seen: set[tuple] = set()
         for combo in itertools.product(*(self.factors[k] for k in keys)):
             chosen = dict(zip(keys, combo, strict=True))
-            setting = chosen.get("setting", self.run.get("setting", "canonical"))
+            setting = chosen.get("setting", self.run.get("setting", RunConfig.setting))
             fields = {**self.run, **self.settings.get(setting, {}), **chosen}
             if fields.get("operator", "none") == "none":  # schedule, p and amount mean nothing unpruned
                 for k in ("schedule", "p", "amount"):

@@ -35,6 +35,7 @@ import numpy as np
 from .. import stats as st
 from ..io import atomic_write_text
 from ..plots import plt, save_figure
+from ..runs import SETTINGS
 from ..tradeoff import LEVELS, level_key
 from ..tradeoff import pareto_front as pareto_front
 
@@ -44,7 +45,7 @@ __all__ = ["load_results", "report", "summary_text", "pareto_front"]
 _REQUIRED = ("setting", "group", "test_l1", "fraction_kept")
 _NUMERIC = ("test_l1", "fraction_kept")
 #: preferred order of settings and operators; others follow alphabetically
-_SETTING_ORDER = ("canonical", "grid")
+_SETTING_ORDER = tuple(SETTINGS)
 _OPERATOR_ORDER = ("none", "random", "variance", "conjunctive", "magnitude")
 _OPERATOR_COLOURS = {
     "none": "black",
