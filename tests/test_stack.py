@@ -122,7 +122,8 @@ def test_losses_and_architectures_match_autograd(arch, loss, small_data):
     for k, ind in enumerate(inds):
         module, _ = _reference(ind, x, orders[k], 6, loss, steps=1)
         for p, m1 in zip(module.parameters(), encs[k].exp_avg + decs[k].exp_avg, strict=True):
-            assert torch.allclose(0.1 * p.grad, m1, rtol=1e-4, atol=1e-10)
+            ref = 0.1 * p.grad  # summation order moves near-cancelling entries: atol scales with the tensor
+            assert torch.allclose(ref, m1, rtol=1e-4, atol=1e-5 * float(ref.abs().max()) + 1e-10)
     # ten steps: Adam turns float noise in gradients near eps (1e-8) into a fraction of a step, hence atol ~ lr / 10
     encs, decs, losses = _train(inds, x, orders, batch_size=6, loss=loss)
     for k, ind in enumerate(inds):
