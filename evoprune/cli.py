@@ -1,4 +1,4 @@
-"""Command line: ``evoprune run | report | status | demo`` (also ``python -m evoprune``)."""
+"""Command line: ``evoprune run | report | status | export | demo`` (also ``python -m evoprune``)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,14 @@ def _status(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .models import export_model
+
+    path = export_model(args.run_dir, args.out, dense=args.dense)
+    print(f"wrote {path}")
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import demo
 
@@ -121,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("out")
     st.add_argument("-v", "--verbose", action="store_true", help="list unfinished runs")
     st.set_defaults(func=_status)
+
+    ex = sub.add_parser("export", help="write a finished run's model as a file PyTorch alone loads")
+    ex.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (OUT/runs/<run_id>) or its model.safetensors")
+    ex.add_argument("--out", required=True, help="FILE.safetensors (safetensors), else a torch.save state dict "
+                    "(torch.load(FILE, weights_only=True) reads it)")
+    ex.add_argument("--dense", action="store_true", help="pruning applied: plain nn.Sequential names "
+                    "(encoder.0.weight, ...), no masks (default: weight_orig/weight_mask as torch.nn.utils.prune)")
+    ex.set_defaults(func=_export)
 
     d = sub.add_parser("demo", help="canonical training of the paper's network with each pruning operator")
     d.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")

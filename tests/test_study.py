@@ -114,7 +114,7 @@ def test_run_skip_finished_and_status(tmp_path):
     out = tmp_path / "out"
     rows = run_study(study, out, progress=False)
     assert len(rows) == 8 and all((out / "runs" / r["run_id"] / "result.json").is_file() for r in rows)
-    assert not list(out.glob("runs/*/ckpt-*.pkl"))  # finished runs drop their checkpoints
+    assert not list(out.glob("runs/*/ckpt-*"))  # finished runs drop their checkpoints
     assert study_status(study, out)["finished"] == [r["run_id"] for r in rows]
     before = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/result.json")}
     run_study(study, out, progress=False)
@@ -186,10 +186,10 @@ def test_corrupt_checkpoint_falls_back_and_mismatch_is_refused(tmp_path):
         runner.save_checkpoint = real
     d = out / "runs" / spec.run_id
     files = checkpoints(d)
-    assert [f.name for f in files] == ["ckpt-000006.pkl", "ckpt-000009.pkl"]  # saved every 3, newest 2 kept
+    assert [f.name for f in files] == ["ckpt-000006.safetensors", "ckpt-000009.safetensors"]  # saved every 3, newest 2 kept
     newest = files[-1]
     newest.write_bytes(newest.read_bytes()[:-100])  # truncated
-    with pytest.warns(UserWarning, match="checksum"):
+    with pytest.warns(UserWarning, match="truncated or corrupt"):
         ck = latest_checkpoint(d, spec.fingerprint(study.data))
     assert ck.gen == int(files[-2].stem.split("-")[1])
     with pytest.raises(CheckpointMismatch, match="different study configuration"), pytest.warns(UserWarning):

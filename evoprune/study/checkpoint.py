@@ -1,16 +1,31 @@
-"""Checkpoints of a run: population, logbook, generation and every RNG state, written atomically.
+"""Checkpoints of a run: population, logbook, generation and RNG state in one safetensors file, written atomically.
 
-File layout: ``MAGIC`` + 32-byte SHA-256 of the body + pickled body.  A file
-whose hash does not match (truncated, corrupt) is skipped in favour of the
-previous good one.  The body carries a format version and the run's config
-fingerprint; loading a checkpoint of another configuration is refused.
+Nothing in a checkpoint can run code when read: the file is a safetensors file
+(tensors and a table of strings), never a pickle.
+
+``ckpt-<gen>.safetensors`` holds
+
+* tensors ``<i>.<half>.<kind>.<j>``: individual ``i``, ``half`` ``encoder`` or
+  ``decoder``, ``kind`` one of ``param``, ``mask`` (bool), ``exp_avg``,
+  ``exp_avg_sq`` (Adam's moments), ``j`` the index in the half's flat list
+  ``[W0, b0, W1, b1, ...]``; all saved from the CPU;
+* metadata ``evoprune`` = ``"checkpoint"``, ``format`` (the format version),
+  ``state`` (JSON: fingerprint, generation, the run's NumPy bit-generator state,
+  the logbook with its chapters and headers, and per individual its ``creator``
+  class name, architecture, learning rate, fitness values, JSON-able attributes
+  such as ``pruned``, and per half Adam's step counter), and ``sha256``: the
+  SHA-256 of the ``state`` text and every tensor's name, dtype, shape and bytes.
+
+A file that does not parse or whose hash does not match (truncated, corrupt) is
+skipped with a warning in favour of the previous good one.  A checkpoint of
+another configuration is refused (:class:`CheckpointMismatch`).  Old pickle
+checkpoints (``ckpt-*.pkl``) are never read: they are named in a warning and ignored.
 """
 
 from __future__ import annotations
 
 import hashlib
-import pickle
-import random
+import json
 import re
 import warnings
 from dataclasses import dataclass
@@ -19,12 +34,19 @@ from typing import Any
 
 import numpy as np
 import torch
+from deap import creator, tools
 
+from ..genome import Half
 from ..io import atomic_write_bytes
+from ..models import arch_from_dict, arch_to_dict, read_header
 
-FORMAT_VERSION = 1
-MAGIC = b"EVOPRUNE-CKPT\n"
-_NAME = re.compile(r"ckpt-(\d+)\.pkl$")
+FORMAT_VERSION = 2
+KIND = "checkpoint"
+_NAME = re.compile(r"ckpt-(\d+)\.safetensors")
+_OLD = re.compile(r"ckpt-(\d+)\.pkl")
+_HALVES = ("encoder", "decoder")
+#: Attributes of an individual rebuilt otherwise (the rest must be JSON scalars and are stored as they are).
+_STRUCTURAL = frozenset({"fitness", "arch", "encoder", "decoder", "lr"})
 
 
 class CheckpointMismatch(RuntimeError):
@@ -37,63 +59,191 @@ class Checkpoint:
     population: list
     logbook: Any
     rng_state: dict
-    python_random: Any = None
-    numpy_global: Any = None
-    torch_rng: Any = None
 
-    def restore_global_rngs(self) -> None:
-        """Restore Python's, NumPy's and torch's global generators (evoprune itself uses none of them)."""
-        if self.python_random is not None:
-            random.setstate(self.python_random)
-        if self.numpy_global is not None:
-            np.random.set_state(self.numpy_global)
-        if self.torch_rng is not None:
-            torch.set_rng_state(self.torch_rng)
+
+# -- JSON of the non-tensor state ------------------------------------------------------------------------------
+def _plain(v: Any) -> Any:
+    """JSON-able form of a logbook value: numpy scalars and arrays become Python numbers and lists."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, torch.Tensor):
+        return v.tolist()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def logbook_to_dict(logbook: tools.Logbook) -> dict:
+    """A DEAP Logbook (records, chapters, headers) as JSON-able data; :func:`logbook_from_dict` rebuilds it."""
+    return {"header": None if logbook.header is None else list(logbook.header),
+            "log_header": logbook.log_header, "buffindex": logbook.buffindex,
+            "records": [_plain(dict(r)) for r in logbook],
+            "chapters": {name: logbook_to_dict(ch) for name, ch in logbook.chapters.items()}}
+
+
+def logbook_from_dict(d: dict) -> tools.Logbook:
+    logbook = tools.Logbook()
+    logbook.header = d["header"]
+    logbook.log_header = d["log_header"]
+    logbook.buffindex = d["buffindex"]
+    logbook.extend(d["records"])
+    for name, chapter in d["chapters"].items():
+        logbook.chapters[name] = logbook_from_dict(chapter)
+    return logbook
+
+
+def _attrs(ind) -> dict:
+    attrs = {k: v for k, v in vars(ind).items() if k not in _STRUCTURAL}
+    for k, v in attrs.items():
+        if not (v is None or isinstance(v, bool | int | float | str)):
+            raise TypeError(f"cannot checkpoint attribute {k!r} of {type(ind).__name__}: {type(v).__name__} "
+                            "is not a JSON scalar")
+    return attrs
+
+
+def _half_tensors(prefix: str, half: Half) -> dict[str, torch.Tensor]:
+    out = {}
+    lists = {"param": half.params, "mask": half.masks, "exp_avg": half.exp_avg, "exp_avg_sq": half.exp_avg_sq}
+    for kind, ts in lists.items():
+        for j, t in enumerate(ts or ()):
+            out[f"{prefix}.{kind}.{j}"] = t.detach().to("cpu", copy=True).contiguous()
+    return out
+
+
+def _digest(state: str, tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256(state.encode())
+    for key in sorted(tensors):
+        t = tensors[key]
+        h.update(f"\n{key}:{t.dtype}:{tuple(t.shape)}\n".encode())
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _bit_generator_state(rng: np.random.Generator) -> dict:
+    state = rng.bit_generator.state
+    json.dumps(state)  # a bit generator whose state is not JSON-able fails here, before anything is written
+    return state
+
+
+# -- files -----------------------------------------------------------------------------------------------------
+def checkpoint_bytes(fingerprint: str, gen: int, population: list, logbook, rng: np.random.Generator) -> bytes:
+    """The bytes of one checkpoint file (see the module docstring)."""
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {}
+    individuals = []
+    for i, ind in enumerate(population):
+        for name in _HALVES:
+            tensors.update(_half_tensors(f"{i}.{name}", getattr(ind, name)))
+        fit = getattr(ind, "fitness", None)
+        individuals.append({
+            "class": type(ind).__name__, "arch": arch_to_dict(ind.arch), "lr": float(ind.lr),
+            "fitness": [float(v) for v in fit.values] if fit is not None and fit.valid else None,
+            "attrs": _attrs(ind),
+            "halves": {name: {"step": int(getattr(ind, name).step), "moments": getattr(ind, name).exp_avg is not None}
+                       for name in _HALVES}})
+    state = json.dumps({"fingerprint": fingerprint, "gen": int(gen), "rng": _bit_generator_state(rng),
+                        "logbook": logbook_to_dict(logbook), "individuals": individuals})
+    meta = {"evoprune": KIND, "format": str(FORMAT_VERSION), "state": state, "sha256": _digest(state, tensors)}
+    return save(tensors, metadata=meta)
 
 
 def save_checkpoint(run_dir: str | Path, fingerprint: str, gen: int, population: list, logbook,
                     rng: np.random.Generator, keep: int = 2) -> Path:
-    """Write ``ckpt-<gen>.pkl`` atomically and delete all but the newest ``keep`` checkpoints."""
-    body = pickle.dumps({
-        "format": FORMAT_VERSION, "fingerprint": fingerprint,
-        "checkpoint": Checkpoint(gen, population, logbook, rng.bit_generator.state, random.getstate(),
-                                 np.random.get_state(), torch.get_rng_state()),
-    }, protocol=pickle.HIGHEST_PROTOCOL)
-    path = atomic_write_bytes(Path(run_dir) / f"ckpt-{gen:06d}.pkl", MAGIC + hashlib.sha256(body).digest() + body)
+    """Write ``ckpt-<gen>.safetensors`` atomically and delete all but the newest ``keep`` checkpoints."""
+    path = atomic_write_bytes(Path(run_dir) / f"ckpt-{gen:06d}.safetensors",
+                              checkpoint_bytes(fingerprint, gen, population, logbook, rng))
     for old in checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path
 
 
-def checkpoints(run_dir: str | Path) -> list[Path]:
-    """Checkpoint files of a run, oldest first."""
+def _numbered(run_dir: str | Path, pattern: re.Pattern) -> list[Path]:
     d = Path(run_dir)
     if not d.is_dir():
         return []
-    return sorted((p for p in d.iterdir() if _NAME.search(p.name)), key=lambda p: int(_NAME.search(p.name)[1]))
+    found = [(int(m[1]), p) for p in d.iterdir() if (m := pattern.fullmatch(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def checkpoints(run_dir: str | Path) -> list[Path]:
+    """Checkpoint files of a run, oldest first."""
+    return _numbered(run_dir, _NAME)
+
+
+def old_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Pickle checkpoints of evoprune versions before 0.2 (never read)."""
+    return _numbered(run_dir, _OLD)
+
+
+def _individual(i: int, info: dict, tensors: dict[str, torch.Tensor], path) -> Any:
+    cls = getattr(creator, info["class"], None)
+    if not isinstance(cls, type) or not hasattr(cls, "from_halves"):
+        raise ValueError(f"{path}: individual {i} has class {info['class']!r}, not a creator class of this process")
+    arch = arch_from_dict(info["arch"])
+    halves = []
+    for name, spec in zip(_HALVES, (arch.encoder, arch.decoder), strict=True):
+        h = info["halves"][name]
+
+        def get(kind, name=name, spec=spec):
+            return [tensors[f"{i}.{name}.{kind}.{j}"] for j in range(len(spec.shapes))]
+
+        try:
+            moments = (get("exp_avg"), get("exp_avg_sq")) if h["moments"] else (None, None)
+            halves.append(Half(spec, get("param"), get("mask"), *moments, step=int(h["step"])))
+        except KeyError as e:
+            raise ValueError(f"{path}: tensor {e.args[0]} is missing") from None
+    ind = cls.from_halves(*halves, lr=info["lr"])
+    if info["fitness"] is not None:
+        ind.fitness.values = tuple(info["fitness"])
+    for k, v in info["attrs"].items():
+        setattr(ind, k, v)
+    return ind
 
 
 def read_checkpoint(path: str | Path, fingerprint: str) -> Checkpoint:
     """Read one checkpoint; ``ValueError`` if corrupt, :class:`CheckpointMismatch` if of another run."""
-    blob = Path(path).read_bytes()
-    if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 32:
-        raise ValueError(f"{path}: not an evoprune checkpoint (bad header)")
-    digest, body = blob[len(MAGIC) : len(MAGIC) + 32], blob[len(MAGIC) + 32 :]
-    if hashlib.sha256(body).digest() != digest:
+    from safetensors.torch import load
+
+    from ..runs import ensure_creator
+
+    path = Path(path)
+    blob = path.read_bytes()
+    meta = read_header(blob, path).get("__metadata__") or {}
+    if meta.get("evoprune") != KIND:
+        raise ValueError(f"{path}: not an evoprune checkpoint (no checkpoint metadata)")
+    if meta.get("format") != str(FORMAT_VERSION):
+        raise CheckpointMismatch(
+            f"{path}: checkpoint format {meta.get('format')} != {FORMAT_VERSION} of this evoprune version")
+    try:
+        tensors = load(blob)
+    except Exception as e:  # noqa: BLE001 - safetensors' own error type
+        raise ValueError(f"{path}: unreadable tensors (truncated or corrupt): {e}") from None
+    state = meta.get("state", "")
+    if _digest(state, tensors) != meta.get("sha256"):
         raise ValueError(f"{path}: checksum mismatch (truncated or corrupt)")
-    payload = pickle.loads(body)
-    if payload.get("format") != FORMAT_VERSION:
+    body = json.loads(state)
+    if body.get("fingerprint") != fingerprint:
         raise CheckpointMismatch(
-            f"{path}: checkpoint format {payload.get('format')} != {FORMAT_VERSION} of this evoprune version")
-    if payload.get("fingerprint") != fingerprint:
-        raise CheckpointMismatch(
-            f"{path}: written for a different study configuration (fingerprint {payload.get('fingerprint')}, "
-            f"expected {fingerprint}); use a new --out folder or delete {Path(path).parent}")
-    return payload["checkpoint"]
+            f"{path}: written for a different study configuration (fingerprint {body.get('fingerprint')}, "
+            f"expected {fingerprint}); use a new --out folder or delete {path.parent}")
+    ensure_creator()
+    population = [_individual(i, info, tensors, path) for i, info in enumerate(body["individuals"])]
+    return Checkpoint(body["gen"], population, logbook_from_dict(body["logbook"]), body["rng"])
 
 
 def latest_checkpoint(run_dir: str | Path, fingerprint: str) -> Checkpoint | None:
-    """The newest readable checkpoint of the run, skipping corrupt files (with a warning)."""
+    """The newest readable checkpoint of the run, skipping corrupt files (with a warning).
+
+    Old pickle checkpoints (``ckpt-*.pkl``) are named in a warning and ignored, never unpickled.
+    """
+    for path in old_checkpoints(run_dir):
+        warnings.warn(f"ignoring old-format checkpoint {path}: pickle checkpoints are never loaded (loading one "
+                      "could run code); the run goes on from a new-format checkpoint or from the start", stacklevel=2)
     for path in reversed(checkpoints(run_dir)):
         try:
             return read_checkpoint(path, fingerprint)

@@ -2,7 +2,8 @@
 
 A job claims each of its runs (:mod:`evoprune.study.claims`), resumes each from
 its own last good checkpoint, advances them together through
-:func:`evoprune.runs.run_trials`, and writes each run's log, checkpoints and
+:func:`evoprune.runs.run_trials`, and writes each run's log, checkpoints,
+model (``model.safetensors``; grid runs also ``population.safetensors``) and
 result into that run's folder, exactly as a run alone would.
 """
 
@@ -18,8 +19,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..io import atomic_write_text, logbook_records, write_jsonl
+from ..models import MODEL_FILE, POPULATION_FILE, save_model, save_population
 from ..runs import ensure_creator, get_setting, run_trials, single_thread
-from .checkpoint import CheckpointMismatch, latest_checkpoint, save_checkpoint
+from .checkpoint import CheckpointMismatch, checkpoints, latest_checkpoint, old_checkpoints, save_checkpoint
 from .claims import try_claim
 from .config import RunSpec, Study, StudyError
 
@@ -115,16 +117,14 @@ class JobTask:
         cfg = specs[0].config
         fingerprints = [s.fingerprint(self.study.data) for s in specs]
         dirs = [run_dir(self.out, s) for s in specs]
-        for spec, d, fp in zip(specs, dirs, fingerprints, strict=True):
-            atomic_write_text(d / "config.json", json.dumps(
-                {"run_id": spec.run_id, "group": spec.group, "trial": spec.trial, "seed": spec.seed,
-                 "fingerprint": fp, "config": spec.config.as_dict(), "data": self.study.data}, indent=1))
+        configs = [{"run_id": spec.run_id, "group": spec.group, "trial": spec.trial, "seed": spec.seed,
+                    "fingerprint": fp, "config": spec.config.as_dict(), "data": self.study.data}
+                   for spec, fp in zip(specs, fingerprints, strict=True)]
+        for d, run_config in zip(dirs, configs, strict=True):
+            atomic_write_text(d / "config.json", json.dumps(run_config, indent=1))
         data = self.study.load_data()
-        ensure_creator()  # checkpoints hold creator classes; a fresh worker process must have them first
+        ensure_creator()  # checkpoints name creator classes; a fresh worker process must have them first
         resumes = [latest_checkpoint(d, fp) for d, fp in zip(dirs, fingerprints, strict=True)]
-        for resume in resumes:
-            if resume is not None:
-                resume.restore_global_rngs()
         every = self.study.checkpoint_every
 
         def saver(d: Path, fp: str):
@@ -148,15 +148,20 @@ class JobTask:
             if bar is not None:
                 bar.close()
         rows = {}
-        for spec, d, result in zip(specs, dirs, results, strict=True):
+        for spec, d, result, run_config in zip(specs, dirs, results, configs, strict=True):
             write_jsonl(d / "log.jsonl", normalise(result.records, cfg.setting))
+            # the model files come before result.json: a finished run always has them
+            save_model(d / MODEL_FILE, result.best, run_id=spec.run_id, config=run_config,
+                       test_l1=result.test_l1, train_l1=result.train_l1)
+            if cfg.setting == "grid":
+                save_population(d / POPULATION_FILE, result.population, run_id=spec.run_id, config=run_config)
             row = {"run_id": spec.run_id, "setting": cfg.setting, "operator": cfg.operator,
                    "schedule": cfg.schedule if cfg.operator != "none" else "-",
                    "p": cfg.probability if cfg.operator != "none" else 0.0, "amount": cfg.amount,
                    "group": spec.group, "trial": spec.trial, "seed": spec.seed, "generations": cfg.generations,
                    **{k: v for k, v in result.summary().items() if k not in ("label", "seed")}}
             atomic_write_text(d / "result.json", json.dumps(row, indent=1, sort_keys=True))
-            for ckpt in d.glob("ckpt-*.pkl"):  # finished: the result replaces the checkpoints
+            for ckpt in checkpoints(d) + old_checkpoints(d):  # finished: the result replaces the checkpoints
                 ckpt.unlink(missing_ok=True)
             rows[spec.run_id] = row
         return rows

@@ -5,7 +5,10 @@ Output layout::
     OUT/study.toml                 copy of the study file (with ``name = ...`` added if it has none)
     OUT/runs/<run_id>/config.json  the run's configuration, seed and fingerprint
     OUT/runs/<run_id>/log.jsonl    one record per generation, rewritten as the run goes
-    OUT/runs/<run_id>/ckpt-*.pkl   checkpoints every ``checkpoint_every`` generations
+    OUT/runs/<run_id>/ckpt-*.safetensors  checkpoints every ``checkpoint_every`` generations
+                                   (:mod:`evoprune.study.checkpoint`; never pickles)
+    OUT/runs/<run_id>/model.safetensors       the model the run reports (:func:`evoprune.load_model`)
+    OUT/runs/<run_id>/population.safetensors  grid runs: the final population (:func:`evoprune.models.load_population`)
     OUT/runs/<run_id>/result.json  final numbers; its presence marks the run finished
     OUT/runs/<run_id>/claim.json   the runner running it now; claims.log: every runner that claimed it
 
@@ -33,7 +36,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..io import atomic_write_text
-from .checkpoint import CheckpointMismatch
+from .checkpoint import CheckpointMismatch, checkpoints
 from .claims import claim_state, finish_claimed
 from .config import RunSpec, Study, StudyError, load_study
 from .jobs import JobTask, check_same_config, default_trials_per_job, make_jobs, read_json, run_dir
@@ -141,7 +144,7 @@ def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:
             state["finished"].append(spec.run_id)
         elif (claim_state(d) or ("",))[0] == "held":
             state["running"].append(spec.run_id)
-        elif (d / "log.jsonl").is_file() or any(d.glob("ckpt-*.pkl")):
+        elif (d / "log.jsonl").is_file() or checkpoints(d):
             state["started"].append(spec.run_id)
         else:
             state["pending"].append(spec.run_id)

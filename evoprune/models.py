@@ -1,0 +1,258 @@
+"""Saved models: a run's reported genome (and a grid run's population) as safetensors files.
+
+A model file holds, per Linear layer of each half, the tensors that
+``genome.to_module(prune_layout=True).state_dict()`` names (the layout of
+:mod:`torch.nn.utils.prune`)::
+
+    encoder.<i>.weight_orig   float32, pruned entries exactly zero
+    encoder.<i>.weight_mask   bool
+    encoder.<i>.bias_orig     float32
+    encoder.<i>.bias_mask     bool
+    decoder.<i>....           the same for the decoder
+
+where ``i`` is the index of the Linear in the half's ``nn.Sequential``
+(Linear and activation modules alternate: 0, 2, 4, ...).  Biases are pruned
+too (whole neurons), so they carry ``bias_orig``/``bias_mask`` exactly as
+``prune.custom_from_mask(lin, "bias", mask)`` names them.  Masks are stored as
+``bool`` (1 byte per entry); ``module.load_state_dict`` converts them to the
+module's float masks.
+
+The safetensors metadata (``str -> str``) holds JSON strings: ``format``
+(``evoprune-model``), ``version``, ``architecture`` (sizes and activations of
+both halves), ``lr``, ``fitness`` (a list, or ``null``), ``fraction_kept``,
+``run_id`` and ``config`` (the run's ``config.json``).
+
+A population file (``population.safetensors``, written by grid runs) holds
+the same tensors per individual, keys prefixed by its cell index
+(``<c>.encoder.0.weight_orig``, ...); its metadata has ``architecture`` (one
+shared architecture), ``lr`` and ``fitness`` (lists, one entry per cell),
+``run_id`` and ``config``.
+
+Nothing here executes code from a file: safetensors holds only tensors and strings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .genome import Architecture, AutoencoderGenome, Half, HalfSpec
+from .io import atomic_write_bytes
+
+MODEL_FILE = "model.safetensors"
+POPULATION_FILE = "population.safetensors"
+MODEL_FORMAT = "evoprune-model"
+POPULATION_FORMAT = "evoprune-population"
+VERSION = 1
+
+
+# -- architecture and tensors ----------------------------------------------------------------------------------
+def arch_to_dict(arch: Architecture) -> dict:
+    return {name: {"sizes": list(spec.sizes), "activations": list(spec.activations)}
+            for name, spec in (("encoder", arch.encoder), ("decoder", arch.decoder))}
+
+
+def arch_from_dict(d: dict) -> Architecture:
+    return Architecture(HalfSpec(tuple(d["encoder"]["sizes"]), tuple(d["encoder"]["activations"])),
+                        HalfSpec(tuple(d["decoder"]["sizes"]), tuple(d["decoder"]["activations"])))
+
+
+def _cpu(t: torch.Tensor) -> torch.Tensor:
+    """A CPU copy owning its memory (safetensors refuses tensors that share storage)."""
+    return t.detach().to("cpu", copy=True).contiguous()
+
+
+def genome_tensors(genome: AutoencoderGenome, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The prune-layout tensors of ``genome`` (see the module docstring), on the CPU."""
+    out = {}
+    for name, half in (("encoder", genome.encoder), ("decoder", genome.decoder)):
+        for layer in range(half.spec.n_layers):
+            for j, what in ((2 * layer, "weight"), (2 * layer + 1, "bias")):
+                key = f"{prefix}{name}.{2 * layer}.{what}"
+                mask = half.masks[j].bool()
+                out[f"{key}_orig"] = _cpu(half.params[j] * mask)
+                out[f"{key}_mask"] = _cpu(mask)
+    return out
+
+
+def genome_from_tensors(arch: Architecture, tensors: dict[str, torch.Tensor], lr: float, prefix: str = "",
+                        cls=AutoencoderGenome, where: str = "model file"):
+    """Rebuild a genome of class ``cls`` from :func:`genome_tensors`' layout."""
+    halves = []
+    for name, spec in (("encoder", arch.encoder), ("decoder", arch.decoder)):
+        params, masks = [], []
+        for layer in range(spec.n_layers):
+            for j, what in ((2 * layer, "weight"), (2 * layer + 1, "bias")):
+                key = f"{prefix}{name}.{2 * layer}.{what}"
+                try:
+                    value, mask = tensors[f"{key}_orig"], tensors[f"{key}_mask"]
+                except KeyError as e:
+                    raise ValueError(f"{where}: tensor {e.args[0]} is missing") from None
+                if tuple(value.shape) != spec.shapes[j] or tuple(mask.shape) != spec.shapes[j]:
+                    raise ValueError(f"{where}: {key} has shape {tuple(value.shape)}, the architecture says "
+                                     f"{spec.shapes[j]}")
+                mask = mask.bool()
+                params.append((value.float() * mask).contiguous())
+                masks.append(mask.contiguous())
+        halves.append(Half(spec, params, masks))
+    return cls.from_halves(halves[0], halves[1], lr=lr)
+
+
+def _fitness(genome) -> list[float] | None:
+    fit = getattr(genome, "fitness", None)
+    return [float(v) for v in fit.values] if fit is not None and fit.valid else None
+
+
+def _save(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
+    from safetensors.torch import save
+
+    meta = {k: json.dumps(v) for k, v in metadata.items()}
+    return atomic_write_bytes(path, save(tensors, metadata=meta))
+
+
+def read_header(blob: bytes, where: str | os.PathLike) -> dict[str, Any]:
+    """The header of a safetensors file's bytes (tensor table and ``__metadata__``); ``ValueError`` if it is not one."""
+    if len(blob) < 8:
+        raise ValueError(f"{where}: not a safetensors file (too short: truncated or corrupt)")
+    n = int.from_bytes(blob[:8], "little")
+    if n < 2 or 8 + n > len(blob):
+        raise ValueError(f"{where}: not a safetensors file (bad header length: truncated or corrupt)")
+    try:
+        header = json.loads(blob[8 : 8 + n])
+    except ValueError as e:
+        raise ValueError(f"{where}: not a safetensors file (unreadable header: {e})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{where}: not a safetensors file (header is not a table)")
+    return header
+
+
+def _read(path: Path, fmt: str, device) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors.torch import load
+
+    blob = path.read_bytes()
+    raw = read_header(blob, path).get("__metadata__") or {}
+    try:
+        meta = {k: json.loads(v) for k, v in raw.items()}
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: metadata is not valid JSON ({e})") from None
+    if meta.get("format") != fmt:
+        raise ValueError(f"{path}: not an evoprune {fmt.split('-')[1]} file (format {meta.get('format')!r})")
+    if meta.get("version") != VERSION:
+        raise ValueError(f"{path}: {fmt} version {meta.get('version')!r} is not {VERSION} of this evoprune version")
+    try:
+        tensors = load(blob)
+    except Exception as e:  # noqa: BLE001 - safetensors' own error type
+        raise ValueError(f"{path}: unreadable tensors (truncated or corrupt): {e}") from None
+    if device is not None and str(device) != "cpu":
+        tensors = {k: v.to(device) for k, v in tensors.items()}
+    return tensors, meta
+
+
+def _resolve(path_or_run_dir: str | os.PathLike, name: str) -> Path:
+    p = Path(path_or_run_dir)
+    if p.is_dir():
+        f = p / name
+        if not f.is_file():
+            why = ("the run is not finished" if not (p / "result.json").is_file() else
+                   "the run was written by an evoprune version that did not save models")
+            raise FileNotFoundError(f"{p} has no {name}: {why}")
+        return f
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such model file or run folder")
+    return p
+
+
+# -- single models ---------------------------------------------------------------------------------------------
+def save_model(path: str | os.PathLike, genome: AutoencoderGenome, run_id: str | None = None,
+               config: dict | None = None, **extra: Any) -> Path:
+    """Write ``genome`` as a model file (atomically); ``extra`` adds JSON-able metadata entries."""
+    meta = {"format": MODEL_FORMAT, "version": VERSION, "architecture": arch_to_dict(genome.arch),
+            "lr": float(genome.lr), "fitness": _fitness(genome), "fraction_kept": genome.fraction_kept,
+            "run_id": run_id, "config": config, **extra}
+    return _save(path, genome_tensors(genome), meta)
+
+
+def load_model(path_or_run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> AutoencoderGenome:
+    """The model saved by a run (its ``model.safetensors``, or that file's path) as a genome on ``device``.
+
+    The genome carries the saved weights, masks and learning rate;
+    ``genome.to_module()`` gives a plain ``nn.Module``.  See :func:`model_metadata`
+    for the rest of what the file records.
+    """
+    path = _resolve(path_or_run_dir, MODEL_FILE)
+    tensors, meta = _read(path, MODEL_FORMAT, device)
+    try:
+        arch = arch_from_dict(meta["architecture"])
+        lr = float(meta["lr"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: bad architecture or lr in the metadata ({e})") from None
+    return genome_from_tensors(arch, tensors, lr, where=str(path))
+
+
+def model_metadata(path_or_run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a model file (JSON values decoded)."""
+    path = _resolve(path_or_run_dir, MODEL_FILE)
+    raw = read_header(path.read_bytes(), path).get("__metadata__") or {}
+    return {k: json.loads(v) for k, v in raw.items()}
+
+
+# -- populations -----------------------------------------------------------------------------------------------
+def save_population(path: str | os.PathLike, population: Sequence[AutoencoderGenome], run_id: str | None = None,
+                    config: dict | None = None) -> Path:
+    """Write a population (one shared architecture) as one file, keys prefixed by the cell index."""
+    if not population:
+        raise ValueError("cannot save an empty population")
+    arch = population[0].arch
+    if any(ind.arch != arch for ind in population):
+        raise ValueError("save_population needs one architecture for every individual")
+    tensors: dict[str, torch.Tensor] = {}
+    for c, ind in enumerate(population):
+        tensors.update(genome_tensors(ind, prefix=f"{c}."))
+    meta = {"format": POPULATION_FORMAT, "version": VERSION, "architecture": arch_to_dict(arch),
+            "size": len(population), "lr": [float(i.lr) for i in population],
+            "fitness": [_fitness(i) for i in population], "run_id": run_id, "config": config}
+    return _save(path, tensors, meta)
+
+
+def load_population(path_or_run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> list[AutoencoderGenome]:
+    """The population saved by a grid run (``population.safetensors``), one genome per cell, in cell order."""
+    path = _resolve(path_or_run_dir, POPULATION_FILE)
+    tensors, meta = _read(path, POPULATION_FORMAT, device)
+    try:
+        arch, lrs, n = arch_from_dict(meta["architecture"]), meta["lr"], int(meta["size"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: bad metadata ({e})") from None
+    return [genome_from_tensors(arch, tensors, float(lrs[c]), prefix=f"{c}.", where=str(path)) for c in range(n)]
+
+
+# -- export ----------------------------------------------------------------------------------------------------
+def export_state_dict(genome: AutoencoderGenome, dense: bool = False) -> dict[str, torch.Tensor]:
+    """A state dict of plain tensors: the prune layout (``weight_orig``/``weight_mask``, ...), or with
+    ``dense=True`` the pruned weights of a plain ``nn.Sequential`` (``encoder.0.weight``, ...) and no masks."""
+    if dense:
+        return {k: _cpu(v) for k, v in genome.to_module().state_dict().items()}
+    return genome_tensors(genome)
+
+
+def export_model(run_dir_or_file: str | os.PathLike, out: str | os.PathLike, dense: bool = False) -> Path:
+    """Write a run's model as a file PyTorch alone loads: safetensors if ``out`` ends with ``.safetensors``,
+    else ``torch.save`` of a plain dict of tensors (``torch.load(out, weights_only=True)`` reads it)."""
+    genome = load_model(run_dir_or_file)
+    state = export_state_dict(genome, dense)
+    out = Path(out)
+    if out.suffix == ".safetensors":
+        from safetensors.torch import save
+
+        meta = {"format": "evoprune-export", "layout": "dense" if dense else "prune",
+                "architecture": json.dumps(arch_to_dict(genome.arch))}
+        return atomic_write_bytes(out, save(state, metadata=meta))
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return atomic_write_bytes(out, buf.getvalue())
