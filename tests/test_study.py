@@ -186,7 +186,8 @@ def test_corrupt_checkpoint_falls_back_and_mismatch_is_refused(tmp_path):
         runner.save_checkpoint = real
     d = out / "runs" / spec.run_id
     files = checkpoints(d)
-    assert [f.name for f in files] == ["ckpt-000006.safetensors", "ckpt-000009.safetensors"]  # saved every 3, newest 2 kept
+    # saved every 3, newest 2 kept
+    assert [f.name for f in files] == ["ckpt-000006.safetensors", "ckpt-000009.safetensors"]
     newest = files[-1]
     newest.write_bytes(newest.read_bytes()[:-100])  # truncated
     with pytest.warns(UserWarning, match="truncated or corrupt"):
