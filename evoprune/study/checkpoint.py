@@ -97,7 +97,7 @@ def logbook_from_dict(d: dict) -> tools.Logbook:
 
 
 def _attrs(ind) -> dict:
-    attrs = {k: v for k, v in vars(ind).items() if k not in _STRUCTURAL}
+    attrs = {k: v.item() if isinstance(v, np.generic) else v for k, v in vars(ind).items() if k not in _STRUCTURAL}
     for k, v in attrs.items():
         if not (v is None or isinstance(v, bool | int | float | str)):
             raise TypeError(f"cannot checkpoint attribute {k!r} of {type(ind).__name__}: {type(v).__name__} "
