@@ -1,18 +1,21 @@
-"""Milliseconds per network per minibatch step: stacked training (eager, compiled) vs a plain PyTorch loop.
+"""Milliseconds per network per minibatch step: stacked training (eager, compiled, fused C++) vs a plain PyTorch loop.
 
 Paper network (1000→30→10 / 10→30→1000), 1000 binary rows, minibatch 5, L1
 loss, one intra-op thread.  Each figure is the best of several repeats (the
-machine may be shared).  Run: ``python benchmarks/train_kernel.py [--quick]``.
+machine may be shared).  The fused column is :mod:`evoprune.fused` (``EVOPRUNE_FUSED=1``); the eager and
+compiled columns run with ``EVOPRUNE_FUSED=0``.  Run: ``python benchmarks/train_kernel.py [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
 import torch
 
+from evoprune import fused
 from evoprune.data import binary_clustering
 from evoprune.genome import Architecture, AutoencoderGenome
 from evoprune.stack import GenomeStack, compile_enabled
@@ -46,8 +49,9 @@ def plain_loop(x: torch.Tensor, steps: int, repeats: int, fused: bool) -> float:
     return best_of(run, repeats) / steps * 1e3
 
 
-def stacked(x: torch.Tensor, n: int, steps: int, repeats: int, compile: bool) -> tuple[float, float]:
+def stacked(x: torch.Tensor, n: int, steps: int, repeats: int, compile: bool, fuse: bool = False) -> tuple:
     """(ms per network-step, seconds of the first call) for N stacked members."""
+    os.environ["EVOPRUNE_FUSED"] = "1" if fuse else "0"
     inds = [AutoencoderGenome(Architecture.paper(), rng=s, lr=1e-3) for s in range(n)]
     stack = GenomeStack.from_halves([i.encoder for i in inds], [i.decoder for i in inds], [i.lr for i in inds])
     orders = torch.from_numpy(np.stack([np.random.default_rng(s).permutation(x.shape[0]) for s in range(n)]))
@@ -72,7 +76,11 @@ def main() -> None:
     plain_fused = plain_loop(x, steps, repeats, fused=True)
     print(f"plain nn.Sequential + Adam:             {plain:.3f} ms/step")
     print(f"plain nn.Sequential + Adam(fused=True): {plain_fused:.3f} ms/step")
-    print(f"{'N':>4} {'eager ms':>9} {'compiled ms':>12} {'first compiled call s':>22} {'speed-up vs plain':>18}")
+    t = time.perf_counter()
+    has_fused = fused.extension() is not None
+    print(f"fused C++ kernel: {'built/loaded' if has_fused else 'unavailable'} in {time.perf_counter() - t:.1f} s")
+    print(f"{'N':>4} {'eager ms':>9} {'compiled ms':>12} {'first compiled call s':>22} {'fused ms':>9} "
+          f"{'compiled/plain':>15} {'fused/plain':>12}")
     for n in (int(s) for s in args.sizes.split(",")):
         eager, _ = stacked(x, n, steps, repeats, compile=False)
         try:
@@ -80,8 +88,10 @@ def main() -> None:
         except Exception as err:  # noqa: BLE001 - report and go on
             print(f"compile failed: {err}")
             comp, first = float("nan"), float("nan")
+        fast = stacked(x, n, steps, repeats, compile=False, fuse=True)[0] if has_fused else float("nan")
         best = min(eager, comp) if comp == comp else eager
-        print(f"{n:>4} {eager:>9.3f} {comp:>12.3f} {first:>22.1f} {plain / best:>17.1f}x")
+        print(f"{n:>4} {eager:>9.3f} {comp:>12.3f} {first:>22.1f} {fast:>9.3f} {plain / best:>14.1f}x "
+              f"{plain / fast:>11.1f}x")
 
 
 if __name__ == "__main__":

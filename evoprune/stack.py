@@ -13,6 +13,10 @@ is built at most once per process for each (architecture, members, minibatch
 shape, data shape, device, loss), for at most 16 such shapes; a smaller last
 minibatch runs eagerly.  If compiling fails, training warns once and runs
 eagerly.
+
+On CPU, the full minibatches of an epoch run instead in one fused C++ kernel
+(:mod:`evoprune.fused`) when the configuration is supported and the
+environment variable ``EVOPRUNE_FUSED`` is not ``"0"``.
 """
 
 from __future__ import annotations

@@ -42,4 +42,5 @@ def _eager_training(monkeypatch):
     A test that wants the compiled path sets ``EVOPRUNE_COMPILE`` itself or passes ``compile=True``.
     """
     monkeypatch.setenv("EVOPRUNE_COMPILE", "0")
+    monkeypatch.setenv("EVOPRUNE_FUSED", "0")  # the fused C++ kernel: on in tests/test_fused.py only
     yield

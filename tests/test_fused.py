@@ -1,0 +1,154 @@
+"""The fused C++ CPU epoch kernel (evoprune.fused) against the eager torch path of GenomeStack.train_epoch."""
+
+import numpy as np
+import pytest
+import torch
+
+from evoprune import fused
+from evoprune.genome import Architecture, AutoencoderGenome, HalfSpec
+from evoprune.stack import GenomeStack
+
+SMALL = Architecture.paper(input_dim=40, hidden=12, latent=4)  # relu, relu | relu, sigmoid
+ACTS = Architecture(
+    HalfSpec((40, 24, 16, 6), ("tanh", "leaky_relu", "identity")),
+    HalfSpec((6, 16, 24, 40), ("elu", "relu", "sigmoid")),
+)
+TANH_OUT = Architecture(ACTS.encoder, HalfSpec((6, 16, 24, 40), ("relu", "identity", "tanh")))
+
+
+@pytest.fixture
+def fused_on(monkeypatch):
+    """The fused kernel enabled (tests/conftest.py turns it off for every other test); skip if it cannot build."""
+    monkeypatch.setenv("EVOPRUNE_FUSED", "1")
+    if fused.extension() is None:
+        pytest.skip("the fused C++ extension could not be built here (no working C++ toolchain?)")
+
+
+def _stack(arch, n, seed=0):
+    """N members with different lrs, masks (about 30% pruned) and step counters, and nonzero Adam moments."""
+    inds = [AutoencoderGenome(arch, rng=seed + s, lr=10 ** (-3.3 + 0.4 * s)) for s in range(n)]
+    st = GenomeStack.from_halves([i.encoder for i in inds], [i.decoder for i in inds], [i.lr for i in inds])
+    g = torch.Generator().manual_seed(seed)
+    for m in st.masks:
+        m.mul_((torch.rand(m.shape, generator=g) > 0.3).float())
+    for ts in (st.params, st.exp_avg, st.exp_avg_sq):
+        for t, m in zip(ts, st.masks, strict=True):
+            t.mul_(m)
+    for m, v, k in zip(st.exp_avg, st.exp_avg_sq, st.masks, strict=True):
+        m.copy_(torch.randn(m.shape, generator=g) * 1e-3 * k)
+        v.copy_(torch.rand(m.shape, generator=g) * 1e-5 * k)
+    st.step_enc.copy_(torch.arange(n, dtype=st.step_enc.dtype).view(n, 1, 1) * 7)
+    st.step_dec.copy_(torch.arange(n, dtype=st.step_dec.dtype).view(n, 1, 1) * 3 + 1)
+    return st
+
+
+def _clone(st):
+    c = [[t.clone() for t in ts] for ts in (st.params, st.masks, st.exp_avg, st.exp_avg_sq)]
+    return GenomeStack(st.enc_spec, st.dec_spec, *c, st.lr.clone(), st.step_enc.clone(), st.step_dec.clone())
+
+
+def _data(dim, rows=60, seed=0):
+    return (torch.rand(rows, dim, generator=torch.Generator().manual_seed(seed)) > 0.5).float()
+
+
+def _orders(n, rows, samples, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.stack([torch.randperm(rows, generator=g)[:samples] for _ in range(n)])
+
+
+def _compare(monkeypatch, arch, loss, n=3, batch_size=5, samples=52, epochs=2, atol=1e-5):
+    x = _data(arch.encoder.sizes[0])
+    ref = _stack(arch, n)
+    mine = _clone(ref)
+    orders = _orders(n, x.shape[0], samples)
+    monkeypatch.setenv("EVOPRUNE_FUSED", "0")
+    ref_losses = [ref.train_epoch(x, orders, batch_size, loss, compile=False) for _ in range(epochs)]
+    monkeypatch.setenv("EVOPRUNE_FUSED", "1")
+    cfg = mine.step_config(loss)
+    assert fused.supported(cfg, mine.params, x)
+    my_losses = [mine.train_epoch(x, orders, batch_size, loss, compile=False) for _ in range(epochs)]
+    for a, b in zip(ref_losses, my_losses, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    for what in ("params", "exp_avg", "exp_avg_sq"):
+        for k, (a, b) in enumerate(zip(getattr(ref, what), getattr(mine, what), strict=True)):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=atol, msg=lambda m, w=what, k=k: f"{w}[{k}]: {m}")
+    for ts in (mine.params, mine.exp_avg, mine.exp_avg_sq):
+        for t, m in zip(ts, mine.masks, strict=True):
+            assert torch.equal(t[m == 0], torch.zeros_like(t[m == 0]))  # pruned entries exactly zero
+    torch.testing.assert_close(mine.step_enc, ref.step_enc)
+    return mine
+
+
+@pytest.mark.parametrize("loss", ["l1", "mse", "bce"])  # bce on a sigmoid output: the kernel's bce_logits
+def test_small_paper_architecture_matches_eager(fused_on, monkeypatch, loss):
+    _compare(monkeypatch, SMALL, loss)
+
+
+@pytest.mark.parametrize("loss", ["l1", "bce"])
+def test_paper_architecture_matches_eager(fused_on, monkeypatch, loss):
+    _compare(monkeypatch, Architecture.paper(), loss, n=2, samples=25, epochs=2)
+
+
+@pytest.mark.parametrize(("arch", "loss"), [(ACTS, "l1"), (ACTS, "mse"), (ACTS, "bce"), (TANH_OUT, "mse"),
+                                            (TANH_OUT, "bce")])  # TANH_OUT + bce: plain clamped bce
+def test_every_supported_activation_and_loss(fused_on, monkeypatch, arch, loss):
+    _compare(monkeypatch, arch, loss)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 13])  # row blocks of 6 plus a remainder; one full minibatch
+def test_minibatch_sizes(fused_on, monkeypatch, batch_size):
+    _compare(monkeypatch, SMALL, "l1", batch_size=batch_size, samples=3 * batch_size + 1)
+
+
+def test_step_config_of_unsupported_activation_is_not_fused(fused_on):
+    arch = Architecture(ACTS.encoder, HalfSpec((6, 16, 24, 40), ("gelu", "relu", "sigmoid")))
+    st = _stack(arch, 2)
+    x = _data(40)
+    total = torch.zeros(2, dtype=torch.float64)
+    coefs = torch.zeros(4, 4, 2, 1, 1)
+    args = (st.masks, total, x, _orders(2, 60, 20), 5, 4, coefs)
+    assert not fused.train_full_steps(st.step_config("l1"), st.params, st.exp_avg, st.exp_avg_sq, *args)
+    st.train_epoch(x, _orders(2, 60, 20), 5, "l1")  # the torch path (autograd for gelu)
+
+
+def test_environment_switch(monkeypatch):
+    monkeypatch.setenv("EVOPRUNE_FUSED", "0")
+    assert not fused.fused_enabled()
+    monkeypatch.setenv("EVOPRUNE_FUSED", "1")
+    assert fused.fused_enabled()
+    monkeypatch.delenv("EVOPRUNE_FUSED")
+    assert fused.fused_enabled()
+    monkeypatch.setenv("EVOPRUNE_FUSED", "sometimes")
+    with pytest.raises(ValueError, match="EVOPRUNE_FUSED"):
+        fused.fused_enabled()
+
+
+def test_disabled_fused_leaves_the_torch_path_untouched(monkeypatch):
+    monkeypatch.setenv("EVOPRUNE_FUSED", "0")
+    st = _stack(SMALL, 1)
+    total = torch.zeros(1, dtype=torch.float64)
+    coefs = torch.zeros(4, 4, 1, 1, 1)
+    args = (st.masks, total, _data(40), _orders(1, 60, 20), 5, 4, coefs)
+    assert not fused.train_full_steps(st.step_config("l1"), st.params, st.exp_avg, st.exp_avg_sq, *args)
+
+
+def test_bad_row_index_raises_before_any_update(fused_on):
+    st = _stack(SMALL, 2)
+    before = [p.clone() for p in st.params]
+    orders = _orders(2, 60, 20)
+    orders[1, 17] = 60
+    with pytest.raises(RuntimeError, match="row index"):
+        st.train_epoch(_data(40), orders, 5, "l1")
+    assert all(torch.equal(a, b) for a, b in zip(before, st.params, strict=True))
+
+
+def test_trained_members_round_trip(fused_on):
+    """Training through the fused path still hands back halves with Adam state and steps."""
+    inds = [AutoencoderGenome(SMALL, rng=s, lr=1e-3) for s in range(2)]
+    st = GenomeStack.from_halves([i.encoder for i in inds], [i.decoder for i in inds], [i.lr for i in inds])
+    x = _data(40)
+    losses = [st.train_epoch(x, _orders(2, 60, 60, seed=e), 5, "l1") for e in range(5)]
+    assert np.all(np.isfinite(torch.stack(losses).numpy()))
+    assert (losses[-1] < losses[0]).all()
+    encs, decs = st.to_halves()
+    assert encs[0].step == decs[1].step == 60
