@@ -229,18 +229,23 @@ def _check_stack(c: _Contract, arch: Architecture) -> None:
 
 
 def _check_pickle(c: _Contract, arch: Architecture) -> None:
-    for how, clone in (("pickle", lambda x: pickle.loads(pickle.dumps(x))), ("deepcopy", copy.deepcopy)):
+    # evoprune never unpickles (see tests/test_checkpoint.py): the method and its result must pickle, and
+    # round-trip through deepcopy, which rebuilds them with pickle's own protocol (__reduce_ex__)
+    a, b = c.genome(arch, seed=11), c.genome(arch, seed=11)
+    c.prune([a], [8])
+    for what, obj in (("method", c.m), ("operator", partial(mutPrune, method=c.m)), ("pruned genome", a)):
         try:
-            m2, op = clone(c.m), clone(partial(mutPrune, method=c.m))
+            pickle.dumps(obj)
         except Exception as e:  # noqa: BLE001
-            raise c.fail(f"the method does not {how}: {type(e).__name__}: {e}") from e
-        c.ensure(m2 == c.m, f"{how}d method {m2!r} != {c.m!r}")
-        a, b = c.genome(arch, seed=11), c.genome(arch, seed=11)
-        c.prune([a], [8])
-        data = c.data if c.m.needs_data else None
-        op(b, data=data, rng=np.random.default_rng(8))
-        c.ensure(_same(a, b), f"the {how}d operator prunes differently")
-        c.ensure(_same(a, clone(a)), f"the pruned genome does not {how} to an equal one")
+            raise c.fail(f"the {what} does not pickle: {type(e).__name__}: {e}") from e
+    try:
+        m2, op, a2 = copy.deepcopy((c.m, partial(mutPrune, method=c.m), a))
+    except Exception as e:  # noqa: BLE001
+        raise c.fail(f"it does not deepcopy: {type(e).__name__}: {e}") from e
+    c.ensure(m2 == c.m, f"deepcopied method {m2!r} != {c.m!r}")
+    c.ensure(_same(a, a2), "the pruned genome does not deepcopy to an equal one")
+    op(b, data=c.data if c.m.needs_data else None, rng=np.random.default_rng(8))
+    c.ensure(_same(a, b), "the deepcopied operator prunes differently")
 
 
 #: The checks, by name, in the order they run.
@@ -272,6 +277,10 @@ def check_pruning_method(method: PruningMethod | type[PruningMethod], data: torc
         method = method()
     if not isinstance(method, PruningMethod):
         raise TypeError(f"expected a PruningMethod subclass or instance, got {method!r}")
+    try:
+        method.get_params()
+    except AttributeError as e:
+        raise AssertionError(f"pruning method {type(method).__name__} failed check 'parameters': {e}") from e
     c = _Contract(method, data)
     passed = []
     for check, fn in CHECKS.items():

@@ -2,6 +2,7 @@
 here (outside the package) is registered by its definition and runs from a study file with its own parameter."""
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -119,6 +120,23 @@ def test_contract_catches_broken_methods(broken, check):
     assert broken.name not in METHODS  # register=False
 
 
+@pytest.mark.parametrize("name", list(METHODS))
+def test_methods_and_operators_round_trip_through_pickle(name):
+    # the package never unpickles, so the contract checks dumps + deepcopy; the full round trip is here
+    from functools import partial
+
+    from evoprune.genome import AutoencoderGenome
+
+    m = METHODS[name]()
+    m2, op = pickle.loads(pickle.dumps((m, partial(mutPrune, method=m))))
+    assert m2 == m and type(m2) is type(m)
+    a, b = (AutoencoderGenome(contract_architectures()["paper"], rng=1) for _ in range(2))
+    data = torch.rand(40, 24, generator=torch.Generator().manual_seed(1)) if m.needs_data else None
+    mutPrune(a, m, data=data, rng=5)
+    op(b, data=data, rng=5)
+    assert all(torch.equal(x, y) for x, y in zip(a.encoder.masks, b.encoder.masks, strict=True))
+
+
 def test_mutPrune_by_name_instance_and_batch():
     arch = contract_architectures()["3 hidden layers"]
     from evoprune.genome import AutoencoderGenome
@@ -186,6 +204,17 @@ def test_own_method_runs_from_a_study_file_with_its_parameters(tmp_path):
     assert run["fraction_kept"] < 1.0
     recorded = json.loads((tmp_path / "out" / "runs" / run["run_id"] / "config.json").read_text())
     assert recorded["config"]["pruning"] == {"scope": "global", "power": 2.0}
+
+
+def test_setting_pruning_tables_override_the_run_table(tmp_path):
+    text = STUDY.replace("[factors]", "[settings.grid]\ngrid = \"ring:4\"\n\n[settings.grid.pruning.conjunctive]\n"
+                                      "threshold = 0.4\n\n[factors]\nsetting = [\"canonical\", \"grid\"]")
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    got = {(s.config.setting, s.config.operator): s.config.pruning for s in load_study(path).runs()}
+    assert got["canonical", "conjunctive"] == {"threshold": 0.3}
+    assert got["grid", "conjunctive"] == {"threshold": 0.4}
+    assert got["grid", "low_activity"] == {"scope": "global", "power": 2.0}
 
 
 @pytest.mark.parametrize("old,new,needle", [

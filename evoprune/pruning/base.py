@@ -17,7 +17,8 @@ shared code here turns scores, ``amount`` and ``scope`` into new masks:
 Defining a subclass with a ``name`` registers it in :data:`METHODS`; its
 hyper-parameters are the keyword arguments of its ``__init__``
 (:meth:`PruningMethod.hyper_parameters`), which is how study files and the
-validation know them.
+validation know them; ``__init__`` stores each as an attribute of the same
+name (as scikit-learn estimators do).
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ class PruningMethod:
                 if k != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
     def get_params(self) -> dict[str, Any]:
+        """The hyper-parameters' values: each must be stored as an attribute of the same name."""
+        missing = [k for k in self.hyper_parameters() if not hasattr(self, k)]
+        if missing:
+            raise AttributeError(f"pruning method {type(self).__name__}: store the parameter(s) {missing} "
+                                 f"as attributes of the same name in __init__")
         return {k: getattr(self, k) for k in self.hyper_parameters()}
 
     def __repr__(self) -> str:
@@ -140,7 +146,8 @@ class PruningMethod:
     def _stack(self, individuals: list, rngs: list[np.random.Generator], data) -> PruneStack:
         if not self.needs_data:
             device = torch.device("cpu") if data is None else data.device
-            enc, dec = stack_halves([i.encoder for i in individuals]), stack_halves([i.decoder for i in individuals])
+            enc = stack_halves([i.encoder for i in individuals], device)
+            dec = stack_halves([i.decoder for i in individuals], device)
             return PruneStack(individuals, [enc[0], dec[0]], [enc[1], dec[1]], None, device)
         if data is None:
             raise ValueError(f"pruning method {self.name!r} needs data (training rows): "
