@@ -173,13 +173,13 @@ class PruningMethod:
             alive = [[h.alive_neurons(layer) for layer in range(h.spec.n_layers)] for h in halves]
         slots = [(hi, k) for hi in range(2) for k in range(len(alive[hi]))]
         flat = {s: scores[s[0]][s[1]].reshape(-1) for s in slots}
-        cand = {s: alive[s[0]][s[1]] & torch.isfinite(flat[s]) for s in slots}
+        cand = {s: torch.nonzero(alive[s[0]][s[1]] & torch.isfinite(flat[s])).view(-1) for s in slots}
         groups = [[s] for s in slots] if self.scope == "layer" else [slots]
         chosen: dict[tuple[int, int], torch.Tensor] = {}
         for group in groups:
-            idx = torch.cat([torch.nonzero(cand[s]).view(-1) for s in group])
-            owner = torch.cat([torch.full((int(cand[s].sum()),), j) for j, s in enumerate(group)])
-            vals = torch.cat([flat[s][cand[s]] for s in group])
+            idx = torch.cat([cand[s] for s in group])
+            owner = torch.cat([torch.full((cand[s].numel(),), j) for j, s in enumerate(group)])
+            vals = torch.cat([flat[s].index_select(0, cand[s]) for s in group])
             n = idx.numel() if self.amount is None else int(round(self.amount * idx.numel()))
             n = min(n, idx.numel() - self._reserve(halves, alive, group, cand))
             if n <= 0:
@@ -200,7 +200,7 @@ class PruningMethod:
         if self.unit == "entry" and k % 2 == 1:  # biases may all go: the weights keep the layer connected
             return 0
         # the group holds the layer's last alive units: keep one
-        return 1 if int(alive[hi][k].sum()) == int(cand[group[0]].sum()) else 0
+        return 1 if int(alive[hi][k].sum()) == cand[group[0]].numel() else 0
 
     def _keep_layers(self, halves, alive, flat, chosen) -> None:
         """After a global choice: give back, per emptied layer, its highest-scored chosen weight or neuron."""
@@ -218,9 +218,12 @@ class PruningMethod:
             return torch.arange(vals.numel())
         if not self.random_ties:
             return torch.argsort(vals, stable=True)[:n]
-        cut = torch.sort(vals).values[n - 1]
-        below = torch.nonzero(vals < cut).view(-1)
-        tied = torch.nonzero(vals == cut).view(-1).numpy()
+        if bool(vals.min() == vals.max()):  # all tied (e.g. RANDOM): the draw decides
+            below, tied = torch.zeros(0, dtype=torch.long), np.arange(vals.numel())
+        else:
+            cut = torch.kthvalue(vals, n).values
+            below = torch.nonzero(vals < cut).view(-1)
+            tied = torch.nonzero(vals == cut).view(-1).numpy()
         drawn = torch.from_numpy(np.asarray(g.choice(tied, size=n - below.numel(), replace=False), dtype=np.int64))
         return torch.cat([below, drawn])
 
