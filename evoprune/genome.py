@@ -346,6 +346,10 @@ class AutoencoderGenome:
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder.forward(self.encoder.forward(x))
 
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``genome(x)``: the reconstruction of ``x`` (``(batch, input_dim)``), like calling an ``nn.Module``."""
+        return self.reconstruct(x)
+
     def to_module(self, prune_layout: bool = False) -> Autoencoder:
         """A plain ``nn.Module`` with masked (zeroed) weights.
 

@@ -59,9 +59,6 @@ SCHEDULES: dict[str, Callable[..., float]] = {
     "decrease_published": decrease_published,
 }
 
-#: The paper's base probabilities per operator.
-PAPER_PROBABILITY = {"random": 0.5, "conjunctive": 0.5, "variance": 0.1, "magnitude": 0.5}
-
 
 @dataclass(frozen=True)
 class Schedule:

@@ -13,7 +13,8 @@ grid in both update modes) produces offspring and hands them to
 Each member draws from its own :class:`numpy.random.Generator`, in that
 order, so a member's decisions do not depend on what else is in the stack.
 Operators whose function has a ``.batch`` attribute (``mutTrain``,
-``evaluate``, ``evaluate_tradeoff``) are called once over the whole stack,
+``mutPrune``, ``evaluate``, ``evaluate_tradeoff``) are called once over the whole stack
+(pruning: over the members whose schedule draw fired),
 on the device of their data, with the keyword arguments they were registered
 with; any other operator (a user's plain function) is called member by member.
 
@@ -89,10 +90,16 @@ def evaluate_all(individuals: Sequence, evaluate: Callable, map_: Callable = map
 def _scheduled_prune(ops: Operators, individuals, rngs, gen: int, ngen: int, sizes) -> None:
     if ops.prune is None:
         return
-    for ind, g, n in zip(individuals, rngs, sizes, strict=True):
-        if g.random() < ops.schedule(gen, ngen, n):
+    fire = [g.random() < ops.schedule(gen, ngen, n) for g, n in zip(rngs, sizes, strict=True)]
+    chosen = [(ind, g) for ind, g, f in zip(individuals, rngs, fire, strict=True) if f]
+    batch = batch_form(ops.prune)
+    if batch is not None and chosen:  # one call over the members to prune (each still draws from its own rng)
+        batch([ind for ind, _ in chosen], [g for _, g in chosen])
+    else:
+        for ind, g in chosen:
             ops.prune(ind, rng=g)
-            ind.pruned = True
+    for ind, _ in chosen:
+        ind.pruned = True
 
 
 def vary_stack(individuals: list, rngs: Sequence[np.random.Generator], ops: Operators, gen: int, ngen: int,

@@ -5,7 +5,7 @@ Importing this package registers the built-in settings, ``canonical`` and ``grid
 
 from . import canonical, grid  # noqa: F401  (registers the settings)
 from .common import RunResult, ensure_creator, select_final, single_thread
-from .config import OPERATORS, SELECTIONS, RunConfig
+from .config import OPERATORS, SELECTIONS, RunConfig, operators
 from .registry import SETTINGS, Setting, get_setting, register_setting
 from .trials import run, run_trials
 
@@ -18,6 +18,7 @@ __all__ = [
     "Setting",
     "ensure_creator",
     "get_setting",
+    "operators",
     "register_setting",
     "run",
     "run_trials",

@@ -12,7 +12,7 @@ from deap import base, creator, tools
 from ..evaluation import reconstruction_error
 from ..io import logbook_records
 from ..metrics import default_stats, inference_time
-from ..pruning import NEEDS_DATA, PRUNERS
+from ..pruning import mutPrune
 from ..schedules import Schedule
 from ..tradeoff import TradeoffStatistics, run_points, summarise
 from ..training import mutLearningRate, mutTrain
@@ -49,16 +49,12 @@ def base_toolbox(cfg, data) -> base.Toolbox:
 
 
 def register_pruning(toolbox: base.Toolbox, cfg, train_data: torch.Tensor) -> None:
-    """Register ``prune`` and ``schedule`` for ``cfg.operator`` (nothing for ``"none"``)."""
-    if cfg.operator == "none":
+    """Register ``prune`` (:func:`~evoprune.pruning.mutPrune` with ``cfg.method()``) and ``schedule``
+    for ``cfg.operator`` (nothing for ``"none"``); methods that need data get the training rows."""
+    method = cfg.method()
+    if method is None:
         return
-    kw: dict[str, Any] = {"amount": cfg.amount}
-    if cfg.operator in NEEDS_DATA:
-        kw["data"] = train_data
-        kw["n_cases"] = cfg.n_cases
-    if cfg.operator == "conjunctive":
-        kw.pop("amount")
-    toolbox.register("prune", PRUNERS[cfg.operator], **kw)
+    toolbox.register("prune", mutPrune, method=method, data=train_data if method.needs_data else None)
     toolbox.register("schedule", Schedule(cfg.schedule, cfg.probability))
 
 

@@ -8,14 +8,22 @@ from typing import Any
 
 from ..algorithms import CONCEPTS
 from ..device import check_device_name
-from ..pruning import PRUNERS
-from ..schedules import PAPER_PROBABILITY, SCHEDULES
+from ..pruning import METHODS, PruningMethod, get_method, method_names, paper_probability
+from ..schedules import SCHEDULES
 from ..topology import Grid
 from ..training import LossSchedule
 from ..validation import check_amount, check_choice, check_probability
 from .registry import get_setting
 
-OPERATORS = ("none", *PRUNERS)
+#: The built-in operators ("none" and the pruning methods of evoprune itself); :func:`operators` is the live list.
+OPERATORS = ("none", *method_names())
+#: RunConfig fields that are passed to every pruning method that takes them.
+METHOD_FIELDS = ("amount", "n_cases")
+
+
+def operators() -> tuple[str, ...]:
+    """``"none"`` and every registered pruning method (a method defined after import included)."""
+    return ("none", *method_names())
 #: Survivor selections of the canonical setting.
 SELECTIONS = ("parsimony", "best", "nsga2")
 
@@ -27,7 +35,7 @@ class RunConfig:
     setting: str = "canonical"  # a name of evoprune.runs.SETTINGS
     operator: str = "none"
     schedule: str = "exponential"
-    p: float | None = None  # None: the paper's probability for the operator
+    p: float | None = None  # None: the method's paper_p, else evoprune.pruning.DEFAULT_P
     amount: float = 0.1
     generations: int = 100
     batch_size: int = 32
@@ -48,11 +56,12 @@ class RunConfig:
     mu: int = 1
     lambda_: int = 1
     device: str = "auto"  # cpu, cuda, cuda:N, mps or auto; not part of a run's identity (see identity())
-    extra: dict = field(default_factory=dict)
+    pruning: dict = field(default_factory=dict)  # further parameters of the operator's method, e.g. {"threshold": 0.2}
 
     def __post_init__(self) -> None:
         get_setting(self.setting)
-        check_choice("operator", self.operator, OPERATORS)
+        check_choice("operator", self.operator, operators())
+        self._check_pruning()
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("replacement", self.replacement, ("always", "parsimony"))
         check_choice("update", self.update, ("synchronous", "asynchronous"))
@@ -81,9 +90,38 @@ class RunConfig:
         if self.prune_first is not None and not isinstance(self.prune_first, bool):
             raise ValueError(f"prune_first must be true or false, got {self.prune_first!r}")
 
+    def _check_pruning(self) -> None:
+        if not isinstance(self.pruning, dict):
+            raise ValueError(f"pruning must be a table of method parameters, got {self.pruning!r}")
+        if self.operator == "none":
+            if self.pruning:
+                raise ValueError(f"pruning parameters {sorted(self.pruning)} given for operator 'none'")
+            return
+        valid = [k for k in METHODS[self.operator].hyper_parameters() if k not in METHOD_FIELDS]
+        for k in self.pruning:
+            if k not in valid:
+                raise ValueError(f"pruning method {self.operator!r} has no parameter {k!r} here; valid: "
+                                 f"{', '.join(valid) or '(none)'} (amount and n_cases are run fields)")
+        self.method()  # the method checks its values
+
+    def method(self) -> PruningMethod | None:
+        """The operator's pruning method with this run's parameters (None for ``"none"``).
+
+        ``amount`` and ``n_cases`` go to every method that takes them; ``pruning`` adds the rest.
+        """
+        if self.operator == "none":
+            return None
+        valid = METHODS[self.operator].hyper_parameters()
+        params = {k: getattr(self, k) for k in METHOD_FIELDS if k in valid}
+        return get_method(self.operator, **params, **self.pruning)
+
     @property
     def probability(self) -> float:
-        return PAPER_PROBABILITY[self.operator] if self.p is None and self.operator != "none" else (self.p or 0.0)
+        """The schedule's base probability: ``p``, else the method's ``paper_p``, else
+        :data:`evoprune.pruning.DEFAULT_P` (0.5); 0 for ``"none"``."""
+        if self.operator == "none":
+            return self.p or 0.0
+        return paper_probability(self.operator) if self.p is None else self.p
 
     @property
     def label(self) -> str:
@@ -98,5 +136,13 @@ class RunConfig:
         return asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """What fixes the run's results: every field but ``device`` (a run resumes on any device)."""
-        return {k: v for k, v in asdict(self).items() if k != "device"}
+        """What fixes the run's results: every field but ``device`` (a run resumes on any device).
+
+        ``pruning`` appears only when set, and the retired field ``extra`` stays as ``{}``, so
+        runs without method parameters keep the fingerprints (and output folders) they had before.
+        """
+        out = {k: v for k, v in asdict(self).items() if k not in ("device", "pruning")}
+        out["extra"] = {}
+        if self.pruning:
+            out["pruning"] = dict(self.pruning)
+        return out

@@ -14,6 +14,13 @@ Example (a smaller cousin of ``studies/quick.toml``)::
     [run]                       # RunConfig fields shared by every run
     generations = 30
 
+    [run.pruning]               # pruning parameters: amount, scope, method parameters
+    amount = 0.1
+    scope = "layer"             # "layer" or "global"
+    threshold = 0.2             # to every method that takes it
+    [run.pruning.variance]      # for one method only
+    floor = 0.01
+
     [settings.grid]             # RunConfig fields for one setting only
     batch_size = 5
     grid = "ring:10"
@@ -41,11 +48,13 @@ from typing import Any
 import numpy as np
 
 from ..data import DATASETS, Dataset, load_dataset
+from ..pruning import METHODS, get_method
 from ..runs import SETTINGS, RunConfig
+from ..runs.config import METHOD_FIELDS
 
 TOP_KEYS = {"name", "description", "seed", "trials", "checkpoint_every", "trials_per_job", "data", "run", "settings",
             "factors"}
-RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig) if f.name != "extra"}
+RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}  # "pruning" is a table, checked on its own
 _PRIMARY = ("setting", "operator", "schedule")
 
 
@@ -105,9 +114,12 @@ class Study:
         for combo in itertools.product(*(self.factors[k] for k in keys)):
             chosen = dict(zip(keys, combo, strict=True))
             setting = chosen.get("setting", self.run.get("setting", RunConfig.setting))
-            fields = {**self.run, **self.settings.get(setting, {}), **chosen}
+            fields = {**self.run, **self.settings.get(setting, {})}
+            table = merge_pruning(self.run.get("pruning", {}), self.settings.get(setting, {}).get("pruning", {}))
+            fields = {**fields, **method_fields(table, chosen.get("operator", fields.get("operator", "none"))),
+                      **chosen}
             if fields.get("operator", "none") == "none":  # schedule, p and amount mean nothing unpruned
-                for k in ("schedule", "p", "amount"):
+                for k in ("schedule", "p", "amount", "pruning"):
                     fields.pop(k, None)
             cfg = RunConfig(**fields)
             group = group_label(cfg, {k: v for k, v in chosen.items() if k not in _PRIMARY})
@@ -128,6 +140,77 @@ def group_label(cfg: RunConfig, extra: dict[str, Any]) -> str:
 
 def _fail(path, key: str, msg: str) -> StudyError:
     return StudyError(f"{path}: {key}: {msg}")
+
+
+def merge_pruning(base: dict, over: dict) -> dict:
+    """A ``[settings.X.pruning]`` table over the ``[run.pruning]`` table (method tables merged key by key)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for k, v in over.items():
+        out[k] = {**out.get(k, {}), **v} if isinstance(v, dict) else v
+    return out
+
+
+def method_fields(table: dict, operator: str) -> dict[str, Any]:
+    """The RunConfig fields one operator gets from a pruning table: ``amount``/``n_cases`` as run fields,
+    the method's other parameters (shared keys it takes, then its own table) as ``pruning``."""
+    if operator not in METHODS:
+        return {"pruning": {}}
+    valid = METHODS[operator].hyper_parameters()
+    params = {k: v for k, v in table.items() if not isinstance(v, dict) and k in valid}
+    params.update(table.get(operator, {}))
+    out: dict[str, Any] = {k: params.pop(k) for k in METHOD_FIELDS if k in params}
+    out["pruning"] = params
+    return out
+
+
+def _pruning_keys() -> dict[str, list[str]]:
+    """Every parameter name a pruning table may set, with the methods that take it."""
+    keys: dict[str, list[str]] = {k: ["run field"] for k in METHOD_FIELDS}
+    for name, cls in METHODS.items():
+        for k in cls.hyper_parameters():
+            keys.setdefault(k, []).append(name)
+    return keys
+
+
+def _check_method_value(path, key: str, name: str, params: dict) -> None:
+    try:
+        get_method(name, **params)
+    except (ValueError, TypeError) as e:
+        raise _fail(path, key, str(e)) from e
+
+
+def _check_pruning_table(path, prefix: str, table: Any) -> dict[str, Any]:
+    """Check a ``[run.pruning]`` / ``[settings.X.pruning]`` table: shared keys and per-method tables."""
+    if not isinstance(table, dict):
+        raise _fail(path, prefix, f"expected a table of pruning parameters, got {table!r}")
+    keys = _pruning_keys()
+    for k, v in table.items():
+        key = f"{prefix}.{k}"
+        if k in METHODS:
+            if not isinstance(v, dict):
+                raise _fail(path, key, f"expected a table of parameters of method {k!r}, got {v!r}")
+            valid = METHODS[k].hyper_parameters()
+            for kk, vv in v.items():
+                if kk not in valid:
+                    raise _fail(path, f"{key}.{kk}", f"unknown parameter of pruning method {k!r}; "
+                                                     f"valid: {', '.join(valid) or '(none)'}")
+                if isinstance(vv, dict | list):
+                    raise _fail(path, f"{key}.{kk}", f"expected a single value, got {vv!r}")
+                if kk in METHOD_FIELDS:
+                    _check_value(path, f"{key}.{kk}", kk, vv)
+                _check_method_value(path, f"{key}.{kk}", k, {kk: vv})
+        elif k in keys:
+            if isinstance(v, dict | list):
+                raise _fail(path, key, f"expected a single value, got {v!r}")
+            if k in METHOD_FIELDS:
+                _check_value(path, key, k, v)
+            for name in keys[k]:
+                if name in METHODS:
+                    _check_method_value(path, key, name, {k: v})
+        else:
+            raise _fail(path, key, f"unknown key; valid: {', '.join(sorted(keys))}, "
+                                   f"or a table per method: {', '.join(METHODS)}")
+    return dict(table)
 
 
 #: Python types a TOML value may have for each RunConfig field type, and how to say it.
@@ -165,7 +248,13 @@ def _check_run_table(path, prefix: str, table: Any) -> dict[str, Any]:
     for k, v in table.items():
         if k not in RUN_FIELDS:
             raise _fail(path, f"{prefix}.{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
+        if k == "pruning":
+            _check_pruning_table(path, f"{prefix}.pruning", v)
+            continue
         _check_value(path, f"{prefix}.{k}", k, v)
+    for k in METHOD_FIELDS:
+        if k in table and k in table.get("pruning", {}):
+            raise _fail(path, f"{prefix}.pruning.{k}", f"also set as {prefix}.{k}: set it in one place")
     return dict(table)
 
 
@@ -214,7 +303,7 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
     if not isinstance(factors, dict):
         raise _fail(path, "factors", "expected a table of lists")
     for k, values in factors.items():
-        if k not in RUN_FIELDS:
+        if k not in RUN_FIELDS or k == "pruning":
             raise _fail(path, f"factors.{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
         if not isinstance(values, list) or not values:
             raise _fail(path, f"factors.{k}", f"expected a non-empty list, got {values!r}")

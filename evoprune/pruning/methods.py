@@ -1,0 +1,159 @@
+"""The built-in pruning methods: RANDOM, VARIANCE, CONJUNCTIVE and the magnitude baseline.
+
+Each is a small :class:`~evoprune.pruning.base.PruningMethod` subclass: it
+only scores; :mod:`evoprune.pruning.base` chooses and prunes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..validation import check_positive, check_probability
+from .base import PruneStack, PruningMethod
+
+
+def _check_cases(n_cases: int) -> int:
+    if isinstance(n_cases, bool) or not isinstance(n_cases, int | np.integer) or n_cases < 1:
+        raise ValueError(f"n_cases must be an integer >= 1, got {n_cases!r}")
+    return int(n_cases)
+
+
+class Random(PruningMethod):
+    """RANDOM: prune ``amount`` of the unpruned entries of every tensor, uniformly at random.
+
+    Every entry scores 0, so the choice is the generator's tie-break:
+    ``g.choice(alive, size=round(amount * len(alive)), replace=False)``.
+    """
+
+    name = "random"
+    paper_p = 0.5
+
+    def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
+        return [[torch.zeros(p.shape, dtype=torch.float64, device=p.device) for p in half] for half in stack.params]
+
+
+def neuron_variance(activations: torch.Tensor) -> torch.Tensor:
+    """Per-neuron activation variance across cases (dim -2), divided by the layer's largest (so in [0, 1]).
+
+    ``activations`` is ``(cases, neurons)`` or a stack ``(N, cases, neurons)``.
+    """
+    var = activations.var(dim=-2, unbiased=False)
+    top = var.amax(dim=-1, keepdim=True)
+    return torch.where(top > 0, var / torch.where(top > 0, top, torch.ones_like(top)), torch.zeros_like(var))
+
+
+class Variance(PruningMethod):
+    """VARIANCE: prune ``amount`` of each tensor's unpruned entries, preferring low-variance neurons.
+
+    Activations of every layer are recorded on ``n_cases`` random rows of the
+    data.  A neuron whose output varies little carries little information:
+    each entry of a neuron's weight row and bias is drawn (without replacement)
+    with weight ``1 - v + floor``, ``v`` the neuron's activation variance
+    normalised by the layer's largest.  The draw is an exponential race:
+    score = Exp(1) / weight, lowest first (successive weighted sampling).
+    """
+
+    name = "variance"
+    needs_data = True
+    paper_p = 0.1
+
+    def __init__(self, amount: float | None = 0.1, scope: str = "layer", n_cases: int = 100,
+                 floor: float = 1e-3) -> None:
+        super().__init__(amount, scope)
+        self.n_cases = _check_cases(n_cases)
+        self.floor = check_positive("floor", floor)
+
+    def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
+        weights = [[((1.0 - neuron_variance(a)).clamp_min(0).double() + self.floor).cpu() for a in acts]
+                   for acts in stack.activations]  # per half, per layer: (N, out)
+        out: list[list[list[torch.Tensor]]] = [[[] for _ in half] for half in stack.params]
+        for i, g in enumerate(rngs):
+            for hi, half in enumerate(stack.params):
+                for k, p in enumerate(half):
+                    w = weights[hi][k // 2][i]
+                    w = w[:, None].expand(p.shape[1:]) if p.dim() == 3 else w
+                    out[hi][k].append(torch.from_numpy(g.exponential(size=tuple(p.shape[1:]))) / w)
+        return [[torch.stack(ts) for ts in half] for half in out]
+
+
+def conjunctive_candidates(acts: torch.Tensor, alive: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
+    """Lexicase filter of one layer's neurons (CONJUNCTIVE's core).
+
+    ``acts`` is ``(cases, neurons)``.  Per case, activations are min–max
+    normalised across the layer and neurons below ``threshold`` are flagged.
+    Starting from the ``alive`` neurons, candidates are intersected with each
+    case's flagged set in order, stopping as soon as one or none is left.
+    The last alive neuron of a layer is never a candidate, so a layer is never
+    disconnected.  Returns the indices of the remaining candidates.
+    """
+    cand = alive.clone()
+    if int(alive.sum()) <= 1:  # never disconnect a layer entirely
+        return torch.zeros(0, dtype=torch.long)
+    for a in acts:
+        lo, hi = a.min(), a.max()
+        norm = (a - lo) / (hi - lo) if hi > lo else torch.zeros_like(a)
+        cand &= norm < threshold
+        if int(cand.sum()) <= 1:
+            break
+    if bool((cand == alive).all()):  # every alive neuron flagged: keep the most active one
+        cand[int(torch.argmax(torch.where(alive, acts.mean(0), -torch.inf)))] = False
+    return torch.nonzero(cand).view(-1)
+
+
+class Conjunctive(PruningMethod):
+    """CONJUNCTIVE: prune whole neurons that are inactive on every one of ``n_cases`` cases.
+
+    For each layer, the candidates of :func:`conjunctive_candidates` on
+    ``n_cases`` random rows of the data (in random order) score 0, every
+    other neuron ``inf``; all candidates are pruned (incoming weight row and bias).
+    """
+
+    name = "conjunctive"
+    unit = "neuron"
+    needs_data = True
+    paper_p = 0.5
+
+    def __init__(self, threshold: float = 0.1, n_cases: int = 100) -> None:
+        super().__init__(amount=None, scope="layer")
+        self.threshold = check_probability("threshold", threshold)
+        self.n_cases = _check_cases(n_cases)
+
+    def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
+        out = []
+        for masks, acts in zip(stack.masks, stack.activations, strict=True):
+            layers = []
+            for layer, a in enumerate(acts):
+                a = a.cpu()
+                alive = (masks[2 * layer].any(dim=2) | masks[2 * layer + 1]).cpu()
+                s = torch.full(alive.shape, math.inf, dtype=torch.float64)
+                for i in range(len(rngs)):
+                    s[i, conjunctive_candidates(a[i], alive[i], self.threshold)] = 0.0
+                layers.append(s)
+            out.append(layers)
+        return out
+
+
+class Magnitude(PruningMethod):
+    """Magnitude baseline: prune the ``amount`` unpruned weights of smallest magnitude.
+
+    ``scope="global"`` ranks the weight matrices of both halves together
+    (biases are kept), so redundant large layers lose most; ``scope="layer"``
+    prunes ``amount`` of every tensor, biases included.  Ties go by position;
+    no random draw is made.
+    """
+
+    name = "magnitude"
+    paper_p = 0.5
+    random_ties = False
+
+    def __init__(self, amount: float | None = 0.1, scope: str = "global") -> None:
+        super().__init__(amount, scope)
+
+    def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
+        return [[p.abs().double() if k % 2 == 0 or self.scope == "layer"
+                 else torch.full(p.shape, math.inf, dtype=torch.float64, device=p.device)
+                 for k, p in enumerate(half)] for half in stack.params]
