@@ -21,6 +21,11 @@ when the extension builds.
 
 Supported: CPU, float32, activations identity/relu/sigmoid/tanh/leaky_relu/elu,
 losses ``l1``, ``mse``, ``bce``, ``bce_logits`` (see :data:`kernels_train.STEP_LOSSES`).
+
+Evaluation (:func:`decoder_error_sums`, used by :mod:`evoprune.kernels`): a stack of decoders run over latents,
+with the elementwise error against target rows summed per (member, group, candidate) while the last layer's
+outputs are formed, 16 at a time in registers: the decoder output is never stored.  Same activations; metrics
+``l1``, ``mse``, ``bce`` (as ``kernels._bce``: output clamped to [1e-7, 1 - 1e-7], logs clamped at -100).
 """
 
 from __future__ import annotations
@@ -38,7 +43,10 @@ import torch
 
 from .kernels_train import StepConfig
 
-__all__ = ["FUSED_ACTIVATIONS", "build_seconds", "extension", "fused_enabled", "supported", "train_full_steps"]
+__all__ = [
+    "FUSED_ACTIVATIONS", "build_seconds", "decoder_error_sums", "extension", "fused_enabled", "supported",
+    "train_full_steps",
+]
 
 FUSED_ACTIVATIONS = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "leaky_relu": 4, "elu": 5}
 _LOSS_CODES = {"l1": 0, "mse": 1, "bce": 2, "bce_logits": 3}
@@ -74,7 +82,7 @@ def extension():
         ext = load_inline(
             name=f"evoprune_fused_{_cpu_tag()}",
             cpp_sources=_CPP,
-            functions=["fused_epoch"],
+            functions=["fused_epoch", "decoder_error_sums"],
             extra_cflags=["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno"],
             verbose=False,
         )
@@ -147,6 +155,46 @@ def train_full_steps(
         _LOSS_CODES[cfg.loss], *cfg.betas,
     )
     return True
+
+
+_EVAL_LOSSES = {"l1": 0, "mse": 1, "bce": 2}
+
+
+def decoder_error_sums(
+    spec,
+    params: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor] | None,
+    z: torch.Tensor,
+    target: torch.Tensor,
+    index: torch.Tensor,
+    metric: str,
+    final_activation: bool = True,
+) -> torch.Tensor | None:
+    """Per (member, group, candidate) error sums of a stack of decoders, or ``None`` if the kernel cannot run.
+
+    ``spec``: the decoders' ``HalfSpec``; ``params``/``masks``: ``[W0, b0, ...]`` stacked ``(N, out, in)`` /
+    ``(N, out)`` (genome layout; masks multiply the params, ``None`` when pruned entries are already zero);
+    ``z``: latents ``(N, G, K, B, L)``; ``target``: ``(T, B, D)``; ``index``: ``(N, G)`` rows of ``target``.
+    Returns float64 ``(N, G, K)``: ``sums[n, g, k] = sum_{b, j} err(decoder_n(z[n, g, k, b])[j],
+    target[index[n, g], b, j])``; NaN where a NaN arose in the decoder.  ``None`` (nothing done) when
+    ``EVOPRUNE_FUSED`` is off, the extension is unavailable, a tensor is not CPU float32, or an activation or
+    the metric is not supported.
+    """
+    if not fused_enabled() or metric not in _EVAL_LOSSES or not set(spec.activations) <= FUSED_ACTIVATIONS.keys():
+        return None
+    if not all(t.device.type == "cpu" and t.dtype == torch.float32 for t in [*params, z, target]):
+        return None
+    if masks is not None and not all(m.device.type == "cpu" for m in masks):
+        return None
+    ext = extension()
+    if ext is None:
+        return None
+    if masks is not None:
+        params = [p * m for p, m in zip(params, masks, strict=True)]
+    return ext.decoder_error_sums(
+        [p.contiguous() for p in params], z.contiguous(), target.contiguous(), index.to(torch.long).contiguous(),
+        [FUSED_ACTIVATIONS[a] for a in spec.activations], bool(final_activation), _EVAL_LOSSES[metric],
+    )
 
 
 if __name__ == "__main__":  # ``python -m evoprune.fused``: build (or load) the extension now, as the set-up does

@@ -534,3 +534,251 @@ void fused_epoch(std::vector<torch::Tensor> params, std::vector<torch::Tensor> e
     tot[n] += acc;
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Evaluation: per (member, group, candidate) sums of elementwise errors of a stack of decoders, without ever
+// materialising a decoder output.
+namespace {
+
+// natural log for positive normal x (Cephes logf: about 1 ulp); only ever called on clamped probabilities
+inline v8 vlog(v8 x) {
+  const v8i i = (v8i)x;
+  v8 e = __builtin_convertvector(((i >> 23) & 0xff) - 126, v8);
+  v8 m = (v8)((i & 0x007fffff) | 0x3f000000);  // x = m 2^e, m in [0.5, 1)
+  const v8i small = m < bc(0.707106781186547524f);
+  e = small ? e - bc(1.f) : e;
+  m = small ? m + m - bc(1.f) : m - bc(1.f);
+  const v8 z = m * m;
+  v8 y = bc(7.0376836292E-2f);
+  y = y * m + bc(-1.1514610310E-1f);
+  y = y * m + bc(1.1676998740E-1f);
+  y = y * m + bc(-1.2420140846E-1f);
+  y = y * m + bc(1.4249322787E-1f);
+  y = y * m + bc(-1.6668057665E-1f);
+  y = y * m + bc(2.0000714765E-1f);
+  y = y * m + bc(-2.4999993993E-1f);
+  y = y * m + bc(3.3333331174E-1f);
+  y = y * m * z;
+  y = y + e * bc(-2.12194440e-4f);
+  y = y - z * bc(0.5f);
+  return m + y + e * bc(0.693359375f);
+}
+
+// the final activation on 8 pre-activations (sigmoid vectorized; tanh and elu lane by lane with the C library's
+// tanh / expm1: an ulp matters to BCE on an output near 1)
+inline v8 vact(int act, v8 a) {
+  switch (act) {
+    case A_RELU: return a < bc(0.f) ? bc(0.f) : a;
+    case A_SIGMOID: return bc(1.f) / (bc(1.f) + vexp(-a));
+    case A_TANH:
+      for (int u = 0; u < 8; ++u) a[u] = std::tanh(a[u]);
+      return a;
+    case A_LEAKY: return a < bc(0.f) ? a * bc(0.01f) : a;
+    case A_ELU:
+      for (int u = 0; u < 8; ++u) a[u] = a[u] > 0.f ? a[u] : std::expm1(a[u]);
+      return a;
+    default: return a;
+  }
+}
+
+// elementwise error of output o against target t: |o - t|, (o - t)^2, or F.binary_cross_entropy on o clamped to
+// [1e-7, 1 - 1e-7] (logs clamped at -100), as kernels._bce
+inline v8 verr(int loss, v8 o, v8 t) {
+  if (loss == L_L1) {
+    const v8 d = o - t;
+    return d < bc(0.f) ? -d : d;
+  }
+  if (loss == L_MSE) {
+    const v8 d = o - t;
+    return d * d;
+  }
+  const v8 lo = bc(1e-7f), hi = bc((float)(1.0 - 1e-7));
+  v8 p = o < lo ? lo : o;
+  p = p > hi ? hi : p;
+  v8 lp = vlog(p), lq = vlog(bc(1.f) - p);
+  lp = lp < bc(-100.f) ? bc(-100.f) : lp;
+  lq = lq < bc(-100.f) ? bc(-100.f) : lq;
+  return -(t * lp + (bc(1.f) - t) * lq);
+}
+
+inline float hsum(v8 t) { return ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7])); }
+
+// hidden-layer activations, NaN-propagating like torch's (a NaN anywhere must make the error sum NaN)
+inline void activate_hidden(int act, float* z, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float a = z[j];
+    switch (act) {
+      case A_RELU: z[j] = a < 0.f ? 0.f : a; break;
+      case A_SIGMOID: z[j] = 1.f / (1.f + std::exp(-a)); break;
+      case A_TANH: z[j] = std::tanh(a); break;
+      case A_LEAKY: z[j] = a < 0.f ? a * 0.01f : a; break;
+      case A_ELU: z[j] = a > 0.f ? a : std::expm1(a); break;
+      default: break;
+    }
+  }
+}
+
+// error sums of NB rows h[b] (length H) through the last layer (wt: (H, D), the weight transposed, and wp: the same
+// in panels of 16 outputs, (D / 16, H, 16), for the full blocks; bias: (D,)),
+// against target rows t[b]: register tiles of NB rows x 16 outputs; err[b] += the row's sum, bad[b] |= NaN seen
+template <int NB>
+void last_layer_rows(const float* const* h, const float* __restrict wt, const float* __restrict wp,
+                     const float* __restrict bias, float* __restrict hp,
+                     const float* const* t, int64_t H, int64_t D, int act, int loss, double* err, v8i* bad) {
+  v8 es[NB];
+  v8i nan[NB];
+  for (int b = 0; b < NB; ++b) { es[b] = bc(0.f); nan[b] = v8i{0, 0, 0, 0, 0, 0, 0, 0}; }
+  int64_t j = 0;
+  for (int64_t k = 0; k < H; ++k)  // the rows' hidden values interleaved, (k, b): broadcasts off one pointer
+    for (int b = 0; b < NB; ++b) hp[k * NB + b] = h[b][k];
+  for (; j + 16 <= D; j += 16) {
+    v8 acc[NB][2];
+    const v8 b0 = ld(bias + j), b1 = ld(bias + j + 8);
+    for (int b = 0; b < NB; ++b) { acc[b][0] = b0; acc[b][1] = b1; }
+    const float* wb = wp + j * H;  // this block's (H, 16) panel
+    for (int64_t k = 0; k < H; ++k) {
+      const v8 x = ld(wb + k * 16), y = ld(wb + k * 16 + 8);
+      for (int b = 0; b < NB; ++b) {
+        const v8 hk = bc(hp[k * NB + b]);
+        acc[b][0] += hk * x;
+        acc[b][1] += hk * y;
+      }
+    }
+    for (int b = 0; b < NB; ++b) {
+      nan[b] |= (acc[b][0] != acc[b][0]) | (acc[b][1] != acc[b][1]);
+      es[b] += verr(loss, vact(act, acc[b][0]), ld(t[b] + j)) + verr(loss, vact(act, acc[b][1]), ld(t[b] + j + 8));
+    }
+  }
+  for (; j < D; j += 8) {  // the last outputs, 8 at a time (lanes past D masked off)
+    const int64_t n = std::min<int64_t>(8, D - j);
+    for (int b = 0; b < NB; ++b) {
+      v8 a = bc(0.f), tv = bc(0.f);
+      for (int64_t q = 0; q < n; ++q) {
+        float s = bias[j + q];
+        for (int64_t k = 0; k < H; ++k) s += h[b][k] * wt[k * D + j + q];
+        a[q] = s;
+        tv[q] = t[b][j + q];
+      }
+      const v8 e = verr(loss, vact(act, a), tv);
+      v8i lane = v8i{0, 1, 2, 3, 4, 5, 6, 7} < (int32_t)n;
+      nan[b] |= (a != a) & lane;
+      es[b] += lane ? e : bc(0.f);
+    }
+  }
+  for (int b = 0; b < NB; ++b) {
+    err[b] += (double)hsum(es[b]);
+    bad[b] |= nan[b];
+  }
+}
+
+}  // namespace
+
+// sums[n, g, k] = sum over rows b < B and outputs j < D of err(decoder_n(z[n, g, k, b])[j], target[index[n, g], b, j])
+torch::Tensor decoder_error_sums(std::vector<torch::Tensor> params, torch::Tensor z, torch::Tensor target,
+                                 torch::Tensor index, std::vector<int64_t> acts, bool final_activation,
+                                 int64_t loss) {
+  const int64_t nl = (int64_t)acts.size();
+  TORCH_CHECK(nl >= 1 && (int64_t)params.size() == 2 * nl, "decoder_error_sums: need 2 tensors per layer");
+  TORCH_CHECK(z.dtype() == torch::kFloat32 && z.is_contiguous() && z.dim() == 5 && z.device().is_cpu(),
+              "decoder_error_sums: z must be contiguous float32 (N, G, K, B, L)");
+  TORCH_CHECK(target.dtype() == torch::kFloat32 && target.is_contiguous() && target.dim() == 3 &&
+                  target.device().is_cpu(),
+              "decoder_error_sums: target must be contiguous float32 (T, B, D)");
+  TORCH_CHECK(index.dtype() == torch::kInt64 && index.is_contiguous() && index.dim() == 2,
+              "decoder_error_sums: index must be int64 (N, G)");
+  TORCH_CHECK(loss == L_L1 || loss == L_MSE || loss == L_BCE, "decoder_error_sums: loss must be l1, mse or bce");
+  const int64_t N = z.size(0), G = z.size(1), K = z.size(2), B = z.size(3), L = z.size(4);
+  const int64_t T = target.size(0), D = target.size(2);
+  TORCH_CHECK(index.size(0) == N && index.size(1) == G, "decoder_error_sums: index shape");
+  TORCH_CHECK(target.size(1) == B, "decoder_error_sums: target rows != z rows");
+  std::vector<int64_t> in(nl), out(nl);
+  for (int64_t i = 0; i < nl; ++i) {
+    const auto& w = params[2 * i];
+    const auto& b = params[2 * i + 1];
+    TORCH_CHECK(w.dtype() == torch::kFloat32 && w.is_contiguous() && w.dim() == 3 && w.size(0) == N &&
+                    w.device().is_cpu(),
+                "decoder_error_sums: weights must be contiguous float32 (N, out, in)");
+    out[i] = w.size(1);
+    in[i] = w.size(2);
+    TORCH_CHECK(b.dtype() == torch::kFloat32 && b.is_contiguous() && b.numel() == N * out[i],
+                "decoder_error_sums: bias shape");
+    TORCH_CHECK(in[i] == (i == 0 ? L : out[i - 1]), "decoder_error_sums: layer sizes do not chain");
+    TORCH_CHECK(acts[i] >= A_IDENTITY && acts[i] <= A_ELU, "decoder_error_sums: unknown activation");
+  }
+  TORCH_CHECK(out[nl - 1] == D, "decoder_error_sums: decoder output width != target width");
+  const int64_t* idx = index.data_ptr<int64_t>();
+  int64_t n_bad = 0;
+  for (int64_t q = 0; q < N * G; ++q) n_bad += (idx[q] < 0) | (idx[q] >= T);
+  TORCH_CHECK(n_bad == 0, "decoder_error_sums: target index out of range");
+  auto sums = torch::zeros({N, G, K}, torch::dtype(torch::kFloat64));
+  double* S = sums.data_ptr<double>();
+  const float* Z = z.data_ptr<float>();
+  const float* X = target.data_ptr<float>();
+  std::vector<const float*> W(nl), Bv(nl);
+  for (int64_t i = 0; i < nl; ++i) {
+    W[i] = params[2 * i].data_ptr<float>();
+    Bv[i] = params[2 * i + 1].data_ptr<float>();
+  }
+  const int64_t H = in[nl - 1];
+  const int last_act = final_activation ? (int)acts[nl - 1] : A_IDENTITY;
+  pybind11::gil_scoped_release no_gil;
+  at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
+    FlushDenormals ftz;
+    std::vector<float> wt(H * D), wp(H * D), hpk(6 * H);
+    std::vector<std::vector<float>> acts_buf(nl);
+    for (int64_t i = 0; i + 1 < nl; ++i) acts_buf[i].assign(B * out[i], 0.f);
+    std::vector<float> col(B);
+    std::vector<const float*> hin(B), trow(B);
+    std::vector<double> err(B);
+    std::vector<v8i> bad(B);
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* wl = W[nl - 1] + n * D * H;  // (D, H) -> (H, D)
+      for (int64_t j = 0; j < D; ++j)
+        for (int64_t k = 0; k < H; ++k) wt[k * D + j] = wl[j * H + k];
+      for (int64_t j = 0; j < D / 16 * 16; ++j)
+        for (int64_t k = 0; k < H; ++k) wp[(j / 16) * 16 * H + k * 16 + j % 16] = wl[j * H + k];
+      const float* bl = Bv[nl - 1] + n * D;
+      for (int64_t g = 0; g < G; ++g) {
+        const float* tg = X + idx[n * G + g] * B * D;
+        for (int64_t b = 0; b < B; ++b) trow[b] = tg + b * D;
+        for (int64_t kk = 0; kk < K; ++kk) {
+          const float* zr = Z + (((n * G + g) * K + kk) * B) * L;
+          for (int64_t b = 0; b < B; ++b) hin[b] = zr + b * L;
+          for (int64_t i = 0; i + 1 < nl; ++i) {  // hidden layers, all rows
+            float* a = acts_buf[i].data();
+            const float* w = W[i] + n * out[i] * in[i];
+            const float* bi = Bv[i] + n * out[i];
+            for (int64_t o = 0; o < out[i]; ++o) {
+              multidot(hin.data(), B, w + o * in[i], in[i], col.data());
+              for (int64_t b = 0; b < B; ++b) a[b * out[i] + o] = bi[o] + col[b];
+            }
+            activate_hidden((int)acts[i], a, B * out[i]);
+            for (int64_t b = 0; b < B; ++b) hin[b] = a + b * out[i];
+          }
+          for (int64_t b = 0; b < B; ++b) { err[b] = 0.0; bad[b] = v8i{0, 0, 0, 0, 0, 0, 0, 0}; }
+          const float* const* hp = hin.data();
+          const float* const* tp = trow.data();
+          int64_t b = 0;
+          for (; b + 6 <= B; b += 6)
+            last_layer_rows<6>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]);
+          switch (B - b) {
+            case 5: last_layer_rows<5>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]); break;
+            case 4: last_layer_rows<4>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]); break;
+            case 3: last_layer_rows<3>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]); break;
+            case 2: last_layer_rows<2>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]); break;
+            case 1: last_layer_rows<1>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]); break;
+            default: break;
+          }
+          double s = 0.0;
+          bool any_nan = false;
+          for (int64_t r = 0; r < B; ++r) {
+            s += err[r];
+            for (int u = 0; u < 8; ++u) any_nan |= bad[r][u] != 0;
+          }
+          S[(n * G + g) * K + kk] = any_nan ? std::nan("") : s;
+        }
+      }
+    }
+  });
+  return sums;
+}

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .kernels import ACTIVATIONS, stacked_forward
+from .activations import ACTIVATIONS
 from .kernels import layer_outputs as _layer_outputs
+from .kernels import stacked_forward
 from .rng import RNGLike, as_generator
 from .validation import check_choice, check_positive
 

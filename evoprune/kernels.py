@@ -15,18 +15,11 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from .activations import ACTIVATIONS
+from .fused import decoder_error_sums, fused_enabled
+
 Half = HalfSpec = Any  # evoprune.genome's classes (kernels sit below genome; only their attributes are read)
 
-#: Activations by name, as layer specs name them.
-ACTIVATIONS = {
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "identity": lambda x: x,
-    "leaky_relu": F.leaky_relu,
-    "elu": F.elu,
-    "gelu": F.gelu,
-}
 
 #: Error given to a genome whose loss is NaN or infinite (worst for minimisation).
 WORST = math.inf
@@ -108,6 +101,19 @@ def _error_sum(out: torch.Tensor, target: torch.Tensor, metric: str) -> torch.Te
     return LOSSES[metric](out, target).double() * out[0].numel()
 
 
+def _fused_decoder_errors(spec: HalfSpec, params, masks, z: torch.Tensor, target: torch.Tensor, index: torch.Tensor,
+                          metric: str) -> torch.Tensor | None:
+    """:func:`evoprune.fused.decoder_error_sums` (decoder + error sums, no output stored) where it runs (CPU,
+    float32, ``EVOPRUNE_FUSED`` on, extension built, activations and metric supported), else ``None``."""
+    if z.device.type != "cpu":
+        return None
+    return decoder_error_sums(spec, params, masks, z, target, index, metric)
+
+
+def _fused_allowed() -> bool:
+    return fused_enabled()
+
+
 def _finite(err: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(err.float().cpu(), nan=WORST, posinf=WORST)
 
@@ -128,9 +134,20 @@ def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "
         enc = stack_halves([g.encoder for g in group], data.device)
         dec = stack_halves([g.decoder for g in group], data.device)
         total = torch.zeros(n, dtype=torch.float64, device=data.device)
+        fused_dec = data.device.type == "cpu" and _fused_allowed()  # cleared if the fused kernel cannot run
+        dec_masked = [p * m for p, m in zip(*dec, strict=True)] if fused_dec else None
+        index = torch.zeros(n, 1, dtype=torch.long)
         for s in range(0, data.shape[0], rows):
             x = data[s : s + rows].unsqueeze(0).expand(n, -1, -1)
-            total += _error_sum(stacked_forward(dec_spec, *dec, stacked_forward(enc_spec, *enc, x)), x, metric)
+            z = stacked_forward(enc_spec, *enc, x)
+            if fused_dec:
+                sums = _fused_decoder_errors(dec_spec, dec_masked, None, z.unsqueeze(1).unsqueeze(1), x[:1],
+                                             index, metric)
+                if sums is not None:
+                    total += sums.view(n)
+                    continue
+                fused_dec = False
+            total += _error_sum(stacked_forward(dec_spec, *dec, z), x, metric)
         out.append(total / (data.shape[0] * data.shape[1]))
     return _finite(torch.cat(out))
 
@@ -187,10 +204,13 @@ def neighbourhood_errors(population: Sequence, nb: torch.Tensor, x: torch.Tensor
     nb_d, slot = nb.to(dev), slot.to(dev)
     lat = z[nb_d, slot[nb_d, torch.arange(n_cells, device=dev)[:, None]]]  # (n, k, B, L)
     dec = stack_halves([p.decoder for p in population], dev)
-    out = stacked_forward(population[0].decoder.spec, *dec, lat[cells].reshape(n_cells, m * k * b, -1))
-    target = x[cells][:, :, None].expand(n_cells, m, k, b, dim).reshape(n_cells, m * k * b, dim)
-    err_d = _finite(_error_sum(out.view(n_cells * m * k, b, dim), target.reshape(-1, b, dim), metric) / (b * dim))
-    err_d = err_d.view(n_cells, m, k)
+    dec_spec = population[0].decoder.spec
+    sums = _fused_decoder_errors(dec_spec, *dec, lat[cells], x, cells, metric)  # targets x[cells] read in place
+    if sums is None:
+        out = stacked_forward(dec_spec, *dec, lat[cells].reshape(n_cells, m * k * b, -1))
+        target = x[cells][:, :, None].expand(n_cells, m, k, b, dim).reshape(n_cells, m * k * b, dim)
+        sums = _error_sum(out.view(n_cells * m * k, b, dim), target.reshape(-1, b, dim), metric)
+    err_d = _finite(sums.reshape(-1) / (b * dim)).view(n_cells, m, k)
     errors = torch.empty(n_cells, k, k)
     for d, v in enumerate(inv):
         for s_, (c, pos) in enumerate(v):

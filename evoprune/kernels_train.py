@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
-from .kernels import ACTIVATIONS
+from .activations import ACTIVATIONS
 
 #: Losses :func:`train_step` computes: ``"bce_logits"`` is BCE on a final sigmoid, taken from the logits.
 STEP_LOSSES = ("l1", "mse", "bce", "bce_logits")

@@ -152,3 +152,127 @@ def test_trained_members_round_trip(fused_on):
     assert (losses[-1] < losses[0]).all()
     encs, decs = st.to_halves()
     assert encs[0].step == decs[1].step == 60
+
+
+# --- evaluation: fused decoder + error sums (fused.decoder_error_sums) against the torch path of evoprune.kernels ---
+
+IDENTITY_OUT = Architecture(SMALL.encoder, HalfSpec((4, 12, 40), ("relu", "identity")))
+
+
+def _genomes(arch, n, seed=0, prune=0.3):
+    """N genomes with about ``prune`` of every tensor pruned (masks False, params exactly zero)."""
+    gs = [AutoencoderGenome(arch, rng=seed + s) for s in range(n)]
+    g = torch.Generator().manual_seed(seed)
+    for ind in gs:
+        for half in (ind.encoder, ind.decoder):
+            for i, p in enumerate(half.params):
+                half.prune_entries(i, torch.nonzero(torch.rand(p.numel(), generator=g) < prune).view(-1))
+    return gs
+
+
+def _both(monkeypatch, fn):
+    monkeypatch.setenv("EVOPRUNE_FUSED", "0")
+    ref = fn()
+    monkeypatch.setenv("EVOPRUNE_FUSED", "1")
+    return ref, fn()
+
+
+@pytest.mark.parametrize("metric", ["l1", "mse", "bce"])
+@pytest.mark.parametrize("arch", [SMALL, ACTS, TANH_OUT, IDENTITY_OUT], ids=["small", "acts", "tanh", "identity"])
+def test_reconstruction_errors_fused_matches_torch(fused_on, monkeypatch, arch, metric):
+    from evoprune.kernels import reconstruction_errors
+
+    gs = _genomes(arch, 3)
+    x = _data(arch.input_dim, rows=47)
+    ref, mine = _both(monkeypatch, lambda: reconstruction_errors(gs, x, metric, rows=20))  # chunks 20, 20, 7
+    assert torch.isfinite(ref).all()
+    torch.testing.assert_close(mine, ref, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("metric", ["l1", "mse", "bce"])
+def test_reconstruction_errors_fused_paper_size(fused_on, monkeypatch, metric):
+    from evoprune.kernels import reconstruction_errors
+
+    gs = _genomes(Architecture.paper(), 2, prune=0.5)
+    x = _data(1000, rows=203)
+    ref, mine = _both(monkeypatch, lambda: reconstruction_errors(gs, x, metric, rows=100))
+    torch.testing.assert_close(mine, ref, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("metric", ["l1", "mse", "bce"])
+@pytest.mark.parametrize(("arch", "grid", "batch"), [(SMALL, "ring:10", 7), (TANH_OUT, "3x3:moore", 5),
+                                                     (Architecture.paper(), "ring:10", 13)],
+                         ids=["small-ring", "tanh-moore", "paper-ring"])
+def test_neighbourhood_errors_fused_matches_torch(fused_on, monkeypatch, arch, grid, batch, metric):
+    from evoprune.kernels import neighbourhood_errors
+    from evoprune.topology import Grid
+
+    gr = Grid.from_string(grid)
+    nb = torch.tensor(gr.neighbourhoods())
+    pop = _genomes(arch, gr.n_cells, seed=5)
+    x = _data(arch.input_dim, rows=gr.n_cells * batch, seed=1).view(gr.n_cells, batch, -1)
+    ref, mine = _both(monkeypatch, lambda: neighbourhood_errors(pop, nb, x, metric))
+    assert torch.isfinite(ref).all()
+    torch.testing.assert_close(mine, ref, rtol=1e-5, atol=1e-7)
+
+
+def test_decoder_error_sums_groups_candidates_and_index(fused_on):
+    """(N, G, K) sums with targets picked by index, against a plain torch computation (incl. odd widths)."""
+    from evoprune.kernels import stack_halves, stacked_forward
+
+    arch = Architecture(HalfSpec((37, 9, 3), ("relu", "relu")), HalfSpec((3, 9, 5, 37), ("relu", "elu", "sigmoid")))
+    gs = _genomes(arch, 2)
+    spec = arch.decoder
+    params, masks = stack_halves([g.decoder for g in gs])
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(2, 3, 4, 11, 3, generator=gen)
+    target = torch.rand(5, 11, 37, generator=gen)
+    index = torch.tensor([[4, 0, 2], [1, 1, 3]])
+    for metric in ("l1", "mse", "bce"):
+        got = fused.decoder_error_sums(spec, params, masks, z, target, index, metric)
+        out = stacked_forward(spec, params, masks, z.view(2, -1, 3)).view(2, 3, 4, 11, 37)
+        t = target[index][:, :, None].expand_as(out)
+        if metric == "bce":
+            want = torch.nn.functional.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), t, reduction="none")
+        else:
+            want = (out - t).abs() if metric == "l1" else (out - t) ** 2
+        torch.testing.assert_close(got, want.double().sum((-1, -2)), rtol=1e-5, atol=1e-6)
+    bad = [p.clone() for p in params]
+    bad[2][1, 0, 0] = float("nan")
+    got = fused.decoder_error_sums(spec, bad, masks, z, target, index, "l1")
+    assert got[0].isfinite().all() and got[1].isnan().all()
+    with pytest.raises(RuntimeError, match="index out of range"):
+        fused.decoder_error_sums(spec, params, masks, z, target, torch.tensor([[5, 0, 0], [0, 0, 0]]), "l1")
+
+
+def test_evaluation_nan_genome_is_worst_and_unsupported_falls_back(fused_on, monkeypatch):
+    from evoprune.kernels import WORST, neighbourhood_errors, reconstruction_errors
+    from evoprune.topology import Grid
+
+    gs = _genomes(SMALL, 2)
+    gs[1].decoder.params[0].view(-1)[gs[1].decoder.masks[0].view(-1).nonzero()[0]] = float("nan")
+    x = _data(40, rows=10)
+    ref, mine = _both(monkeypatch, lambda: reconstruction_errors(gs, x))
+    torch.testing.assert_close(mine, ref)
+    assert mine[1] == WORST and np.isfinite(float(mine[0]))
+    gelu = Architecture(SMALL.encoder, HalfSpec((4, 12, 40), ("gelu", "sigmoid")))
+    assert fused.decoder_error_sums(gelu.decoder, *stack_halves_of(gelu), torch.zeros(1, 1, 1, 2, 4),
+                                    torch.zeros(1, 2, 40), torch.zeros(1, 1, dtype=torch.long), "l1") is None
+    gr = Grid.from_string("ring:5")
+    pop = _genomes(gelu, 5)
+    xb = _data(40, rows=15).view(5, 3, 40)
+    ref, mine = _both(monkeypatch, lambda: neighbourhood_errors(pop, torch.tensor(gr.neighbourhoods()), xb, "mse"))
+    torch.testing.assert_close(mine, ref)
+
+
+def stack_halves_of(arch):
+    from evoprune.kernels import stack_halves
+
+    return stack_halves([AutoencoderGenome(arch, rng=0).decoder])
+
+
+def test_evaluation_disabled_runs_no_kernel(monkeypatch):
+    monkeypatch.setenv("EVOPRUNE_FUSED", "0")
+    params, masks = stack_halves_of(SMALL)
+    assert fused.decoder_error_sums(SMALL.decoder, params, masks, torch.zeros(1, 1, 1, 2, 4), torch.zeros(1, 2, 40),
+                                    torch.zeros(1, 1, dtype=torch.long), "l1") is None
