@@ -10,7 +10,15 @@ from typing import Any
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask; read from /proc where it can be (setting it to read it races with other threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

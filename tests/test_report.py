@@ -116,7 +116,8 @@ def test_a_clear_difference_is_significant_and_best_is_on_hypervolume(study):
     hv = pw[(pw["family"] == "operators, schedule exponential") & (pw["metric"] == "hypervolume")
             & (pw["b"] == "magnitude-exponential")].iloc[0]
     assert hv["significant"] and hv["pvalue"] == pytest.approx(2 / 2**8)  # 8 of 8 trials agree
-    assert "magnitude-exponential better" in md
+    line = next(x for x in md.splitlines() if x.startswith("- hypervolume (validation), operators, schedule exp"))
+    assert "magnitude ≻ random" in line and "magnitude ≻ conjunctive" in line
     best = md.split("Best schedule per operator")[1].split("Comparisons")[0]
     row = next(line for line in best.splitlines() if line.startswith("| magnitude"))
     assert "exponential" in row  # highest HV, although magnitude-fixed has the lower test L1
@@ -190,3 +191,15 @@ def test_masks_figure_from_saved_models(tmp_path, small_arch):
     with pytest.warns(RuntimeWarning, match="cannot read the model"):
         md = report(tmp_path, formats=("md",)).read_text()
     assert (tmp_path / "report" / "masks_canonical.png").is_file() and "masks_canonical.png" in md
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_atomic_writes_follow_the_umask(tmp_path, umask, mode):
+    from evoprune.io import atomic_write_text
+
+    old = os.umask(umask)
+    try:
+        path = atomic_write_text(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == mode

@@ -74,7 +74,7 @@ def heatmap(setting: str, df: pd.DataFrame, path: Path) -> None:
         ref = f"; unpruned: {base[col].median():.3g}" if len(base) else ""
         ax.set_title(f"{title}{ref}", fontsize="medium")
         ax.set_xlabel("schedule")
-    fig.suptitle(f"{setting}: operator × schedule (median over trials)")
+    fig.suptitle(f"{setting}: operator × schedule (median over trials; yellow is better)")
     save_figure(fig, path)
 
 

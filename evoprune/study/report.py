@@ -78,8 +78,9 @@ def _figures(setting: str, df: pd.DataFrame, analysis: dict, out: Path, folder: 
 
 def _section(setting: str, df: pd.DataFrame, summary: pd.DataFrame, analysis: dict,
              figures: list[tuple[str, str]]) -> list[str]:
-    blocked = "blocked (Friedman / Wilcoxon)" if analysis["blocked"] else "not blocked everywhere (see pairwise.csv)"
-    md = [f"## {setting}", "", f"{len(df)} finished runs in {df['group'].nunique()} groups; design {blocked}.", "",
+    design = ("" if not analysis["results"] else "; design blocked (Friedman / Wilcoxon)" if analysis["blocked"]
+              else "; not every family is blocked (the test of each is in pairwise.csv)")
+    md = [f"## {setting}", "", f"{len(df)} finished runs in {df['group'].nunique()} groups{design}.", "",
           tb.markdown_groups(summary[summary["setting"] == setting]), ""]
     if not analysis["best"].empty:
         md += ["Best schedule per operator (highest median HV; test L1 and kept beside it):", "",
@@ -88,7 +89,9 @@ def _section(setting: str, df: pd.DataFrame, summary: pd.DataFrame, analysis: di
         md += ["Comparisons (omnibus p, or the smallest Holm p; significant pairs / pairs):", "",
                tb.markdown_comparisons(analysis["results"]), ""]
         sig = tb.significant_pairs(analysis["results"])
-        md += ["Significant pairs after Holm:", "", *(sig or ["- none"]), ""]
+        md += ["Significant pairs after Holm: better ≻ worse (Holm p, A12: chance that a run of the better group "
+               "beats one of the worse):", "",
+               *(sig or ["- none"]), ""]
         metric = "hypervolume" if any(m[0] == "hypervolume" for m in analysis["metrics"]) else "test_l1"
         if ranks := tb.ranks_line(analysis["results"], metric):
             md += [f"Average ranks on {'HV' if metric == 'hypervolume' else 'test L1'} (1 = best):", "", *ranks, ""]

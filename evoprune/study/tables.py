@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 
 from .analyse import group_order
@@ -66,15 +68,34 @@ def markdown_comparisons(results: list[dict]) -> str:
     return pd.DataFrame(list(rows.values())).to_markdown(index=False)
 
 
+def _shorten(names: list[str]) -> dict[str, str]:
+    """Group names without the part all of them share (e.g. "-exponential" among the operators of a schedule)."""
+    if len(names) < 2:
+        return {n: n for n in names}
+    pre = os.path.commonprefix(names)
+    pre = pre[: pre.rfind("-") + 1]
+    suf = os.path.commonprefix([n[::-1] for n in names])[::-1]
+    suf = suf[suf.find("-"):] if "-" in suf else ""
+    return {n: n[len(pre): len(n) - len(suf)] or n for n in names}
+
+
 def significant_pairs(results: list[dict]) -> list[str]:
-    """One line per significant pair (after Holm): which group is better, p, A12."""
+    """One line per family and metric with significant pairs (after Holm): better ≻ worse (Holm p, A12), A12
+    being the probability that a run of the better group has the better value than one of the worse."""
     lines = []
     for r in results:
-        for p in r["pairs"]:
-            if p["significant"]:
-                better = p["a"] if (p["a12"] > 0.5) == r["higher_is_better"] else p["b"]
-                lines.append(f"- {r['label']}, {r['family']}: {p['a']} vs {p['b']}: {better} better "
-                             f"(Holm p={p['pvalue_holm']:.3g}, A12={p['a12']:.2f}, {p['magnitude']})")
+        sig = [p for p in r["pairs"] if p["significant"]]
+        if not sig:
+            continue
+        short = _shorten(list(r["ranks"]))
+        parts = []
+        for p in sig:
+            a_better = (p["a12"] > 0.5) == r["higher_is_better"]
+            better, worse = (p["a"], p["b"]) if a_better else (p["b"], p["a"])
+            beats = p["a12"] if better == p["a"] else 1 - p["a12"]  # A12 of better vs worse, larger values
+            beats = beats if r["higher_is_better"] else 1 - beats  # ... turned into "better values"
+            parts.append(f"{short[better]} ≻ {short[worse]} ({p['pvalue_holm']:.2g}, {beats:.2f})")
+        lines.append(f"- {r['label']}, {r['family']}: " + "; ".join(parts))
     return lines
 
 
