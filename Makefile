@@ -16,10 +16,10 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 	$(PY) -m evoprune.fused   # build the fused CPU training kernel once (falls back to torch if it cannot)
 	touch $(STAMP)
 
-# The main job: the quick study (both settings, every operator) on the built-in data, then its report.
+# The main job: the quick study (both settings, every operator) on the built-in data, then its report
+# (`run` prints the summary once and writes out/quick/report/).
 demo: $(STAMP)
-	$(PY) -m evoprune run studies/quick.toml --out out/quick --workers 2 --no-report
-	$(PY) -m evoprune report out/quick
+	$(PY) -m evoprune run studies/quick.toml --out out/quick --workers 2
 
 test: $(STAMP)
 	$(PY) -m ruff check evoprune tests examples benchmarks

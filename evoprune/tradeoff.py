@@ -1,24 +1,27 @@
-"""The (test L1, fraction kept) trade-off of a run: Pareto fronts, hypervolume, L1 at matched sparsity.
+"""The (L1, fraction kept) trade-off of a run: Pareto fronts, hypervolume, L1 at matched sparsity.
 
 A pruning run produces models along a trade-off: fewer parameters, usually a
 higher error.  Comparing operators by their final model alone hides that (a
 run that never prunes has the lowest loss).  Every generation the study runs
-record the population's non-dominated ``(test L1, fraction kept)`` points
-(:class:`TradeoffStatistics`, a DEAP statistics chapter); a run's trade-off is
-the Pareto front of all of them, summarised by
+record the population's non-dominated ``(validation L1, fraction kept)``
+points (:class:`TradeoffStatistics`, a DEAP statistics chapter) and the test
+L1 of the models on that front; a run's trade-off is the Pareto front of all
+of them, summarised by
 
 * its **hypervolume** (DEAP's :func:`deap.benchmarks.tools.hypervolume`), the
-  area it dominates up to the reference point ``(0.5, 1.0)``: test L1 0.5 is
+  area it dominates up to the reference point ``(0.5, 1.0)``: L1 0.5 is
   what a constant output of 0.5 scores at worst on data in [0, 1], and 1.0 is
   the unpruned model, so an unpruned run has hypervolume 0;
-* its **L1 at matched sparsity** s: the lowest test L1 it reached with at
-  most s of its parameters kept (the reference L1, 0.5, if it never got that
-  sparse).
+* its **L1 at matched sparsity** s: the lowest validation L1 it reached with
+  at most s of its parameters kept (the reference L1, 0.5, if it never got
+  that sparse), and ``test_l1_at_kept_<s>``, the test L1 of that same model.
 
-Both are compared between operators like the final numbers (Kruskal–Wallis,
-Holm-corrected Mann–Whitney U, A12) in the study report.  The points are
-measured on test data, so they describe what the run produced, not a model
-chosen by it.
+**No quantity that ranks or selects models reads test data.**  The front,
+the hypervolume and the model chosen at each sparsity are all built from
+*validation* errors; the test L1 of the models on the front
+(``front_test``) is recorded only to report them.  (Picking the best of many
+models by their test error would be an optimistic estimate, and it would
+favour operators whose populations are more varied.)
 """
 
 from __future__ import annotations
@@ -32,12 +35,12 @@ from deap.benchmarks.tools import hypervolume as _deap_hypervolume
 
 from .kernels import reconstruction_errors
 
-#: Reference point (test L1, fraction kept) of the hypervolume.
+#: Reference point (L1, fraction kept) of the hypervolume.
 REFERENCE = (0.5, 1.0)
 #: Sparsity levels (fraction kept) at which runs are compared by default.
 LEVELS = (0.5, 0.25)
 
-Point = tuple[float, float]
+Point = tuple[float, ...]
 
 
 class _FitnessMin2(base.Fitness):
@@ -45,72 +48,112 @@ class _FitnessMin2(base.Fitness):
 
 
 def pareto_front(points: Iterable[Sequence[float]]) -> list[Point]:
-    """Non-dominated points when minimising both coordinates, sorted by the first."""
+    """Non-dominated points when minimising the first two coordinates, sorted by the first.
+
+    Further coordinates (e.g. a test L1 carried along) are kept but do not take part.
+    """
     front: list[Point] = []
-    for x, y in sorted((float(p[0]), float(p[1])) for p in points):
-        if not front or y < front[-1][1]:
-            front.append((x, y))
+    for p in sorted((tuple(float(v) for v in p) for p in points), key=lambda p: (p[0], p[1])):
+        if not front or p[1] < front[-1][1]:
+            front.append(p)
     return front
 
 
 def hypervolume(points: Iterable[Sequence[float]], ref: Sequence[float] = REFERENCE) -> float:
-    """Area dominated by ``(test L1, fraction kept)`` points up to ``ref`` (both minimised), by DEAP."""
+    """Area dominated by ``(L1, fraction kept)`` points up to ``ref`` (both minimised), by DEAP."""
     ref = (float(ref[0]), float(ref[1]))
-    inside = [p for p in pareto_front(points) if p[0] < ref[0] and p[1] < ref[1]]
+    inside = [p[:2] for p in pareto_front(points) if p[0] < ref[0] and p[1] < ref[1]]
     if not inside:
         return 0.0
     front = [SimpleNamespace(fitness=_FitnessMin2(p)) for p in inside]
     return float(_deap_hypervolume(front, ref=list(ref)))
 
 
+def _at_kept(points: Iterable[Sequence[float]], level: float) -> Point | None:
+    sparse = [tuple(float(v) for v in p) for p in points if float(p[1]) <= level + 1e-12]
+    return min(sparse, key=lambda p: (p[0], p[1])) if sparse else None
+
+
 def l1_at_kept(points: Iterable[Sequence[float]], level: float, worst: float = REFERENCE[0]) -> float:
     """Lowest L1 among points with at most ``level`` of the parameters kept (``worst`` if there is none)."""
-    return min((float(p[0]) for p in points if float(p[1]) <= level + 1e-12), default=float(worst))
+    best = _at_kept(points, level)
+    return float(worst) if best is None else best[0]
 
 
-def level_key(level: float) -> str:
+def level_key(level: float, prefix: str = "") -> str:
     """Result column of the L1 at matched sparsity ``level``, e.g. ``l1_at_kept_0.25``."""
-    return f"l1_at_kept_{level:g}"
+    return f"{prefix}l1_at_kept_{level:g}"
 
 
 def summarise(points: Iterable[Sequence[float]], ref: Sequence[float] = REFERENCE,
               levels: Sequence[float] = LEVELS) -> dict[str, float | list]:
-    """``front``, ``hypervolume`` and ``l1_at_kept_<s>`` of a run's trade-off points."""
+    """``front``, ``hypervolume`` and ``l1_at_kept_<s>`` of a run's trade-off points (validation L1, kept).
+
+    Points with a third coordinate (the model's test L1) add ``front_test`` (the test L1 of each front
+    point) and ``test_l1_at_kept_<s>`` (the test L1 of the model chosen at sparsity s by its validation L1).
+    """
     front = pareto_front(points)
-    out: dict[str, float | list] = {"front": [list(p) for p in front], "hypervolume": hypervolume(front, ref)}
+    out: dict[str, float | list] = {"front": [list(p[:2]) for p in front], "hypervolume": hypervolume(front, ref)}
+    with_test = bool(front) and all(len(p) > 2 for p in front)
+    if with_test:
+        out["front_test"] = [p[2] for p in front]
     for s in levels:
         out[level_key(s)] = l1_at_kept(front, s, worst=ref[0])
+        if with_test:
+            chosen = _at_kept(front, s)
+            out[level_key(s, "test_")] = float(ref[0]) if chosen is None else chosen[2]
     return out
 
 
-def run_points(records: Iterable[dict], final: Point | None = None) -> list[Point]:
-    """All trade-off points a run logged (``tradeoff_front`` per generation), plus its final model's point."""
-    points = [tuple(p) for r in records for p in (r.get("tradeoff_front") or [])]
+def run_points(records: Iterable[dict], final: Sequence[float] | None = None) -> list[Point]:
+    """All trade-off points a run logged (``tradeoff_front`` per generation, with ``tradeoff_front_test`` as a
+    third coordinate where recorded), plus its final model's point."""
+    points: list[Point] = []
+    for r in records:
+        front, test = r.get("tradeoff_front") or [], r.get("tradeoff_front_test")
+        if test is not None and len(test) == len(front):
+            points += [(*p, t) for p, t in zip(front, test, strict=True)]
+        else:
+            points += [tuple(p) for p in front]
     if final is not None:
-        points.append(final)
+        points.append(tuple(final))
+    if points and len({len(p) for p in points}) > 1:  # mixed records (an old log): drop the test coordinate
+        points = [p[:2] for p in points]
     return pareto_front(points)
 
 
 class TradeoffStatistics:
-    """A DEAP statistics chapter: the population's non-dominated (test L1, fraction kept) points.
+    """A DEAP statistics chapter: the population's non-dominated (validation L1, fraction kept) points.
 
     Add it to a :class:`deap.tools.MultiStatistics` (after registering the
-    other chapters' functions) as ``stats["tradeoff"] = TradeoffStatistics(test)``;
-    each record then has ``front``, a list of ``[test L1, fraction kept]``.
-    Test errors of the whole population are computed in one batched pass;
-    ``errors`` (a :class:`~evoprune.metrics.PopulationErrors`) shares them with
-    another chapter of the same statistics.
+    other chapters' functions) as ``stats["tradeoff"] = TradeoffStatistics(validation, test=test)``;
+    each record then has ``front``, a list of ``[L1 on data, fraction kept]``, and, when ``test`` is given,
+    ``front_test``, the test L1 of each of those models (for reporting only: the front is chosen on ``data``).
+    ``errors`` / ``test_errors`` (:class:`~evoprune.metrics.PopulationErrors`) share the population's errors
+    with other chapters of the same statistics.
     """
 
-    fields = ["front"]
+    fields = ["front", "front_test"]
 
-    def __init__(self, data: torch.Tensor, metric: str = "l1", errors=None) -> None:
+    def __init__(self, data: torch.Tensor, metric: str = "l1", errors=None, test: torch.Tensor | None = None,
+                 test_errors=None) -> None:
         self.data, self.metric, self.errors = data, metric, errors
+        self.test, self.test_errors = test, test_errors
 
     def compile(self, population: Sequence) -> dict[str, list]:
+        population = list(population)
         if self.errors is not None:
             errors = self.errors(population)
         else:
-            errors = reconstruction_errors(list(population), self.data, self.metric).tolist()
-        kept = [i.fraction_kept for i in population]
-        return {"front": [list(p) for p in pareto_front(zip(errors, kept, strict=True))]}
+            errors = reconstruction_errors(population, self.data, self.metric).tolist()
+        points = [(e, i.fraction_kept, k) for k, (e, i) in enumerate(zip(errors, population, strict=True))]
+        front = pareto_front(points)
+        out: dict[str, list] = {"front": [list(p[:2]) for p in front]}
+        if self.test is not None or self.test_errors is not None:
+            chosen = [population[int(p[2])] for p in front]
+            if self.test_errors is not None:
+                all_test = self.test_errors(population)
+                out["front_test"] = [float(all_test[int(p[2])]) for p in front]
+            else:
+                out["front_test"] = reconstruction_errors(chosen, self.test, self.metric).tolist()
+        return out

@@ -1,309 +1,205 @@
-import csv
 import json
+import os
+import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from deap import creator
 from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
 
-from evoprune.stats import holm
-from evoprune.study.report import load_results, pareto_front, report, summary_text
+from evoprune.study import load_results
+from evoprune.study.load import SCHEMA
+from evoprune.study.report import report, summary_text
 
-GENS = 12
-TRIALS = 5
-# setting -> group -> (operator, schedule, centre of final test L1, final fraction kept)
+GENS = 8
+# group -> (operator, schedule, centre of test L1, kept, hypervolume)
 DESIGN = {
-    "canonical": {
-        "none": ("none", "-", 0.27, 1.0),
-        "random-exponential": ("random", "exponential", 0.15, 0.8),  # clearly best
-        "random-fixed": ("random", "fixed", 0.40, 0.6),
-    },
-    "grid": {
-        "none": ("none", "-", 0.20, 1.0),
-        "conjunctive-final_n": ("conjunctive", "final_n", 0.30, 0.75),
-        "conjunctive-increase": ("conjunctive", "increase", 0.12, 0.85),  # clearly best
-    },
+    "none": ("none", "-", 0.20, 1.0, 0.0),
+    "random-exponential": ("random", "exponential", 0.21, 0.8, 0.05),
+    "random-fixed": ("random", "fixed", 0.19, 0.9, 0.02),
+    "magnitude-exponential": ("magnitude", "exponential", 0.22, 0.3, 0.30),  # best trade-off, worse L1
+    "magnitude-fixed": ("magnitude", "fixed", 0.20, 0.5, 0.20),
+    "conjunctive-exponential": ("conjunctive", "exponential", 0.21, 0.7, 0.10),
+    "conjunctive-fixed": ("conjunctive", "fixed", 0.23, 0.6, 0.12),
 }
 
 
-def _write_run(runs: Path, run_id: str, result: dict | None, finals: tuple[float, float], rng) -> None:
-    d = runs / run_id
-    d.mkdir(parents=True)
-    l1_end, kept_end = finals
-    lines = []
-    for g in range(GENS):
-        frac = (g + 1) / GENS
-        rec = {
-            "gen": g,
-            "test_l1": 0.5 + (l1_end - 0.5) * frac + rng.normal(0, 0.005),
-            "kept": 1.0 + (kept_end - 1.0) * frac,
-            "time": 0.01,
-        }
-        lines.append(json.dumps(rec))
-    (d / "log.jsonl").write_text("\n".join(lines) + "\n")
-    if result is not None:
-        (d / "result.json").write_text(json.dumps(result))
-
-
-def make_study(root: Path) -> dict:
-    """Fake study; returns {(setting, group): [test_l1 ...]} and kept values."""
+def make_study(root: Path, trials: int = 8, blocked: bool = True, setting: str = "canonical") -> pd.DataFrame:
+    """A fake study: trial t uses seed 100 + t in every group (blocked) or a seed of its own."""
     rng = np.random.default_rng(0)
-    runs = root / "runs"
-    values: dict = {}
-    seed = 0
-    for setting, groups in DESIGN.items():
-        for group, (op, sched, centre, kept_centre) in groups.items():
-            for trial in range(TRIALS):
-                seed += 1
-                l1 = float(centre + rng.normal(0, 0.01))
-                kept = float(min(1.0, kept_centre + (0.0 if op == "none" else rng.normal(0, 0.02))))
-                values.setdefault((setting, group), {"test_l1": [], "fraction_kept": []})
-                values[(setting, group)]["test_l1"].append(l1)
-                values[(setting, group)]["fraction_kept"].append(kept)
-                run_id = f"{setting}-{group}-t{trial:02d}"
-                result = {
-                    "run_id": run_id,
-                    "setting": setting,
-                    "operator": op,
-                    "schedule": sched,
-                    "group": group,
-                    "trial": trial,
-                    "seed": seed,
-                    "test_l1": l1,
-                    "train_l1": l1 - 0.01,
-                    "fraction_kept": kept,
-                    "kept_encoder": kept,
-                    "kept_decoder": kept,
-                    "wall_time": 1.0 + trial,
-                    "inference_time": 1e-4,
-                    "generations": GENS,
-                }
-                _write_run(runs, run_id, result, (l1, kept), rng)
-    # an unfinished run: log but no result, with a group name that must not appear
-    _write_run(runs, "canonical-magnitude-fixed-t00", None, (0.01, 0.1), rng)
-    return values
-
-
-def _section(md: str, setting: str) -> str:
-    part = md.split(f"## Setting: {setting}", 1)[1]
-    return part.split("## Setting: ", 1)[0]
-
-
-def _row(text: str, *first_cells: str) -> list[str]:
-    prefix = "| " + " | ".join(first_cells) + " |"
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return [c.strip() for c in line.strip().strip("|").split("|")]
-    raise AssertionError(f"no row starting with {prefix!r}")
+    rows = []
+    for k, (group, (op, sched, l1, kept, hv)) in enumerate(DESIGN.items()):
+        for t in range(trials):
+            run_id = f"{setting}__{group}__t{t:02d}"
+            d = root / "runs" / run_id
+            d.mkdir(parents=True)
+            row = {"run_id": run_id, "setting": setting, "group": group, "operator": op, "schedule": sched,
+                   "trial": t, "seed": 100 + t if blocked else 1000 * k + t, "test_l1": l1 + rng.normal(0, 0.003),
+                   "fraction_kept": kept, "hypervolume": hv + (0 if op == "none" else rng.normal(0, 0.005)),
+                   "l1_at_kept_0.5": 0.5 if kept > 0.5 else l1, "l1_at_kept_0.25": 0.5, "wall_time": 1.0,
+                   "front": [[l1, kept]], "generations": GENS}
+            (d / "result.json").write_text(json.dumps(row))
+            log = [{"gen": g, "test_l1": 0.5 - (0.5 - l1) * g / (GENS - 1), "kept": 1 - (1 - kept) * g / (GENS - 1)}
+                   for g in range(GENS)]
+            (d / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+            rows.append(row)
+    (root / "runs" / f"{setting}__random-exponential__t99").mkdir()  # unfinished: no result.json
+    return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    values = make_study(root)
-    path = report(root)
-    return root, values, path
+    truth = make_study(root)
+    old = os.umask(0o022)
+    try:
+        path = report(root)
+    finally:
+        os.umask(old)
+    return root, truth, path.read_text(), pd.read_csv(root / "report" / "pairwise.csv")
 
 
-def test_files_exist(study):
-    root, _, path = study
-    folder = root / "report"
-    assert path == folder / "report.md"
-    for name in ("report.md", "results.csv", "groups.csv", "pairwise.csv", "tables.tex"):
-        assert (folder / name).is_file(), name
-    for setting in DESIGN:
-        for stem in ("l1", "kept", "box_l1", "scatter"):
-            png = folder / f"{stem}_{setting}.png"
-            assert png.is_file(), png
-            assert png.stat().st_size > 5000, png
-            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(folder.glob("*.tmp"))
-    md = path.read_text()
-    assert "## Figures" in md or "### Figures" in md
-    assert "(l1_canonical.png)" in md and "(scatter_grid.png)" in md
+def test_load_results_is_one_row_per_finished_run_in_the_schema(study):
+    root, truth, *_ = study
+    df = load_results(root)
+    assert list(df.columns[: len(SCHEMA)]) == list(SCHEMA)
+    assert len(df) == len(truth) and "t99" not in " ".join(df["run_id"])
+    assert "front" not in df  # lists stay in result.json
+    assert df["test_l1"].dtype == "float64" and str(df["trial"].dtype) == "Int64"
+    assert df["kept_encoder"].isna().all()  # a schema column no result file has
+    assert list(df["group"]) == sorted(df["group"])
+    merged = df.merge(truth, on="run_id", suffixes=("", "_truth"))
+    assert np.allclose(merged["test_l1"], merged["test_l1_truth"])
 
 
-def test_groups_and_medians(study):
-    _, values, path = study
-    md = path.read_text()
-    for setting, groups in DESIGN.items():
-        sec = _section(md, setting)
-        for group in groups:
-            cells = _row(sec, group)
-            vals = values[(setting, group)]
-            assert cells[3] == str(TRIALS)
-            assert cells[4] == f"{np.median(vals['test_l1']):.4g}"
-            q1, q3 = np.percentile(vals["test_l1"], [25, 75])
-            assert cells[5] == f"{q1:.4g}–{q3:.4g}"
-            assert cells[6] == f"{np.median(vals['fraction_kept']):.4g}"
-    assert "magnitude-fixed" not in md  # unfinished run excluded
-    assert "Unfinished runs (skipped): 1" in md
+def test_files_exist_and_are_world_readable(study):
+    folder = study[0] / "report"
+    names = {p.name for p in folder.iterdir()}
+    for stem in ("heatmap", "curves", "box", "scatter", "a12"):
+        assert f"{stem}_canonical.png" in names
+    assert {"report.md", "results.csv", "groups.csv", "pairwise.csv", "tables.tex"} <= names
+    assert "masks_canonical.png" not in names  # no model files: the figure is skipped
+    for p in folder.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p.name
 
 
-def test_kruskal_and_pairwise(study):
-    _, values, path = study
-    md = path.read_text()
-    for setting, groups in DESIGN.items():
-        sec = _section(md, setting)
-        for metric, label in (("test_l1", "final test L1"), ("fraction_kept", "fraction kept")):
-            samples = [values[(setting, g)][metric] for g in groups]
-            kw = sps.kruskal(*samples)
-            cells = _row(sec, label)
-            assert cells[1] == f"{kw.statistic:.4g}"
-            assert cells[2] == f"{kw.pvalue:.4g}"
-        # pairwise test L1 table: two-sided Mann-Whitney, Holm over the 3 pairs
-        l1_part = sec.split("#### final test L1", 1)[1].split("####", 1)[0]
-        names = list(groups)  # "none" first, then alphabetical, as in the report
-        pairs = [(names[0], names[1]), (names[0], names[2]), (names[1], names[2])]
-        raw = [
-            sps.mannwhitneyu(
-                values[(setting, a)]["test_l1"], values[(setting, b)]["test_l1"], alternative="two-sided"
-            ).pvalue
-            for a, b in pairs
-        ]
-        adjusted = holm(raw)
-        for (a, b), p, padj in zip(pairs, raw, adjusted, strict=True):
-            cells = _row(l1_part, a, b)
-            assert cells[5] == f"{p:.4g}"
-            assert cells[6] == f"{padj:.4g}"
-            assert float(cells[6]) >= float(cells[5])
+def test_blocked_design_uses_friedman_and_wilcoxon_with_holm(study):
+    root, truth, md, pw = study
+    assert "blocked (Friedman / Wilcoxon)" in md and "F p=" in md
+    fam = pw[(pw["family"] == "operators, schedule exponential") & (pw["metric"] == "test_l1")
+             & (pw["a"] == "random-exponential") & (pw["b"] == "magnitude-exponential")]
+    assert set(pw["test"]) == {"Wilcoxon signed-rank"}
+    a = truth[truth["group"] == "random-exponential"].sort_values("trial")["test_l1"]
+    b = truth[truth["group"] == "magnitude-exponential"].sort_values("trial")["test_l1"]
+    assert fam["pvalue"].iloc[0] == pytest.approx(sps.wilcoxon(a.to_numpy(), b.to_numpy()).pvalue)
+    base = pw[(pw["family"] == "each pruned group vs none") & (pw["metric"] == "hypervolume")]
+    assert np.allclose(base["pvalue_holm"], multipletests(base["pvalue"], method="holm")[1])
 
 
-def test_best_schedule_per_operator(study):
-    _, _, path = study
-    md = path.read_text()
-    best = _section(md, "canonical").split("### Best schedule", 1)[1].split("###", 1)[0]
-    assert _row(best, "random")[1] == "exponential"
-    assert "| none |" not in best
-    best = _section(md, "grid").split("### Best schedule", 1)[1].split("###", 1)[0]
-    assert _row(best, "conjunctive")[1] == "increase"
+def test_only_the_study_question_is_compared(study):
+    pw = study[3]
+    op = {g: v[0] for g, v in DESIGN.items()}
+    sched = {g: v[1] for g, v in DESIGN.items()}
+    for r in pw.itertuples():
+        if r.b != "none":
+            assert op[r.a] == op[r.b] or sched[r.a] == sched[r.b], (r.a, r.b)
+    # operators per schedule, schedules per operator, each pruned group against the baseline
+    assert len(pw[pw["metric"] == "test_l1"]) == 2 * 3 + 3 + 6
 
 
-def test_csv_outputs(study):
-    root, values, _ = study
-    folder = root / "report"
-    with open(folder / "results.csv") as f:
-        results = list(csv.DictReader(f))
-    assert len(results) == 2 * 3 * TRIALS
-    assert {r["group"] for r in results} == {g for groups in DESIGN.values() for g in groups}
-    with open(folder / "groups.csv") as f:
-        groups = list(csv.DictReader(f))
-    assert len(groups) == 6
-    row = next(r for r in groups if r["setting"] == "grid" and r["group"] == "conjunctive-increase")
-    assert float(row["test_l1_median"]) == pytest.approx(np.median(values[("grid", "conjunctive-increase")]["test_l1"]))
-    with open(folder / "pairwise.csv") as f:
-        pairwise = list(csv.DictReader(f))
-    assert len(pairwise) == 2 * 2 * 3  # settings x metrics x pairs
-    tex = (folder / "tables.tex").read_text()
-    assert r"\begin{tabular}" in tex and "random-exponential" in tex and r"final\_n" in tex
+def test_a_clear_difference_is_significant_and_best_is_on_hypervolume(study):
+    _, _, md, pw = study
+    hv = pw[(pw["family"] == "operators, schedule exponential") & (pw["metric"] == "hypervolume")
+            & (pw["b"] == "magnitude-exponential")].iloc[0]
+    assert hv["significant"] and hv["pvalue"] == pytest.approx(2 / 2**8)  # 8 of 8 trials agree
+    line = next(x for x in md.splitlines() if x.startswith("- hypervolume (validation), operators, schedule exp"))
+    assert "magnitude ≻ random" in line and "magnitude ≻ conjunctive" in line
+    best = md.split("Best schedule per operator")[1].split("Comparisons")[0]
+    row = next(line for line in best.splitlines() if line.startswith("| magnitude"))
+    assert "exponential" in row  # highest HV, although magnitude-fixed has the lower test L1
 
 
-def test_load_results_sorted_with_logs(study):
-    root, _, _ = study
-    rows, logs = load_results(root)
-    assert len(rows) == 30
-    keys = [(r["setting"], r["group"], r["trial"]) for r in rows]
-    assert keys == sorted(keys)
-    assert set(logs) == {r["run_id"] for r in rows}
-    assert all(len(v) == GENS for v in logs.values())
-    assert "canonical-magnitude-fixed-t00" not in logs
+def test_placeholder_metric_gets_one_line(study):
+    md = study[2]
+    assert "(`l1_at_kept_0.25`) is 0.5 in 56 of 56 runs" in md
+    assert "l1_at_kept_0.25" not in set(study[3]["metric"])
+    assert "val. L1 at kept ≤ 0.25 |" not in md  # no table column
+
+
+def test_power_note_with_three_trials(tmp_path):
+    make_study(tmp_path, trials=3)
+    md = report(tmp_path, formats=("md",)).read_text()
+    assert "**Power:**" in md and "smallest two-sided Wilcoxon signed-rank p is 0.25" in md
+    assert "at least 6 trials per group" in md  # one pair: 2 / 2^6 <= 0.05
+    assert not (tmp_path / "report" / "pairwise.csv").exists()
+
+
+def test_unblocked_design_uses_kruskal_and_mann_whitney(tmp_path):
+    truth = make_study(tmp_path, blocked=False)
+    md = report(tmp_path).read_text()
+    pw = pd.read_csv(tmp_path / "report" / "pairwise.csv")
+    assert "KW p=" in md and "F p=" not in md and set(pw["test"]) == {"Mann–Whitney U"}
+    row = pw[(pw["family"] == "schedules, operator random") & (pw["metric"] == "test_l1")].iloc[0]
+    a, b = (truth.loc[truth["group"] == g, "test_l1"] for g in (row["a"], row["b"]))
+    assert row["pvalue"] == pytest.approx(sps.mannwhitneyu(a, b).pvalue)
 
 
 def test_summary_text(study):
-    root, values, _ = study
-    text = summary_text(root)
-    cells = _row(text, "grid", "conjunctive-increase")
-    assert cells[2] == str(TRIALS)
-    assert cells[3] == f"{np.median(values[('grid', 'conjunctive-increase')]['test_l1']):.4f}"
+    text = summary_text(study[0])
+    assert "median hypervolume" in text and "magnitude-exponential" in text
+    assert len(text.splitlines()) == 2 + len(DESIGN)
 
 
 def test_corrupt_result_warns_and_is_skipped(tmp_path):
-    make_study(tmp_path)
-    bad = tmp_path / "runs" / "canonical-none-t00" / "result.json"
-    bad.write_text('{"setting": "canonical", "gro')
-    with pytest.warns(RuntimeWarning, match="result.json"):
-        rows, logs = load_results(tmp_path)
-    assert len(rows) == 29
-    assert "canonical-none-t00" not in logs
-    with pytest.warns(RuntimeWarning, match="canonical-none-t00"):
-        path = report(tmp_path, formats=("md",))
-    assert _row(_section(path.read_text(), "canonical"), "none")[3] == str(TRIALS - 1)
-    assert not (tmp_path / "report" / "results.csv").exists()
-    assert not (tmp_path / "report" / "tables.tex").exists()
+    make_study(tmp_path, trials=2)
+    bad = tmp_path / "runs" / "canonical__none__t00" / "result.json"
+    bad.write_text("{not json")
+    with pytest.warns(RuntimeWarning, match=str(bad)):
+        df = load_results(tmp_path)
+    assert len(df) == 2 * len(DESIGN) - 1
+    nan = tmp_path / "runs" / "canonical__none__t01" / "result.json"
+    nan.write_text(json.dumps({"setting": "canonical", "group": "none", "test_l1": None, "fraction_kept": 1.0}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report(tmp_path, formats=("md",))
+    assert any(str(nan) in str(w.message) for w in caught)
 
 
-def test_missing_runs_dir(tmp_path):
+def test_missing_runs_dir_and_empty_study(tmp_path):
     with pytest.raises(FileNotFoundError, match="runs"):
         load_results(tmp_path)
-    with pytest.raises(FileNotFoundError):
-        report(tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError):
-        summary_text(tmp_path)
-
-
-def test_not_enough_groups_and_single_trials(tmp_path):
-    rng = np.random.default_rng(1)
-    runs = tmp_path / "runs"
-    for i, (group, op, sched) in enumerate([("random-fixed", "random", "fixed")] * 1):
-        result = {
-            "run_id": f"r{i}",
-            "setting": "canonical",
-            "operator": op,
-            "schedule": sched,
-            "group": group,
-            "trial": 0,
-            "seed": 0,
-            "test_l1": 0.3,
-            "train_l1": 0.3,
-            "fraction_kept": 0.9,
-            "kept_encoder": 0.9,
-            "kept_decoder": 0.9,
-            "wall_time": 1.0,
-            "inference_time": 1e-4,
-            "generations": GENS,
-        }
-        _write_run(runs, f"r{i}", result, (0.3, 0.9), rng)
-    # second setting: two groups with one trial each
-    for i, (group, op, sched) in enumerate([("none", "none", "-"), ("variance-population", "variance", "population")]):
-        result = {
-            "run_id": f"g{i}",
-            "setting": "grid",
-            "operator": op,
-            "schedule": sched,
-            "group": group,
-            "trial": 0,
-            "seed": i,
-            "test_l1": 0.2 + 0.1 * i,
-            "train_l1": 0.2,
-            "fraction_kept": 1.0 - 0.1 * i,
-            "kept_encoder": 1.0,
-            "kept_decoder": 1.0,
-            "wall_time": 1.0,
-            "inference_time": 1e-4,
-            "generations": GENS,
-        }
-        _write_run(runs, f"g{i}", result, (0.2 + 0.1 * i, 1.0 - 0.1 * i), rng)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        md = report(tmp_path).read_text()
-    canonical = _section(md, "canonical")
-    assert "not enough groups" in canonical
-    assert _row(canonical, "random-fixed")[3] == "1"
-    grid = _section(md, "grid")
-    assert "single trial" in grid
-    assert _row(grid, "none", "variance-population")  # pairwise row still present
-    assert _row(grid.split("### Best schedule", 1)[1], "variance")[1] == "population"
-    assert (tmp_path / "report" / "box_l1_canonical.png").is_file()
-
-
-def test_pareto_front():
-    pts = [(0.9, 0.1), (0.5, 0.3), (0.6, 0.2), (0.7, 0.25), (0.5, 0.35), (1.0, 0.1)]
-    assert pareto_front(pts) == [(0.5, 0.3), (0.6, 0.2), (0.9, 0.1)]
-
-
-def test_empty_study(tmp_path):
     (tmp_path / "runs").mkdir()
-    md = report(tmp_path).read_text()
-    assert "No finished runs" in md
+    assert "No finished runs" in report(tmp_path).read_text()
     assert "No finished runs" in summary_text(tmp_path)
+    with pytest.raises(ValueError, match="unknown report formats"):
+        report(tmp_path, formats=("pdf",))
+
+
+def test_masks_figure_from_saved_models(tmp_path, small_arch):
+    from evoprune.models import MODEL_FILE, save_model
+
+    make_study(tmp_path, trials=2)
+    genome = creator.Genome(small_arch, rng=0)
+    genome.encoder.prune_neurons(0, [0, 1, 2])  # whole hidden units go
+    for t in range(2):
+        save_model(tmp_path / "runs" / f"canonical__magnitude-exponential__t{t:02d}" / MODEL_FILE, genome)
+    (tmp_path / "runs" / "canonical__none__t00" / MODEL_FILE).write_bytes(b"broken")
+    with pytest.warns(RuntimeWarning, match="cannot read the model"):
+        md = report(tmp_path, formats=("md",)).read_text()
+    assert (tmp_path / "report" / "masks_canonical.png").is_file() and "masks_canonical.png" in md
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_atomic_writes_follow_the_umask(tmp_path, umask, mode):
+    from evoprune.io import atomic_write_text
+
+    old = os.umask(umask)
+    try:
+        path = atomic_write_text(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == mode

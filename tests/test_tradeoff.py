@@ -1,8 +1,10 @@
 import copy
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+import torch
 from deap import creator, tools
 
 from evoprune.data import binary_clustering
@@ -41,16 +43,31 @@ def test_pareto_front_and_l1_at_matched_sparsity():
     assert run_points(records, final=(0.2, 0.3)) == [(0.12, 0.5), (0.2, 0.3), (0.3, 0.2), (0.4, 0.1)]
 
 
+def test_test_errors_ride_along_but_do_not_choose():
+    # (validation L1, kept, test L1): the front and the choice at each sparsity follow validation only
+    records = [{"tradeoff_front": [[0.1, 1.0], [0.3, 0.4]], "tradeoff_front_test": [0.9, 0.05]},
+               {"tradeoff_front": [[0.2, 0.4]], "tradeoff_front_test": [0.8]}]
+    pts = run_points(records, final=(0.25, 0.2, 0.01))
+    assert pts == [(0.1, 1.0, 0.9), (0.2, 0.4, 0.8), (0.25, 0.2, 0.01)]
+    s = summarise(pts)
+    assert s["front"] == [[0.1, 1.0], [0.2, 0.4], [0.25, 0.2]] and s["front_test"] == [0.9, 0.8, 0.01]
+    assert s["l1_at_kept_0.5"] == 0.2 and s["test_l1_at_kept_0.5"] == 0.8  # not the test-best 0.05
+    assert s["hypervolume"] == pytest.approx(hypervolume([(0.1, 1.0), (0.2, 0.4), (0.25, 0.2)]))
+    # a log written before test errors were recorded: plain points
+    assert run_points([{"tradeoff_front": [[0.1, 0.5]]}], final=(0.2, 0.3, 0.4)) == [(0.1, 0.5), (0.2, 0.3)]
+
+
 def test_tradeoff_statistics_records_the_populations_front(small_arch, data):
     from evoprune.pruning import mutPruneMagnitude
 
     pop = [creator.Genome(small_arch, rng=i) for i in range(3)]
     mutPruneMagnitude(pop[1], 0.5)
-    rec = TradeoffStatistics(data.test).compile(pop)
-    expected = pareto_front((reconstruction_error(i, data.test), i.fraction_kept) for i in pop)
+    rec = TradeoffStatistics(data.validation, test=data.test).compile(pop)
+    expected = pareto_front((reconstruction_error(i, data.validation), i.fraction_kept, k) for k, i in enumerate(pop))
     assert len(rec["front"]) == len(expected)
-    for got, want in zip(rec["front"], expected, strict=True):
-        assert got == pytest.approx(list(want), abs=1e-6)
+    for got, test, want in zip(rec["front"], rec["front_test"], expected, strict=True):
+        assert got == pytest.approx(list(want[:2]), abs=1e-6)
+        assert test == pytest.approx(reconstruction_error(pop[int(want[2])], data.test), abs=1e-6)
     assert any(p[1] < 0.6 for p in rec["front"])  # the pruned genome is on the front (it is the sparsest)
 
 
@@ -61,10 +78,23 @@ def test_runs_record_the_tradeoff_and_its_summary(data):
     assert none.summary()["hypervolume"] == 0.0 and none.summary()["l1_at_kept_0.5"] == 0.5
     s = pruned.summary()
     assert s["hypervolume"] > 0 and s["l1_at_kept_0.5"] < 0.5
-    assert all("tradeoff_front" in r for r in pruned.records)
-    assert [s["test_l1"], s["fraction_kept"]] in [pytest.approx(p) for p in s["front"]] or any(
-        p[0] <= s["test_l1"] and p[1] <= s["fraction_kept"] for p in s["front"])
+    assert all("tradeoff_front" in r and "tradeoff_front_test" in r for r in pruned.records)
+    val = reconstruction_error(pruned.best, data.validation)
+    assert any(p[0] <= val + 1e-6 and p[1] <= s["fraction_kept"] + 1e-9 for p in s["front"])
+    assert len(s["front_test"]) == len(s["front"]) and s["test_l1_at_kept_0.5"] in s["front_test"]
     json.dumps(s)  # result.json-ready
+
+
+def test_no_quantity_that_selects_reads_test_data(data):
+    """Replacing the test set changes the reported test errors, not the front, hypervolume or final model."""
+    cfg = RunConfig(operator="magnitude", schedule="fixed", p=1.0, amount=0.3, generations=6, selection="nsga2",
+                    mu=4, lambda_=4, **SMALL)
+    noise = np.random.default_rng(9).random(tuple(data.test.shape)).astype("float32")
+    other = dataclasses.replace(data, test=torch.from_numpy(noise))
+    a, b = run(cfg, data, 0).summary(), run(cfg, other, 0).summary()
+    for key in ("front", "hypervolume", "l1_at_kept_0.5", "fraction_kept", "train_l1"):
+        assert a[key] == b[key], key
+    assert a["front_test"] != b["front_test"] and a["test_l1"] != b["test_l1"]
 
 
 def test_nsga2_selection_keeps_a_tradeoff_population(data):
@@ -96,7 +126,7 @@ def test_select_final_takes_the_sparsest_model_within_tolerance(small_arch, data
     assert select_final([dense, heavy, light], data.validation, tolerance=10.0) is heavy
 
 
-def test_report_compares_groups_on_hypervolume_and_matched_sparsity(tmp_path):
+def test_report_compares_groups_on_hypervolume(tmp_path):
     rng = np.random.default_rng(0)
     for group, hv_centre in (("random-exponential", 0.05), ("magnitude-exponential", 0.2)):
         for t in range(6):
@@ -104,12 +134,13 @@ def test_report_compares_groups_on_hypervolume_and_matched_sparsity(tmp_path):
             d.mkdir(parents=True)
             hv = hv_centre + rng.normal(0, 0.005)
             row = {"setting": "canonical", "group": group, "operator": group.split("-")[0], "trial": t,
-                   "test_l1": 0.1 + rng.normal(0, 0.01), "fraction_kept": 0.5, "hypervolume": hv,
-                   "l1_at_kept_0.5": 0.2 - hv / 2, "l1_at_kept_0.25": 0.5, "front": [[0.1, 0.5]]}
+                   "schedule": "exponential", "seed": t, "test_l1": 0.1 + rng.normal(0, 0.01),
+                   "fraction_kept": 0.5, "hypervolume": hv, "l1_at_kept_0.5": 0.2 - hv / 2, "l1_at_kept_0.25": 0.5,
+                   "front": [[0.1, 0.5]]}
             (d / "result.json").write_text(json.dumps(row))
     text = report(tmp_path).read_text()
-    assert "trade-off hypervolume" in text and "test L1 at kept ≤ 0.5" in text
-    section = text.split("#### trade-off hypervolume")[1].split("####")[0]
-    assert "*" in section  # 6 vs 6 clearly separated samples: significant after Holm
+    assert "hypervolume (validation)" in text and "val. L1 at kept ≤ 0.5" in text
+    # 6 of 6 blocks agree: p = 2/64, and every magnitude run beats every random run
+    assert "- hypervolume (validation), operators, schedule exponential: magnitude ≻ random (0.031, 1.00)" in text
     groups = (tmp_path / "report" / "groups.csv").read_text()
     assert "hypervolume_median" in groups.splitlines()[0]

@@ -43,7 +43,7 @@ class Canonical(Setting):
         return True if cfg.prune_first is None else cfg.prune_first
 
     def stats(self, cfg, data):
-        return run_stats(data.test)
+        return run_stats(data)
 
     def steps(self, cfg, data, toolbox, population, rng, stats, checkpoint, resume_from):
         return muLambdaSteps(population, toolbox, cfg.mu, cfg.lambda_, cfg.generations, plus=True, stats=stats,

@@ -82,10 +82,15 @@ class RunResult:
         return {**{k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}, **self.tradeoff}
 
 
-def run_stats(test_data: torch.Tensor, test_chapter: bool = True) -> tools.MultiStatistics:
-    """The study runs' statistics: :func:`~evoprune.metrics.default_stats` plus the ``tradeoff`` chapter."""
-    stats = default_stats(test_data if test_chapter else None)
-    stats["tradeoff"] = TradeoffStatistics(test_data, errors=stats.shared[0] if stats.shared else None)
+def run_stats(data, test_chapter: bool = True) -> tools.MultiStatistics:
+    """The study runs' statistics: :func:`~evoprune.metrics.default_stats` plus the ``tradeoff`` chapter.
+
+    The trade-off front is chosen on ``data.validation``; ``data.test`` only reports the test L1 of its models
+    (and, with ``test_chapter``, the population's test L1 per generation).
+    """
+    stats = default_stats(data.test if test_chapter else None)
+    stats["tradeoff"] = TradeoffStatistics(data.validation, test=data.test,
+                                           test_errors=stats.shared[0] if stats.shared else None)
     return stats
 
 
@@ -115,7 +120,7 @@ def finish(label: str, seed: int, best, logbook, data, wall: float) -> RunResult
         kept_decoder=best.decoder.fraction_kept,
         wall_time=wall,
         inference_time=inference_time(best.to_module(), data.test.cpu()),
-        tradeoff=summarise(run_points(records, (test_l1, kept))),
+        tradeoff=summarise(run_points(records, (reconstruction_error(best, data.validation), kept, test_l1))),
         best=best,
     )
 

@@ -34,7 +34,7 @@ class GridSetting(Setting):
         return [creator.AEIndividual(arch, rng=init, lr=cfg.lr) for _ in range(Grid.from_string(cfg.grid).n_cells)]
 
     def stats(self, cfg, data):
-        return run_stats(data.test, test_chapter=False)
+        return run_stats(data, test_chapter=False)
 
     def steps(self, cfg, data, toolbox, population, rng, stats, checkpoint, resume_from):
         return gridSteps(population, toolbox, cfg.grid, cfg.generations, stats=stats, rng=rng, update=cfg.update,

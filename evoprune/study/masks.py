@@ -1,0 +1,69 @@
+"""What pruning kept: the masks of each operator's best model (from ``OUT/runs/<id>/model.safetensors``)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..plots import plt, save_figure
+from .figures import colour
+
+
+def _load(run_dir: Path):
+    from ..models import MODEL_FILE, load_model
+
+    if not (run_dir / MODEL_FILE).is_file():
+        return None
+    try:
+        return load_model(run_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        warnings.warn(f"cannot read the model of {run_dir}: {exc}", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _layer_kept(genome) -> tuple[list[str], list[float]]:
+    names, kept = [], []
+    for half_name, half in (("enc", genome.encoder), ("dec", genome.decoder)):
+        for i in range(len(half.masks) // 2):
+            names.append(f"{half_name}{i}")
+            kept.append(float(half.masks[2 * i].float().mean()))
+    return names, kept
+
+
+def masks_figure(setting: str, best_runs: Mapping[str, str], runs: Path, path: Path) -> list[str]:
+    """One row per operator (its best run): the first encoder layer's mask (inputs × hidden units), the
+    decoder's last layer (hidden units × outputs) and the kept fraction per layer.  Returns the operators
+    drawn (none if no run has a model file; the figure is then not written)."""
+    models = {op: g for op, run_id in best_runs.items() if (g := _load(runs / run_id)) is not None}
+    if not models:
+        return []
+    fig, axes = plt.subplots(len(models), 3, figsize=(13, 1.6 * len(models) + 1.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 3, 1.6], "hspace": 0.45})
+    for k, (row, (op, genome)) in enumerate(zip(axes, models.items(), strict=True)):
+        first = genome.encoder.masks[0].cpu().numpy().astype(float)  # (hidden, inputs)
+        last = genome.decoder.masks[-2].cpu().numpy().astype(float).T  # (hidden, outputs)
+        for ax, mask, what in ((row[0], first, "encoder layer 1"), (row[1], last, "decoder last layer")):
+            ax.imshow(mask, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+            empty = int((~mask.any(axis=1)).sum())
+            ax.set_title(f"{what}: {mask.mean():.0%} kept, {empty}/{mask.shape[0]} hidden units cut off",
+                         fontsize="small")
+            ax.set_yticks([])
+            if k < len(models) - 1:
+                ax.set_xticks([])
+        row[0].set_ylabel(f"{op}\n{best_runs[op]}", color=colour(op), fontsize="small", rotation=0, ha="right",
+                          va="center")
+        names, kept = _layer_kept(genome)
+        row[2].bar(np.arange(len(kept)), kept, color=colour(op))
+        row[2].set_xticks(np.arange(len(kept)), names if k == len(models) - 1 else [""] * len(kept),
+                          fontsize="x-small")
+        row[2].set_ylim(0, 1)
+        row[2].set_title("kept per layer", fontsize="small")
+    axes[-1, 0].set_xlabel("input")
+    axes[-1, 1].set_xlabel("output")
+    fig.suptitle(f"{setting}: surviving connections of each operator's best run\n"
+                 "(black: kept; rows: hidden units; columns: inputs or outputs)")
+    save_figure(fig, path)
+    return list(models)
