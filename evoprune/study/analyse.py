@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from .. import stats as st
+from ..pruning import method_names
 
 ALPHA = 0.05
 #: (column, label, higher is better) of the metrics compared between groups
@@ -32,15 +33,20 @@ METRICS = (
     ("l1_at_kept_0.5", "val. L1 at kept ≤ 0.5", False),
     ("l1_at_kept_0.25", "val. L1 at kept ≤ 0.25", False),
 )
-#: preferred order of operators (others follow alphabetically); "none" is the unpruned baseline
-OPERATOR_ORDER = ("none", "random", "variance", "conjunctive", "magnitude")
 BASELINE = "none"
+
+
+def operator_order() -> tuple[str, ...]:
+    """The unpruned baseline, then the registered pruning methods in registration order."""
+    return (BASELINE, *method_names())
+
+
 #: share of runs with one value above which a metric counts as constant (or a placeholder)
 CONSTANT_SHARE = 0.9
 
 
-def ordered(values: Iterable[str], preferred: Iterable[str] = OPERATOR_ORDER) -> list[str]:
-    uniq, preferred = set(values), list(preferred)
+def ordered(values: Iterable[str], preferred: Iterable[str] | None = None) -> list[str]:
+    uniq, preferred = set(values), list(operator_order() if preferred is None else preferred)
     return [v for v in preferred if v in uniq] + sorted(uniq - set(preferred))
 
 

@@ -13,21 +13,26 @@ import numpy as np
 import pandas as pd
 
 from ..plots import plt, save_figure
+from ..pruning import method_names
 from ..schedules import SCHEDULES
 from ..stats import vargha_delaney_a12
 from ..tradeoff import pareto_front
 from .analyse import BASELINE, group_order, ordered
 
-_COLOURS = {"none": "black", "random": "tab:blue", "variance": "tab:orange", "conjunctive": "tab:green",
-            "magnitude": "tab:red"}
-_EXTRA = ["tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:grey"]
+_PALETTE = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
+            "tab:cyan"]
 _MARKERS = dict(zip(SCHEDULES, "os^DvPXh", strict=False))
 _LINESTYLES = ["-", "--", ":", "-."]
 
 
 def colour(operator: str) -> str:
-    """The colour of ``operator`` in every figure (unknown operators: a stable pick from the rest)."""
-    return _COLOURS.get(operator) or _EXTRA[sum(map(ord, operator)) % len(_EXTRA)]
+    """The colour of ``operator`` in every figure: black for the baseline, then by registration order
+    (operators no longer registered: a stable pick by name)."""
+    if operator == BASELINE:
+        return "black"
+    names = method_names()
+    i = names.index(operator) if operator in names else sum(map(ord, operator))
+    return _PALETTE[i % len(_PALETTE)]
 
 
 def marker(schedule: str) -> str:
