@@ -197,7 +197,9 @@ def decoder_error_sums(
     )
 
 
-if __name__ == "__main__":  # ``python -m evoprune.fused``: build (or load) the extension now, as the set-up does
-    ext = extension()
-    print(f"evoprune.fused: {'ready' if ext is not None else 'not available (torch path used)'} "
-          f"({build_seconds() or 0:.1f} s)")
+def build() -> bool:
+    """Build (or load) the extension now, as the set-up (``make install``) does; say how it went."""
+    ok = extension() is not None
+    state = "ready" if ok else "not available (the torch path is used)"
+    print(f"evoprune.fused: {state} ({build_seconds() or 0:.1f} s)")
+    return ok

@@ -52,7 +52,7 @@ def vargha_delaney_a12(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def a12_magnitude(a12: float) -> str:
-    """``negligible`` (|A12 − 0.5| < 0.06), ``small`` (< 0.14), ``medium`` (< 0.21) or ``large``."""
+    """``negligible`` (``|A12 − 0.5|`` < 0.06), ``small`` (< 0.14), ``medium`` (< 0.21) or ``large``."""
     a12 = float(a12)
     if math.isnan(a12) or not 0.0 <= a12 <= 1.0:
         raise ValueError(f"A12 must lie in [0, 1], got {a12}")
