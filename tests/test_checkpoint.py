@@ -25,6 +25,8 @@ from evoprune.study.checkpoint import (
 from evoprune.study.config import parse_study
 from evoprune.study.runner import TIMING_FIELDS, run_study
 
+from .test_study import TINY
+
 ROOT = Path(__file__).resolve().parent.parent
 FP = "0123456789abcdef"
 
@@ -152,30 +154,10 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
-SMALL = """
-name = "ck"
-seed = 4
-trials = 1
-checkpoint_every = 3
-
-[data]
-name = "binary_clustering"
-n_clusters = 4
-dim = 40
-samples_per_cluster = 25
-
-[run]
-generations = 6
-hidden = 12
-latent = 4
-lr = 0.005
-
-[factors]
-setting = ["canonical"]
-operator = ["random"]
-schedule = ["fixed"]
-p = [0.5]
-"""
+SMALL = (TINY.replace('name = "tiny"', 'name = "ck"').replace("seed = 1", "seed = 4")
+         .replace("trials = 2", "trials = 1").replace("generations = 12", "generations = 6")
+         .replace('setting = ["canonical", "grid"]', 'setting = ["canonical"]')
+         .replace('operator = ["none", "random"]', 'operator = ["random"]'))
 
 
 def test_crafted_pickle_checkpoints_are_never_unpickled(tmp_path):

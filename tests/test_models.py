@@ -19,34 +19,11 @@ from evoprune.models import (
 from evoprune.study.config import parse_study
 from evoprune.study.runner import TIMING_FIELDS, run_study
 
-STUDY = """
-name = "models"
-seed = 3
-trials = 1
-checkpoint_every = 4
+from .test_study import TINY
 
-[data]
-name = "binary_clustering"
-n_clusters = 4
-dim = 40
-samples_per_cluster = 25
-
-[run]
-generations = 8
-hidden = 12
-latent = 4
-lr = 0.005
-
-[settings.grid]
-batch_size = 10
-grid = "ring:4"
-
-[factors]
-setting = ["canonical", "grid"]
-operator = ["none", "random"]
-schedule = ["fixed"]
-p = [0.5]
-"""
+STUDY = (TINY.replace('name = "tiny"', 'name = "models"').replace("seed = 1", "seed = 3")
+         .replace("trials = 2", "trials = 1").replace("checkpoint_every = 3", "checkpoint_every = 4")
+         .replace("generations = 12", "generations = 8"))
 
 
 @pytest.fixture(scope="module")
