@@ -53,9 +53,9 @@ def _report(args) -> int:
 
 
 def _status(args) -> int:
-    from .study.claims import describe_claims
     from .study.config import load_study
     from .study.runner import study_status
+    from .study.sharing import describe_claims
 
     study_file = Path(args.out) / "study.toml"
     if not study_file.is_file():

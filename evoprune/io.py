@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,57 @@ def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> Path:
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def _tmp_write(path: Path, data: bytes) -> Path:
+    """A fully written (fsynced) temporary file next to ``path``, with a unique name."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def create_exclusive(path: Path, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; True if this call created it.
+
+    A hard link of a fully written temporary file: atomic (also over NFS, where a lost reply is
+    caught by the link count), and readers never see a half-written file.  Where the file system
+    has no hard links, ``O_CREAT | O_EXCL`` (then the content follows the creation).
+    """
+    tmp = _tmp_write(path, data)
+    try:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK):
+                raise
+            return _create_excl_open(path, data)
+        return os.stat(tmp).st_nlink == 2  # 2: the link is ours (NFS may report EEXIST for a retried link)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _create_excl_open(path: Path, data: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return True
+
+
+def replace_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` by a fully written file holding ``data`` (readers see the old or the new one)."""
+    os.replace(_tmp_write(path, data), path)

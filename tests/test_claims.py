@@ -11,17 +11,9 @@ from pathlib import Path
 import pytest
 
 from evoprune.study import claims
-from evoprune.study.claims import (
-    CLAIM,
-    HISTORY,
-    claim_state,
-    describe_claims,
-    finish_claimed,
-    read_claim,
-    run_claimed,
-    try_claim,
-)
+from evoprune.study.claims import CLAIM, HISTORY, claim_state, read_claim, try_claim
 from evoprune.study.runner import TIMING_FIELDS, run_study, study_status
+from evoprune.study.sharing import describe_claims, finish_claimed, run_claimed
 
 from .test_study import TINY as STUDY_TINY
 
@@ -165,10 +157,8 @@ def test_racing_threads_have_exactly_one_winner(tmp_path, stale):
 
 
 RACER = """
-import importlib.util, json, sys, time
-spec = importlib.util.spec_from_file_location("claims", sys.argv[1])
-claims = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(claims)
+import json, sys, time
+from evoprune.study import claims
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
 c = claims.try_claim(sys.argv[2])
 print(json.dumps(c is not None))
@@ -184,8 +174,8 @@ def test_racing_processes_have_exactly_one_winner(tmp_path, stale):
     d = tmp_path / "run"
     if stale:
         _write_claim(d, pid=_dead_pid())
-    start = time.time() + 1.5
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, claims.__file__, str(d), str(start)],
+    start = time.time() + 8.0  # all six have imported evoprune by then: they race at one instant
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, "-", str(d), str(start)],
                               stdout=subprocess.PIPE, text=True) for _ in range(6)]
     wins = [json.loads(p.communicate(timeout=30)[0]) for p in procs]
     assert all(p.returncode == 0 for p in procs)

@@ -23,7 +23,6 @@ Every claim a runner wins is also appended to ``claims.log`` in the run folder (
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -32,9 +31,10 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from ..io import create_exclusive, replace_atomic
 
 #: Seconds between two heartbeats of a held claim.
 HEARTBEAT_S = 30.0
@@ -42,15 +42,11 @@ HEARTBEAT_S = 30.0
 STALE_HEARTBEATS = 5
 #: An unreadable claim file younger than this is taken as being written (held), not as stale.
 UNREADABLE_GRACE_S = 5.0
-#: Seconds between two looks at runs that other runners hold (see :func:`finish_claimed`).
-POLL_S = 2.0
 
 CLAIM = "claim.json"
 HISTORY = "claims.log"
 #: The file whose presence marks a run finished: a finished run is never claimed.
 DONE = "result.json"
-
-T = TypeVar("T")
 
 
 def _now() -> float:
@@ -65,59 +61,6 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OverflowError, ValueError):  # another user's process; or a bad pid: assume alive
         return True
     return True
-
-
-def _tmp_write(path: Path, data: bytes) -> Path:
-    """A fully written (fsynced) temporary file next to ``path``, with a unique name."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def _create_exclusive(path: Path, data: bytes) -> bool:
-    """Create ``path`` holding ``data`` unless it exists; True if this call created it.
-
-    A hard link of a fully written temporary file: atomic (also over NFS, where a lost reply is
-    caught by the link count), and readers never see a half-written file.  Where the file system
-    has no hard links, ``O_CREAT | O_EXCL`` (then the content follows the creation).
-    """
-    tmp = _tmp_write(path, data)
-    try:
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        except OSError as e:
-            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK):
-                raise
-            return _create_excl_open(path, data)
-        return os.stat(tmp).st_nlink == 2  # 2: the link is ours (NFS may report EEXIST for a retried link)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _create_excl_open(path: Path, data: bytes) -> bool:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return True
-
-
-def _replace(path: Path, data: bytes) -> None:
-    os.replace(_tmp_write(path, data), path)
 
 
 def _read_raw(run_dir: Path) -> tuple[bytes, float] | None:
@@ -227,7 +170,7 @@ class Claim:
                 self.lost = True
                 return False
             self.info = {**self.info, "heartbeat": _now()}
-            _replace(self.path, json.dumps(self.info).encode())
+            replace_atomic(self.path, json.dumps(self.info).encode())
             return True
 
     def release(self) -> None:
@@ -256,7 +199,7 @@ class Claim:
 def _take_over(run_dir: Path, raw: bytes, data: bytes) -> bool:
     """Replace the stale claim ``raw`` with ``data``; True for exactly one of several racing takers."""
     marker = run_dir / f"claim.takeover-{_identity(raw)}"
-    if not _create_exclusive(marker, data):
+    if not create_exclusive(marker, data):
         with contextlib.suppress(OSError):  # a taker that died holding the marker: free it for the next look
             if _now() - marker.stat().st_mtime > UNREADABLE_GRACE_S:
                 marker.unlink(missing_ok=True)
@@ -265,7 +208,7 @@ def _take_over(run_dir: Path, raw: bytes, data: bytes) -> bool:
         again = _read_raw(run_dir)
         if again is None or again[0] != raw:  # released, refreshed or taken over meanwhile
             return False
-        _replace(run_dir / CLAIM, data)
+        replace_atomic(run_dir / CLAIM, data)
         return True
     finally:
         marker.unlink(missing_ok=True)
@@ -292,7 +235,7 @@ def try_claim(run_dir: str | os.PathLike, heartbeat_s: float | None = None, stal
     data = json.dumps(info).encode()
     took_over = None
     for _ in range(3):  # a claim can vanish between two looks: look again
-        if _create_exclusive(run_dir / CLAIM, data):
+        if create_exclusive(run_dir / CLAIM, data):
             break
         got = _read_raw(run_dir)
         if got is None:
@@ -316,61 +259,3 @@ def try_claim(run_dir: str | os.PathLike, heartbeat_s: float | None = None, stal
                                | {"took_over": took_over}) + "\n")
     claim._start_heartbeat()
     return claim
-
-
-def run_claimed(run_dir: str | os.PathLike, work: Callable[[], T], done: str = DONE, **claim_kw) -> T | None:
-    """``work()`` holding the claim of ``run_dir``; None (nothing done) if another live runner holds it.
-
-    A finished run (its ``done`` file exists) is not claimed: ``work()`` is called as it is.
-    """
-    run_dir = Path(run_dir)
-    if (run_dir / done).exists():
-        return work()
-    claim = try_claim(run_dir, done=done, **claim_kw)
-    if claim is None:
-        return work() if (run_dir / done).exists() else None
-    with claim:
-        return work()
-
-
-def finish_claimed(items: Iterable[T], dir_of: Callable[[T], Path], run: Callable[[list[T]], Any],
-                   progress: Callable[[int], Any] | None = None, poll_s: float | None = None,
-                   done: str = DONE) -> None:
-    """Wait until every item's run folder holds its ``done`` file.
-
-    Every ``poll_s`` seconds (default :data:`POLL_S`) the unfinished items whose run is not held
-    by a live runner (its claim is gone or stale) are passed to ``run`` (which claims them again);
-    ``progress(n)`` is told how many items are finished.
-    """
-    items = list(items)
-    poll_s = POLL_S if poll_s is None else poll_s
-    while True:
-        left = [s for s in items if not (dir_of(s) / done).exists()]
-        if progress is not None:
-            progress(len(items) - len(left))
-        if not left:
-            return
-        free = [s for s in left if (st := claim_state(dir_of(s))) is None or st[0] == "stale"]
-        if free:
-            run(free)
-            if any((dir_of(s) / done).exists() for s in free):
-                continue
-        time.sleep(poll_s)
-
-
-def describe_claims(runs_dir: str | os.PathLike, run_ids: Iterable[str], now: float | None = None) -> list[str]:
-    """One line per claimed run among ``run_ids`` (folders of ``runs_dir``): who holds it, or that it is stale."""
-    now = _now() if now is None else now
-    lines = []
-    for run_id in run_ids:
-        st = claim_state(Path(runs_dir) / run_id, now=now)
-        if st is None:
-            continue
-        state, info = st
-        who = f" on {info['host']} pid {info['pid']}" if "host" in info and "pid" in info else ""
-        beat = f"heartbeat {info['age']:.0f} s ago"
-        if state == "held":
-            lines.append(f"running: {run_id}{who} ({beat})")
-        else:
-            lines.append(f"stale claim: {run_id}{who} ({beat}: {info['reason']}; the next runner takes it over)")
-    return lines

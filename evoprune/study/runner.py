@@ -37,9 +37,10 @@ from tqdm.auto import tqdm
 
 from ..io import atomic_write_text
 from .checkpoint import CheckpointMismatch, checkpoints
-from .claims import claim_state, finish_claimed
+from .claims import claim_state
 from .config import RunSpec, Study, StudyError, load_study
 from .jobs import JobTask, check_same_config, default_trials_per_job, make_jobs, read_json, run_dir
+from .sharing import finish_claimed
 
 #: Result fields that depend on the machine's clock, not on the seed.
 TIMING_FIELDS = frozenset({"wall_time", "inference_time", "time"})
