@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
+import timeit
 
 import torch
 
@@ -20,15 +20,6 @@ from evoprune.data import binary_clustering
 from evoprune.genome import Architecture, AutoencoderGenome
 from evoprune.kernels import neighbourhood_errors, reconstruction_errors
 from evoprune.topology import Grid
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:
@@ -55,8 +46,10 @@ def main() -> None:
             break
         rec = reconstruction_errors(genomes, x, args.metric)
         nbe = neighbourhood_errors(pop, nb, xb, args.metric)
-        t_rec = best_of(lambda: reconstruction_errors(genomes, x, args.metric), repeats) / len(genomes) * 1e3
-        t_nb = best_of(lambda: neighbourhood_errors(pop, nb, xb, args.metric), repeats) * 1e3
+        times = timeit.repeat(lambda: reconstruction_errors(genomes, x, args.metric), number=1, repeat=repeats)
+        t_rec = min(times) / len(genomes) * 1e3
+        hood = timeit.repeat(lambda: neighbourhood_errors(pop, nb, xb, args.metric), number=1, repeat=repeats)
+        t_nb = min(hood) * 1e3
         results[mode] = (rec, nbe)
         name = "fused" if mode == "1" else "torch"
         print(f"{name:6s} reconstruction_errors {t_rec:7.2f} ms/genome   neighbourhood_errors(ring:10, B=100) "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import timeit
 
 import numpy as np
 import torch
@@ -21,15 +22,6 @@ from evoprune.genome import Architecture, AutoencoderGenome
 from evoprune.stack import GenomeStack, compile_enabled
 
 BATCH = 5
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def plain_loop(x: torch.Tensor, steps: int, repeats: int, fused: bool) -> float:
@@ -46,7 +38,7 @@ def plain_loop(x: torch.Tensor, steps: int, repeats: int, fused: bool) -> float:
             opt.step()
 
     run()
-    return best_of(run, repeats) / steps * 1e3
+    return min(timeit.repeat(run, number=1, repeat=repeats)) / steps * 1e3
 
 
 def stacked(x: torch.Tensor, n: int, steps: int, repeats: int, compile: bool, fuse: bool = False) -> tuple:
@@ -59,7 +51,8 @@ def stacked(x: torch.Tensor, n: int, steps: int, repeats: int, compile: bool, fu
     t = time.perf_counter()
     stack.train_epoch(x, orders, BATCH, "l1", compile=compile)
     first = time.perf_counter() - t
-    return best_of(lambda: stack.train_epoch(x, orders, BATCH, "l1", compile=compile), repeats) / steps / n * 1e3, first
+    times = timeit.repeat(lambda: stack.train_epoch(x, orders, BATCH, "l1", compile=compile), number=1, repeat=repeats)
+    return min(times) / steps / n * 1e3, first
 
 
 def main() -> None:
