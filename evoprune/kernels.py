@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from .activations import ACTIVATIONS
 from .fused import decoder_error_sums, fused_enabled
+from .validation import check_choice
 
 Half = HalfSpec = Any  # evoprune.genome's classes (kernels sit below genome; only their attributes are read)
 
@@ -42,9 +43,7 @@ LOSSES = {"l1": _l1, "mse": _mse, "bce": _bce}
 
 
 def check_metric(metric: str) -> str:
-    if metric not in LOSSES:
-        raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(LOSSES)}")
-    return metric
+    return check_choice("metric", metric, LOSSES)
 
 
 def stack_halves(halves: Sequence[Half], device: torch.device | str | None = None):
