@@ -21,15 +21,19 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 demo: $(STAMP)
 	$(PY) -m evoprune run studies/quick.toml --out out/quick --workers 2
 
+# Lint, the test suite, then the docs: every tutorial executed, warnings (a dead reference,
+# a failing tutorial, prose quoting a number its code no longer prints) are errors.
 test: $(STAMP)
-	$(PY) -m ruff check evoprune tests examples benchmarks
+	$(PY) -m ruff check evoprune tests examples benchmarks docs
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory docs
 
 docs: $(STAMP)
-	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) docs/_build out
+	rm -rf $(VENV) docs/_build docs/tutorials out

@@ -32,6 +32,7 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinx_gallery.gen_gallery",
     "sphinxarg.ext",
+    "quoted_numbers",
 ]
 
 # -- API reference -------------------------------------------------------------------
@@ -59,7 +60,6 @@ sphinx_gallery_conf = {
     "abort_on_example_error": True,
     "download_all_examples": False,
     "remove_config_comments": True,
-    "reference_url": {"evoprune": None},
     "image_scrapers": ("matplotlib",),
     "capture_repr": (),  # show what the code prints, not the repr of a block's last line
     "min_reported_time": 1,
