@@ -29,6 +29,8 @@ runs it next to the built-in operators.
 # The hyper-parameters are the keyword arguments of ``__init__``, each stored as an
 # attribute of the same name: that is how study files set them and errors name them.
 
+import textwrap
+
 import matplotlib.pyplot as plt
 
 from evoprune.data import binary_clustering
@@ -75,7 +77,7 @@ print(method_names())
 # run without it. Put the call in your test suite.
 
 passed = check_pruning_method(LowActivity(power=2.0))
-print(f"{len(passed)} checks passed, e.g. {passed[:3]}")
+print("\n".join(passed))
 
 # %%
 # A method that breaks the contract is caught, with the check named. This one scores
@@ -97,7 +99,7 @@ class Careless(PruningMethod, register=False):
 try:
     check_pruning_method(Careless)
 except AssertionError as error:
-    print(error)
+    print(textwrap.fill(str(error), 80))
 
 # %%
 # Use it
