@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+__all__ = ["build_parser", "main"]
+
 
 def _run(args) -> int:
     from .study.config import load_study

@@ -13,6 +13,8 @@ from .io import atomic_write_text, write_jsonl
 from .plots import plot_curves
 from .runs import OPERATORS, RunConfig, RunResult, run, single_thread
 
+__all__ = ["demo"]
+
 
 def _run_variant(args) -> RunResult:
     single_thread()

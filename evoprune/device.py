@@ -6,6 +6,8 @@ import re
 
 import torch
 
+__all__ = ["check_device_name", "resolve_device"]
+
 _NAME = re.compile(r"(cpu|cuda|cuda:\d+|mps|auto)")
 
 

@@ -26,6 +26,8 @@ from .kernels import stacked_forward
 from .rng import RNGLike, as_generator
 from .validation import check_choice, check_positive
 
+__all__ = ["HalfSpec", "Architecture", "Half", "AutoencoderGenome", "Autoencoder"]
+
 _ACTIVATION_MODULES = {
     "relu": nn.ReLU,
     "sigmoid": nn.Sigmoid,

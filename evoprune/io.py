@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+__all__ = ["atomic_write_bytes", "atomic_write_text", "write_jsonl", "read_jsonl", "logbook_records"]
+
 
 def _umask() -> int:
     """The process umask; read from /proc where it can be (setting it to read it races with other threads)."""

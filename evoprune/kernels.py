@@ -19,6 +19,8 @@ from .activations import ACTIVATIONS
 from .fused import decoder_error_sums, fused_enabled
 from .validation import check_choice
 
+__all__ = ["WORST", "LOSSES", "reconstruction_errors", "pairing_errors", "neighbourhood_errors"]
+
 Half = HalfSpec = Any  # evoprune.genome's classes (kernels sit below genome; only their attributes are read)
 
 

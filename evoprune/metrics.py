@@ -12,6 +12,17 @@ from .evaluation import reconstruction_error
 from .genome import AutoencoderGenome
 from .kernels import reconstruction_errors
 
+__all__ = [
+    "fraction_kept",
+    "train_error",
+    "test_error",
+    "PopulationErrors",
+    "BatchStatistics",
+    "SharedStatistics",
+    "default_stats",
+    "inference_time",
+]
+
 
 def fraction_kept(individual: AutoencoderGenome) -> float:
     return individual.fraction_kept

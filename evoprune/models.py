@@ -44,6 +44,16 @@ import torch
 from .genome import Architecture, AutoencoderGenome, Half, HalfSpec
 from .io import atomic_write_bytes
 
+__all__ = [
+    "save_model",
+    "load_model",
+    "model_metadata",
+    "save_population",
+    "load_population",
+    "export_state_dict",
+    "export_model",
+]
+
 MODEL_FILE = "model.safetensors"
 POPULATION_FILE = "population.safetensors"
 MODEL_FORMAT = "evoprune-model"

@@ -11,6 +11,8 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
+__all__ = ["ProcessMap", "dask_map"]
+
 
 def _init_worker(threads: int) -> None:
     import torch

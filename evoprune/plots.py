@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .io import atomic_write_bytes  # noqa: E402
 
+__all__ = ["save_figure", "plot_curves", "plot_grid_heatmaps"]
+
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
     """Save ``fig`` as PNG atomically and close it."""

@@ -13,6 +13,20 @@ from dataclasses import dataclass
 
 from .validation import check_choice, check_probability
 
+__all__ = [
+    "Schedule",
+    "SCHEDULES",
+    "get_schedule",
+    "fixed",
+    "increase",
+    "decrease",
+    "decrease_published",
+    "exponential",
+    "final_n",
+    "population",
+    "prune_after",
+]
+
 
 def fixed(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
     return p

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from .validation import check_amount
 
+__all__ = ["selParsimony"]
+
 
 def selParsimony(individuals: Sequence, k: int, tolerance: float = 0.01, fit_attr: str = "fitness") -> list:
     """Select ``k`` individuals by fitness with lexicographic parsimony pressure.

@@ -35,6 +35,17 @@ from deap.benchmarks.tools import hypervolume as _deap_hypervolume
 
 from .kernels import reconstruction_errors
 
+__all__ = [
+    "REFERENCE",
+    "LEVELS",
+    "pareto_front",
+    "hypervolume",
+    "l1_at_kept",
+    "run_points",
+    "summarise",
+    "TradeoffStatistics",
+]
+
 #: Reference point (L1, fraction kept) of the hypervolume.
 REFERENCE = (0.5, 1.0)
 #: Sparsity levels (fraction kept) at which runs are compared by default.

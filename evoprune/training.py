@@ -24,6 +24,8 @@ from .rng import RNGLike, as_generator
 from .stack import GenomeStack
 from .validation import check_choice, check_positive
 
+__all__ = ["LossSchedule", "mutTrain", "mutLearningRate"]
+
 
 @dataclass(frozen=True)
 class LossSchedule:

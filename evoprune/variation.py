@@ -35,6 +35,8 @@ import numpy as np
 
 from .training import loss_kwargs
 
+__all__ = ["Operators", "VaryRequest", "vary", "vary_stack", "lockstep", "run_steps", "batch_form", "evaluate_all"]
+
 
 @dataclass
 class Operators:

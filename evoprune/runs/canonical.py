@@ -11,6 +11,8 @@ from ..selection import selParsimony
 from .common import base_toolbox, ensure_creator, init_rng, register_pruning, run_stats, select_final
 from .registry import Setting, register_setting
 
+__all__ = ["Canonical", "canonical_toolbox"]
+
 
 class Canonical(Setting):
     """(μ + λ) training (μ = λ = 1 by default) with parsimony, best or NSGA-II survivor selection."""

@@ -12,6 +12,8 @@ from ..topology import Grid
 from .common import base_toolbox, ensure_creator, init_rng, register_pruning, run_stats
 from .registry import Setting, register_setting
 
+__all__ = ["GridSetting", "grid_toolbox"]
+
 
 class GridSetting(Setting):
     """:func:`~evoprune.algorithms.eaToroidalGrid` on ``cfg.grid``; the best centre on validation data is reported."""

@@ -36,6 +36,8 @@ from typing import Any
 
 from ..io import create_exclusive, replace_atomic
 
+__all__ = ["Claim", "try_claim", "claim_state", "read_claim"]
+
 #: Seconds between two heartbeats of a held claim.
 HEARTBEAT_S = 30.0
 #: A claim whose heartbeat is older than this many heartbeats is stale.

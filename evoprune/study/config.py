@@ -53,6 +53,8 @@ from ..runs.config import METHOD_FIELDS
 from .errors import StudyError, _fail
 from .pruning_table import check_pruning_table, merge_pruning, method_fields
 
+__all__ = ["Study", "RunSpec", "StudyError", "load_study", "parse_study", "group_label"]
+
 TOP_KEYS = {"name", "description", "seed", "trials", "checkpoint_every", "trials_per_job", "data", "run", "settings",
             "factors"}
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}  # "pruning" is a table, checked on its own

@@ -19,6 +19,8 @@ from ..stats import vargha_delaney_a12
 from ..tradeoff import pareto_front
 from .analyse import BASELINE, group_order, ordered
 
+__all__ = ["colour", "marker", "heatmap", "curves", "boxes", "scatter", "a12_matrix"]
+
 _PALETTE = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
             "tab:cyan"]
 _MARKERS = dict(zip(SCHEDULES, "os^DvPXh", strict=False))

@@ -25,6 +25,8 @@ from .checkpoint import CheckpointMismatch, checkpoints, latest_checkpoint, old_
 from .claims import try_claim
 from .config import RunSpec, Study, StudyError
 
+__all__ = ["JobTask", "TRIALS_PER_JOB", "make_jobs"]
+
 #: Trials per job when neither the study nor the command line says (measured: benchmarks/engine.py).
 TRIALS_PER_JOB = {"cpu": 4, "cuda": 30, "mps": 10}
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..tradeoff import LEVELS, level_key
 
-__all__ = ["SCHEMA", "load_results", "load_logs", "scan"]
+__all__ = ["SCHEMA", "load_logs", "scan"]
 
 #: Result columns: name -> (dtype, meaning).  ``setting``, ``group``, ``test_l1`` and ``fraction_kept`` are required.
 SCHEMA: dict[str, tuple[str, str]] = {

@@ -11,6 +11,8 @@ import numpy as np
 from ..plots import plt, save_figure
 from .figures import colour
 
+__all__ = ["masks_figure"]
+
 
 def _load(run_dir: Path):
     from ..models import MODEL_FILE, load_model

@@ -30,7 +30,7 @@ from .analyse import ALPHA, analyse, ordered
 from .load import load_logs, load_results, scan
 from .masks import masks_figure
 
-__all__ = ["load_results", "report", "summary_text"]
+__all__ = ["report", "summary_text"]
 
 _FORMATS = frozenset({"md", "csv", "tex"})
 

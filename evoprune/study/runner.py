@@ -42,6 +42,8 @@ from .config import RunSpec, Study, StudyError, load_study
 from .jobs import JobTask, check_same_config, default_trials_per_job, make_jobs, read_json, run_dir
 from .sharing import finish_claimed
 
+__all__ = ["run_study", "study_status", "is_finished"]
+
 #: Result fields that depend on the machine's clock, not on the seed.
 TIMING_FIELDS = frozenset({"wall_time", "inference_time", "time"})
 

@@ -8,6 +8,15 @@ import pandas as pd
 
 from .analyse import group_order
 
+__all__ = [
+    "summary_table",
+    "group_summary",
+    "markdown_groups",
+    "markdown_best",
+    "markdown_comparisons",
+    "latex_groups",
+]
+
 #: summarised per group: column -> short label
 SUMMARY = {"test_l1": "test L1", "fraction_kept": "kept", "hypervolume": "HV"}
 FLOAT = ".4g"
