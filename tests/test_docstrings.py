@@ -40,7 +40,7 @@ def documented_names(doc: str | None, sections: tuple[str, ...] = ("Parameters",
         end = headers[i + 1].start() if i + 1 < len(headers) else len(doc)
         for line in doc[h.end():end].splitlines():
             if line and not line[0].isspace():
-                for name in line.split(" : ")[0].split(","):
+                for name in re.split(r"\s*:(?:\s|$)", line)[0].split(","):
                     names.add(name.strip().strip("`").lstrip("*"))
     return names
 
