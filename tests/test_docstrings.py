@@ -68,11 +68,13 @@ def _field_docs(cls) -> set[str]:
 
 
 def problems(module_name: str) -> list[str]:
-    """One line per public callable of ``module_name`` whose docstring misses a parameter."""
+    """One line per public callable of ``module_name`` without a docstring or whose docstring misses a parameter."""
     module = importlib.import_module(module_name)
     out = []
     for name in getattr(module, "__all__", ()):
         obj = getattr(module, name)
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and not (obj.__doc__ or "").strip():
+            out.append(f"{module_name}.{name}: no docstring (autodoc would leave it out)")
         if inspect.isclass(obj):
             init = obj.__dict__.get("__init__") or (obj.__init__ if dataclasses.is_dataclass(obj) else None)
             if init is not None and init is not object.__init__:
