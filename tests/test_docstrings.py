@@ -86,7 +86,8 @@ def problems(module_name: str) -> list[str]:
                     continue
                 func = member.__func__ if isinstance(member, classmethod | staticmethod) else member
                 if inspect.isfunction(func):
-                    miss = missing_parameters(getattr(obj, attr), func.__doc__)
+                    # an override without a docstring shows (and is checked with) the one it inherits, as in autodoc
+                    miss = missing_parameters(getattr(obj, attr), inspect.getdoc(getattr(obj, attr)))
                     if miss:
                         out.append(f"{module_name}.{name}.{attr}: {miss}")
         elif callable(obj) and (inspect.isfunction(obj) or inspect.isbuiltin(obj) or hasattr(obj, "__wrapped__")):
