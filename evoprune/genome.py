@@ -401,7 +401,7 @@ class AutoencoderGenome:
     ----------
     arch
         The architecture; defaults to the paper's 1000→30→10 / 10→30→1000 network.
-    rng
+    rng : ~evoprune.rng.RNGLike
         Generator (or seed) for weight initialisation.
     lr
         Initial learning rate (a strategy parameter, mutated by ``mutLearningRate``).

@@ -53,7 +53,7 @@ class ProcessMap:
         func
             Function to apply (picklable).
         iterables
-            Argument sequences, as for :func:`map`.
+            Argument sequences, as for the builtin ``map``.
         """
         return self._pool.map(func, *iterables)
 

@@ -24,14 +24,14 @@ from .rng import RNGLike, as_generator
 from .stack import GenomeStack
 from .validation import check_choice, check_positive
 
-__all__ = ["LossSchedule", "mutTrain", "mutLearningRate"]
+__all__ = ["LossSchedule", "mutTrain", "mutLearningRate", "train_halves"]
 
 
 @dataclass(frozen=True)
 class LossSchedule:
     """Which training loss to use at generation t of T: ``"bce>l1"`` switches from BCE to L1.
 
-    ``stages`` is one name of :data:`LOSSES` or several joined by ``">"``;
+    ``stages`` is one name of :data:`~evoprune.kernels.LOSSES` or several joined by ``">"``;
     ``switch`` gives, as fractions of the run, where each next stage starts:
     generation t uses stage k, the number of switch fractions s with t > s·T.
     Register it on a toolbox as ``loss``; the algorithms then pass
@@ -120,6 +120,29 @@ def train_halves(
 
     Returns new halves (inputs are not modified) and each member's mean
     training loss over the epoch, shape ``(N,)``.
+
+    Parameters
+    ----------
+    encoders
+        The N encoder halves (one shape).
+    decoders
+        The N decoder halves (one shape).
+    lrs
+        One learning rate per pair.
+    data
+        Training data, ``(samples, input_dim)``; training runs on its device.
+    orders
+        Per pair, a permutation of the rows, ``(N, samples)``.
+    batch_size
+        Rows per minibatch.
+    loss
+        ``l1``, ``mse`` or ``bce``.
+    betas
+        Adam's betas.
+    eps
+        Adam's epsilon.
+    persistent
+        Start from and keep the halves' Adam state.
     """
     check_choice("loss", loss, LOSSES)
     n = len(encoders)

@@ -114,8 +114,11 @@ PROJECTS: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
     ]),
 }
 
-#: Runtime module paths (as type hints are written out) -> the documented name.
+#: Runtime module paths (as type hints are written out) -> the documented name.  The two bare names
+#: come from class signatures, whose string annotations autodoc does not evaluate.
 ALIASES = {
+    "Path": "pathlib.Path",
+    "nn.Sequential": "torch.nn.Sequential",
     "numpy.random._generator.Generator": "numpy.random.Generator",
     "torch._C.Generator": "torch.Generator",
     "torch.nn.modules.module.Module": "torch.nn.Module",

@@ -144,7 +144,7 @@ def scan(out: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
 def load_results(out: str | os.PathLike) -> pd.DataFrame:
     """The finished runs of a study as a DataFrame, one row per run.
 
-    Columns are those of :data:`SCHEMA` (in that order, missing values as NA)
+    Columns are those of :data:`~evoprune.study.load.SCHEMA` (in that order, missing values as NA)
     followed by any other scalar key of the result files.  Rows are sorted by
     setting, group and trial.  Unfinished runs are left out; a corrupt
     ``result.json`` (not JSON, not an object, missing ``setting``, ``group``,

@@ -1,6 +1,6 @@
 """The report of a finished (or partly finished) study: ``OUT/report/``.
 
-:func:`report` reads the finished runs (:func:`~evoprune.study.load.load_results`),
+:func:`report` reads the finished runs (:func:`~evoprune.study.load_results`),
 compares what the study asks (:mod:`evoprune.study.analyse`) and writes
 ``report.md``, CSV and LaTeX tables (:mod:`evoprune.study.tables`) and PNG
 figures per setting (:mod:`evoprune.study.figures`, :mod:`evoprune.study.masks`).
