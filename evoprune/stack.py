@@ -237,7 +237,7 @@ class GenomeStack:
         return (t[i].t() if self.transposed[k // 2] else t[i]).contiguous().clone()
 
     def step_config(self, loss: str, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> StepConfig:
-        """Configuration of the compiled training step for ``loss`` (``bce`` on a sigmoid output becomes ``bce_logits``).
+        """The compiled training step's configuration for ``loss`` (``bce`` on a sigmoid output: ``bce_logits``).
 
         Parameters
         ----------

@@ -1,7 +1,8 @@
 """What no statistics library offers: A12, blocked/unblocked test glue and a power note.
 
 Tests come from SciPy (:func:`~scipy.stats.friedmanchisquare`, :func:`~scipy.stats.wilcoxon`,
-:func:`~scipy.stats.kruskal`, :func:`~scipy.stats.mannwhitneyu`) and Holm's correction from statsmodels.  This module adds
+:func:`~scipy.stats.kruskal`, :func:`~scipy.stats.mannwhitneyu`) and Holm's correction from
+statsmodels.  This module adds
 
 * the Vargha–Delaney **A12** effect size and its magnitude labels;
 * :func:`compare_groups`: one family of groups compared with the tests that

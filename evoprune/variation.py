@@ -70,7 +70,7 @@ class Operators:
 
     @classmethod
     def from_toolbox(cls, toolbox, prune_first: bool = False) -> Operators:
-        """The operators registered on ``toolbox`` (``train`` and ``evaluate`` are required; ``prune`` needs ``schedule``).
+        """The operators registered on ``toolbox`` (``train`` and ``evaluate`` required; ``prune`` needs ``schedule``).
 
         Parameters
         ----------
