@@ -54,7 +54,7 @@ from inventories import write_inventories  # noqa: E402
 
 intersphinx_mapping = write_inventories(HERE / "_build" / "inventories")
 intersphinx_timeout = 1
-intersphinx_cache_limit = -1  # never refetch: the files are local
+intersphinx_cache_limit = 0  # re-read the local files at every build (cheap, never stale)
 
 # -- Tutorials (sphinx-gallery) ------------------------------------------------------
 
