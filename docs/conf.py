@@ -44,6 +44,18 @@ napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 
 nitpicky = True
+# Names that have no page to link to (each with the reason).
+nitpick_ignore: list[tuple[str, str]] = []
+
+# -- Links to other projects (offline) -------------------------------------------------
+
+# The build has no network: the inventories of the external names the docs reference are
+# written from the table in _ext/inventories.py into the (git-ignored) build folder.
+from inventories import write_inventories  # noqa: E402
+
+intersphinx_mapping = write_inventories(HERE / "_build" / "inventories")
+intersphinx_timeout = 1
+intersphinx_cache_limit = 0  # re-read the local files at every build (cheap, never stale)
 
 # -- Tutorials (sphinx-gallery) ------------------------------------------------------
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+__all__ = ["build_parser", "main"]
+
 
 def _run(args) -> int:
     from .study.config import load_study
@@ -99,6 +101,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``evoprune`` argument parser: one subparser per command, each with its handler as ``func``."""
     p = argparse.ArgumentParser(
         prog="evoprune",
         description="Evolve and prune autoencoders with DEAP and PyTorch.",
@@ -122,11 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_run)
 
     rep = sub.add_parser("report", help="statistics, tables and figures of a study output folder")
-    rep.add_argument("out")
+    rep.add_argument("out", help="the study's output folder (the --out of evoprune run)")
     rep.set_defaults(func=_report)
 
     st = sub.add_parser("status", help="how many runs of a study output folder are finished")
-    st.add_argument("out")
+    st.add_argument("out", help="the study's output folder (the --out of evoprune run)")
     st.add_argument("-v", "--verbose", action="store_true", help="list unfinished runs")
     st.set_defaults(func=_status)
 
@@ -141,14 +144,27 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="canonical training of the paper's network with each pruning operator")
     d.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     d.add_argument("--generations", type=_positive_int, default=200, help="epochs per variant (default: 200)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="seed of the data and of every run (default: 0)")
     d.add_argument("--workers", type=_positive_int, default=1, help="processes (default: 1)")
-    d.add_argument("--schedule", default="exponential")
+    d.add_argument("--schedule", default="exponential", help="pruning schedule of every pruned variant "
+                   "(default: exponential)")
     d.set_defaults(func=_demo)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``evoprune`` command; errors in the input are printed (no traceback) and give status 2.
+
+    Parameters
+    ----------
+    argv
+        The arguments, without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     from .study.checkpoint import CheckpointMismatch
 
     args = build_parser().parse_args(argv)

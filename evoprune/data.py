@@ -1,6 +1,6 @@
 """Datasets for autoencoder experiments.
 
-Everything returns a :class:`~evoprune.dataset.Dataset` of float32 ``(samples, features)`` tensors
+Everything returns a :class:`Dataset` of float32 ``(samples, features)`` tensors
 split into train, test and validation sets.  Randomness comes only from
 ``numpy.random.default_rng(seed)`` (or a passed Generator); nothing touches
 global RNG state and nothing is downloaded.
@@ -105,6 +105,21 @@ def binary_clustering(
     independently with probability ``flip``.  Train, test and validation each hold
     ``samples_per_cluster`` rows per cluster (shuffled), each row with fresh noise,
     all around the same centroids (stored in ``Dataset.centroids``).
+
+    Parameters
+    ----------
+    n_clusters
+        Number of centroids.
+    dim
+        Number of bits (features).
+    samples_per_cluster
+        Rows per cluster in each split.
+    flip
+        Probability that a sample's bit differs from its centroid's.
+    density
+        Probability that a centroid bit is 1.
+    seed
+        Seed or NumPy generator.
     """
     n_clusters = _check_positive_int("n_clusters", n_clusters)
     dim = _check_positive_int("dim", dim)
@@ -135,7 +150,17 @@ def binary_clustering(
 
 
 def digits(seed: SeedLike = 0, test_fraction: float = 0.2, validation_fraction: float = 0.1) -> Dataset:
-    """scikit-learn's bundled 8x8 digits (1797 x 64), scaled to [0, 1], split by a seeded permutation."""
+    """scikit-learn's bundled 8x8 digits (1797 x 64), scaled to [0, 1], split by a seeded permutation.
+
+    Parameters
+    ----------
+    seed
+        Seed or NumPy generator of the split.
+    test_fraction
+        Share of the rows in the test split.
+    validation_fraction
+        Share of the rows in the validation split.
+    """
     test_fraction = _check_fraction("test_fraction", test_fraction)
     validation_fraction = _check_fraction("validation_fraction", validation_fraction)
     try:
@@ -229,6 +254,21 @@ def load_array(
     than 2 dims are flattened per sample; integers become float.
     ``scale="minmax"`` maps the train split's global min/max to [0, 1] (the same
     affine map is applied to every split); ``scale=None`` leaves values as they are.
+
+    Parameters
+    ----------
+    path
+        The ``.npy`` or ``.npz`` file.
+    key
+        The array to use in an ``.npz`` without a ``train`` array.
+    seed
+        Seed or NumPy generator of the split.
+    test_fraction
+        Share of the rows in the test split (when split off).
+    validation_fraction
+        Share of the rows in the validation split (when split off).
+    scale
+        ``"minmax"`` or ``None``.
     """
     if scale not in (None, "minmax"):
         raise ValueError(f"unknown scale {scale!r}; valid: None, 'minmax'")
@@ -295,6 +335,16 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX (MNIST-format) file, gzipped or not, into a native-endian array.
 
     A broken file raises ValueError naming the file and what is wrong with it.
+
+    Parameters
+    ----------
+    path
+        The IDX file (``.gz`` or not).
+
+    Returns
+    -------
+    numpy.ndarray
+        The array, shaped as the file says.
     """
     p = _require_file(path)
     where = f"IDX file {os.fspath(path)!r}"
@@ -352,6 +402,19 @@ def load_idx(
     With ``test_images_path`` that file is the test split (``test_fraction`` is
     unused) and validation is split off the training images; otherwise test and
     validation are both split off by a seeded permutation.
+
+    Parameters
+    ----------
+    images_path
+        IDX file of the (training) images.
+    test_images_path
+        IDX file of the test images, if separate.
+    seed
+        Seed or NumPy generator of the split.
+    validation_fraction
+        Share of the training rows in the validation split.
+    test_fraction
+        Share of the rows in the test split (without ``test_images_path``).
     """
     validation_fraction = _check_fraction("validation_fraction", validation_fraction)
     test_fraction = _check_fraction("test_fraction", test_fraction)
@@ -377,6 +440,9 @@ def load_idx(
 
 # --------------------------------------------------------------------------- registry
 
+#: Built-in data sets by name (for :func:`load_dataset` and study files).
+#:
+#: :meta hide-value:
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "binary_clustering": binary_clustering,
     "digits": digits,
@@ -391,7 +457,15 @@ def _is_idx_name(name: str) -> bool:
 
 
 def load_dataset(name: str | os.PathLike[str], **kwargs: Any) -> Dataset:
-    """Load a registered dataset by name, or a ``.npy``/``.npz``/IDX file by path."""
+    """Load a registered dataset by name, or a ``.npy``/``.npz``/IDX file by path.
+
+    Parameters
+    ----------
+    name
+        A key of :data:`DATASETS`, or a path ending in ``.npy``, ``.npz`` or an IDX name.
+    kwargs
+        Passed to the loader.
+    """
     if isinstance(name, str) and name in DATASETS:
         return DATASETS[name](**kwargs)
     text = os.fspath(name)

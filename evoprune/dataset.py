@@ -27,6 +27,15 @@ def check_data(x: Any, name: str = "data", dim: int | None = None) -> torch.Tens
 
     Raises ValueError if ``x`` is not 2-D, is empty, holds NaN/inf values, or
     (when ``dim`` is given) does not have ``dim`` columns.
+
+    Parameters
+    ----------
+    x
+        Array or tensor.
+    name
+        What the data is, for error messages.
+    dim
+        Required number of columns, or ``None``.
     """
     if isinstance(x, torch.Tensor):
         if x.is_complex():
@@ -100,6 +109,19 @@ class Dataset:
 
     ``centroids`` optionally holds generating cluster centres (synthetic data).
     Inputs are validated and converted with :func:`check_data` on construction.
+
+    Parameters
+    ----------
+    name
+        Name of the data set.
+    train
+        Training rows.
+    test
+        Test rows.
+    validation
+        Validation rows.
+    centroids
+        Generating cluster centres, or ``None``.
     """
 
     name: str
@@ -123,7 +145,13 @@ class Dataset:
         return int(self.train.shape[1])
 
     def to(self, device: torch.device | str) -> Dataset:
-        """The same splits on ``device`` (this dataset itself if they are there already)."""
+        """The same splits on ``device`` (this dataset itself if they are there already).
+
+        Parameters
+        ----------
+        device
+            Target device.
+        """
         device = torch.device(device)
         if self.train.device == device:
             return self

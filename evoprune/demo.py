@@ -13,6 +13,8 @@ from .io import atomic_write_text, write_jsonl
 from .plots import plot_curves
 from .runs import OPERATORS, RunConfig, RunResult, run, single_thread
 
+__all__ = ["demo"]
+
 
 def _run_variant(args) -> RunResult:
     single_thread()
@@ -37,6 +39,28 @@ def demo(out: str | Path = "out/demo", generations: int = 200, seed: int = 0, wo
 
     ``data`` defaults to the paper's binary-clustering set; ``config`` overrides
     :class:`~evoprune.runs.RunConfig` fields (e.g. ``hidden``, ``latent``).
+
+    Parameters
+    ----------
+    out
+        Output folder: a table, one logbook per variant and a figure.
+    generations
+        Generations (epochs) per variant.
+    seed
+        Seed of the data and of every run.
+    workers
+        Processes the variants run on.
+    schedule
+        Pruning schedule of the pruned variants.
+    data
+        The data set (default: the paper's binary clustering data).
+    config
+        Further :class:`~evoprune.runs.RunConfig` fields.
+
+    Returns
+    -------
+    list of RunResult
+        One result per variant, unpruned first.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

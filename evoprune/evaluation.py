@@ -24,13 +24,33 @@ def _checked(data, genomes: Sequence) -> torch.Tensor:
 
 
 def reconstruction_error(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> float:
-    """Mean reconstruction error of ``individual`` on ``data`` (L1 by default); NaN becomes ``inf``."""
+    """Mean reconstruction error of ``individual`` on ``data`` (L1 by default); NaN becomes ``inf``.
+
+    Parameters
+    ----------
+    individual
+        The genome.
+    data
+        Evaluation data, ``(samples, input_dim)``.
+    metric
+        ``l1``, ``mse`` or ``bce``.
+    """
     check_metric(metric)
     return float(reconstruction_errors([individual], _checked(data, [individual]), metric)[0])
 
 
 def evaluate(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> tuple[float]:
-    """DEAP evaluation function: ``(reconstruction error,)``; a NaN loss gives the worst fitness."""
+    """DEAP evaluation function: ``(reconstruction error,)``; a NaN loss gives the worst fitness.
+
+    Parameters
+    ----------
+    individual
+        The genome.
+    data
+        Evaluation data, ``(samples, input_dim)``; evaluated on its device.
+    metric
+        ``l1``, ``mse`` or ``bce``.
+    """
     return evaluate.batch([individual], data, metric)[0]
 
 
@@ -48,6 +68,15 @@ def evaluate_tradeoff(individual: AutoencoderGenome, data: torch.Tensor, metric:
 
     For multi-objective selection such as :func:`deap.tools.selNSGA2` (with a
     fitness of weights ``(-1.0, -1.0)``).
+
+    Parameters
+    ----------
+    individual
+        The genome.
+    data
+        Evaluation data, ``(samples, input_dim)``.
+    metric
+        ``l1``, ``mse`` or ``bce``.
     """
     return evaluate_tradeoff.batch([individual], data, metric)[0]
 
@@ -63,7 +92,19 @@ evaluate_tradeoff.batch = _evaluate_tradeoff_batch
 def pairing_errors(
     encoders: Sequence[Half], decoders: Sequence[Half], data: torch.Tensor, metric: str = "l1"
 ) -> torch.Tensor:
-    """Error of every encoder×decoder pairing on ``data``: a ``(len(encoders), len(decoders))`` matrix."""
+    """Error of every encoder×decoder pairing on ``data``: a ``(len(encoders), len(decoders))`` matrix.
+
+    Parameters
+    ----------
+    encoders
+        The encoder halves.
+    decoders
+        The decoder halves.
+    data
+        Evaluation data, ``(samples, input_dim)``.
+    metric
+        ``l1``, ``mse`` or ``bce``.
+    """
     check_metric(metric)
     return _pairing_errors(encoders, decoders, check_data(data, "evaluation data", dim=encoders[0].spec.sizes[0]),
                            metric)

@@ -26,6 +26,8 @@ from .kernels import stacked_forward
 from .rng import RNGLike, as_generator
 from .validation import check_choice, check_positive
 
+__all__ = ["HalfSpec", "Architecture", "Half", "AutoencoderGenome", "Autoencoder"]
+
 _ACTIVATION_MODULES = {
     "relu": nn.ReLU,
     "sigmoid": nn.Sigmoid,
@@ -40,7 +42,16 @@ _MODULE_NAMES = {cls: name for name, cls in _ACTIVATION_MODULES.items()}
 
 @dataclass(frozen=True)
 class HalfSpec:
-    """Shape of one half: layer widths ``sizes`` and one activation per layer."""
+    """Shape of one half: layer widths ``sizes`` and one activation per layer.
+
+    Parameters
+    ----------
+    sizes
+        Layer widths, input first: ``(in, h1, ..., out)``; at least two.
+    activations
+        One activation name per layer (a key of the layer activations: ``relu``, ``sigmoid``, ``tanh``,
+        ``identity``, ``leaky_relu``, ``elu``, ``gelu``).
+    """
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
@@ -61,6 +72,7 @@ class HalfSpec:
 
     @property
     def n_layers(self) -> int:
+        """Number of Linear layers."""
         return len(self.activations)
 
     @property
@@ -73,12 +85,21 @@ class HalfSpec:
 
     @property
     def n_params(self) -> int:
+        """Number of weights and biases."""
         return sum(math.prod(s) for s in self.shapes)
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """Encoder and decoder specs; the decoder must map the latent back to the input width."""
+    """Encoder and decoder specs; the decoder must map the latent back to the input width.
+
+    Parameters
+    ----------
+    encoder
+        Spec of the encoder (input width to latent width).
+    decoder
+        Spec of the decoder (latent width back to input width).
+    """
 
     encoder: HalfSpec
     decoder: HalfSpec
@@ -95,7 +116,17 @@ class Architecture:
 
     @classmethod
     def paper(cls, input_dim: int = 1000, hidden: int = 30, latent: int = 10) -> Architecture:
-        """The published network: ``in→30→10`` (ReLU, ReLU) and ``10→30→in`` (ReLU, Sigmoid)."""
+        """The published network: ``in→30→10`` (ReLU, ReLU) and ``10→30→in`` (ReLU, Sigmoid).
+
+        Parameters
+        ----------
+        input_dim
+            Input (and output) width.
+        hidden
+            Width of the hidden layer of each half.
+        latent
+            Width of the code.
+        """
         return cls(
             HalfSpec((input_dim, hidden, latent), ("relu", "relu")),
             HalfSpec((latent, hidden, input_dim), ("relu", "sigmoid")),
@@ -103,19 +134,30 @@ class Architecture:
 
     @classmethod
     def from_modules(cls, encoder: nn.Module, decoder: nn.Module) -> Architecture:
-        """Read the architecture of two ``nn.Sequential`` stacks of Linear + activation modules."""
+        """Read the architecture of two ``nn.Sequential`` stacks of Linear + activation modules.
+
+        Parameters
+        ----------
+        encoder
+            The encoder stack.
+        decoder
+            The decoder stack.
+        """
         return cls(_spec_from_sequential(encoder, "encoder"), _spec_from_sequential(decoder, "decoder"))
 
     @property
     def input_dim(self) -> int:
+        """Width of the input (and of the reconstruction)."""
         return self.encoder.sizes[0]
 
     @property
     def latent_dim(self) -> int:
+        """Width of the code between encoder and decoder."""
         return self.encoder.sizes[-1]
 
     @property
     def n_params(self) -> int:
+        """Number of weights and biases of both halves."""
         return self.encoder.n_params + self.decoder.n_params
 
 
@@ -152,6 +194,21 @@ class Half:
     entries are exactly zero in ``params`` and ``False`` in ``masks``.
     ``exp_avg``/``exp_avg_sq``/``step`` hold Adam's state so that training can
     continue across generations (``None`` until first trained).
+
+    Parameters
+    ----------
+    spec
+        Shape of the half.
+    params
+        Weights and biases ``[W0, b0, W1, b1, ...]`` (``W`` is ``(out, in)``).
+    masks
+        Boolean masks of the same shapes (``False``: pruned).
+    exp_avg
+        Adam's first moments, or ``None``.
+    exp_avg_sq
+        Adam's second moments, or ``None``.
+    step
+        Adam steps taken so far.
     """
 
     spec: HalfSpec
@@ -163,7 +220,15 @@ class Half:
 
     @classmethod
     def init(cls, spec: HalfSpec, rng: RNGLike = None) -> Half:
-        """PyTorch's default Linear init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from ``rng``."""
+        """PyTorch's default Linear init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from ``rng``.
+
+        Parameters
+        ----------
+        spec
+            Shape of the half.
+        rng
+            Seed or NumPy generator for the weights.
+        """
         g = as_generator(rng)
         params = []
         for i, shape in enumerate(spec.shapes):
@@ -172,6 +237,7 @@ class Half:
         return cls(spec, params, [torch.ones_like(p, dtype=torch.bool) for p in params])
 
     def clone(self) -> Half:
+        """A deep copy (tensors cloned)."""
         def c(ts):
             return None if ts is None else [t.clone() for t in ts]
 
@@ -182,22 +248,34 @@ class Half:
 
     @property
     def n_params(self) -> int:
+        """Number of weights and biases."""
         return sum(p.numel() for p in self.params)
 
     @property
     def n_kept(self) -> int:
+        """Number of unpruned weights and biases."""
         return int(sum(int(m.sum()) for m in self.masks))
 
     @property
     def fraction_kept(self) -> float:
+        """Fraction of weights and biases not pruned."""
         return self.n_kept / self.n_params
 
     @property
     def sparsity(self) -> float:
+        """Fraction of weights and biases pruned."""
         return 1.0 - self.fraction_kept
 
     def prune_entries(self, index: int, flat: torch.Tensor | np.ndarray) -> None:
-        """Permanently prune entries ``flat`` (flat indices) of tensor ``index``."""
+        """Permanently prune entries ``flat`` (flat indices) of tensor ``index``.
+
+        Parameters
+        ----------
+        index
+            Position of the tensor in ``params`` (``2 * layer`` for a weight, ``2 * layer + 1`` for a bias).
+        flat
+            Flat indices into that tensor.
+        """
         flat = torch.as_tensor(flat, dtype=torch.long)
         if flat.numel() == 0:
             return
@@ -208,7 +286,15 @@ class Half:
                 state[index].view(-1)[flat] = 0.0
 
     def prune_neurons(self, layer: int, neurons: Sequence[int] | torch.Tensor) -> None:
-        """Prune whole output neurons of ``layer``: their incoming weight rows and biases."""
+        """Prune whole output neurons of ``layer``: their incoming weight rows and biases.
+
+        Parameters
+        ----------
+        layer
+            Layer index.
+        neurons
+            Output neurons of that layer to prune.
+        """
         neurons = torch.as_tensor(neurons, dtype=torch.long)
         if neurons.numel() == 0:
             return
@@ -219,19 +305,54 @@ class Half:
         self.prune_entries(b_idx, neurons)
 
     def alive_neurons(self, layer: int) -> torch.Tensor:
-        """Boolean vector: output neurons of ``layer`` with at least one unpruned weight or bias."""
+        """Boolean vector: output neurons of ``layer`` with at least one unpruned weight or bias.
+
+        Parameters
+        ----------
+        layer
+            Layer index.
+        """
         return self.masks[2 * layer].any(dim=1) | self.masks[2 * layer + 1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Masked forward pass of this half on a (batch, width) tensor."""
+        """Masked forward pass of this half on a (batch, width) tensor.
+
+        Parameters
+        ----------
+        x
+            Input of shape ``(batch, spec.sizes[0])``.
+
+        Returns
+        -------
+        torch.Tensor
+            The output, ``(batch, spec.sizes[-1])``.
+        """
         return stacked_forward(self.spec, [p[None] for p in self.params], [m[None] for m in self.masks], x[None])[0]
 
     def layer_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Post-activation outputs of every layer (for activation-guided pruning)."""
+        """Post-activation outputs of every layer (for activation-guided pruning).
+
+        Parameters
+        ----------
+        x
+            Input of shape ``(batch, spec.sizes[0])``.
+
+        Returns
+        -------
+        list of torch.Tensor
+            One ``(batch, width)`` tensor per layer.
+        """
         outs = _layer_outputs(self.spec, [p[None] for p in self.params], [m[None] for m in self.masks], x[None])
         return [h[0] for h in outs]
 
     def to_sequential(self, prune_layout: bool = False) -> nn.Sequential:
+        """This half as an ``nn.Sequential`` of Linear and activation modules, pruned weights zero.
+
+        Parameters
+        ----------
+        prune_layout
+            Attach ``weight_mask``/``bias_mask`` buffers as :mod:`torch.nn.utils.prune` does.
+        """
         layers: list[nn.Module] = []
         for i, act in enumerate(self.spec.activations):
             lin = nn.Linear(self.spec.sizes[i], self.spec.sizes[i + 1])
@@ -248,6 +369,15 @@ class Half:
 
     @classmethod
     def from_sequential(cls, seq: nn.Module, spec: HalfSpec) -> Half:
+        """Read a half from an ``nn.Sequential`` (its ``weight_mask``/``bias_mask`` buffers, if any, become the masks).
+
+        Parameters
+        ----------
+        seq
+            A stack of Linear and activation modules.
+        spec
+            The stack's shape (see :meth:`Architecture.from_modules`).
+        """
         params, masks = [], []
         for lin in (m for m in seq.modules() if isinstance(m, nn.Linear)):
             for name in ("weight", "bias"):
@@ -269,13 +399,13 @@ class AutoencoderGenome:
 
     Parameters
     ----------
-    arch:
+    arch
         The architecture; defaults to the paper's 1000→30→10 / 10→30→1000 network.
-    rng:
+    rng : ~evoprune.rng.RNGLike
         Generator (or seed) for weight initialisation.
-    lr:
+    lr
         Initial learning rate (a strategy parameter, mutated by ``mutLearningRate``).
-    encoder, decoder:
+    encoder, decoder
         Existing halves to assemble (e.g. the encoder of one genome and the
         decoder of another); they are used as given, not copied.
     """
@@ -301,12 +431,32 @@ class AutoencoderGenome:
 
     @classmethod
     def from_halves(cls, encoder: Half, decoder: Half, lr: float = 1e-3):
-        """Assemble a genome (of this class, e.g. a ``creator`` class) from two halves."""
+        """Assemble a genome (of this class, e.g. a ``creator`` class) from two halves.
+
+        Parameters
+        ----------
+        encoder
+            The encoder half (used as given).
+        decoder
+            The decoder half (used as given).
+        lr
+            Initial learning rate.
+        """
         return cls(Architecture(encoder.spec, decoder.spec), lr=lr, encoder=encoder, decoder=decoder)
 
     @classmethod
     def from_modules(cls, encoder: nn.Module, decoder: nn.Module, lr: float = 1e-3):
-        """Build a genome from user ``nn.Sequential`` stacks (existing ``weight_mask`` buffers are kept)."""
+        """Build a genome from user ``nn.Sequential`` stacks (existing ``weight_mask`` buffers are kept).
+
+        Parameters
+        ----------
+        encoder
+            The encoder stack of Linear and activation modules.
+        decoder
+            The decoder stack.
+        lr
+            Initial learning rate.
+        """
         arch = Architecture.from_modules(encoder, decoder)
         return cls.from_halves(
             Half.from_sequential(encoder, arch.encoder), Half.from_sequential(decoder, arch.decoder), lr
@@ -323,18 +473,22 @@ class AutoencoderGenome:
     # -- sizes -----------------------------------------------------------
     @property
     def halves(self) -> tuple[Half, Half]:
+        """``(encoder, decoder)``."""
         return self.encoder, self.decoder
 
     @property
     def n_params(self) -> int:
+        """Number of weights and biases of both halves."""
         return self.encoder.n_params + self.decoder.n_params
 
     @property
     def n_kept(self) -> int:
+        """Number of unpruned weights and biases."""
         return self.encoder.n_kept + self.decoder.n_kept
 
     @property
     def fraction_kept(self) -> float:
+        """Fraction of weights and biases not pruned (1.0 before any pruning)."""
         return self.n_kept / self.n_params
 
     @property
@@ -345,6 +499,18 @@ class AutoencoderGenome:
     # -- inference -------------------------------------------------------
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of ``x`` by the masked network (no gradients).
+
+        Parameters
+        ----------
+        x
+            Input of shape ``(batch, input_dim)``.
+
+        Returns
+        -------
+        torch.Tensor
+            The reconstruction, same shape as ``x``.
+        """
         return self.decoder.forward(self.encoder.forward(x))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -357,6 +523,11 @@ class AutoencoderGenome:
         With ``prune_layout=True`` every Linear carries ``weight_orig``/``weight_mask``
         (and ``bias_orig``/``bias_mask``) as ``torch.nn.utils.prune`` would, so
         ``prune.is_pruned`` and ``prune.remove`` work on it.
+
+        Parameters
+        ----------
+        prune_layout
+            Attach the masks as :mod:`torch.nn.utils.prune` does.
         """
         return Autoencoder(self.encoder.to_sequential(prune_layout), self.decoder.to_sequential(prune_layout))
 
@@ -372,7 +543,15 @@ class AutoencoderGenome:
 
 
 class Autoencoder(nn.Module):
-    """Plain encoder/decoder module exported from a genome."""
+    """Plain encoder/decoder module exported from a genome.
+
+    Parameters
+    ----------
+    encoder
+        The encoder stack.
+    decoder
+        The decoder stack.
+    """
 
     def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential) -> None:
         super().__init__()
@@ -380,4 +559,11 @@ class Autoencoder(nn.Module):
         self.decoder = decoder
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of ``x``: ``decoder(encoder(x))``.
+
+        Parameters
+        ----------
+        x
+            Input of shape ``(batch, input_dim)``.
+        """
         return self.decoder(self.encoder(x))

@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+__all__ = ["atomic_write_bytes", "atomic_write_text", "write_jsonl", "read_jsonl", "logbook_records"]
+
 
 def _umask() -> int:
     """The process umask; read from /proc where it can be (setting it to read it races with other threads)."""
@@ -26,7 +28,20 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half of one."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half of one.
+
+    Parameters
+    ----------
+    path
+        The file to write (its folder must exist).
+    data
+        The new content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -44,6 +59,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`atomic_write_bytes` does.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    text
+        The new content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     return atomic_write_bytes(path, text.encode())
 
 
@@ -61,6 +90,11 @@ def logbook_records(logbook) -> list[dict]:
     """Flatten a DEAP Logbook (with chapters) into one JSON-able dict per generation.
 
     Chapter fields become ``"<chapter>_<field>"`` (e.g. ``test_min``).
+
+    Parameters
+    ----------
+    logbook
+        A :class:`deap.tools.Logbook`, possibly with chapters.
     """
     rows = []
     for i, rec in enumerate(logbook):
@@ -74,10 +108,36 @@ def logbook_records(logbook) -> list[dict]:
 
 
 def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> Path:
+    """Write ``rows`` as JSON lines (one object per line, keys sorted), atomically.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    rows
+        JSON-able dicts, e.g. from :func:`logbook_records`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     return atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read the JSON lines of ``path`` (blank lines are skipped).
+
+    Parameters
+    ----------
+    path
+        The file to read.
+
+    Returns
+    -------
+    list of dict
+        One dict per line.
+    """
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 

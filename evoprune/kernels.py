@@ -19,6 +19,8 @@ from .activations import ACTIVATIONS
 from .fused import decoder_error_sums, fused_enabled
 from .validation import check_choice
 
+__all__ = ["WORST", "LOSSES", "reconstruction_errors", "pairing_errors", "neighbourhood_errors"]
+
 Half = HalfSpec = Any  # evoprune.genome's classes (kernels sit below genome; only their attributes are read)
 
 
@@ -38,7 +40,9 @@ def _bce(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), target, reduction="none").flatten(1).mean(1)
 
 
-#: Per-member reconstruction losses: ``f(out (N,B,D), target (N,B,D)) -> (N,)``.
+#: Per-member reconstruction losses by name, each ``f(out, target) -> (N,)`` for ``(N, B, D)`` tensors.
+#:
+#: :meta hide-value:
 LOSSES = {"l1": _l1, "mse": _mse, "bce": _bce}
 
 
@@ -123,6 +127,17 @@ def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "
 
     On a CPU the genomes run one after another (each one's weights stay in
     cache); on an accelerator they run as one stack.  Rows go in chunks of ``rows``.
+
+    Parameters
+    ----------
+    genomes
+        The genomes (anything with ``encoder`` and ``decoder`` halves).
+    data
+        Evaluation data, ``(samples, input_dim)``.
+    metric
+        A key of :data:`LOSSES`.
+    rows
+        Rows per chunk.
     """
     check_metric(metric)
     groups = [[g] for g in genomes] if data.device.type == "cpu" else [list(genomes)]
@@ -155,7 +170,19 @@ def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "
 def pairing_errors(
     encoders: Sequence[Half], decoders: Sequence[Half], data: torch.Tensor, metric: str = "l1"
 ) -> torch.Tensor:
-    """Error of every encoder×decoder pairing on ``data``: a ``(len(encoders), len(decoders))`` matrix (CPU)."""
+    """Error of every encoder×decoder pairing on ``data``: a ``(len(encoders), len(decoders))`` matrix (CPU).
+
+    Parameters
+    ----------
+    encoders
+        The encoder halves.
+    decoders
+        The decoder halves.
+    data
+        Evaluation data, ``(samples, input_dim)``.
+    metric
+        A key of :data:`LOSSES`.
+    """
     check_metric(metric)
     ne, nd = len(encoders), len(decoders)
     x = data.unsqueeze(0).expand(ne, -1, -1)
@@ -178,6 +205,17 @@ def neighbourhood_errors(population: Sequence, nb: torch.Tensor, x: torch.Tensor
     cells: two stacked passes, no copies of parameters.  Neighbourhoods of
     several disjoint grids (lockstep trials) can be concatenated with offset
     indices.  Returns ``(cells, k, k)`` on the CPU.
+
+    Parameters
+    ----------
+    population
+        The genomes of the grid (one per cell).
+    nb
+        Neighbourhoods, ``(cells, k)`` indices into ``population``, centre first.
+    x
+        One batch per cell, ``(cells, B, D)``, on the device to use.
+    metric
+        A key of :data:`LOSSES`.
     """
     n_cells, k = nb.shape
     inv: list[list[tuple[int, int]]] = [[] for _ in range(n_cells)]  # inv[d]: (cell, position of d there)

@@ -12,16 +12,52 @@ from .evaluation import reconstruction_error
 from .genome import AutoencoderGenome
 from .kernels import reconstruction_errors
 
+__all__ = [
+    "fraction_kept",
+    "train_error",
+    "test_error",
+    "PopulationErrors",
+    "BatchStatistics",
+    "SharedStatistics",
+    "default_stats",
+    "inference_time",
+]
+
 
 def fraction_kept(individual: AutoencoderGenome) -> float:
+    """Fraction of ``individual``'s parameters not pruned (a statistics key).
+
+    Parameters
+    ----------
+    individual
+        The genome.
+    """
     return individual.fraction_kept
 
 
 def train_error(individual) -> float:
+    """The first fitness value of ``individual`` (its training error; a statistics key).
+
+    Parameters
+    ----------
+    individual
+        An individual with a valid fitness.
+    """
     return individual.fitness.values[0]
 
 
 def test_error(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> float:
+    """Reconstruction error of ``individual`` on held-out ``data``.
+
+    Parameters
+    ----------
+    individual
+        The genome.
+    data
+        Test data, ``(samples, input_dim)``.
+    metric
+        ``l1``, ``mse`` or ``bce``.
+    """
     return reconstruction_error(individual, data, metric)
 
 
@@ -31,13 +67,22 @@ def _nanmedian(a) -> float:
 
 class PopulationErrors:
     """Errors of a whole population on ``data`` in one batched pass, kept for the other chapters of the
-    same :class:`SharedStatistics` compile (so test errors are computed once per generation)."""
+    same :class:`SharedStatistics` compile (so test errors are computed once per generation).
+
+    Parameters
+    ----------
+    data
+        The data the errors are measured on.
+    metric
+        ``l1``, ``mse`` or ``bce``.
+    """
 
     def __init__(self, data: torch.Tensor, metric: str = "l1") -> None:
         self.data, self.metric = data, metric
         self.clear()
 
     def clear(self) -> None:
+        """Forget the kept errors (the next call recomputes them)."""
         self._key: tuple | None = None
         self._values: list[float] = []
 
@@ -50,25 +95,53 @@ class PopulationErrors:
 
 
 class BatchStatistics(tools.Statistics):
-    """:class:`deap.tools.Statistics` whose key maps the whole population at once (e.g. :class:`PopulationErrors`)."""
+    """:class:`deap.tools.Statistics` whose key maps the whole population at once (e.g. :class:`PopulationErrors`).
+
+    Parameters
+    ----------
+    batch_key
+        Maps a list of individuals to one value per individual.
+    """
 
     def __init__(self, batch_key) -> None:
         super().__init__()
         self.batch_key = batch_key
 
     def compile(self, data) -> dict:
+        """Apply every registered function to the values of the whole population.
+
+        Parameters
+        ----------
+        data
+            The population.
+        """
         values = np.asarray(self.batch_key(data))
         return {name: func(values) for name, func in self.functions.items()}
 
 
 class SharedStatistics(tools.MultiStatistics):
-    """:class:`deap.tools.MultiStatistics` whose chapters share :class:`PopulationErrors` within one compile."""
+    """:class:`deap.tools.MultiStatistics` whose chapters share :class:`PopulationErrors` within one compile.
+
+    Parameters
+    ----------
+    shared
+        The :class:`PopulationErrors` the chapters share; cleared at each compile.
+    statistics
+        The chapters, by name (as :class:`deap.tools.MultiStatistics` takes them).
+    """
 
     def __init__(self, shared: list[PopulationErrors] | None = None, **statistics) -> None:
         super().__init__(**statistics)
         self.shared = list(shared or [])
 
     def compile(self, data) -> dict:
+        """Compile every chapter on ``data``, computing shared errors once.
+
+        Parameters
+        ----------
+        data
+            The population.
+        """
         for errors in self.shared:
             errors.clear()
         return super().compile(data)
@@ -79,6 +152,11 @@ def default_stats(test_data: torch.Tensor | None = None) -> SharedStatistics:
 
     Test errors are computed for the whole population in one batched pass
     (``stats.shared[0]``, reusable by other chapters such as the trade-off).
+
+    Parameters
+    ----------
+    test_data
+        Held-out data for the ``test`` chapter, or ``None`` for no such chapter.
     """
     parts = {"train": tools.Statistics(train_error), "kept": tools.Statistics(fraction_kept)}
     shared = []
@@ -94,7 +172,17 @@ def default_stats(test_data: torch.Tensor | None = None) -> SharedStatistics:
 
 @torch.no_grad()
 def inference_time(module: torch.nn.Module, data: torch.Tensor, repeats: int = 20) -> float:
-    """Median seconds for one forward pass of ``module`` over ``data``."""
+    """Median seconds for one forward pass of ``module`` over ``data``.
+
+    Parameters
+    ----------
+    module
+        The network (put in eval mode).
+    data
+        Input batch.
+    repeats
+        Number of timed passes (after one warm-up pass).
+    """
     module.eval()
     module(data)
     times = []

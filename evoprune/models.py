@@ -44,6 +44,16 @@ import torch
 from .genome import Architecture, AutoencoderGenome, Half, HalfSpec
 from .io import atomic_write_bytes
 
+__all__ = [
+    "save_model",
+    "load_model",
+    "model_metadata",
+    "save_population",
+    "load_population",
+    "export_state_dict",
+    "export_model",
+]
+
 MODEL_FILE = "model.safetensors"
 POPULATION_FILE = "population.safetensors"
 MODEL_FORMAT = "evoprune-model"
@@ -170,7 +180,26 @@ def _resolve(path_or_run_dir: str | os.PathLike, name: str) -> Path:
 # -- single models ---------------------------------------------------------------------------------------------
 def save_model(path: str | os.PathLike, genome: AutoencoderGenome, run_id: str | None = None,
                config: dict | None = None, **extra: Any) -> Path:
-    """Write ``genome`` as a model file (atomically); ``extra`` adds JSON-able metadata entries."""
+    """Write ``genome`` as a model file (atomically); ``extra`` adds JSON-able metadata entries.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    genome
+        The genome to save.
+    run_id
+        Id of the run the model comes from, or ``None``.
+    config
+        The run's configuration (JSON-able), or ``None``.
+    extra
+        Further JSON-able metadata entries.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     meta = {"format": MODEL_FORMAT, "version": VERSION, "architecture": arch_to_dict(genome.arch),
             "lr": float(genome.lr), "fitness": _fitness(genome), "fraction_kept": genome.fraction_kept,
             "run_id": run_id, "config": config, **extra}
@@ -183,6 +212,13 @@ def load_model(path_or_run_dir: str | os.PathLike, device: str | torch.device = 
     The genome carries the saved weights, masks and learning rate;
     ``genome.to_module()`` gives a plain ``nn.Module``.  See :func:`model_metadata`
     for the rest of what the file records.
+
+    Parameters
+    ----------
+    path_or_run_dir
+        A model file, or the run folder holding it.
+    device
+        Device of the genome's tensors.
     """
     path = _resolve(path_or_run_dir, MODEL_FILE)
     tensors, meta = _read(path, MODEL_FORMAT, device)
@@ -195,7 +231,13 @@ def load_model(path_or_run_dir: str | os.PathLike, device: str | torch.device = 
 
 
 def model_metadata(path_or_run_dir: str | os.PathLike) -> dict[str, Any]:
-    """The metadata of a model file (JSON values decoded)."""
+    """The metadata of a model file (JSON values decoded).
+
+    Parameters
+    ----------
+    path_or_run_dir
+        A model file, or the run folder holding it.
+    """
     path = _resolve(path_or_run_dir, MODEL_FILE)
     raw = read_header(path.read_bytes(), path).get("__metadata__") or {}
     return {k: json.loads(v) for k, v in raw.items()}
@@ -204,7 +246,24 @@ def model_metadata(path_or_run_dir: str | os.PathLike) -> dict[str, Any]:
 # -- populations -----------------------------------------------------------------------------------------------
 def save_population(path: str | os.PathLike, population: Sequence[AutoencoderGenome], run_id: str | None = None,
                     config: dict | None = None) -> Path:
-    """Write a population (one shared architecture) as one file, keys prefixed by the cell index."""
+    """Write a population (one shared architecture) as one file, keys prefixed by the cell index.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    population
+        Genomes sharing one architecture.
+    run_id
+        Id of the run, or ``None``.
+    config
+        The run's configuration (JSON-able), or ``None``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     if not population:
         raise ValueError("cannot save an empty population")
     arch = population[0].arch
@@ -220,7 +279,15 @@ def save_population(path: str | os.PathLike, population: Sequence[AutoencoderGen
 
 
 def load_population(path_or_run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> list[AutoencoderGenome]:
-    """The population saved by a grid run (``population.safetensors``), one genome per cell, in cell order."""
+    """The population saved by a grid run (``population.safetensors``), one genome per cell, in cell order.
+
+    Parameters
+    ----------
+    path_or_run_dir
+        A population file, or the run folder holding it.
+    device
+        Device of the genomes' tensors.
+    """
     path = _resolve(path_or_run_dir, POPULATION_FILE)
     tensors, meta = _read(path, POPULATION_FORMAT, device)
     try:
@@ -233,7 +300,15 @@ def load_population(path_or_run_dir: str | os.PathLike, device: str | torch.devi
 # -- export ----------------------------------------------------------------------------------------------------
 def export_state_dict(genome: AutoencoderGenome, dense: bool = False) -> dict[str, torch.Tensor]:
     """A state dict of plain tensors: the prune layout (``weight_orig``/``weight_mask``, ...), or with
-    ``dense=True`` the pruned weights of a plain ``nn.Sequential`` (``encoder.0.weight``, ...) and no masks."""
+    ``dense=True`` the pruned weights of a plain ``nn.Sequential`` (``encoder.0.weight``, ...) and no masks.
+
+    Parameters
+    ----------
+    genome
+        The genome.
+    dense
+        Apply the masks and use plain ``nn.Sequential`` names instead of the prune layout.
+    """
     if dense:
         return {k: _cpu(v) for k, v in genome.to_module().state_dict().items()}
     return genome_tensors(genome)
@@ -241,7 +316,22 @@ def export_state_dict(genome: AutoencoderGenome, dense: bool = False) -> dict[st
 
 def export_model(run_dir_or_file: str | os.PathLike, out: str | os.PathLike, dense: bool = False) -> Path:
     """Write a run's model as a file PyTorch alone loads: safetensors if ``out`` ends with ``.safetensors``,
-    else ``torch.save`` of a plain dict of tensors (``torch.load(out, weights_only=True)`` reads it)."""
+    else ``torch.save`` of a plain dict of tensors (``torch.load(out, weights_only=True)`` reads it).
+
+    Parameters
+    ----------
+    run_dir_or_file
+        A run folder or its model file.
+    out
+        The file to write (``.safetensors`` or a ``torch.save`` file).
+    dense
+        As in :func:`export_state_dict`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
     genome = load_model(run_dir_or_file)
     state = export_state_dict(genome, dense)
     out = Path(out)

@@ -11,6 +11,8 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
+__all__ = ["ProcessMap", "dask_map"]
+
 
 def _init_worker(threads: int) -> None:
     import torch
@@ -19,7 +21,17 @@ def _init_worker(threads: int) -> None:
 
 
 class ProcessMap:
-    """A map over a ``spawn`` process pool; use as a context manager (or call :meth:`close`)."""
+    """A map over a ``spawn`` process pool; use as a context manager (or call :meth:`close`).
+
+    Parameters
+    ----------
+    workers
+        Number of worker processes (and of chunks per variation stack).
+    threads_per_worker
+        Torch threads in each worker.
+    context
+        Multiprocessing start method.
+    """
 
     def __init__(self, workers: int = 2, threads_per_worker: int = 1, context: str = "spawn") -> None:
         if workers < 1:
@@ -34,10 +46,19 @@ class ProcessMap:
         return list(self._pool.map(func, *iterables))
 
     def imap(self, func: Callable, *iterables: Iterable) -> Iterator:
-        """Like the map, but yields each result (in order) as soon as it is ready."""
+        """Like the map, but yields each result (in order) as soon as it is ready.
+
+        Parameters
+        ----------
+        func
+            Function to apply (picklable).
+        iterables
+            Argument sequences, as for the builtin ``map``.
+        """
         return self._pool.map(func, *iterables)
 
     def close(self) -> None:
+        """Shut the pool down (waits for running tasks)."""
         self._pool.shutdown()
 
     def __enter__(self) -> ProcessMap:
@@ -51,7 +72,18 @@ class ProcessMap:
 
 
 def dask_map(client) -> Callable:
-    """A DEAP-compatible map running on a ``dask.distributed.Client`` (tasks are not cached: ``pure=False``)."""
+    """A DEAP-compatible map running on a ``dask.distributed.Client`` (tasks are not cached: ``pure=False``).
+
+    Parameters
+    ----------
+    client
+        A connected ``dask.distributed.Client``.
+
+    Returns
+    -------
+    Callable
+        The map; its ``workers`` is the cluster's thread count.
+    """
 
     def map_(func: Callable, *iterables: Iterable) -> list:
         futures = client.map(func, *[list(it) for it in iterables], pure=False)

@@ -13,9 +13,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .io import atomic_write_bytes  # noqa: E402
 
+__all__ = ["save_figure", "plot_curves", "plot_grid_heatmaps"]
+
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Save ``fig`` as PNG atomically and close it."""
+    """Save ``fig`` as PNG atomically and close it.
+
+    Parameters
+    ----------
+    fig
+        A Matplotlib figure.
+    path
+        The PNG file to write.
+    dpi
+        Resolution.
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -28,7 +40,19 @@ def plot_curves(
     panels: Sequence[tuple[str, str]] = (("test_l1", "test L1"), ("kept", "fraction kept")),
     title: str = "",
 ) -> None:
-    """One panel per ``(key, label)``; one line per curve name; x is the generation."""
+    """One panel per ``(key, label)``; one line per curve name; x is the generation.
+
+    Parameters
+    ----------
+    curves
+        Per curve name, the series by key (one value per generation).
+    path
+        The PNG file to write.
+    panels
+        ``(key, y label)`` of each panel.
+    title
+        Figure title.
+    """
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8))
     axes = [axes] if len(panels) == 1 else axes
     for ax, (key, label) in zip(axes, panels, strict=True):
@@ -45,7 +69,21 @@ def plot_curves(
 
 def plot_grid_heatmaps(values: Mapping[str, Sequence[float]], rows: int, cols: int, path: str | os.PathLike,
                        title: str = "") -> None:
-    """One heatmap per named per-cell quantity, laid out on the ``rows × cols`` grid."""
+    """One heatmap per named per-cell quantity, laid out on the ``rows × cols`` grid.
+
+    Parameters
+    ----------
+    values
+        Per quantity name, one value per cell (row-major).
+    rows
+        Grid rows.
+    cols
+        Grid columns.
+    path
+        The PNG file to write.
+    title
+        Figure title.
+    """
     import numpy as np
 
     fig, axes = plt.subplots(1, len(values), figsize=(max(4, cols * 0.9) * len(values), max(2.2, rows * 0.9 + 1.2)))

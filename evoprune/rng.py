@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+__all__ = ["RNGLike"]
+
+#: What an ``rng`` argument takes: a NumPy generator (used as is), an int seed, or ``None`` (fresh entropy).
 RNGLike = np.random.Generator | int | np.integer | None
 
 

@@ -13,41 +13,216 @@ from dataclasses import dataclass
 
 from .validation import check_choice, check_probability
 
+__all__ = [
+    "Schedule",
+    "SCHEDULES",
+    "get_schedule",
+    "fixed",
+    "increase",
+    "decrease",
+    "decrease_published",
+    "exponential",
+    "final_n",
+    "population",
+    "prune_after",
+]
+
 
 def fixed(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    """``p`` at every generation.
+
+    Parameters
+    ----------
+    p
+        Base probability.
+    t
+        Generation, from 1 to ``T``.
+    T
+        Number of generations.
+    n
+        Size of the subpopulation the individual was selected from.
+    n_frac
+        Final share of the run in which ``final_n`` fires.
+
+    Returns
+    -------
+    float
+        The probability that the pruning mutation fires.
+    """
     return p
 
 
 def increase(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    """``p·t/T``: rises linearly to ``p``.
+
+    Parameters
+    ----------
+    p
+        Base probability.
+    t
+        Generation, from 1 to ``T``.
+    T
+        Number of generations.
+    n
+        Size of the subpopulation the individual was selected from.
+    n_frac
+        Final share of the run in which ``final_n`` fires.
+
+    Returns
+    -------
+    float
+        The probability that the pruning mutation fires.
+    """
     return p * t / T
 
 
 def decrease(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    """``p·(1 - t/T)``: falls linearly from ``p`` to 0.
+
+    Parameters
+    ----------
+    p
+        Base probability.
+    t
+        Generation, from 1 to ``T``.
+    T
+        Number of generations.
+    n
+        Size of the subpopulation the individual was selected from.
+    n_frac
+        Final share of the run in which ``final_n`` fires.
+
+    Returns
+    -------
+    float
+        The probability that the pruning mutation fires.
+    """
     return p * (1 - t / T)
 
 
 def decrease_published(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
-    """The published code's ``1 - p·t/T`` (starts at probability 1); for reproducing it only."""
+    """The published code's ``1 - p·t/T`` (starts at probability 1); for reproducing it only.
+
+    Parameters
+    ----------
+    p
+        Base probability.
+    t
+        Generation, from 1 to ``T``.
+    T
+        Number of generations.
+    n
+        Size of the subpopulation the individual was selected from.
+    n_frac
+        Final share of the run in which ``final_n`` fires.
+
+    Returns
+    -------
+    float
+        The probability that the pruning mutation fires.
+    """
     return 1 - p * t / T
 
 
 def exponential(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    """``p·(1 - exp(-2t/T))``: rises quickly, then levels off below ``p``.
+
+    Parameters
+    ----------
+    p
+        Base probability.
+    t
+        Generation, from 1 to ``T``.
+    T
+        Number of generations.
+    n
+        Size of the subpopulation the individual was selected from.
+    n_frac
+        Final share of the run in which ``final_n`` fires.
+
+    Returns
+    -------
+    float
+        The probability that the pruning mutation fires.
+    """
     return p * (1 - math.exp(-2 * t / T))
 
 
 def final_n(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    """``p`` in the last ``n_frac`` of the run, 0 before.
+
+    Parameters
+    ----------
+    p
+        Base probability.
+    t
+        Generation, from 1 to ``T``.
+    T
+        Number of generations.
+    n
+        Size of the subpopulation the individual was selected from.
+    n_frac
+        Final share of the run in which ``final_n`` fires.
+
+    Returns
+    -------
+    float
+        The probability that the pruning mutation fires.
+    """
     return p if t >= (1 - n_frac) * T else 0.0
 
 
 def population(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    """``p·t/(T·n)``: :func:`increase` shared over a subpopulation of ``n``.
+
+    Parameters
+    ----------
+    p
+        Base probability.
+    t
+        Generation, from 1 to ``T``.
+    T
+        Number of generations.
+    n
+        Size of the subpopulation the individual was selected from.
+    n_frac
+        Final share of the run in which ``final_n`` fires.
+
+    Returns
+    -------
+    float
+        The probability that the pruning mutation fires.
+    """
     return p * t / (T * n)
 
 
 def prune_after(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
+    """``p`` at the last generation only (prune once training is done).
+
+    Parameters
+    ----------
+    p
+        Base probability.
+    t
+        Generation, from 1 to ``T``.
+    T
+        Number of generations.
+    n
+        Size of the subpopulation the individual was selected from.
+    n_frac
+        Final share of the run in which ``final_n`` fires.
+
+    Returns
+    -------
+    float
+        The probability that the pruning mutation fires.
+    """
     return p if t >= T else 0.0
 
 
-#: Schedules by name; ``decrease_published`` is the published variant, not one of the seven.
+#: Schedule functions by name; ``decrease_published`` is the published variant, not one of the seven.
+#:
+#: :meta hide-value:
 SCHEDULES: dict[str, Callable[..., float]] = {
     "fixed": fixed,
     "increase": increase,
@@ -66,6 +241,15 @@ class Schedule:
 
     >>> Schedule("exponential", 0.5)(t=50, T=100)   # doctest: +ELLIPSIS
     0.316...
+
+    Parameters
+    ----------
+    name
+        A key of :data:`SCHEDULES`.
+    p
+        Base probability.
+    n_frac
+        Final share of the run for ``final_n``.
     """
 
     name: str
@@ -86,5 +270,15 @@ class Schedule:
 
 
 def get_schedule(name: str, p: float = 0.5, n_frac: float = 0.25) -> Schedule:
-    """Look a schedule up by name; unknown names raise a ValueError listing the valid ones."""
+    """Look a schedule up by name; unknown names raise a ValueError listing the valid ones.
+
+    Parameters
+    ----------
+    name
+        A key of :data:`SCHEDULES`.
+    p
+        Base probability.
+    n_frac
+        Final share of the run for ``final_n``.
+    """
     return Schedule(name, p, n_frac)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from .validation import check_amount
 
+__all__ = ["selParsimony"]
+
 
 def selParsimony(individuals: Sequence, k: int, tolerance: float = 0.01, fit_attr: str = "fitness") -> list:
     """Select ``k`` individuals by fitness with lexicographic parsimony pressure.
@@ -16,6 +18,22 @@ def selParsimony(individuals: Sequence, k: int, tolerance: float = 0.01, fit_att
     ``tolerance=0`` this is :func:`deap.tools.selBest` with sparsity breaking
     exact ties.  In a (1 + 1) loop a pruned child that is (almost) as good as
     its parent replaces it, so pruning is accepted while it costs nothing.
+
+    Parameters
+    ----------
+    individuals
+        Candidates (genomes with a fitness).
+    k
+        Number to select.
+    tolerance
+        Relative fitness tolerance within which the smaller genome wins (in [0, 1)).
+    fit_attr
+        Name of the fitness attribute.
+
+    Returns
+    -------
+    list
+        The ``k`` selected individuals, best first.
     """
     check_amount("tolerance", tolerance)
     pool = list(individuals)

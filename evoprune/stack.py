@@ -3,7 +3,7 @@
 :class:`GenomeStack` holds the members' parameters, masks, Adam moments,
 learning rates and per-half step counters; :meth:`GenomeStack.train_epoch`
 runs one epoch of minibatch Adam with a hand-written backward pass
-(:mod:`evoprune.kernels_train`), optionally fused into one compiled pass per
+(``evoprune.kernels_train``), optionally fused into one compiled pass per
 minibatch with ``torch.compile``.
 
 Compilation is chosen by the environment variable ``EVOPRUNE_COMPILE``:
@@ -15,7 +15,7 @@ minibatch runs eagerly.  If compiling fails, training warns once and runs
 eagerly.
 
 On CPU, the full minibatches of an epoch run instead in one fused C++ kernel
-(:mod:`evoprune.fused`) when the configuration is supported and the
+(``evoprune.fused``) when the configuration is supported and the
 environment variable ``EVOPRUNE_FUSED`` is not ``"0"``.
 """
 
@@ -43,7 +43,13 @@ _MAX_COMPILED = 16  # distinct shapes compiled per process; further ones run eag
 
 
 def compile_enabled(device: torch.device | str = "cpu") -> bool:
-    """Whether training steps on ``device`` are compiled, following ``EVOPRUNE_COMPILE`` (see the module doc)."""
+    """Whether training steps on ``device`` are compiled, following ``EVOPRUNE_COMPILE`` (see the module doc).
+
+    Parameters
+    ----------
+    device
+        The device training runs on.
+    """
     value = os.environ.get("EVOPRUNE_COMPILE", "auto").strip().lower()
     if value in ("0", "false", "no", "off"):
         return False
@@ -93,9 +99,32 @@ class GenomeStack:
 
     Build with :meth:`from_halves`, train with :meth:`train_epoch`, read back
     with :meth:`to_halves`.  Tensors follow the encoder's then the decoder's
-    flat ``[W0, b0, W1, b1, ...]`` order; see :mod:`evoprune.kernels_train` for
+    flat ``[W0, b0, W1, b1, ...]`` order; see ``evoprune.kernels_train`` for
     their layout.  Masks are float 0/1 (they vectorize better than bool in
     compiled code); pruned entries of params and moments are kept exactly 0.
+
+    Parameters
+    ----------
+    enc_spec
+        Shape of every encoder.
+    dec_spec
+        Shape of every decoder.
+    params
+        Stacked parameters, encoder's then decoder's (layout as :meth:`from_halves` builds them).
+    masks
+        Float 0/1 masks, same shapes.
+    exp_avg
+        Adam's first moments, same shapes.
+    exp_avg_sq
+        Adam's second moments, same shapes.
+    lr
+        Learning rates, ``(N, 1, 1)``.
+    step_enc
+        Adam step counters of the encoders, ``(N, 1, 1)``.
+    step_dec
+        Adam step counters of the decoders, ``(N, 1, 1)``.
+    persistent
+        Whether :meth:`to_halves` hands Adam's state back.
     """
 
     def __init__(
@@ -123,10 +152,12 @@ class GenomeStack:
 
     @property
     def n(self) -> int:
+        """Number of members."""
         return self.lr.shape[0]
 
     @property
     def device(self) -> torch.device:
+        """Device of the tensors."""
         return self.lr.device
 
     @classmethod
@@ -141,6 +172,19 @@ class GenomeStack:
         """Stack N members (copies; the halves are not modified) on ``device`` (default CPU).
 
         With ``persistent=False`` (or a half never trained) Adam starts from zero moments and step 0.
+
+        Parameters
+        ----------
+        encoders
+            The encoder halves (all of one shape).
+        decoders
+            The decoder halves (all of one shape).
+        lrs
+            One learning rate per member.
+        device
+            Device of the stack (default CPU).
+        persistent
+            Start from the halves' Adam state and keep it.
         """
         n = len(encoders)
         if n == 0 or len(decoders) != n or len(lrs) != n:
@@ -193,6 +237,17 @@ class GenomeStack:
         return (t[i].t() if self.transposed[k // 2] else t[i]).contiguous().clone()
 
     def step_config(self, loss: str, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> StepConfig:
+        """The compiled training step's configuration for ``loss`` (``bce`` on a sigmoid output: ``bce_logits``).
+
+        Parameters
+        ----------
+        loss
+            ``l1``, ``mse`` or ``bce``.
+        betas
+            Adam's betas.
+        eps
+            Adam's epsilon.
+        """
         check_choice("loss", loss, _TRAIN_LOSSES)
         if loss == "bce" and self.dec_spec.activations[-1] == "sigmoid":
             loss = "bce_logits"  # binary cross-entropy on a sigmoid output, from the logits: faster and stable
@@ -215,6 +270,23 @@ class GenomeStack:
         may be smaller); ``data (samples, features)`` must be on the stack's
         device (``orders`` is moved there).  ``compile=None`` follows
         :func:`compile_enabled`.
+
+        Parameters
+        ----------
+        data
+            Training data, ``(samples, features)``, on the stack's device.
+        orders
+            Per member, a permutation of the rows, ``(N, samples)``.
+        batch_size
+            Rows per minibatch.
+        loss
+            ``l1``, ``mse`` or ``bce``.
+        betas
+            Adam's betas.
+        eps
+            Adam's epsilon.
+        compile
+            Compile the step (``None``: as :func:`compile_enabled` says).
         """
         cfg = self.step_config(loss, betas, eps)
         if batch_size < 1:

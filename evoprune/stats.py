@@ -1,7 +1,8 @@
 """What no statistics library offers: A12, blocked/unblocked test glue and a power note.
 
-Tests come from scipy (Friedman, Wilcoxon signed-rank, Kruskal–Wallis,
-Mann–Whitney U) and Holm's correction from statsmodels.  This module adds
+Tests come from SciPy (:func:`~scipy.stats.friedmanchisquare`, :func:`~scipy.stats.wilcoxon`,
+:func:`~scipy.stats.kruskal`, :func:`~scipy.stats.mannwhitneyu`) and Holm's correction from
+statsmodels.  This module adds
 
 * the Vargha–Delaney **A12** effect size and its magnitude labels;
 * :func:`compare_groups`: one family of groups compared with the tests that
@@ -41,6 +42,13 @@ def vargha_delaney_a12(x: Sequence[float], y: Sequence[float]) -> float:
     """Probability that a value drawn from ``x`` is larger than one drawn from ``y`` (ties count one half).
 
     0.5 means no effect; ``a12(y, x) == 1 - a12(x, y)``.
+
+    Parameters
+    ----------
+    x
+        First sample.
+    y
+        Second sample.
     """
     a, b = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
     if a.size == 0 or b.size == 0:
@@ -52,7 +60,13 @@ def vargha_delaney_a12(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def a12_magnitude(a12: float) -> str:
-    """``negligible`` (``|A12 − 0.5|`` < 0.06), ``small`` (< 0.14), ``medium`` (< 0.21) or ``large``."""
+    """``negligible`` (``|A12 − 0.5|`` < 0.06), ``small`` (< 0.14), ``medium`` (< 0.21) or ``large``.
+
+    Parameters
+    ----------
+    a12
+        An A12 value in [0, 1].
+    """
     a12 = float(a12)
     if math.isnan(a12) or not 0.0 <= a12 <= 1.0:
         raise ValueError(f"A12 must lie in [0, 1], got {a12}")
@@ -64,6 +78,13 @@ def min_pvalue(test: str, n: int) -> float:
     """Smallest two-sided p-value of a pairwise test with ``n`` trials per group (exact, no ties).
 
     ``"mannwhitney"``: 2 / C(2n, n); ``"wilcoxon"`` (signed-rank, n pairs): 2 / 2^n.
+
+    Parameters
+    ----------
+    test
+        ``"mannwhitney"`` or ``"wilcoxon"``.
+    n
+        Trials per group (pairs for Wilcoxon).
     """
     if n < 1:
         return 1.0
@@ -80,6 +101,17 @@ def trials_needed(test: str, pairs: int = 1, alpha: float = 0.05, limit: int = 1
     Holm multiplies the smallest p-value by the number of pairs, so this is the
     smallest n with ``pairs * min_pvalue(test, n) <= alpha``: a necessary
     condition, not a power calculation.
+
+    Parameters
+    ----------
+    test
+        ``"mannwhitney"`` or ``"wilcoxon"``.
+    pairs
+        Number of Holm-corrected comparisons.
+    alpha
+        Significance level.
+    limit
+        Largest number of trials tried.
     """
     return next(n for n in range(1, limit + 1) if max(pairs, 1) * min_pvalue(test, n) <= alpha)
 
@@ -114,15 +146,17 @@ def compare_groups(groups: Mapping[str, Sequence[float]], blocked: bool, higher_
 
     Parameters
     ----------
-    groups : mapping of str to sequence of float
+    groups
         Values per group.  With ``blocked`` the i-th values of all groups form
         a block (the same trial seed), so all groups must have the same length.
-    blocked : bool
+    blocked
         Friedman + Wilcoxon signed-rank (paired) if True, else Kruskal–Wallis + Mann–Whitney U.
-    higher_is_better : bool
+    higher_is_better
         Direction used for the average ranks (rank 1 is best).
-    pairs : sequence of (a, b), optional
-        The pairs to test (default: every pair); Holm's correction runs over these.
+    pairs
+        The ``(a, b)`` pairs to test (default: every pair); Holm's correction runs over these.
+    alpha
+        Significance level of the Holm-corrected pairwise tests.
 
     Returns
     -------

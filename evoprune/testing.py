@@ -38,7 +38,15 @@ def contract_architectures() -> dict[str, Architecture]:
 
 
 def contract_data(n: int = 80, dim: int = _DIM) -> torch.Tensor:
-    """Binary rows for the checks (drawn from a private generator)."""
+    """Binary rows for the checks (drawn from a private generator).
+
+    Parameters
+    ----------
+    n
+        Number of rows.
+    dim
+        Row width.
+    """
     return (torch.rand(n, dim, generator=torch.Generator().manual_seed(0)) > 0.5).float()
 
 
@@ -270,6 +278,15 @@ def check_pruning_method(method: PruningMethod | type[PruningMethod], data: torc
     ``data`` (rows of width 24 by default) feeds methods that need it.
     Raises AssertionError naming the method and the failed check; returns the
     names of the checks passed.
+
+    Parameters
+    ----------
+    method
+        A :class:`~evoprune.pruning.PruningMethod` subclass or instance.
+    data
+        Rows for methods that need data (default: :func:`contract_data`).
+    architectures
+        Architectures by name (default: :func:`contract_architectures`).
     """
     if isinstance(method, type):
         if not issubclass(method, PruningMethod):

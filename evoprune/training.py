@@ -24,12 +24,14 @@ from .rng import RNGLike, as_generator
 from .stack import GenomeStack
 from .validation import check_choice, check_positive
 
+__all__ = ["LossSchedule", "mutTrain", "mutLearningRate", "train_halves"]
+
 
 @dataclass(frozen=True)
 class LossSchedule:
     """Which training loss to use at generation t of T: ``"bce>l1"`` switches from BCE to L1.
 
-    ``stages`` is one name of :data:`LOSSES` or several joined by ``">"``;
+    ``stages`` is one name of :data:`~evoprune.kernels.LOSSES` or several joined by ``">"``;
     ``switch`` gives, as fractions of the run, where each next stage starts:
     generation t uses stage k, the number of switch fractions s with t > s·T.
     Register it on a toolbox as ``loss``; the algorithms then pass
@@ -40,6 +42,13 @@ class LossSchedule:
 
     Binary cross-entropy learns fast but its optimum (calibrated bit
     probabilities) is not L1's; a few epochs of L1 afterwards reach L1's floor.
+
+    Parameters
+    ----------
+    stages
+        Loss names (``l1``, ``mse``, ``bce``) joined by ``">"``, in the order they are used.
+    switch
+        Fraction of the run at which each next stage starts (one per stage after the first).
     """
 
     stages: str = "bce>l1"
@@ -64,10 +73,12 @@ class LossSchedule:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The stages' loss names, in order."""
         return tuple(s.strip() for s in self.stages.split(">"))
 
     @property
     def switches(self) -> tuple[float, ...]:
+        """The switch fractions, one per stage after the first (empty for one stage)."""
         if len(self.names) == 1:
             return ()
         return tuple(self.switch) if isinstance(self.switch, tuple | list) else (self.switch,)
@@ -109,6 +120,29 @@ def train_halves(
 
     Returns new halves (inputs are not modified) and each member's mean
     training loss over the epoch, shape ``(N,)``.
+
+    Parameters
+    ----------
+    encoders
+        The N encoder halves (one shape).
+    decoders
+        The N decoder halves (one shape).
+    lrs
+        One learning rate per pair.
+    data
+        Training data, ``(samples, input_dim)``; training runs on its device.
+    orders
+        Per pair, a permutation of the rows, ``(N, samples)``.
+    batch_size
+        Rows per minibatch.
+    loss
+        ``l1``, ``mse`` or ``bce``.
+    betas
+        Adam's betas.
+    eps
+        Adam's epsilon.
+    persistent
+        Start from and keep the halves' Adam state.
     """
     check_choice("loss", loss, LOSSES)
     n = len(encoders)
@@ -139,6 +173,28 @@ def mutTrain(
     ``loss`` is ``"l1"`` (the paper's), ``"mse"`` or ``"bce"`` (for data in [0, 1]).
     Returns ``(individual,)`` with its fitness invalidated and the epoch's
     mean training loss in ``individual.train_loss``.
+
+    Parameters
+    ----------
+    individual
+        The genome to train (modified in place).
+    data
+        Training data, ``(samples, input_dim)``; training runs on its device.
+    rng
+        Seed or NumPy generator for the minibatch order.
+    batch_size
+        Rows per minibatch (the last may be smaller).
+    loss
+        Training loss: ``l1``, ``mse`` or ``bce``.
+    epochs
+        Number of passes over ``data``.
+    persistent
+        Keep Adam's moments on the genome so the next call continues from them.
+
+    Returns
+    -------
+    tuple
+        ``(individual,)``, as DEAP's operators return.
     """
     return mutTrain.batch([individual], [as_generator(rng)], data, batch_size, loss, epochs, persistent)[0]
 
@@ -196,6 +252,24 @@ def mutLearningRate(
 
     ``lr ← clip(lr · exp(N(0, sigma)), low, high)``.  A log scale keeps the
     step relative to the rate (the published additive N(0, 1e-5) step froze cells).
+
+    Parameters
+    ----------
+    individual
+        The genome whose ``lr`` is mutated (in place).
+    sigma
+        Standard deviation of the step on the log learning rate (0: no change).
+    low
+        Smallest learning rate.
+    high
+        Largest learning rate.
+    rng
+        Seed or NumPy generator.
+
+    Returns
+    -------
+    tuple
+        ``(individual,)``.
     """
     check_positive("sigma", sigma) if sigma != 0 else None
     if not 0 < low <= high:

@@ -18,7 +18,10 @@ from ..validation import check_choice
 from ..variation import Operators, Steps, VaryRequest, evaluate_all, run_steps
 from .common import new_logbook, record
 
-#: How an encoder (decoder) is scored from its errors against the neighbourhood's decoders (encoders).
+#: Solution concepts by name (``best``, ``worst``, ``mean``): how an encoder (decoder) is scored from
+#: its errors against the neighbourhood's decoders (encoders), as ``score(errors, dim)``.
+#:
+#: :meta hide-value:
 CONCEPTS: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
     "best": lambda e, dim: e.min(dim=dim).values,
     "worst": lambda e, dim: e.max(dim=dim).values,
@@ -27,13 +30,40 @@ CONCEPTS: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
 
 
 def tournament(scores: torch.Tensor, tournsize: int, g: np.random.Generator) -> int:
-    """Index of the best (lowest score) of ``tournsize`` entries drawn with replacement."""
+    """Index of the best (lowest score) of ``tournsize`` entries drawn with replacement.
+
+    Parameters
+    ----------
+    scores
+        One score per entry (lower is better).
+    tournsize
+        Entries drawn (with replacement).
+    g
+        NumPy generator.
+    """
     picks = g.integers(0, scores.numel(), size=tournsize)
     return int(picks[int(torch.argmin(scores[torch.from_numpy(picks)]))])
 
 
 def select_pair(errors: torch.Tensor, concept: str, tournsize: int, g: np.random.Generator) -> tuple[int, int]:
-    """Tournament-select an encoder and a decoder (independently) from a pairing-error matrix."""
+    """Tournament-select an encoder and a decoder (independently) from a pairing-error matrix.
+
+    Parameters
+    ----------
+    errors
+        Pairing errors, ``(encoders, decoders)``; NaN counts as the worst.
+    concept
+        A key of :data:`CONCEPTS`.
+    tournsize
+        Tournament size.
+    g
+        NumPy generator.
+
+    Returns
+    -------
+    tuple of int
+        ``(encoder index, decoder index)``.
+    """
     score = CONCEPTS[concept]
     errors = torch.nan_to_num(errors, nan=WORST)
     return tournament(score(errors, 1), tournsize, g), tournament(score(errors, 0), tournsize, g)
@@ -75,6 +105,41 @@ def gridSteps(
 
     Synchronous update asks for one stack of all cells per generation;
     asynchronous update asks for one stack of one cell at a time.
+
+    Parameters
+    ----------
+    population
+        One genome per cell (the list is updated in place).
+    toolbox
+        A :class:`deap.base.Toolbox` with the operators (see :mod:`evoprune.algorithms`).
+    grid
+        A :class:`~evoprune.topology.Grid` with one cell per individual, or its string form.
+    ngen
+        Number of generations.
+    stats
+        Statistics recorded each generation, or ``None``.
+    halloffame
+        Hall of fame updated with the population, or ``None``.
+    verbose
+        Print the logbook as it grows.
+    rng
+        Seed or NumPy generator of every random choice.
+    update
+        ``"synchronous"`` or ``"asynchronous"``.
+    concept
+        Solution concept, a key of :data:`CONCEPTS`.
+    tournsize
+        Tournament size of the encoder and decoder selection.
+    eval_size
+        Rows of the pairing batch each cell draws.
+    data
+        Training data the pairing batches come from (default: the ``data`` of ``toolbox.evaluate``).
+    test_data
+        Held-out data for the logbook's ``best_test``, or ``None``.
+    checkpoint
+        ``checkpoint(gen, population, logbook)``, called after every generation, or ``None``.
+    resume_from
+        ``(gen, logbook)`` of a saved run to continue, or ``None``.
     """
     check_choice("update", update, ("synchronous", "asynchronous"))
     check_choice("solution concept", concept, CONCEPTS)
@@ -215,6 +280,48 @@ def eaToroidalGrid(
     fields.  Returns ``(population, logbook)``; :func:`best_centre` picks the
     best centre pair on held-out data.  ``checkpoint`` and ``resume_from`` work
     as in :func:`~evoprune.algorithms.eaMuPlusLambda`.
+
+    Parameters
+    ----------
+    population
+        One genome per cell (the list is updated in place).
+    toolbox
+        A :class:`deap.base.Toolbox` with the operators (see :mod:`evoprune.algorithms`).
+    grid
+        A :class:`~evoprune.topology.Grid` with one cell per individual, or its string form.
+    ngen
+        Number of generations.
+    stats
+        Statistics recorded each generation, or ``None``.
+    halloffame
+        Hall of fame updated with the population, or ``None``.
+    verbose
+        Print the logbook as it grows.
+    rng
+        Seed or NumPy generator of every random choice.
+    update
+        ``"synchronous"`` or ``"asynchronous"``.
+    concept
+        Solution concept, a key of :data:`CONCEPTS`.
+    tournsize
+        Tournament size of the encoder and decoder selection.
+    eval_size
+        Rows of the pairing batch each cell draws.
+    data
+        Training data the pairing batches come from (default: the ``data`` of ``toolbox.evaluate``).
+    test_data
+        Held-out data for the logbook's ``best_test``, or ``None``.
+    checkpoint
+        ``checkpoint(gen, population, logbook)``, called after every generation, or ``None``.
+    resume_from
+        ``(gen, logbook)`` of a saved run to continue, or ``None``.
+    prune_first
+        Prune before training instead of after.
+
+    Returns
+    -------
+    tuple
+        ``(population, logbook)``.
     """
     steps = gridSteps(population, toolbox, grid, ngen, stats=stats, halloffame=halloffame, verbose=verbose, rng=rng,
                       update=update, concept=concept, tournsize=tournsize, eval_size=eval_size, data=data,
@@ -223,7 +330,17 @@ def eaToroidalGrid(
 
 
 def best_centre(population: list, holdout=None, index: bool = False):
-    """The centre genome with the lowest error on ``holdout`` (or, without it, the best training fitness)."""
+    """The centre genome with the lowest error on ``holdout`` (or, without it, the best training fitness).
+
+    Parameters
+    ----------
+    population
+        The grid's centre genomes.
+    holdout
+        Held-out data, or ``None`` to use the training fitness.
+    index
+        Return the cell index instead of the genome.
+    """
     if holdout is None:
         scores = [ind.fitness.values[0] if ind.fitness.valid else float("inf") for ind in population]
     else:

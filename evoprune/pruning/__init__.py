@@ -2,7 +2,7 @@
 
 One operator, :func:`mutPrune`, applies any :class:`PruningMethod`; the
 methods are small subclasses that score entries or neurons
-(:mod:`evoprune.pruning.methods`), and defining one registers it in
+(:class:`Random`, :class:`Variance`, :class:`Conjunctive`, :class:`Magnitude`), and defining one registers it in
 :data:`METHODS`.  Every method prunes among the *currently unpruned* entries
 and makes its choices permanent through :meth:`Half.prune_entries
 <evoprune.genome.Half.prune_entries>`: the mask entry becomes ``False`` and
@@ -45,22 +45,74 @@ __all__ = ["DEFAULT_P", "METHODS", "NEEDS_DATA", "PRUNERS", "SCOPES", "Conjuncti
 
 
 def mutPruneRandom(individual: AutoencoderGenome, amount: float = 0.1, rng: RNGLike = None):
-    """RANDOM (alias of ``mutPrune(individual, Random(amount), rng=rng)``)."""
+    """RANDOM (alias of ``mutPrune(individual, Random(amount), rng=rng)``).
+
+    Parameters
+    ----------
+    individual
+        The genome to prune (in place).
+    amount
+        Fraction of each tensor's unpruned entries to prune.
+    rng
+        Seed or NumPy generator.
+    """
     return mutPrune(individual, Random(amount), rng=rng)
 
 
 def mutPruneMagnitude(individual: AutoencoderGenome, amount: float = 0.1, scope: str = "global", rng: RNGLike = None):
-    """Magnitude baseline (alias of ``mutPrune(individual, Magnitude(amount, scope))``; ``rng`` is not used)."""
+    """Magnitude baseline (alias of ``mutPrune(individual, Magnitude(amount, scope))``; ``rng`` is not used).
+
+    Parameters
+    ----------
+    individual
+        The genome to prune (in place).
+    amount
+        Fraction of the unpruned weights to prune.
+    scope
+        ``"global"`` or ``"layer"``.
+    rng
+        Not used.
+    """
     return mutPrune(individual, Magnitude(amount, scope), rng=rng)
 
 
 def mutPruneVariance(individual: AutoencoderGenome, data: torch.Tensor, amount: float = 0.1, n_cases: int = 100,
                      floor: float = 1e-3, rng: RNGLike = None):
-    """VARIANCE (alias of ``mutPrune(individual, Variance(amount, n_cases=..., floor=...), data, rng)``)."""
+    """VARIANCE (alias of ``mutPrune(individual, Variance(amount, n_cases=..., floor=...), data, rng)``).
+
+    Parameters
+    ----------
+    individual
+        The genome to prune (in place).
+    data
+        Training data.
+    amount
+        Fraction of each tensor's unpruned entries to prune.
+    n_cases
+        Rows the variances are measured on.
+    floor
+        Added to every draw weight.
+    rng
+        Seed or NumPy generator.
+    """
     return mutPrune(individual, Variance(amount, n_cases=n_cases, floor=floor), data=data, rng=rng)
 
 
 def mutPruneConjunctive(individual: AutoencoderGenome, data: torch.Tensor, n_cases: int = 100,
                         threshold: float = 0.1, rng: RNGLike = None):
-    """CONJUNCTIVE (alias of ``mutPrune(individual, Conjunctive(threshold, n_cases), data, rng)``)."""
+    """CONJUNCTIVE (alias of ``mutPrune(individual, Conjunctive(threshold, n_cases), data, rng)``).
+
+    Parameters
+    ----------
+    individual
+        The genome to prune (in place).
+    data
+        Training data.
+    n_cases
+        Rows checked.
+    threshold
+        Normalised activation below which a neuron counts as inactive.
+    rng
+        Seed or NumPy generator.
+    """
     return mutPrune(individual, Conjunctive(threshold, n_cases), data=data, rng=rng)

@@ -42,6 +42,7 @@ METHODS: dict[str, type[PruningMethod]] = {}
 #: Default base probability of the pruning schedule for a method without a paper probability.
 DEFAULT_P = 0.5
 
+#: Valid ``scope`` values: prune a fraction of every tensor or layer, or of the whole genome.
 SCOPES = ("layer", "global")
 
 
@@ -53,6 +54,19 @@ class PruneStack:
     ``[W0, b0, W1, b1, ...]`` of ``(N, ...)`` tensors; ``activations[h]`` (data
     methods only) is the list of every layer's post-activation outputs
     ``(N, cases, out)`` on each member's own sample of the data.
+
+    Parameters
+    ----------
+    genomes
+        The N genomes.
+    params
+        Per half (0 encoder, 1 decoder), the stacked ``(N, ...)`` parameter tensors.
+    masks
+        Per half, the stacked boolean masks.
+    activations
+        Per half, every layer's ``(N, cases, out)`` outputs (data methods), else ``None``.
+    device
+        Device of the tensors.
     """
 
     genomes: list
@@ -63,6 +77,7 @@ class PruneStack:
 
     @property
     def specs(self):
+        """``[encoder spec, decoder spec]`` of the stacked genomes."""
         return [self.genomes[0].encoder.spec, self.genomes[0].decoder.spec]
 
 
@@ -75,6 +90,13 @@ class PruningMethod:
     ``paper_p``: the schedule's base probability in the paper (``None``: use
     :data:`DEFAULT_P`).  A subclass with ``register=False``
     (``class M(PruningMethod, register=False)``) is not registered.
+
+    Parameters
+    ----------
+    amount
+        Fraction of the candidates to prune (``None``: all of them).
+    scope
+        ``"layer"`` or ``"global"`` (see :data:`SCOPES`).
     """
 
     name: ClassVar[str] = ""
@@ -122,12 +144,30 @@ class PruningMethod:
     def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
         """Scores per half: for ``unit="entry"`` one ``(N, ...)`` tensor per parameter tensor, for
         ``unit="neuron"`` one ``(N, out)`` tensor per layer.  Low is pruned first, ``inf`` is kept.
-        Random draws come from ``rngs[i]`` for member i, member by member."""
+        Random draws come from ``rngs[i]`` for member i, member by member.
+
+        Parameters
+        ----------
+        stack
+            The genomes to score, stacked.
+        rngs
+            One NumPy generator per member.
+        """
         raise NotImplementedError
 
     # -- shared code ------------------------------------------------------------
     def prune(self, individuals: Sequence, rngs: Sequence[RNGLike], data: torch.Tensor | None = None) -> list:
-        """Prune ``individuals`` in place, each with its own generator; returns ``[(ind,), ...]``."""
+        """Prune ``individuals`` in place, each with its own generator; returns ``[(ind,), ...]``.
+
+        Parameters
+        ----------
+        individuals
+            Genomes to prune (modified in place).
+        rngs
+            One seed or generator per genome.
+        data
+            Training data (methods with ``needs_data``), else ``None``.
+        """
         individuals = list(individuals)
         rngs = [as_generator(g) for g in rngs]
         if len(rngs) != len(individuals):
@@ -232,6 +272,11 @@ def register_method(cls: type[PruningMethod]) -> type[PruningMethod]:
     """Register ``cls`` under ``cls.name`` (done by defining a subclass; usable as a decorator too).
 
     A name taken by a different class (another module or qualified name) is an error.
+
+    Parameters
+    ----------
+    cls
+        The :class:`PruningMethod` subclass (with a ``name``).
     """
     name = cls.__dict__.get("name") or ""
     if not isinstance(name, str) or not name or name == "none":
@@ -244,7 +289,13 @@ def register_method(cls: type[PruningMethod]) -> type[PruningMethod]:
 
 
 def unregister_method(name: str) -> None:
-    """Remove a method from the registry (e.g. after a test)."""
+    """Remove a method from the registry (e.g. after a test).
+
+    Parameters
+    ----------
+    name
+        The method's name (absent names are ignored).
+    """
     METHODS.pop(name, None)
 
 
@@ -254,7 +305,15 @@ def method_names() -> tuple[str, ...]:
 
 
 def get_method(method: str | PruningMethod | type[PruningMethod], **params: Any) -> PruningMethod:
-    """A method instance from a name, a class or an instance (``params`` only with a name or a class)."""
+    """A method instance from a name, a class or an instance (``params`` only with a name or a class).
+
+    Parameters
+    ----------
+    method
+        A registered name, a :class:`PruningMethod` subclass or an instance.
+    params
+        Hyper-parameters for a name or a class.
+    """
     if isinstance(method, PruningMethod):
         if params:
             raise TypeError(f"got a method instance {method!r} and parameters {params}: give one or the other")
@@ -272,7 +331,13 @@ def get_method(method: str | PruningMethod | type[PruningMethod], **params: Any)
 
 
 def paper_probability(name: str) -> float:
-    """The schedule's base probability for method ``name``: its ``paper_p``, else :data:`DEFAULT_P`."""
+    """The schedule's base probability for method ``name``: its ``paper_p``, else :data:`DEFAULT_P`.
+
+    Parameters
+    ----------
+    name
+        A registered method name.
+    """
     p = METHODS[name].paper_p
     return DEFAULT_P if p is None else float(p)
 
@@ -285,8 +350,26 @@ def mutPrune(individual, method: str | PruningMethod = "random", data: torch.Ten
     ``data`` (training rows, never test rows) is required by methods with
     ``needs_data``.  Register it as
     ``toolbox.register("prune", mutPrune, method=Variance(amount=0.2), data=X)``;
-    the variation engine then calls :func:`mutPrune.batch <_prune_batch>` once
+    the variation engine then calls ``mutPrune.batch(individuals, rngs, ...)`` once
     per stack of members to prune.
+
+    Parameters
+    ----------
+    individual
+        The genome to prune (modified in place).
+    method
+        A registered name or a :class:`PruningMethod` instance.
+    data
+        Training data for methods that need activations.
+    rng
+        Seed or NumPy generator.
+    params
+        Hyper-parameters when ``method`` is a name.
+
+    Returns
+    -------
+    tuple
+        ``(individual,)``.
     """
     return get_method(method, **params).prune([individual], [as_generator(rng)], data)[0]
 

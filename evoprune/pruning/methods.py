@@ -40,6 +40,11 @@ def neuron_variance(activations: torch.Tensor) -> torch.Tensor:
     """Per-neuron activation variance across cases (dim -2), divided by the layer's largest (so in [0, 1]).
 
     ``activations`` is ``(cases, neurons)`` or a stack ``(N, cases, neurons)``.
+
+    Parameters
+    ----------
+    activations
+        Post-activation outputs, ``(..., cases, neurons)``.
     """
     var = activations.var(dim=-2, unbiased=False)
     top = var.amax(dim=-1, keepdim=True)
@@ -55,6 +60,17 @@ class Variance(PruningMethod):
     with weight ``1 - v + floor``, ``v`` the neuron's activation variance
     normalised by the layer's largest.  The draw is an exponential race:
     score = Exp(1) / weight, lowest first (successive weighted sampling).
+
+    Parameters
+    ----------
+    amount
+        Fraction of each tensor's unpruned entries to prune.
+    scope
+        ``"layer"`` or ``"global"``.
+    n_cases
+        Rows of the training data the variances are measured on.
+    floor
+        Added to every draw weight ``1 - v``, so that the most varied neurons can still be drawn.
     """
 
     name = "variance"
@@ -89,6 +105,15 @@ def conjunctive_candidates(acts: torch.Tensor, alive: torch.Tensor, threshold: f
     case's flagged set in order, stopping as soon as one or none is left.
     The last alive neuron of a layer is never a candidate, so a layer is never
     disconnected.  Returns the indices of the remaining candidates.
+
+    Parameters
+    ----------
+    acts
+        One layer's outputs, ``(cases, neurons)``, in case order.
+    alive
+        Boolean vector of the layer's unpruned neurons.
+    threshold
+        Normalised activation below which a neuron is flagged on a case.
     """
     cand = alive.clone()
     if int(alive.sum()) <= 1:  # never disconnect a layer entirely
@@ -110,6 +135,13 @@ class Conjunctive(PruningMethod):
     For each layer, the candidates of :func:`conjunctive_candidates` on
     ``n_cases`` random rows of the data (in random order) score 0, every
     other neuron ``inf``; all candidates are pruned (incoming weight row and bias).
+
+    Parameters
+    ----------
+    threshold
+        Normalised activation below which a neuron counts as inactive on a case.
+    n_cases
+        Rows of the training data checked.
     """
 
     name = "conjunctive"
@@ -144,6 +176,13 @@ class Magnitude(PruningMethod):
     (biases are kept), so redundant large layers lose most; ``scope="layer"``
     prunes ``amount`` of every tensor, biases included.  Ties go by position;
     no random draw is made.
+
+    Parameters
+    ----------
+    amount
+        Fraction of the unpruned weights to prune.
+    scope
+        ``"global"`` (weights of both halves ranked together) or ``"layer"``.
     """
 
     name = "magnitude"

@@ -11,6 +11,8 @@ from ..selection import selParsimony
 from .common import base_toolbox, ensure_creator, init_rng, register_pruning, run_stats, select_final
 from .registry import Setting, register_setting
 
+__all__ = ["Canonical", "canonical_toolbox"]
+
 
 class Canonical(Setting):
     """(μ + λ) training (μ = λ = 1 by default) with parsimony, best or NSGA-II survivor selection."""
@@ -57,5 +59,13 @@ CANONICAL = register_setting(Canonical())
 
 
 def canonical_toolbox(cfg, data) -> base.Toolbox:
-    """The (μ + λ) canonical-training toolbox for ``cfg`` (selection: parsimony, best or NSGA-II)."""
+    """The (μ + λ) canonical-training toolbox for ``cfg`` (selection: parsimony, best or NSGA-II).
+
+    Parameters
+    ----------
+    cfg
+        The run's :class:`~evoprune.runs.RunConfig`.
+    data
+        The run's :class:`~evoprune.data.Dataset` (training rows are registered).
+    """
     return CANONICAL.toolbox(cfg, data)

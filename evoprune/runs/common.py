@@ -60,7 +60,37 @@ def register_pruning(toolbox: base.Toolbox, cfg, train_data: torch.Tensor) -> No
 
 @dataclass
 class RunResult:
-    """Final numbers and per-generation records of one run."""
+    """Final numbers and per-generation records of one run.
+
+    Parameters
+    ----------
+    label
+        ``none`` or ``<operator>-<schedule>``.
+    seed
+        The run's seed.
+    records
+        The logbook, one dict per generation.
+    test_l1
+        Test L1 of the reported model.
+    train_l1
+        Training L1 of the reported model.
+    fraction_kept
+        Fraction of the reported model's parameters kept.
+    kept_encoder
+        Fraction of its encoder kept.
+    kept_decoder
+        Fraction of its decoder kept.
+    wall_time
+        Seconds the run took.
+    inference_time
+        Median seconds of one forward pass of the reported model over the test data.
+    tradeoff
+        The run's trade-off summary (see :func:`~evoprune.tradeoff.summarise`).
+    best
+        The reported model (a genome), or ``None``.
+    population
+        The final population, or ``None``.
+    """
 
     label: str
     seed: int
@@ -98,6 +128,15 @@ def select_final(population: list, holdout: torch.Tensor, tolerance: float):
     """The model a run reports: the sparsest whose ``holdout`` L1 is within ``tolerance`` (relative) of the best.
 
     Used when a run ends with several models (μ > 1, e.g. an NSGA-II trade-off front).
+
+    Parameters
+    ----------
+    population
+        Candidate genomes.
+    holdout
+        Held-out (validation) data.
+    tolerance
+        Relative L1 tolerance.
     """
     errors = [reconstruction_error(ind, holdout) for ind in population]
     bar = min(errors) * (1 + tolerance)

@@ -30,7 +30,62 @@ SELECTIONS = ("parsimony", "best", "nsga2")
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines one run (besides the data and the seed)."""
+    """Everything that defines one run (besides the data and the seed).
+
+    Parameters
+    ----------
+    setting
+        Training setting, a name of :data:`~evoprune.runs.SETTINGS` (``canonical`` or ``grid``).
+    operator
+        Pruning operator: ``none`` or a registered pruning method (see :func:`operators`).
+    schedule
+        Pruning schedule, a name of :data:`~evoprune.schedules.SCHEDULES`.
+    p
+        Base probability of the schedule (``None``: the method's ``paper_p``, else
+        :data:`evoprune.pruning.DEFAULT_P`).
+    amount
+        Fraction pruned by one pruning mutation (methods that take it).
+    generations
+        Number of generations (one epoch of training each).
+    batch_size
+        Training minibatch size.
+    loss
+        Training loss, or two joined by ``">"`` (e.g. ``"bce>l1"``).
+    loss_switch
+        Fraction of the generations trained with the first stage of ``loss``.
+    lr
+        Initial learning rate.
+    lr_sigma
+        Step size of the learning-rate mutation (0: none).
+    tolerance
+        Relative fitness tolerance of parsimony selection.
+    hidden
+        Width of the hidden layers.
+    latent
+        Width of the code.
+    n_cases
+        Rows of training data the data-driven pruning methods look at.
+    grid
+        Grid of the ``grid`` setting, as :meth:`~evoprune.topology.Grid.from_string` reads it.
+    update
+        Grid update, ``synchronous`` or ``asynchronous``.
+    concept
+        Grid solution concept, a key of :data:`~evoprune.algorithms.CONCEPTS`.
+    replacement
+        Grid replacement: ``always`` (the child replaces the centre) or ``parsimony``.
+    prune_first
+        Prune before training (``None``: the setting's default).
+    selection
+        Survivor selection of the canonical setting: ``parsimony``, ``best`` or ``nsga2``.
+    mu
+        Parents per generation (canonical).
+    lambda_
+        Offspring per generation (canonical).
+    device
+        Torch device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (not part of the run's identity).
+    pruning
+        Further parameters of the operator's method, e.g. ``{"threshold": 0.2}``.
+    """
 
     setting: str = "canonical"  # a name of evoprune.runs.SETTINGS
     operator: str = "none"
@@ -117,22 +172,26 @@ class RunConfig:
 
     @property
     def probability(self) -> float:
-        """The schedule's base probability: ``p``, else the method's ``paper_p``, else
-        :data:`evoprune.pruning.DEFAULT_P` (0.5); 0 for ``"none"``."""
+        """The schedule's base probability.
+
+        ``p``, else the method's ``paper_p``, else :data:`evoprune.pruning.DEFAULT_P` (0.5); 0 for ``"none"``.
+        """
         if self.operator == "none":
             return self.p or 0.0
         return paper_probability(self.operator) if self.p is None else self.p
 
     @property
     def label(self) -> str:
+        """``none``, or ``<operator>-<schedule>``."""
         return "none" if self.operator == "none" else f"{self.operator}-{self.schedule}"
 
     @property
     def loss_schedule(self) -> LossSchedule:
-        """The training loss by generation: ``loss`` (e.g. ``"bce>l1"``) switching after ``loss_switch`` of the run."""
+        """The training loss by generation, ``loss`` (e.g. ``"bce>l1"``) switching after ``loss_switch`` of the run."""
         return LossSchedule(self.loss, self.loss_switch)
 
     def as_dict(self) -> dict[str, Any]:
+        """All fields as a dict."""
         return asdict(self)
 
     def identity(self) -> dict[str, Any]:

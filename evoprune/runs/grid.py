@@ -12,6 +12,8 @@ from ..topology import Grid
 from .common import base_toolbox, ensure_creator, init_rng, register_pruning, run_stats
 from .registry import Setting, register_setting
 
+__all__ = ["GridSetting", "grid_toolbox"]
+
 
 class GridSetting(Setting):
     """:func:`~evoprune.algorithms.eaToroidalGrid` on ``cfg.grid``; the best centre on validation data is reported."""
@@ -49,5 +51,13 @@ GRID = register_setting(GridSetting())
 
 
 def grid_toolbox(cfg, data) -> base.Toolbox:
-    """Toolbox for :func:`~evoprune.algorithms.eaToroidalGrid` from ``cfg``."""
+    """Toolbox for :func:`~evoprune.algorithms.eaToroidalGrid` from ``cfg``.
+
+    Parameters
+    ----------
+    cfg
+        The run's :class:`~evoprune.runs.RunConfig`.
+    data
+        The run's :class:`~evoprune.data.Dataset` (training rows are registered).
+    """
     return GRID.toolbox(cfg, data)

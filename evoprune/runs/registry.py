@@ -11,7 +11,7 @@ SETTINGS: dict[str, Setting] = {}
 
 
 class Setting:
-    """One training setting: how a :class:`~evoprune.runs.config.RunConfig` becomes a toolbox, a
+    """One training setting: how a :class:`~evoprune.runs.RunConfig` becomes a toolbox, a
     population and a generator of variation requests.
 
     Subclasses set ``name`` and are registered with :func:`register_setting`;
@@ -23,31 +23,117 @@ class Setting:
     record_keys: ClassVar[tuple[str, str]] = ("test_min", "kept_min")
 
     def toolbox(self, cfg, data) -> base.Toolbox:
+        """The :class:`deap.base.Toolbox` with the run's operators.
+
+        Parameters
+        ----------
+        cfg
+            The run's :class:`~evoprune.runs.RunConfig`.
+        data
+            The run's :class:`~evoprune.data.Dataset`.
+        """
         raise NotImplementedError
 
     def population(self, cfg, data, seed: int) -> list:
+        """The initial population, drawn from ``seed``.
+
+        Parameters
+        ----------
+        cfg
+            The run's :class:`~evoprune.runs.RunConfig`.
+        data
+            The run's :class:`~evoprune.data.Dataset`.
+        seed
+            The run's seed.
+        """
         raise NotImplementedError
 
     def prune_first(self, cfg) -> bool:
+        """Whether offspring are pruned before training (default: ``cfg.prune_first``).
+
+        Parameters
+        ----------
+        cfg
+            The run's :class:`~evoprune.runs.RunConfig`.
+        """
         return bool(cfg.prune_first)
 
     def stats(self, cfg, data):
+        """The statistics recorded each generation.
+
+        Parameters
+        ----------
+        cfg
+            The run's :class:`~evoprune.runs.RunConfig`.
+        data
+            The run's :class:`~evoprune.data.Dataset`.
+        """
         raise NotImplementedError
 
     def steps(self, cfg, data, toolbox, population: list, rng, stats, checkpoint, resume_from):
+        """The ask/tell algorithm generator of the run (see :mod:`evoprune.variation`).
+
+        Parameters
+        ----------
+        cfg
+            The run's :class:`~evoprune.runs.RunConfig`.
+        data
+            The run's :class:`~evoprune.data.Dataset`.
+        toolbox
+            The run's toolbox.
+        population
+            The initial (or restored) population.
+        rng
+            The run's NumPy generator.
+        stats
+            The run's statistics.
+        checkpoint
+            Checkpoint callback ``checkpoint(gen, population, logbook)``, or ``None``.
+        resume_from
+            ``(gen, logbook)`` to continue from, or ``None``.
+        """
         raise NotImplementedError
 
     def final(self, cfg, population: list, data) -> Any:
-        """The model the run reports."""
+        """The model the run reports.
+
+        Parameters
+        ----------
+        cfg
+            The run's :class:`~evoprune.runs.RunConfig`.
+        population
+            The final population.
+        data
+            The run's :class:`~evoprune.data.Dataset`.
+        """
         raise NotImplementedError
 
 
 def register_setting(setting: Setting) -> Setting:
+    """Register ``setting`` under ``setting.name`` (replacing one of the same name).
+
+    Parameters
+    ----------
+    setting
+        An instance of a :class:`Setting` subclass.
+
+    Returns
+    -------
+    Setting
+        ``setting``.
+    """
     SETTINGS[setting.name] = setting
     return setting
 
 
 def get_setting(name: str) -> Setting:
+    """The registered setting called ``name``; unknown names raise a ValueError listing the valid ones.
+
+    Parameters
+    ----------
+    name
+        A key of :data:`SETTINGS`.
+    """
     if name not in SETTINGS:
         raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
     return SETTINGS[name]

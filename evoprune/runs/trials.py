@@ -51,6 +51,25 @@ def run_trials(
     ``checkpoints[k](gen, population, logbook, rng)`` after each of its
     generations; ``resumes[k]`` (a checkpoint with ``population``, ``rng_state``,
     ``gen`` and ``logbook``) continues trial k where it stopped.
+
+    Parameters
+    ----------
+    cfg
+        The configuration.
+    data
+        The data set.
+    seeds
+        One seed per trial.
+    device
+        Device to run on (default: ``cfg.device``).
+    on_generation
+        ``on_generation(k)``, called after each generation of trial k, or ``None``.
+    checkpoints
+        Per trial, ``checkpoint(gen, population, logbook, rng)`` or ``None``.
+    resumes
+        Per trial, a checkpoint to continue from, or ``None``.
+    map_
+        Map the variation chunks go through.
     """
     setting = get_setting(cfg.setting)
     if not len(seeds):
@@ -88,7 +107,25 @@ def run_trials(
 
 def run(cfg: RunConfig, data: Dataset, seed: int, on_generation: Callable[[], None] | None = None,
         checkpoint=None, resume=None, device=None) -> RunResult:
-    """Run ``cfg`` on ``data`` with ``seed`` (any setting), optionally checkpointed / resumed."""
+    """Run ``cfg`` on ``data`` with ``seed`` (any setting), optionally checkpointed / resumed.
+
+    Parameters
+    ----------
+    cfg
+        The configuration.
+    data
+        The data set.
+    seed
+        The run's seed.
+    on_generation
+        Called after every generation, or ``None``.
+    checkpoint
+        ``checkpoint(gen, population, logbook, rng)`` after every generation, or ``None``.
+    resume
+        A checkpoint to continue from, or ``None``.
+    device
+        Device to run on (default: ``cfg.device``).
+    """
     tick = None if on_generation is None else (lambda _k: on_generation())
     return run_trials(cfg, data, [seed], device=device, on_generation=tick, checkpoints=[checkpoint],
                       resumes=[resume])[0]

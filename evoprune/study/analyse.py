@@ -24,6 +24,8 @@ import pandas as pd
 from .. import stats as st
 from ..pruning import method_names
 
+__all__ = ["analyse", "families", "compare", "power_notes", "best_per_operator"]
+
 ALPHA = 0.05
 #: (column, label, higher is better) of the metrics compared between groups
 METRICS = (
@@ -87,7 +89,13 @@ def _blocked_values(df: pd.DataFrame, groups: list[str], col: str) -> tuple[dict
 
 
 def families(df: pd.DataFrame) -> list[tuple[str, list[str], list[tuple[str, str]] | None]]:
-    """(name, groups, pairs or None for all pairs) of the comparisons the study asks for."""
+    """(name, groups, pairs or None for all pairs) of the comparisons the study asks for.
+
+    Parameters
+    ----------
+    df
+        One setting's results (rows of :func:`evoprune.study.load_results`).
+    """
     out = []
     pruned = df[df["operator"] != BASELINE]
     groups = group_order(df)
@@ -107,7 +115,15 @@ def families(df: pd.DataFrame) -> list[tuple[str, list[str], list[tuple[str, str
 
 
 def compare(df: pd.DataFrame, metrics: list[tuple[str, str, bool]]) -> list[dict]:
-    """One result per (family, metric): see :func:`evoprune.stats.compare_groups`, plus family and metric."""
+    """One result per (family, metric): see :func:`evoprune.stats.compare_groups`, plus family and metric.
+
+    Parameters
+    ----------
+    df
+        One setting's results (rows of :func:`evoprune.study.load_results`).
+    metrics
+        ``(column, label, higher is better)`` of the metrics to compare.
+    """
     results = []
     for name, groups, pairs in families(df):
         for col, label, higher in metrics:
@@ -122,7 +138,13 @@ def compare(df: pd.DataFrame, metrics: list[tuple[str, str, bool]]) -> list[dict
 
 
 def power_notes(results: list[dict]) -> list[str]:
-    """One line per kind of family whose pairwise tests cannot reach α with the trials there are."""
+    """One line per kind of family whose pairwise tests cannot reach α with the trials there are.
+
+    Parameters
+    ----------
+    results
+        The results of :func:`compare`.
+    """
     notes, seen = [], set()
     for r in results:
         test = "wilcoxon" if r["blocked"] else "mannwhitney"
@@ -140,7 +162,13 @@ def power_notes(results: list[dict]) -> list[str]:
 
 
 def best_per_operator(df: pd.DataFrame) -> pd.DataFrame:
-    """Per pruned operator, the schedule with the highest median hypervolume (ties: lower median test L1)."""
+    """Per pruned operator, the schedule with the highest median hypervolume (ties: lower median test L1).
+
+    Parameters
+    ----------
+    df
+        One setting's results (rows of :func:`evoprune.study.load_results`).
+    """
     pruned = df[df["operator"] != BASELINE]
     if pruned.empty or pruned["hypervolume"].isna().all():
         return pd.DataFrame()
@@ -166,7 +194,18 @@ def best_runs(df: pd.DataFrame) -> dict[str, str]:
 
 
 def analyse(df: pd.DataFrame) -> dict:
-    """Everything the report says about one setting's runs."""
+    """Everything the report says about one setting's runs.
+
+    Parameters
+    ----------
+    df
+        One setting's results (rows of :func:`evoprune.study.load_results`).
+
+    Returns
+    -------
+    dict
+        The families, comparisons, power notes and best groups the report prints.
+    """
     metrics, constant = informative_metrics(df)
     results = compare(df, metrics)
     return {"metrics": metrics, "constant": constant, "results": results, "power": power_notes(results),

@@ -36,6 +36,8 @@ from typing import Any
 
 from ..io import create_exclusive, replace_atomic
 
+__all__ = ["HEARTBEAT_S", "STALE_HEARTBEATS", "DONE", "Claim", "try_claim", "claim_state", "read_claim"]
+
 #: Seconds between two heartbeats of a held claim.
 HEARTBEAT_S = 30.0
 #: A claim whose heartbeat is older than this many heartbeats is stale.
@@ -45,7 +47,7 @@ UNREADABLE_GRACE_S = 5.0
 
 CLAIM = "claim.json"
 HISTORY = "claims.log"
-#: The file whose presence marks a run finished: a finished run is never claimed.
+#: The file whose presence marks a run finished (a finished run is never claimed).
 DONE = "result.json"
 
 
@@ -89,7 +91,13 @@ def _identity(raw: bytes) -> str:
 
 
 def read_claim(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """The claim of ``run_dir`` as a dict; None if there is none or it cannot be read."""
+    """The claim of ``run_dir`` as a dict; None if there is none or it cannot be read.
+
+    Parameters
+    ----------
+    run_dir
+        A run folder.
+    """
     got = _read_raw(Path(run_dir))
     return None if got is None else _parse(got[0])
 
@@ -122,6 +130,15 @@ def claim_state(run_dir: str | os.PathLike, stale_s: float | None = None,
 
     ``info`` is the claim (``host``, ``pid``, ...) with ``age``, the seconds since its heartbeat,
     and for a stale claim ``reason``.  ``stale_s`` overrides the claim's own ``stale_s``.
+
+    Parameters
+    ----------
+    run_dir
+        A run folder.
+    stale_s
+        Seconds without a heartbeat after which the claim is stale (``None``: the claim's own).
+    now
+        The time to judge at (default: now).
     """
     got = _read_raw(Path(run_dir))
     if got is None:
@@ -134,6 +151,15 @@ class Claim:
 
     Get one with :func:`try_claim`.  ``lost`` turns True if the heartbeat finds the claim file
     gone or owned by someone else (this runner was taken for dead and another took the run over).
+
+    Parameters
+    ----------
+    run_dir
+        The run folder held.
+    info
+        The claim as written (with its ``token``).
+    heartbeat_s
+        Seconds between heartbeats.
     """
 
     def __init__(self, run_dir: Path, info: dict[str, Any], heartbeat_s: float) -> None:
@@ -222,6 +248,17 @@ def try_claim(run_dir: str | os.PathLike, heartbeat_s: float | None = None, stal
     (finished meanwhile) is not claimed either: None.  The claim gets a heartbeat thread every
     ``heartbeat_s`` seconds (default :data:`HEARTBEAT_S`) and is stale for others after ``stale_s``
     (default ``STALE_HEARTBEATS * heartbeat_s``) without one.  Release it (or use it in ``with``).
+
+    Parameters
+    ----------
+    run_dir
+        The run folder.
+    heartbeat_s
+        Seconds between heartbeats (default :data:`HEARTBEAT_S`).
+    stale_s
+        Seconds without a heartbeat after which others take the claim over.
+    done
+        Name of the file that marks the run finished, or ``None``.
     """
     run_dir = Path(run_dir)
     heartbeat_s = float(HEARTBEAT_S if heartbeat_s is None else heartbeat_s)

@@ -53,6 +53,8 @@ from ..runs.config import METHOD_FIELDS
 from .errors import StudyError, _fail
 from .pruning_table import check_pruning_table, merge_pruning, method_fields
 
+__all__ = ["Study", "RunSpec", "StudyError", "load_study", "parse_study", "group_label"]
+
 TOP_KEYS = {"name", "description", "seed", "trials", "checkpoint_every", "trials_per_job", "data", "run", "settings",
             "factors"}
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}  # "pruning" is a table, checked on its own
@@ -61,7 +63,21 @@ _PRIMARY = ("setting", "operator", "schedule")
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a study: its configuration, trial number and seed."""
+    """One run of a study: its configuration, trial number and seed.
+
+    Parameters
+    ----------
+    run_id
+        Folder name of the run (its group and a fingerprint).
+    group
+        Label of the run's configuration group.
+    trial
+        Trial number within the group.
+    seed
+        The run's seed.
+    config
+        The run's configuration.
+    """
 
     run_id: str
     group: str
@@ -70,13 +86,46 @@ class RunSpec:
     config: RunConfig
 
     def fingerprint(self, data: dict) -> str:
+        """Short hash of what fixes the run's results: its configuration's identity, seed and data.
+
+        Parameters
+        ----------
+        data
+            The study's ``[data]`` table.
+        """
         blob = json.dumps({"config": self.config.identity(), "seed": self.seed, "data": data}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Study:
-    """A parsed, validated study file."""
+    """A parsed, validated study file.
+
+    Parameters
+    ----------
+    name
+        The study's name.
+    path
+        The file it was read from.
+    seed
+        Master seed of the trials' seeds.
+    trials
+        Trials per group.
+    checkpoint_every
+        Generations between checkpoints.
+    data
+        The ``[data]`` table (data set name or path and its options).
+    run
+        The ``[run]`` table: :class:`~evoprune.runs.RunConfig` fields shared by every run.
+    settings
+        Per setting, its own :class:`~evoprune.runs.RunConfig` fields.
+    factors
+        The varied fields and their values (the groups are their product).
+    description
+        Free text.
+    trials_per_job
+        Trials run in lockstep as one job (``None``: by device).
+    """
 
     name: str
     path: str
@@ -100,6 +149,7 @@ class Study:
                 "factors": {k: v for k, v in self.factors.items() if k != "device"}}
 
     def load_data(self) -> Dataset:
+        """The study's data set, as :func:`~evoprune.data.load_dataset` loads the ``[data]`` table."""
         kw = {k: v for k, v in self.data.items() if k != "name"}
         return load_dataset(self.data["name"], **kw)
 
@@ -130,6 +180,15 @@ class Study:
 
 
 def group_label(cfg: RunConfig, extra: dict[str, Any]) -> str:
+    """Label of a group: the configuration's label plus its varied fields (``p`` and ``amount`` dropped for ``none``).
+
+    Parameters
+    ----------
+    cfg
+        The group's configuration.
+    extra
+        The group's varied fields besides operator and schedule.
+    """
     if cfg.operator == "none":
         extra = {k: v for k, v in extra.items() if k not in ("p", "amount")}
     return cfg.label + "".join(f"-{k}{v}" for k, v in extra.items())
@@ -201,6 +260,15 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
     """Parse and validate a study from TOML text.
 
     A study without ``name`` is named ``default_name``, or else after its file (``path``'s stem).
+
+    Parameters
+    ----------
+    text
+        The TOML text.
+    path
+        Where the text comes from (named in errors).
+    default_name
+        Name of a study without ``name``.
     """
     try:
         raw = tomllib.loads(text)
@@ -252,7 +320,15 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
 
 
 def load_study(path: str | Path, default_name: str | None = None) -> Study:
-    """Read and validate a study file (``default_name``: see :func:`parse_study`)."""
+    """Read and validate a study file (``default_name``: see :func:`parse_study`).
+
+    Parameters
+    ----------
+    path
+        The study file.
+    default_name
+        Name of a study without ``name``.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"study file not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))

@@ -19,6 +19,8 @@ from ..stats import vargha_delaney_a12
 from ..tradeoff import pareto_front
 from .analyse import BASELINE, group_order, ordered
 
+__all__ = ["colour", "marker", "heatmap", "curves", "boxes", "scatter", "a12_matrix"]
+
 _PALETTE = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
             "tab:cyan"]
 _MARKERS = dict(zip(SCHEDULES, "os^DvPXh", strict=False))
@@ -27,7 +29,13 @@ _LINESTYLES = ["-", "--", ":", "-."]
 
 def colour(operator: str) -> str:
     """The colour of ``operator`` in every figure: black for the baseline, then by registration order
-    (operators no longer registered: a stable pick by name)."""
+    (operators no longer registered: a stable pick by name).
+
+    Parameters
+    ----------
+    operator
+        The operator's name.
+    """
     if operator == BASELINE:
         return "black"
     names = method_names()
@@ -36,7 +44,13 @@ def colour(operator: str) -> str:
 
 
 def marker(schedule: str) -> str:
-    """The marker of ``schedule`` in every figure ("*" for the unpruned baseline's "-")."""
+    """The marker of ``schedule`` in every figure ("*" for the unpruned baseline's "-").
+
+    Parameters
+    ----------
+    schedule
+        The schedule's name.
+    """
     return "*" if schedule == "-" else _MARKERS.get(schedule, "p")
 
 
@@ -53,7 +67,17 @@ def _legend_handles(df: pd.DataFrame) -> list:
 
 
 def heatmap(setting: str, df: pd.DataFrame, path: Path) -> None:
-    """Operator × schedule heatmaps of median test L1, median kept and median hypervolume, values written in."""
+    """Operator × schedule heatmaps of median test L1, median kept and median hypervolume, values written in.
+
+    Parameters
+    ----------
+    setting
+        The setting's name (in titles and file names).
+    df
+        The results (rows of :func:`evoprune.study.load_results`).
+    path
+        The PNG file to write.
+    """
     pruned = df[df["operator"] != BASELINE]
     base = df[df["operator"] == BASELINE]
     ops, schedules = ordered(pruned["operator"]), sorted(pruned["schedule"].unique())
@@ -95,7 +119,19 @@ def _band(logs: list[list[dict]], key: str) -> tuple[np.ndarray, np.ndarray]:
 
 def curves(setting: str, df: pd.DataFrame, logs: Mapping[str, list[dict]], path: Path) -> bool:
     """Median and IQR band per generation; one column of panels per operator, one line per schedule,
-    the unpruned baseline dashed grey in every panel; rows: test L1 and fraction kept."""
+    the unpruned baseline dashed grey in every panel; rows: test L1 and fraction kept.
+
+    Parameters
+    ----------
+    setting
+        The setting's name (in titles and file names).
+    df
+        The results (rows of :func:`evoprune.study.load_results`).
+    logs
+        Each run's log records by run id (see :func:`~evoprune.study.load.load_logs`).
+    path
+        The PNG file to write.
+    """
     ops = [o for o in ordered(df["operator"]) if o != BASELINE] or [BASELINE]
     schedules = sorted(s for s in df["schedule"].unique() if s != "-")
     keys = [("test_l1", "test L1"), ("kept", "fraction kept")]
@@ -136,7 +172,17 @@ def curves(setting: str, df: pd.DataFrame, logs: Mapping[str, list[dict]], path:
 
 
 def boxes(setting: str, df: pd.DataFrame, path: Path) -> None:
-    """Box plots per group of test L1, fraction kept and hypervolume, every run drawn as a point."""
+    """Box plots per group of test L1, fraction kept and hypervolume, every run drawn as a point.
+
+    Parameters
+    ----------
+    setting
+        The setting's name (in titles and file names).
+    df
+        The results (rows of :func:`evoprune.study.load_results`).
+    path
+        The PNG file to write.
+    """
     groups = group_order(df)
     cols = [(c, label) for c, label in (("test_l1", "final test L1"), ("fraction_kept", "fraction kept"),
                                         ("hypervolume", "hypervolume")) if df[c].notna().all()]
@@ -162,7 +208,17 @@ def boxes(setting: str, df: pd.DataFrame, path: Path) -> None:
 
 
 def scatter(setting: str, df: pd.DataFrame, path: Path) -> None:
-    """Final (fraction kept, test L1) of every run; each group's attainment front as a step line."""
+    """Final (fraction kept, test L1) of every run; each group's attainment front as a step line.
+
+    Parameters
+    ----------
+    setting
+        The setting's name (in titles and file names).
+    df
+        The results (rows of :func:`evoprune.study.load_results`).
+    path
+        The PNG file to write.
+    """
     schedules = sorted(s for s in df["schedule"].unique() if s != "-")
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     top = float(df["test_l1"].max())
@@ -186,7 +242,17 @@ def scatter(setting: str, df: pd.DataFrame, path: Path) -> None:
 
 
 def a12_matrix(setting: str, df: pd.DataFrame, path: Path) -> None:
-    """A12 of row group versus column group, for test L1 and hypervolume (0.5: no effect)."""
+    """A12 of row group versus column group, for test L1 and hypervolume (0.5: no effect).
+
+    Parameters
+    ----------
+    setting
+        The setting's name (in titles and file names).
+    df
+        The results (rows of :func:`evoprune.study.load_results`).
+    path
+        The PNG file to write.
+    """
     groups = group_order(df)
     cols = [(c, label) for c, label in (("test_l1", "test L1 (low is good)"),
                                         ("hypervolume", "hypervolume (high is good)")) if df[c].notna().all()]

@@ -25,7 +25,10 @@ from .checkpoint import CheckpointMismatch, checkpoints, latest_checkpoint, old_
 from .claims import try_claim
 from .config import RunSpec, Study, StudyError
 
-#: Trials per job when neither the study nor the command line says (measured: benchmarks/engine.py).
+__all__ = ["JobTask", "TRIALS_PER_JOB", "make_jobs"]
+
+#: Trials per job by device kind when neither the study nor the command line says (measured with
+#: benchmarks/engine.py).
 TRIALS_PER_JOB = {"cpu": 4, "cuda": 30, "mps": 10}
 
 
@@ -71,7 +74,15 @@ def normalise(records: list[dict], setting: str) -> list[dict]:
 
 
 def make_jobs(specs: Sequence[RunSpec], trials_per_job: int) -> list[list[RunSpec]]:
-    """Runs of one configuration (setting and group), in order, cut into jobs of at most ``trials_per_job``."""
+    """Runs of one configuration (setting and group), in order, cut into jobs of at most ``trials_per_job``.
+
+    Parameters
+    ----------
+    specs
+        The runs to do.
+    trials_per_job
+        Largest number of trials per job.
+    """
     jobs = []
     for _, group in groupby(specs, key=lambda s: (s.config.setting, s.group, s.config)):
         group = list(group)
@@ -84,6 +95,17 @@ class JobTask:
     """A picklable job: claims its runs, resumes, runs them in lockstep, writes each run's files.
 
     Returns one result row per run; None for a run another live runner holds.
+
+    Parameters
+    ----------
+    out
+        The study's output folder.
+    study
+        The study.
+    progress
+        Show a progress bar.
+    device
+        Device to run on (default: each run's).
     """
 
     out: str

@@ -21,9 +21,10 @@ import pandas as pd
 
 from ..tradeoff import LEVELS, level_key
 
-__all__ = ["SCHEMA", "load_results", "load_logs", "scan"]
+__all__ = ["SCHEMA", "load_logs", "scan"]
 
-#: Result columns: name -> (dtype, meaning).  ``setting``, ``group``, ``test_l1`` and ``fraction_kept`` are required.
+#: Result columns by name, each ``(dtype, meaning)``; ``setting``, ``group``, ``test_l1`` and ``fraction_kept``
+#: are required.
 SCHEMA: dict[str, tuple[str, str]] = {
     "run_id": ("string", "run folder name"),
     "setting": ("string", "algorithm setting (canonical, grid, ...)"),
@@ -123,7 +124,13 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def scan(out: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
-    """The finished runs' DataFrame and the names of unfinished runs (folders without result.json)."""
+    """The finished runs' DataFrame and the names of unfinished runs (folders without result.json).
+
+    Parameters
+    ----------
+    out
+        The study's output folder.
+    """
     rows, unfinished = [], []
     for run_dir in sorted(p for p in _runs_dir(out).iterdir() if p.is_dir()):
         result = run_dir / "result.json"
@@ -137,18 +144,31 @@ def scan(out: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
 def load_results(out: str | os.PathLike) -> pd.DataFrame:
     """The finished runs of a study as a DataFrame, one row per run.
 
-    Columns are those of :data:`SCHEMA` (in that order, missing values as NA)
+    Columns are those of :data:`~evoprune.study.load.SCHEMA` (in that order, missing values as NA)
     followed by any other scalar key of the result files.  Rows are sorted by
     setting, group and trial.  Unfinished runs are left out; a corrupt
     ``result.json`` (not JSON, not an object, missing ``setting``, ``group``,
     ``test_l1`` or ``fraction_kept``, or a non-finite ``test_l1`` /
     ``fraction_kept``) raises a ``RuntimeWarning`` naming the file and is
     skipped.  Raises FileNotFoundError if ``out/runs`` does not exist.
+
+    Parameters
+    ----------
+    out
+        The study's output folder.
     """
     return scan(out)[0]
 
 
 def load_logs(out: str | os.PathLike, run_ids) -> dict[str, list[dict]]:
-    """Each run's ``log.jsonl`` records, keyed by run id (an empty list where a run has no log)."""
+    """Each run's ``log.jsonl`` records, keyed by run id (an empty list where a run has no log).
+
+    Parameters
+    ----------
+    out
+        The study's output folder.
+    run_ids
+        The runs whose logs to read.
+    """
     runs = _runs_dir(out)
     return {str(r): _read_log(runs / str(r) / "log.jsonl") for r in run_ids}

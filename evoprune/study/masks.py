@@ -11,6 +11,8 @@ import numpy as np
 from ..plots import plt, save_figure
 from .figures import colour
 
+__all__ = ["masks_figure"]
+
 
 def _load(run_dir: Path):
     from ..models import MODEL_FILE, load_model
@@ -36,7 +38,19 @@ def _layer_kept(genome) -> tuple[list[str], list[float]]:
 def masks_figure(setting: str, best_runs: Mapping[str, str], runs: Path, path: Path) -> list[str]:
     """One row per operator (its best run): the first encoder layer's mask (inputs × hidden units), the
     decoder's last layer (hidden units × outputs) and the kept fraction per layer.  Returns the operators
-    drawn (none if no run has a model file; the figure is then not written)."""
+    drawn (none if no run has a model file; the figure is then not written).
+
+    Parameters
+    ----------
+    setting
+        The setting's name (in the title).
+    best_runs
+        Per operator, the run id to show.
+    runs
+        The study's ``runs`` folder.
+    path
+        The PNG file to write.
+    """
     models = {op: g for op, run_id in best_runs.items() if (g := _load(runs / run_id)) is not None}
     if not models:
         return []

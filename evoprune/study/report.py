@@ -1,6 +1,6 @@
 """The report of a finished (or partly finished) study: ``OUT/report/``.
 
-:func:`report` reads the finished runs (:func:`~evoprune.study.load.load_results`),
+:func:`report` reads the finished runs (:func:`~evoprune.study.load_results`),
 compares what the study asks (:mod:`evoprune.study.analyse`) and writes
 ``report.md``, CSV and LaTeX tables (:mod:`evoprune.study.tables`) and PNG
 figures per setting (:mod:`evoprune.study.figures`, :mod:`evoprune.study.masks`).
@@ -30,7 +30,7 @@ from .analyse import ALPHA, analyse, ordered
 from .load import load_logs, load_results, scan
 from .masks import masks_figure
 
-__all__ = ["load_results", "report", "summary_text"]
+__all__ = ["report", "summary_text"]
 
 _FORMATS = frozenset({"md", "csv", "tex"})
 
@@ -112,6 +112,13 @@ def report(out: str | os.PathLike, formats: Sequence[str] = ("md", "csv", "tex")
     ``curves_<s>.png``, ``box_<s>.png``, ``scatter_<s>.png``, ``a12_<s>.png``
     and, for studies that saved models, ``masks_<s>.png``.  Files are written
     atomically and are readable by everyone the umask allows.
+
+    Parameters
+    ----------
+    out
+        The study's output folder.
+    formats
+        Table formats to write: ``md``, ``csv``, ``tex``.
     """
     formats = tuple(formats)
     if unknown := set(formats) - _FORMATS:
@@ -149,7 +156,13 @@ def report(out: str | os.PathLike, formats: Sequence[str] = ("md", "csv", "tex")
 
 def summary_text(out: str | os.PathLike) -> str:
     """A short Markdown table of the finished runs for the terminal: per setting and group, ``n`` and the
-    medians of test L1, fraction kept and hypervolume.  Raises FileNotFoundError if ``out/runs`` does not exist."""
+    medians of test L1, fraction kept and hypervolume.  Raises FileNotFoundError if ``out/runs`` does not exist.
+
+    Parameters
+    ----------
+    out
+        The study's output folder.
+    """
     df = load_results(out)
     if df.empty:
         return f"No finished runs in {Path(out)}."

@@ -42,11 +42,22 @@ from .config import RunSpec, Study, StudyError, load_study
 from .jobs import JobTask, check_same_config, default_trials_per_job, make_jobs, read_json, run_dir
 from .sharing import finish_claimed
 
+__all__ = ["run_study", "study_status", "is_finished"]
+
 #: Result fields that depend on the machine's clock, not on the seed.
 TIMING_FIELDS = frozenset({"wall_time", "inference_time", "time"})
 
 
 def is_finished(out: str | Path, spec: RunSpec) -> bool:
+    """Whether the run ``spec`` of the study in ``out`` has its ``result.json``.
+
+    Parameters
+    ----------
+    out
+        The study's output folder.
+    spec
+        The run.
+    """
     return (run_dir(out, spec) / "result.json").is_file()
 
 
@@ -95,6 +106,21 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
     ``device``).  ``map_`` is any DEAP-compatible map over jobs (default:
     serial, with a per-generation bar); use :class:`evoprune.parallel.ProcessMap`
     or :func:`evoprune.parallel.dask_map` for more.
+
+    Parameters
+    ----------
+    study
+        The study, or the path of its file.
+    out
+        The output folder (re-running it resumes).
+    map_
+        Map the jobs go through (``None``: in this process).
+    progress
+        Show progress bars.
+    device
+        Device for every run (default: each run's).
+    trials_per_job
+        Trials per job (default: the study's, else by device).
     """
     if not isinstance(study, Study):
         study = load_study(study)
@@ -137,7 +163,15 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
 
 def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:
     """Run ids by state: ``finished``, ``running`` (claimed by a live runner), ``started`` (has a log or
-    checkpoint) and ``pending``."""
+    checkpoint) and ``pending``.
+
+    Parameters
+    ----------
+    study
+        The study.
+    out
+        The study's output folder.
+    """
     state: dict[str, list[str]] = {"finished": [], "running": [], "started": [], "pending": []}
     for spec in study.runs():
         d = run_dir(out, spec)

@@ -8,7 +8,17 @@ import pandas as pd
 
 from .analyse import group_order
 
-#: summarised per group: column -> short label
+__all__ = [
+    "SUMMARY",
+    "summary_table",
+    "group_summary",
+    "markdown_groups",
+    "markdown_best",
+    "markdown_comparisons",
+    "latex_groups",
+]
+
+#: Columns summarised per group, each with its short label.
 SUMMARY = {"test_l1": "test L1", "fraction_kept": "kept", "hypervolume": "HV"}
 FLOAT = ".4g"
 
@@ -22,7 +32,13 @@ def _q3(s: pd.Series) -> float:
 
 
 def group_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per setting and group: n, and median, q1 and q3 of each :data:`SUMMARY` column (plus median wall time)."""
+    """Per setting and group: n, and median, q1 and q3 of each :data:`SUMMARY` column (plus median wall time).
+
+    Parameters
+    ----------
+    df
+        The results (rows of :func:`evoprune.study.load_results`).
+    """
     cols = [c for c in SUMMARY if df[c].notna().all()]
     agg = {"n": ("run_id", "size")}
     for c in cols:
@@ -36,7 +52,13 @@ def group_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_groups(summary: pd.DataFrame) -> str:
-    """Median [q1, q3] per group, one Markdown row per group."""
+    """Median [q1, q3] per group, one Markdown row per group.
+
+    Parameters
+    ----------
+    summary
+        Rows of :func:`group_summary`.
+    """
     table = summary[["operator", "schedule", "n"]].copy()
     for c, label in SUMMARY.items():
         if f"{c}_median" in summary:
@@ -46,6 +68,13 @@ def markdown_groups(summary: pd.DataFrame) -> str:
 
 
 def markdown_best(best: pd.DataFrame) -> str:
+    """One Markdown row per operator: its best schedule and that group's medians.
+
+    Parameters
+    ----------
+    best
+        The rows of :func:`evoprune.study.analyse.best_per_operator`.
+    """
     cols = {"operator": "operator", "schedule": "best schedule", "n": "n", "hypervolume": "HV median",
             "test_l1": "test L1 median", "fraction_kept": "kept median"}
     return best[list(cols)].rename(columns=cols).to_markdown(index=False, floatfmt=FLOAT)
@@ -61,7 +90,13 @@ def _cell(r: dict) -> str:
 
 
 def markdown_comparisons(results: list[dict]) -> str:
-    """One row per family, one cell per metric: the omnibus p (or the smallest Holm p) and significant pairs."""
+    """One row per family, one cell per metric: the omnibus p (or the smallest Holm p) and significant pairs.
+
+    Parameters
+    ----------
+    results
+        The results of :func:`evoprune.study.analyse.compare`.
+    """
     rows: dict[str, dict] = {}
     for r in results:
         rows.setdefault(r["family"], {"family": r["family"]})[r["label"]] = _cell(r)
@@ -117,7 +152,15 @@ def pairwise_frame(setting: str, results: list[dict]) -> pd.DataFrame:
 
 
 def latex_groups(summary: pd.DataFrame, setting: str) -> str:
-    """A booktabs table of one setting's group summaries (``Styler.to_latex``)."""
+    """A booktabs table of one setting's group summaries (``Styler.to_latex``).
+
+    Parameters
+    ----------
+    summary
+        Rows of :func:`group_summary`.
+    setting
+        The setting whose groups to show.
+    """
     cols = ["group", "n", *(f"{c}_{q}" for c in SUMMARY for q in ("median", "q1", "q3") if f"{c}_median" in summary)]
     table = summary.loc[summary["setting"] == setting, cols].rename(columns=lambda c: c.replace("_", " "))
     styler = table.style.hide(axis="index").format(precision=3).format_index(escape="latex", axis=1)
@@ -128,7 +171,13 @@ def latex_groups(summary: pd.DataFrame, setting: str) -> str:
 
 
 def summary_table(df: pd.DataFrame) -> str:
-    """The terminal summary: per setting and group, n and the medians of test L1, kept and hypervolume."""
+    """The terminal summary: per setting and group, n and the medians of test L1, kept and hypervolume.
+
+    Parameters
+    ----------
+    df
+        The results (rows of :func:`evoprune.study.load_results`).
+    """
     summary = group_summary(df)
     cols = {"setting": "setting", "group": "group", "n": "n", "test_l1_median": "median test L1",
             "fraction_kept_median": "median fraction kept", "hypervolume_median": "median hypervolume"}
