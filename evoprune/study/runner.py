@@ -1,16 +1,19 @@
 """Run a study: every run is an independent task sent through a map; nothing finished is lost.
 
-Output layout::
+Output layout: ``OUT/study.toml`` is a copy of the study file (named if it had no
+name), and each run has a folder ``OUT/runs/<run_id>/`` holding::
 
-    OUT/study.toml                 copy of the study file (with ``name = ...`` added if it has none)
-    OUT/runs/<run_id>/config.json  the run's configuration, seed and fingerprint
-    OUT/runs/<run_id>/log.jsonl    one record per generation, rewritten as the run goes
-    OUT/runs/<run_id>/ckpt-*.safetensors  checkpoints every ``checkpoint_every`` generations
-                                   (:mod:`evoprune.study.checkpoint`; never pickles)
-    OUT/runs/<run_id>/model.safetensors       the model the run reports (:func:`evoprune.load_model`)
-    OUT/runs/<run_id>/population.safetensors  grid runs: the final population (:func:`evoprune.models.load_population`)
-    OUT/runs/<run_id>/result.json  final numbers; its presence marks the run finished
-    OUT/runs/<run_id>/claim.json   the runner running it now; claims.log: every runner that claimed it
+    config.json                the run's configuration, seed and fingerprint
+    log.jsonl                  one record per generation, rewritten as the run goes
+    ckpt-<gen>.safetensors     checkpoints every checkpoint_every generations
+    model.safetensors          the model the run reports
+    population.safetensors     grid runs: the final population
+    result.json                final numbers; its presence marks the run finished
+    claim.json                 the runner running it now
+    claims.log                 every runner that claimed it
+
+Checkpoints never pickle (:mod:`evoprune.study.checkpoint`); models load with
+:func:`evoprune.load_model` and populations with :func:`evoprune.models.load_population`.
 
 Several runners (processes, hosts) may share ``OUT``: each claims a run before starting it
 (:mod:`evoprune.study.claims`), skips runs that others hold, waits for them at the end and takes
