@@ -29,13 +29,14 @@ checks it, runs it, loads the results as a pandas DataFrame and writes the repor
 
 import shutil
 import tempfile
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from evoprune.study import load_results
 from evoprune.study.config import StudyError, load_study
-from evoprune.study.report import report, summary_text
+from evoprune.study.report import report
 from evoprune.study.runner import run_study
 
 STUDY = """\
@@ -218,24 +219,26 @@ for wrong, right in [('"magnitude"]', '"magnitud"]'),
     try:
         load_study(bad)
     except StudyError as error:
-        print(f"{type(error).__name__}: {error}".replace(str(folder), "<tmp>"))
+        message = f"{type(error).__name__}: {error}".replace(str(folder), "<tmp>")
+        print(textwrap.fill(message, 88, subsequent_indent="    "))
 
 # %%
 # Running it
 # ----------
 #
 # :func:`evoprune.study.runner.run_study` runs every run into an output folder and
-# returns their results; :func:`evoprune.study.report.summary_text` is the table
-# ``evoprune run`` prints at the end, the median test L1, fraction kept and
-# trade-off hypervolume of each group.
+# returns their results, one dictionary per run, as saved in its ``result.json``:
 
 out = folder / "out"
 rows = run_study(study, out, progress=False)
-print(summary_text(out))
+print(f"{len(rows)} runs finished; the first one:")
+for key in ["run_id", "seed", "test_l1", "fraction_kept", "hypervolume"]:
+    print(f"  {key:14} {rows[0][key]}")
 
 # %%
-# Three trials of a small network show the mechanics, not the paper's findings. On
-# the command line the same run is ``evoprune run tiny.toml --out out``:
+# On the command line the same run is ``evoprune run tiny.toml --out out``; at the
+# end it prints the median test L1, fraction kept and hypervolume of each group
+# (:func:`evoprune.study.report.summary_text`) and writes the report:
 #
 # * without ``--workers`` (or with ``--workers 1``) the runs go one after another in
 #   that process, with a progress bar;
@@ -262,8 +265,12 @@ print(df[columns].sort_values(["group", "trial"]).to_string(index=False))
 
 # %%
 
-medians = df.groupby(["operator", "schedule"])[["test_l1", "fraction_kept"]].median()
+metrics = ["test_l1", "fraction_kept", "hypervolume"]
+medians = df.groupby(["operator", "schedule"])[metrics].median()
 print(medians.round(4).to_string())
+
+# %%
+# Three trials of a small network show the mechanics, not the paper's findings.
 
 # %%
 # The report
@@ -284,15 +291,15 @@ for name in sorted(p.name for p in path.parent.iterdir()):
     print("   ", name)
 
 # %%
-# A part of ``report.md``: with three trials per group no difference can be
+# The end of the canonical section of ``report.md``: average ranks, the metrics not
+# compared, and the power notes. With three trials per group no difference can be
 # significant, and the report says so, with the number of trials that would be
 # needed.
 
 text = path.read_text()
-start = text.index("Best schedule per operator")
-print(text[start:text.index("Comparisons")].strip())
-print()
-print("\n".join(line for line in text.splitlines() if "**Power:**" in line))
+part = text[text.index("Average ranks"):text.index("![")].strip()
+for line in part.splitlines():
+    print(textwrap.fill(line, 88, subsequent_indent="  "))
 
 # %%
 # The report's figures are PNG files; the page shows two of them at their own
