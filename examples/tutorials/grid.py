@@ -62,8 +62,8 @@ for spec in ["ring:10", "ring:10:2", "4x4", "4x4:moore", "3x3", "ring:3:5"]:
     print(f"{spec:10} -> {str(grid):17} cell 0 sees {grid.neighbours(0)}")
 
 # %%
-# The torus shows in a picture: on a 4 × 4 grid the neighbourhood of a corner cell
-# wraps around to the opposite edges.
+# The torus shows in a picture (dark: the cell, light: its neighbours): on a 4 × 4
+# grid the neighbourhood of a corner cell wraps around to the opposite edges.
 
 
 def show_neighbourhood(ax, grid, cell):
@@ -142,7 +142,7 @@ print(f"{grid.n_cells} cells, {population[0].n_params} parameters per genome")
 #
 # Pairing batches come from the ``data`` argument of ``eaToroidalGrid``, or without
 # it from the data ``toolbox.evaluate`` was registered with. The toolbox holds the
-# same operators as the canonical loop (see the toolbox tutorial); parents are
+# same operators as the canonical loop (see :doc:`toolbox`); parents are
 # chosen by the tournaments above. Here: minibatches of 10 rows, binary
 # cross-entropy for the first half of the run and L1 after it
 # (:class:`evoprune.training.LossSchedule`), and RANDOM pruning of 10 % of each

@@ -76,7 +76,7 @@ study_file.write_text(STUDY)
 #    the study. ``seed`` (default 0) is the study's seed, from which every run's seed
 #    is derived. ``trials`` (default 30) is the number of trials per group.
 #    ``checkpoint_every`` (default 10) is how often, in generations, a run saves a
-#    checkpoint. ``trials_per_job`` (default: 4 on a CPU, 30 on a GPU) is how many
+#    checkpoint. ``trials_per_job`` (default: 4 on a CPU, 30 on a CUDA GPU) is how many
 #    trials of one configuration advance together as one job.
 # ``[data]``
 #    ``name`` is a data set of :mod:`evoprune.data` (``binary_clustering`` or
