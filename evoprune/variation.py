@@ -231,7 +231,7 @@ def vary(individuals: list, rngs: Sequence[np.random.Generator], ops: Operators,
     if n == 0:
         return []
     if chunks is None:
-        chunks = 1 if map_ is map else getattr(map_, "workers", n)
+        chunks = 1 if _serial(map_) else getattr(map_, "workers", n)
     chunks = max(1, min(int(chunks), n))
     if chunks == 1:
         return vary_stack(list(individuals), rngs, ops, gen, ngen, sizes)
@@ -240,6 +240,13 @@ def vary(individuals: list, rngs: Sequence[np.random.Generator], ops: Operators,
     out = map_(VaryTask(ops, gen, ngen), [individuals[s] for s in parts], [list(rngs[s]) for s in parts],
                [list(sizes[s]) for s in parts])
     return [ind for part in out for ind in part]
+
+
+def _serial(map_: Callable) -> bool:
+    """The builtin ``map``, or DEAP's default ``toolbox.map`` (``partial(map)`` with nothing bound)."""
+    if isinstance(map_, partial):
+        return map_.func is map and not map_.args and not map_.keywords
+    return map_ is map
 
 
 @dataclass

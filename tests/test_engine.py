@@ -53,6 +53,20 @@ def test_stack_of_one_stack_of_n_and_chunked_stack_agree(small_arch, small_data)
     assert any(i.pruned for i in whole) and not all(i.pruned for i in whole)
 
 
+def test_deaps_default_toolbox_map_varies_one_stack(small_arch, small_data, monkeypatch):
+    # DEAP's toolbox.map is partial(map): serial, so the stack must not be cut into chunks.
+    from deap import base
+
+    import evoprune.variation as variation
+
+    calls = []
+    real = variation.vary_stack
+    monkeypatch.setattr(variation, "vary_stack", lambda inds, *a: calls.append(len(inds)) or real(inds, *a))
+    _vary(small_arch, small_data, range(5), map_=base.Toolbox().map)
+    _vary(small_arch, small_data, range(5), map_=lambda f, *its: list(map(f, *its)))  # unknown map: chunked
+    assert calls == [5, 1, 1, 1, 1, 1]
+
+
 def test_batch_form_reads_the_registered_keywords_and_plain_functions_loop(small_arch, small_data):
     tb = make_toolbox(small_data)
     assert batch_form(tb.train).keywords["data"] is small_data.train

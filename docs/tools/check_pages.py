@@ -49,6 +49,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 def measure(page: Path, width: int, shot: Path | None, browser: str) -> dict:
+    page = page.resolve()
     probe = page.with_name(f".probe-{page.name}")
     probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
     try:
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         args.screenshots.mkdir(parents=True, exist_ok=True)
     bad = 0
     for page in pages:
-        shot = args.screenshots / f"{page.stem}.png" if args.screenshots else None
+        shot = args.screenshots.resolve() / f"{page.stem}.png" if args.screenshots else None
         m = measure(page, args.width, shot, args.browser)
         is_tutorial = page.parent.name == "tutorials"
         ok = not m["clipped"] and (m["images"] > 0 or not is_tutorial)

@@ -81,29 +81,31 @@ def heatmap(setting: str, df: pd.DataFrame, path: Path) -> None:
     pruned = df[df["operator"] != BASELINE]
     base = df[df["operator"] == BASELINE]
     ops, schedules = ordered(pruned["operator"]), sorted(pruned["schedule"].unique())
-    panels = [("test_l1", "median test L1", "viridis_r"), ("fraction_kept", "median fraction kept", "viridis_r"),
-              ("hypervolume", "median hypervolume (higher is better)", "viridis")]
+    panels = [("test_l1", "test L1", "viridis_r"), ("fraction_kept", "fraction kept", "viridis_r"),
+              ("hypervolume", "hypervolume", "viridis")]
     panels = [p for p in panels if df[p[0]].notna().all()]
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.1 * len(schedules) * len(panels) + 3.5 * len(panels),
-                                                      0.5 * len(ops) + 2.0), squeeze=False)
+    # One row of panels sharing the operator axis; constrained layout keeps the title, the
+    # colour bars and the labels apart at any number of operators and schedules.
+    fig, axes = plt.subplots(1, len(panels), sharey=True, squeeze=False, layout="constrained",
+                             figsize=((0.9 * len(schedules) + 1.2) * len(panels) + 1.2, 0.45 * len(ops) + 1.9))
     for ax, (col, title, cmap) in zip(axes[0], panels, strict=True):
         table = pruned.pivot_table(index="operator", columns="schedule", values=col, aggfunc="median")
         table = table.reindex(index=ops, columns=schedules)
         im = ax.imshow(table.to_numpy(dtype=float), cmap=cmap, aspect="auto")
-        fig.colorbar(im, ax=ax, shrink=0.8)
+        fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02)
         for (i, j), v in np.ndenumerate(table.to_numpy(dtype=float)):
             if np.isfinite(v):
                 r, g, b, _ = im.cmap(im.norm(v))
                 ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize="small",
                         color="black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white")
-        ax.set_xticks(range(len(schedules)), schedules)
+        ax.set_xticks(range(len(schedules)), schedules, rotation=20 if len(schedules) > 3 else 0)
         ax.set_yticks(range(len(ops)), ops)
         for t in ax.get_yticklabels():
             t.set_color(colour(t.get_text()))
-        ref = f"; unpruned: {base[col].median():.3g}" if len(base) else ""
-        ax.set_title(f"{title}{ref}", fontsize="medium")
+        ref = f"\nunpruned: {base[col].median():.3g}" if len(base) else ""
+        ax.set_title(f"median {title}{ref}", fontsize="medium")
         ax.set_xlabel("schedule")
-    fig.suptitle(f"{setting}: operator × schedule (median over trials; yellow is better)")
+    fig.suptitle(f"{setting}: operator × schedule, median over trials (yellow is better)")
     save_figure(fig, path)
 
 

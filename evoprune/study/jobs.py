@@ -10,6 +10,7 @@ result into that run's folder, exactly as a run alone would.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -30,6 +31,9 @@ __all__ = ["JobTask", "TRIALS_PER_JOB", "make_jobs"]
 #: Trials per job by device kind when neither the study nor the command line says (measured with
 #: benchmarks/engine.py).
 TRIALS_PER_JOB = {"cpu": 4, "cuda": 30, "mps": 10}
+
+#: Between checkpoints, a run's ``log.jsonl`` is rewritten at most this often (seconds).
+LOG_SECONDS = 5.0
 
 
 def default_trials_per_job(device: str) -> int:
@@ -150,9 +154,16 @@ class JobTask:
         every = self.study.checkpoint_every
 
         def saver(d: Path, fp: str):
+            last = [time.monotonic()]
+
             def checkpoint(gen, population, logbook, rng):
-                write_jsonl(d / "log.jsonl", normalise(logbook_records(logbook), cfg.setting))
-                if gen % every == 0 or gen == cfg.generations:
+                # The log is rewritten whole (atomically), so not every generation: at each
+                # checkpoint and at most every LOG_SECONDS in between.
+                due = gen % every == 0 or gen == cfg.generations
+                if due or time.monotonic() - last[0] >= LOG_SECONDS:
+                    write_jsonl(d / "log.jsonl", normalise(logbook_records(logbook), cfg.setting))
+                    last[0] = time.monotonic()
+                if due:
                     save_checkpoint(d, fp, gen, population, logbook, rng)
             return checkpoint
 

@@ -4,7 +4,7 @@ Output layout: ``OUT/study.toml`` is a copy of the study file (named if it had n
 name), and each run has a folder ``OUT/runs/<run_id>/`` holding::
 
     config.json                the run's configuration, seed and fingerprint
-    log.jsonl                  one record per generation, rewritten as the run goes
+    log.jsonl                  one record per generation, rewritten every few seconds
     ckpt-<gen>.safetensors     checkpoints every checkpoint_every generations
     model.safetensors          the model the run reports
     population.safetensors     grid runs: the final population
@@ -12,8 +12,8 @@ name), and each run has a folder ``OUT/runs/<run_id>/`` holding::
     claim.json                 the runner running it now
     claims.log                 every runner that claimed it
 
-Checkpoints never pickle (:mod:`evoprune.study.checkpoint`); models load with
-:func:`evoprune.load_model` and populations with :func:`evoprune.models.load_population`.
+Checkpoints never pickle (``evoprune.study.checkpoint``); models load with
+:func:`evoprune.models.load_model` and populations with :func:`evoprune.models.load_population`.
 
 Several runners (processes, hosts) may share ``OUT``: each claims a run before starting it
 (:mod:`evoprune.study.claims`), skips runs that others hold, waits for them at the end and takes
