@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         args.screenshots.mkdir(parents=True, exist_ok=True)
     bad = 0
     for page in pages:
-        shot = args.screenshots.resolve() / f"{page.stem}.png" if args.screenshots else None
+        name = str(page.relative_to(args.html)).replace("/", "_").removesuffix(".html")
+        shot = args.screenshots.resolve() / f"{name}.png" if args.screenshots else None
         m = measure(page, args.width, shot, args.browser)
         is_tutorial = page.parent.name == "tutorials"
         ok = not m["clipped"] and (m["images"] > 0 or not is_tutorial)
