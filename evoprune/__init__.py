@@ -1,6 +1,8 @@
 """evoprune: evolve and prune autoencoders with DEAP and PyTorch."""
 
-from .genome import Architecture, AutoencoderGenome, Half, HalfSpec
+from .architecture import Architecture, HalfSpec
+from .genome import AutoencoderGenome
+from .half import Half
 from .models import load_model
 from .schedules import SCHEDULES, Schedule, get_schedule
 

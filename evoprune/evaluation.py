@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import torch
 
 from .data import check_data
-from .genome import AutoencoderGenome, Half
+from .genome import AutoencoderGenome
+from .half import Half
 from .kernels import WORST, check_metric, reconstruction_errors
 from .kernels import pairing_errors as _pairing_errors
 

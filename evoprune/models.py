@@ -41,7 +41,9 @@ from typing import Any
 
 import torch
 
-from .genome import Architecture, AutoencoderGenome, Half, HalfSpec
+from .architecture import Architecture, HalfSpec
+from .genome import AutoencoderGenome
+from .half import Half
 from .io import atomic_write_bytes
 
 __all__ = [

@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from . import fused
-from .genome import Half, HalfSpec
+from .architecture import HalfSpec
+from .half import Half
 from .kernels_train import HAND_DIFFERENTIATED, StepConfig, adam_coefficients, train_step
 from .validation import check_choice
 

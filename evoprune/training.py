@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from .data import check_data
-from .genome import AutoencoderGenome, Half
+from .genome import AutoencoderGenome
+from .half import Half
 from .kernels import LOSSES
 from .rng import RNGLike, as_generator
 from .stack import GenomeStack

@@ -5,7 +5,7 @@ methods are small subclasses that score entries or neurons
 (:class:`Random`, :class:`Variance`, :class:`Conjunctive`, :class:`Magnitude`), and defining one registers it in
 :data:`METHODS`.  Every method prunes among the *currently unpruned* entries
 and makes its choices permanent through :meth:`Half.prune_entries
-<evoprune.genome.Half.prune_entries>`: the mask entry becomes ``False`` and
+<evoprune.half.Half.prune_entries>`: the mask entry becomes ``False`` and
 the weight (and its optimizer moments) exactly zero.  Random choices come from
 the ``rng`` argument; activation statistics come from ``data`` (training data,
 never test data).
@@ -28,12 +28,12 @@ from .base import (
     PruningMethod,
     get_method,
     method_names,
-    mutPrune,
     paper_probability,
     register_method,
     unregister_method,
 )
 from .methods import Conjunctive, Magnitude, Random, Variance, conjunctive_candidates, neuron_variance
+from .operator import mutPrune
 
 #: The registry under its historical name (the same dict as :data:`METHODS`: name → method class).
 PRUNERS = METHODS

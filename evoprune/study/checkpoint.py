@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from deap import creator, tools
 
-from ..genome import Half
+from ..half import Half
 from ..io import atomic_write_bytes
 from ..models import arch_from_dict, arch_to_dict, read_header
 

@@ -107,9 +107,9 @@ toolbox.register("select", evoprune.selection.selParsimony, tolerance=0.05)
 # Population, hall of fame, statistics
 # ------------------------------------
 #
-# :meth:`Architecture.paper() <evoprune.genome.Architecture.paper>` is the published
+# :meth:`Architecture.paper() <evoprune.architecture.Architecture.paper>` is the published
 # network: encoder ``dim → 30 → 10``, decoder ``10 → 30 → dim``. Any stack of Linear
-# layers and activations can be described with :class:`~evoprune.genome.HalfSpec`.
+# layers and activations can be described with :class:`~evoprune.architecture.HalfSpec`.
 # :func:`~evoprune.metrics.default_stats` records min, median and max of the training
 # fitness (``train``), the fraction of parameters kept (``kept``) and the test L1
 # (``test``) every generation.

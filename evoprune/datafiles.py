@@ -1,0 +1,341 @@
+"""Data from local files: NumPy ``.npy`` / ``.npz`` arrays and MNIST-format IDX files.
+
+Both loaders return a :class:`~evoprune.dataset.Dataset`; rows the file does not split
+are split by a seeded permutation (the helpers here are shared with :mod:`evoprune.data`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dataset import Dataset, _check_fraction, check_data
+
+__all__ = ["load_array", "read_idx", "load_idx"]
+
+SeedLike = int | np.integer | np.random.Generator | None
+
+
+# --------------------------------------------------------------------------- splitting helpers
+
+
+def _split_counts(n: int, fractions: dict[str, float]) -> dict[str, int]:
+    """Rows per held-out split, each at least 1, leaving at least 1 training row."""
+    counts = {}
+    for split, frac in fractions.items():
+        k = int(round(n * frac))
+        if k < 1:
+            raise ValueError(f"{split}_fraction={frac} of {n} rows leaves an empty {split} split")
+        counts[split] = k
+    if sum(counts.values()) >= n:
+        detail = ", ".join(f"{s}_fraction={f}" for s, f in fractions.items())
+        raise ValueError(f"{detail} of {n} rows leaves no training rows")
+    return counts
+
+
+def _split(x: np.ndarray, rng: np.random.Generator, fractions: dict[str, float]) -> dict[str, np.ndarray]:
+    """Split ``x`` by a seeded permutation into ``train`` plus the named held-out splits."""
+    counts = _split_counts(len(x), fractions)
+    perm = rng.permutation(len(x))
+    out, start = {}, 0
+    for split, k in counts.items():
+        out[split] = x[perm[start : start + k]]
+        start += k
+    out["train"] = x[perm[start:]]
+    return out
+
+
+def _flatten(x: np.ndarray) -> np.ndarray:
+    """Flatten arrays with more than 2 dims per sample: ``(n, a, b, ...) -> (n, a*b*...)``."""
+    if x.ndim > 2:
+        return x.reshape(x.shape[0], -1)
+    return x
+
+
+def _as_float(x: np.ndarray, name: str) -> np.ndarray:
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise ValueError(f"{name} must be a numeric array, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"{name} must be real-valued, got dtype {x.dtype}")
+    return x.astype(np.float64, copy=False)
+
+
+# --------------------------------------------------------------------------- user arrays
+
+
+def _require_file(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"data path is a folder, not a file: {os.fspath(path)!r}")
+    if not p.is_file():
+        raise FileNotFoundError(f"no such data file: {os.fspath(path)!r}")
+    return p
+
+
+class _Unusable(ValueError):
+    """A readable file whose content does not fit (wrong key, no arrays); the caller adds the file's path."""
+
+
+#: What NumPy, zipfile and gzip raise for a broken file (none of them name it).
+_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _npz_member(archive: Any, key: str) -> np.ndarray:
+    value = archive[key]  # allow_pickle=False: an object array raises ValueError here
+    if not isinstance(value, np.ndarray):  # np.load returns the raw bytes of a member that is not .npy
+        raise _Unusable(f"member {key!r} is not a NumPy array (.npy) but {len(value)} raw bytes")
+    return value
+
+
+def _read_arrays(p: Path, suffix: str, key: str | None) -> dict[str, np.ndarray]:
+    with p.open("rb") as f:
+        head = f.read(6)
+    if suffix == ".npy" and head != b"\x93NUMPY":
+        raise ValueError("not a NumPy .npy file (bad header)")
+    if suffix == ".npz" and head[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ValueError("not a NumPy .npz file (not a zip archive)")
+    given: dict[str, np.ndarray] = {}
+    if suffix == ".npy":
+        if key is not None:
+            raise _Unusable(f"key={key!r} only applies to .npz files")
+        given["all"] = np.load(p, allow_pickle=False)
+    else:
+        with np.load(p, allow_pickle=False) as archive:
+            keys = list(archive.files)
+            if not keys:
+                raise _Unusable("the .npz archive holds no arrays")
+            if key is not None:
+                if key not in keys:
+                    raise _Unusable(f"no array key={key!r} in the archive; keys: {', '.join(keys)}")
+                given["all"] = _npz_member(archive, key)
+            elif "train" in keys:
+                for split in ("train", "test", "validation"):
+                    if split in keys:
+                        given[split] = _npz_member(archive, split)
+            elif len(keys) == 1:
+                given["all"] = _npz_member(archive, keys[0])
+            else:
+                raise _Unusable(f"holds several arrays and no 'train' array; pass key= one of: {', '.join(keys)}")
+    for split, a in given.items():
+        if a.ndim == 0:
+            what = "the array" if split == "all" else f"the {split} array"
+            raise _Unusable(f"{what} is a scalar; expected (samples, features)")
+    return given
+
+
+def load_array(
+    path: str | os.PathLike[str],
+    key: str | None = None,
+    seed: SeedLike = 0,
+    test_fraction: float = 0.2,
+    validation_fraction: float = 0.1,
+    scale: str | None = None,
+) -> Dataset:
+    """Load a local ``.npy`` or ``.npz`` file as a :class:`~evoprune.data.Dataset`.
+
+    An ``.npz`` with a ``train`` array (and optionally ``test`` / ``validation``)
+    gives the splits directly; missing splits are split off ``train`` (fractions
+    of the train rows).  Otherwise the array is ``key``, or the only array in the
+    file, and all splits come from it by a seeded permutation.  Arrays with more
+    than 2 dims are flattened per sample; integers become float.
+    ``scale="minmax"`` maps the train split's global min/max to [0, 1] (the same
+    affine map is applied to every split); ``scale=None`` leaves values as they are.
+
+    Parameters
+    ----------
+    path
+        The ``.npy`` or ``.npz`` file.
+    key
+        The array to use in an ``.npz`` without a ``train`` array.
+    seed
+        Seed or NumPy generator of the split.
+    test_fraction
+        Share of the rows in the test split (when split off).
+    validation_fraction
+        Share of the rows in the validation split (when split off).
+    scale
+        ``"minmax"`` or ``None``.
+
+    Returns
+    -------
+    evoprune.data.Dataset
+        The splits as float32 tensors.
+    """
+    if scale not in (None, "minmax"):
+        raise ValueError(f"unknown scale {scale!r}; valid: None, 'minmax'")
+    test_fraction = _check_fraction("test_fraction", test_fraction)
+    validation_fraction = _check_fraction("validation_fraction", validation_fraction)
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ValueError(f"unsupported file extension {p.suffix!r} for {os.fspath(path)!r}; expected .npy or .npz")
+    p = _require_file(path)
+    where = os.fspath(path)
+    try:
+        given = _read_arrays(p, suffix, key)
+    except _Unusable as e:
+        raise ValueError(f"data file {where!r}: {e}") from None
+    except _READ_ERRORS as e:  # numpy's, zipfile's and zlib's errors do not name the file
+        raise ValueError(f"cannot read data file {where!r}: {e}") from e
+    try:
+        return _arrays_to_dataset(p.stem, given, seed, test_fraction, validation_fraction, scale)
+    except ValueError as e:  # wrong dtype or shape, NaN, too few rows: say which file
+        raise ValueError(f"data file {where!r}: {e}") from e
+
+
+def _arrays_to_dataset(
+    name: str,
+    given: dict[str, np.ndarray],
+    seed: SeedLike,
+    test_fraction: float,
+    validation_fraction: float,
+    scale: str | None,
+) -> Dataset:
+    arrays = {s: _flatten(_as_float(a, "array" if s == "all" else f"{s} array")) for s, a in given.items()}
+    rng = np.random.default_rng(seed)
+    if "all" in arrays:
+        splits = _split(arrays["all"], rng, {"test": test_fraction, "validation": validation_fraction})
+    else:
+        missing = {s: f for s, f in (("test", test_fraction), ("validation", validation_fraction)) if s not in arrays}
+        train = check_data(arrays["train"], "train array").numpy()
+        splits = _split(train, rng, missing) if missing else {"train": train}
+        splits.update({s: a for s, a in arrays.items() if s != "train"})
+
+    if scale == "minmax":
+        lo, hi = float(splits["train"].min()), float(splits["train"].max())
+        if not hi > lo:
+            raise ValueError(f"scale='minmax' needs a non-constant train split; the train split is all {lo}")
+        splits = {s: (np.asarray(a, dtype=np.float64) - lo) / (hi - lo) for s, a in splits.items()}
+    return Dataset(name=name, **splits)
+
+
+# --------------------------------------------------------------------------- IDX (MNIST) files
+
+_IDX_DTYPES: dict[int, str] = {
+    0x08: ">u1",
+    0x09: ">i1",
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an IDX (MNIST-format) file, gzipped or not, into a native-endian array.
+
+    A broken file raises ValueError naming the file and what is wrong with it.
+
+    Parameters
+    ----------
+    path
+        The IDX file (``.gz`` or not).
+
+    Returns
+    -------
+    numpy.ndarray
+        The array, shaped as the file says.
+    """
+    p = _require_file(path)
+    where = f"IDX file {os.fspath(path)!r}"
+    raw = p.read_bytes()
+    if p.suffix.lower() == ".gz" or raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{where} is not a valid gzip file: {exc}") from exc
+    if len(raw) < 4:
+        raise ValueError(f"{where} is too short for an IDX header ({len(raw)} bytes)")
+    if raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{where} has a bad IDX magic number {raw[:4].hex()}: must start with two zero bytes")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        valid = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
+        raise ValueError(f"{where} has unknown IDX dtype code 0x{code:02X}; valid: {valid}")
+    if ndim == 0:
+        raise ValueError(f"{where} declares 0 dimensions in its IDX header")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{where} is truncated: header needs {header} bytes, file has {len(raw)}")
+    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[code])
+    expected = math.prod(shape) * dtype.itemsize
+    got = len(raw) - header
+    if got != expected:
+        what = "truncated" if got < expected else "too long"
+        raise ValueError(
+            f"{where} data length mismatch ({what}): shape {shape} of {dtype.name} needs {expected} bytes, "
+            f"found {got}"
+        )
+    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def _idx_images(path: str | os.PathLike[str]) -> np.ndarray:
+    x = read_idx(path)
+    where = f"IDX file {os.fspath(path)!r}"
+    if x.ndim < 2:
+        raise ValueError(f"{where} is 1-D {x.shape} (a labels file?); expected images (samples, ...)")
+    scaled = x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else _as_float(x, where)
+    return check_data(_flatten(scaled), where).numpy()  # NaN/inf in float images: name the file
+
+
+def load_idx(
+    images_path: str | os.PathLike[str],
+    test_images_path: str | os.PathLike[str] | None = None,
+    seed: SeedLike = 0,
+    validation_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+) -> Dataset:
+    """Load IDX images (uint8 scaled to [0, 1]; flattened per sample) as a :class:`~evoprune.data.Dataset`.
+
+    With ``test_images_path`` that file is the test split (``test_fraction`` is
+    unused) and validation is split off the training images; otherwise test and
+    validation are both split off by a seeded permutation.
+
+    Parameters
+    ----------
+    images_path
+        IDX file of the (training) images.
+    test_images_path
+        IDX file of the test images, if separate.
+    seed
+        Seed or NumPy generator of the split.
+    validation_fraction
+        Share of the training rows in the validation split.
+    test_fraction
+        Share of the rows in the test split (without ``test_images_path``).
+
+    Returns
+    -------
+    evoprune.data.Dataset
+        The splits as float32 tensors.
+    """
+    validation_fraction = _check_fraction("validation_fraction", validation_fraction)
+    test_fraction = _check_fraction("test_fraction", test_fraction)
+    x = _idx_images(images_path)
+    rng = np.random.default_rng(seed)
+    try:
+        if test_images_path is not None:
+            splits = _split(x, rng, {"validation": validation_fraction})
+        else:
+            splits = _split(x, rng, {"test": test_fraction, "validation": validation_fraction})
+    except ValueError as e:  # too few images
+        raise ValueError(f"IDX file {os.fspath(images_path)!r}: {e}") from e
+    if test_images_path is not None:
+        test = _idx_images(test_images_path)
+        if test.shape[1] != x.shape[1]:
+            raise ValueError(
+                f"IDX file {os.fspath(test_images_path)!r} has the wrong image size: expected {x.shape[1]} "
+                f"features per sample (like {os.fspath(images_path)!r}), got {test.shape[1]}"
+            )
+        splits["test"] = test
+    return Dataset(name=Path(images_path).name, **splits)

@@ -1,0 +1,221 @@
+"""One half of an autoencoder genome: weights, permanent masks and Adam's moments."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .architecture import ACTIVATION_MODULES, HalfSpec
+from .kernels import layer_outputs as _layer_outputs
+from .kernels import stacked_forward
+from .rng import RNGLike, as_generator
+
+__all__ = ["Half"]
+
+
+@dataclass
+class Half:
+    """Parameters, masks and optimizer moments of one half (encoder or decoder).
+
+    ``params`` and ``masks`` are flat lists ``[W0, b0, W1, b1, ...]``; pruned
+    entries are exactly zero in ``params`` and ``False`` in ``masks``.
+    ``exp_avg``/``exp_avg_sq``/``step`` hold Adam's state so that training can
+    continue across generations (``None`` until first trained).
+
+    Parameters
+    ----------
+    spec
+        Shape of the half.
+    params
+        Weights and biases ``[W0, b0, W1, b1, ...]`` (``W`` is ``(out, in)``).
+    masks
+        Boolean masks of the same shapes (``False``: pruned).
+    exp_avg
+        Adam's first moments, or ``None``.
+    exp_avg_sq
+        Adam's second moments, or ``None``.
+    step
+        Adam steps taken so far.
+    """
+
+    spec: HalfSpec
+    params: list[torch.Tensor]
+    masks: list[torch.Tensor]
+    exp_avg: list[torch.Tensor] | None = None
+    exp_avg_sq: list[torch.Tensor] | None = None
+    step: int = 0
+
+    @classmethod
+    def init(cls, spec: HalfSpec, rng: RNGLike = None) -> Half:
+        """PyTorch's default Linear init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from ``rng``.
+
+        Parameters
+        ----------
+        spec
+            Shape of the half.
+        rng
+            Seed or NumPy generator for the weights.
+        """
+        g = as_generator(rng)
+        params = []
+        for i, shape in enumerate(spec.shapes):
+            bound = 1.0 / math.sqrt(spec.sizes[i // 2])
+            params.append(torch.from_numpy(g.uniform(-bound, bound, size=shape).astype(np.float32)))
+        return cls(spec, params, [torch.ones_like(p, dtype=torch.bool) for p in params])
+
+    def clone(self) -> Half:
+        """A deep copy (tensors cloned)."""
+        def c(ts):
+            return None if ts is None else [t.clone() for t in ts]
+
+        return Half(self.spec, c(self.params), c(self.masks), c(self.exp_avg), c(self.exp_avg_sq), self.step)
+
+    def __deepcopy__(self, memo) -> Half:
+        return self.clone()
+
+    @property
+    def n_params(self) -> int:
+        """Number of weights and biases."""
+        return sum(p.numel() for p in self.params)
+
+    @property
+    def n_kept(self) -> int:
+        """Number of unpruned weights and biases."""
+        return int(sum(int(m.sum()) for m in self.masks))
+
+    @property
+    def fraction_kept(self) -> float:
+        """Fraction of weights and biases not pruned."""
+        return self.n_kept / self.n_params
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of weights and biases pruned."""
+        return 1.0 - self.fraction_kept
+
+    def prune_entries(self, index: int, flat: torch.Tensor | np.ndarray) -> None:
+        """Permanently prune entries ``flat`` (flat indices) of tensor ``index``.
+
+        Parameters
+        ----------
+        index
+            Position of the tensor in ``params`` (``2 * layer`` for a weight, ``2 * layer + 1`` for a bias).
+        flat
+            Flat indices into that tensor.
+        """
+        flat = torch.as_tensor(flat, dtype=torch.long)
+        if flat.numel() == 0:
+            return
+        self.masks[index].view(-1)[flat] = False
+        self.params[index].view(-1)[flat] = 0.0
+        for state in (self.exp_avg, self.exp_avg_sq):
+            if state is not None:
+                state[index].view(-1)[flat] = 0.0
+
+    def prune_neurons(self, layer: int, neurons: Sequence[int] | torch.Tensor) -> None:
+        """Prune whole output neurons of ``layer``: their incoming weight rows and biases.
+
+        Parameters
+        ----------
+        layer
+            Layer index.
+        neurons
+            Output neurons of that layer to prune.
+        """
+        neurons = torch.as_tensor(neurons, dtype=torch.long)
+        if neurons.numel() == 0:
+            return
+        w_idx, b_idx = 2 * layer, 2 * layer + 1
+        n_in = self.params[w_idx].shape[1]
+        rows = (neurons[:, None] * n_in + torch.arange(n_in)[None, :]).reshape(-1)
+        self.prune_entries(w_idx, rows)
+        self.prune_entries(b_idx, neurons)
+
+    def alive_neurons(self, layer: int) -> torch.Tensor:
+        """Boolean vector: output neurons of ``layer`` with at least one unpruned weight or bias.
+
+        Parameters
+        ----------
+        layer
+            Layer index.
+        """
+        return self.masks[2 * layer].any(dim=1) | self.masks[2 * layer + 1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Masked forward pass of this half on a (batch, width) tensor.
+
+        Parameters
+        ----------
+        x
+            Input of shape ``(batch, spec.sizes[0])``.
+
+        Returns
+        -------
+        torch.Tensor
+            The output, ``(batch, spec.sizes[-1])``.
+        """
+        return stacked_forward(self.spec, [p[None] for p in self.params], [m[None] for m in self.masks], x[None])[0]
+
+    def layer_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Post-activation outputs of every layer (for activation-guided pruning).
+
+        Parameters
+        ----------
+        x
+            Input of shape ``(batch, spec.sizes[0])``.
+
+        Returns
+        -------
+        list of torch.Tensor
+            One ``(batch, width)`` tensor per layer.
+        """
+        outs = _layer_outputs(self.spec, [p[None] for p in self.params], [m[None] for m in self.masks], x[None])
+        return [h[0] for h in outs]
+
+    def to_sequential(self, prune_layout: bool = False) -> nn.Sequential:
+        """This half as an ``nn.Sequential`` of Linear and activation modules, pruned weights zero.
+
+        Parameters
+        ----------
+        prune_layout
+            Attach ``weight_mask``/``bias_mask`` buffers as :mod:`torch.nn.utils.prune` does.
+        """
+        layers: list[nn.Module] = []
+        for i, act in enumerate(self.spec.activations):
+            lin = nn.Linear(self.spec.sizes[i], self.spec.sizes[i + 1])
+            with torch.no_grad():
+                lin.weight.copy_(self.params[2 * i] * self.masks[2 * i])
+                lin.bias.copy_(self.params[2 * i + 1] * self.masks[2 * i + 1])
+            if prune_layout:
+                from torch.nn.utils import prune
+
+                prune.custom_from_mask(lin, "weight", self.masks[2 * i].clone())
+                prune.custom_from_mask(lin, "bias", self.masks[2 * i + 1].clone())
+            layers += [lin, ACTIVATION_MODULES[act]()]
+        return nn.Sequential(*layers)
+
+    @classmethod
+    def from_sequential(cls, seq: nn.Module, spec: HalfSpec) -> Half:
+        """Read a half from an ``nn.Sequential`` (its ``weight_mask``/``bias_mask`` buffers, if any, become the masks).
+
+        Parameters
+        ----------
+        seq
+            A stack of Linear and activation modules.
+        spec
+            The stack's shape (see :meth:`~evoprune.architecture.Architecture.from_modules`).
+        """
+        params, masks = [], []
+        for lin in (m for m in seq.modules() if isinstance(m, nn.Linear)):
+            for name in ("weight", "bias"):
+                value = getattr(lin, name).detach().clone().float()
+                mask = getattr(lin, name + "_mask", None)
+                mask = torch.ones_like(value, dtype=torch.bool) if mask is None else mask.detach().bool().clone()
+                params.append(value * mask)
+                masks.append(mask)
+        return cls(spec, params, masks)

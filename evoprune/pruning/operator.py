@@ -1,0 +1,55 @@
+"""The pruning mutation as a DEAP operator: :func:`mutPrune` and its stacked form."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..rng import RNGLike, as_generator
+from .base import PruningMethod, get_method
+
+__all__ = ["mutPrune"]
+
+
+def mutPrune(individual, method: str | PruningMethod = "random", data: torch.Tensor | None = None,
+             rng: RNGLike = None, **params: Any):
+    """Prune ``individual`` in place with ``method`` (a registered name, with ``params``, or an instance).
+
+    DEAP style: returns ``(individual,)`` with its fitness invalidated.
+    ``data`` (training rows, never test rows) is required by methods with
+    ``needs_data``.  Register it as
+    ``toolbox.register("prune", mutPrune, method=Variance(amount=0.2), data=X)``;
+    the variation engine then calls ``mutPrune.batch(individuals, rngs, ...)`` once
+    per stack of members to prune.
+
+    Parameters
+    ----------
+    individual
+        The genome to prune (modified in place).
+    method
+        A registered name or a :class:`PruningMethod` instance.
+    data
+        Training data for methods that need activations.
+    rng
+        Seed or NumPy generator.
+    params
+        Hyper-parameters when ``method`` is a name.
+
+    Returns
+    -------
+    tuple
+        ``(individual,)``.
+    """
+    return get_method(method, **params).prune([individual], [as_generator(rng)], data)[0]
+
+
+def _prune_batch(individuals: Sequence, rngs: Sequence[np.random.Generator], method: str | PruningMethod = "random",
+                 data: torch.Tensor | None = None, **params: Any) -> list:
+    """:func:`mutPrune` over a stack (member i draws from ``rngs[i]``); gives what N single calls give."""
+    return get_method(method, **params).prune(individuals, rngs, data)
+
+
+mutPrune.batch = _prune_batch
