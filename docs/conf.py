@@ -90,3 +90,5 @@ html_title = f"evoprune {release}"
 html_static_path = ["_static"]
 html_css_files = ["wide.css"]
 pygments_style = "friendly"
+# Option names such as --out stay as typed (no en dashes), in prose and in the CLI page.
+smartquotes = False
