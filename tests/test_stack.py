@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from evoprune import genome, stack
+from evoprune import activations, architecture, stack
 from evoprune.genome import Architecture, AutoencoderGenome, HalfSpec
 from evoprune.pruning import mutPruneRandom
 from evoprune.stack import GenomeStack, compile_enabled
@@ -135,8 +135,8 @@ def test_losses_and_architectures_match_autograd(arch, loss, small_data):
 
 
 def test_activation_without_hand_written_derivative_falls_back_to_autograd(monkeypatch, small_data):
-    monkeypatch.setitem(genome.ACTIVATIONS, "softplus", F.softplus)
-    monkeypatch.setitem(genome._ACTIVATION_MODULES, "softplus", torch.nn.Softplus)
+    monkeypatch.setitem(activations.ACTIVATIONS, "softplus", F.softplus)
+    monkeypatch.setitem(architecture.ACTIVATION_MODULES, "softplus", torch.nn.Softplus)
     arch = Architecture(HalfSpec((40, 12, 4), ("softplus", "tanh")), HalfSpec((4, 12, 40), ("softplus", "sigmoid")))
     ind = AutoencoderGenome(arch, rng=0, lr=3e-3)
     orders = _orders(100, 1)[:, :50]
