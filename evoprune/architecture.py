@@ -16,17 +16,6 @@ from .validation import check_choice
 
 __all__ = ["HalfSpec", "Architecture"]
 
-#: The ``torch.nn`` module of each activation name (used when a genome becomes a module).
-ACTIVATION_MODULES = {
-    "relu": nn.ReLU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "identity": nn.Identity,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-}
-MODULE_NAMES = {cls: name for name, cls in ACTIVATION_MODULES.items()}
 
 
 @dataclass(frozen=True)
@@ -153,6 +142,7 @@ class Architecture:
 def _spec_from_sequential(seq: nn.Module, what: str) -> HalfSpec:
     sizes: list[int] = []
     acts: list[str] = []
+    module_names = {a.module: name for name, a in ACTIVATIONS.items()}
     for m in seq.children() if isinstance(seq, nn.Sequential) else [seq]:
         if isinstance(m, nn.Linear):
             if m.bias is None:
@@ -164,10 +154,10 @@ def _spec_from_sequential(seq: nn.Module, what: str) -> HalfSpec:
             elif len(acts) < len(sizes) - 1:
                 acts.append("identity")
             sizes.append(m.out_features)
-        elif type(m) in MODULE_NAMES:
+        elif type(m) in module_names:
             if len(acts) != len(sizes) - 2 or not sizes:
                 raise ValueError(f"{what}: activation {type(m).__name__} must follow a Linear layer")
-            acts.append(MODULE_NAMES[type(m)])
+            acts.append(module_names[type(m)])
         else:
             raise ValueError(f"{what}: unsupported module {type(m).__name__}; use Linear and activations")
     if len(acts) < len(sizes) - 1:

@@ -1,4 +1,4 @@
-"""Command line: ``evoprune run | report | status | export | demo`` (also ``python -m evoprune``)."""
+"""Command line: ``evoprune run | report | status | export | demo | info`` (also ``python -m evoprune``)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,13 @@ def _demo(args) -> int:
     return 0
 
 
+def _info(args) -> int:
+    from .info import describe
+
+    print(describe())
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -149,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--schedule", default="exponential", help="pruning schedule of every pruned variant "
                    "(default: exponential)")
     d.set_defaults(func=_demo)
+
+    i = sub.add_parser("info", help="versions, devices, threads and the kernel backend in use (for bug reports)")
+    i.set_defaults(func=_info)
     return p
 
 

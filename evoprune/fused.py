@@ -12,15 +12,17 @@ summation order differs, ``exp`` (sigmoid, BCE) and ``log`` (BCE from logits)
 are vectorized polynomials good to about an ulp, and denormals are flushed to
 zero while the kernel runs (Adam's division and square root are exact).
 
-The extension is built on first use with
-:func:`torch.utils.cpp_extension.load_inline` into torch's extension cache
-(``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``), so it is
-compiled once per machine; if the build fails, training warns once and runs
-the torch path.  ``EVOPRUNE_FUSED``: ``"0"`` off, ``"1"``/unset/``"auto"`` on
-when the extension builds.
+The extension is compiled by the set-up (``make install`` calls :func:`build`)
+into the environment, by :func:`evoprune.backends.build.load_or_build` (no
+build tool, no lock that can hang; a key over everything the binary depends on).
+A process that finds no binary builds it (waiting at most
+``EVOPRUNE_KERNEL_WAIT`` seconds, default 60, for another process's build of
+the same binary); a process that cannot get a working kernel warns once, with
+the reason, and runs the torch path.  :func:`backend` says which path is in
+use and why.  ``EVOPRUNE_FUSED``: ``"0"`` off, ``"1"``/unset/``"auto"`` on.
 
-Supported: CPU, float32, activations identity/relu/sigmoid/tanh/leaky_relu/elu,
-losses ``l1``, ``mse``, ``bce``, ``bce_logits`` (see :data:`kernels_train.STEP_LOSSES`).
+Supported: CPU, float32, the activations and losses with a ``kernel`` code in
+:data:`evoprune.activations.ACTIVATIONS` and :data:`evoprune.losses.LOSSES`.
 
 Evaluation (:func:`decoder_error_sums`, used by :mod:`evoprune.kernels`): a stack of decoders run over latents,
 with the elementwise error against target rows summed per (member, group, candidate) while the last layer's
@@ -30,74 +32,87 @@ outputs are formed, 16 at a time in registers: the decoder output is never store
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import platform
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from .activations import kernel_codes
+from .backends.build import Outcome, load_or_build
 from .kernels_train import StepConfig
+from .losses import LOSSES
 
 __all__ = [
-    "FUSED_ACTIVATIONS", "build_seconds", "decoder_error_sums", "extension", "fused_enabled", "supported",
-    "train_full_steps",
+    "backend", "build", "build_seconds", "decoder_error_sums", "extension", "fused_enabled", "kernel_source",
+    "supported", "train_full_steps",
 ]
 
-FUSED_ACTIVATIONS = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "leaky_relu": 4, "elu": 5}
-_LOSS_CODES = {"l1": 0, "mse": 1, "bce": 2, "bce_logits": 3}
-
-#: The kernel's C++ source, shipped beside this module.
-_CPP = (Path(__file__).with_name("fused_kernel.cpp")).read_text(encoding="utf-8")
-
+_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno"]
 _LOG = logging.getLogger(__name__)
-_STATE: dict[str, object] = {}  # "ext": the module, or None after a failed build; "seconds": build/load time
+_STATE: dict[str, object] = {}  # "outcome": how the first extension() call went
 
 
-def _cpu_tag() -> str:
-    """A short tag of this CPU's model and instruction sets: ``-march=native`` builds must not be shared across CPUs
-    (a home directory, hence torch's extension cache, may be shared by a cluster's different nodes)."""
-    text = platform.machine() + platform.processor()
+def kernel_source() -> str:
+    """The kernel's C++ source (``fused_kernel.cpp`` beside this module) after the generated name codes:
+    ``A_<ACTIVATION>`` and ``L_<LOSS>`` from the activation and loss tables, ``A_COUNT`` and ``L_COUNT``."""
+    acts = kernel_codes()
+    losses = {name: loss.kernel for name, loss in LOSSES.items() if loss.kernel is not None}
+    lines = ["// generated from evoprune.activations.ACTIVATIONS and evoprune.losses.LOSSES"]
+    for prefix, codes in (("A", acts), ("L", losses)):
+        items = [f"{prefix}_{n.upper()} = {c}" for n, c in sorted(codes.items(), key=lambda kv: kv[1])]
+        lines.append(f"enum {{ {', '.join(items)}, {prefix}_COUNT = {max(codes.values()) + 1} }};")
+    cpp = (Path(__file__).with_name("fused_kernel.cpp")).read_text(encoding="utf-8")
+    return "\n".join(lines) + "\n" + cpp
+
+
+def _wait_seconds() -> float:
+    value = os.environ.get("EVOPRUNE_KERNEL_WAIT", "60")
     try:
-        with open("/proc/cpuinfo") as f:
-            text += "".join(sorted({ln for ln in f if ln.startswith(("model name", "flags", "Features"))}))
-    except OSError:
-        pass
-    return hashlib.sha1(text.encode()).hexdigest()[:10]
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"EVOPRUNE_KERNEL_WAIT must be a number of seconds, got {value!r}") from None
+    if not seconds >= 0:
+        raise ValueError(f"EVOPRUNE_KERNEL_WAIT must be >= 0, got {value!r}")
+    return seconds
+
+
+def _outcome(force: bool = False) -> Outcome:
+    if "outcome" not in _STATE or force:
+        _LOG.info("loading (or building) the fused C++ training kernel")
+        try:
+            outcome = load_or_build("evoprune_fused", kernel_source(), _FLAGS, force=force, wait=_wait_seconds())
+        except Exception as err:  # noqa: BLE001 - anything at all: the torch path still works
+            outcome = Outcome(None, "failed", f"{type(err).__name__}: {err}", 0.0)
+        if outcome.module is None:
+            warnings.warn(f"evoprune fused CPU kernel unavailable ({outcome.how}: {outcome.detail}); "
+                          "using the torch path", RuntimeWarning, stacklevel=3)
+        _STATE["outcome"] = outcome
+    return _STATE["outcome"]  # type: ignore[return-value]
 
 
 def extension():
-    """The compiled extension, built (or loaded from torch's cache) on first call; ``None`` if the build failed."""
-    if "ext" in _STATE:  # lock-free fast path; a racing first build is serialized by torch's own file lock
-        return _STATE["ext"]
-    t = time.perf_counter()
-    try:
-        from torch.utils.cpp_extension import load_inline
+    """The compiled extension, loaded (or built) on first call; ``None`` if it cannot be had (warned once)."""
+    return _outcome().module
 
-        _LOG.info("building (or loading from torch's extension cache) the fused C++ training kernel")
-        ext = load_inline(
-            name=f"evoprune_fused_{_cpu_tag()}",
-            cpp_sources=_CPP,
-            functions=["fused_epoch", "decoder_error_sums"],
-            extra_cflags=["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno"],
-            verbose=False,
-        )
-    except Exception as err:  # noqa: BLE001 - any build failure: warn once, use the torch path
-        warnings.warn(f"evoprune fused CPU kernel unavailable ({type(err).__name__}: {err}); using the torch path",
-                      RuntimeWarning, stacklevel=2)
-        ext = None
-    _STATE["seconds"] = time.perf_counter() - t
-    _STATE["ext"] = ext
-    return ext
+
+def backend() -> tuple[str, str]:
+    """``(backend, why)``: ``("fused", "loaded <path>")`` or ``("fused", "built <path>")`` when the kernel runs,
+    else ``("torch", reason)`` (turned off by ``EVOPRUNE_FUSED``, or why the kernel is unavailable)."""
+    if not fused_enabled():
+        return "torch", f"the fused kernel is turned off (EVOPRUNE_FUSED={os.environ.get('EVOPRUNE_FUSED')})"
+    outcome = _outcome()
+    if outcome.module is None:
+        return "torch", f"fused kernel {outcome.how}: {outcome.detail}"
+    return "fused", f"{outcome.how} {outcome.detail}"
 
 
 def build_seconds() -> float | None:
     """Seconds the first :func:`extension` call took in this process (build or cache load), or ``None``."""
-    return _STATE.get("seconds")  # type: ignore[return-value]
+    outcome = _STATE.get("outcome")
+    return outcome.seconds if outcome is not None else None  # type: ignore[attr-defined]
 
 
 def fused_enabled() -> bool:
@@ -113,8 +128,8 @@ def fused_enabled() -> bool:
 def supported(cfg: StepConfig, tensors: Sequence[torch.Tensor], data: torch.Tensor) -> bool:
     """Whether the fused kernel handles this step configuration and these tensors (CPU, float32)."""
     return (
-        set(cfg.activations) <= FUSED_ACTIVATIONS.keys()
-        and cfg.loss in _LOSS_CODES
+        set(cfg.activations) <= kernel_codes().keys()
+        and LOSSES[cfg.loss].kernel is not None
         and data.device.type == "cpu"
         and data.dtype == torch.float32
         and data.dim() == 2
@@ -151,13 +166,10 @@ def train_full_steps(
     ext.fused_epoch(
         params, exp_avg, exp_avg_sq, masks, total, data.contiguous(), orders.to(torch.long),
         batch_size, n_steps, coefs[:n_steps].float().contiguous(),
-        [FUSED_ACTIVATIONS[a] for a in cfg.activations], list(cfg.transposed), cfg.n_enc,
-        _LOSS_CODES[cfg.loss], *cfg.betas,
+        [kernel_codes()[a] for a in cfg.activations], list(cfg.transposed), cfg.n_enc,
+        LOSSES[cfg.loss].kernel, *cfg.betas,
     )
     return True
-
-
-_EVAL_LOSSES = {"l1": 0, "mse": 1, "bce": 2}
 
 
 def decoder_error_sums(
@@ -180,7 +192,8 @@ def decoder_error_sums(
     ``EVOPRUNE_FUSED`` is off, the extension is unavailable, a tensor is not CPU float32, or an activation or
     the metric is not supported.
     """
-    if not fused_enabled() or metric not in _EVAL_LOSSES or not set(spec.activations) <= FUSED_ACTIVATIONS.keys():
+    codes = kernel_codes()
+    if not fused_enabled() or LOSSES[metric].kernel is None or not set(spec.activations) <= codes.keys():
         return None
     if not all(t.device.type == "cpu" and t.dtype == torch.float32 for t in [*params, z, target]):
         return None
@@ -193,13 +206,19 @@ def decoder_error_sums(
         params = [p * m for p, m in zip(params, masks, strict=True)]
     return ext.decoder_error_sums(
         [p.contiguous() for p in params], z.contiguous(), target.contiguous(), index.to(torch.long).contiguous(),
-        [FUSED_ACTIVATIONS[a] for a in spec.activations], bool(final_activation), _EVAL_LOSSES[metric],
+        [codes[a] for a in spec.activations], bool(final_activation), LOSSES[metric].kernel,
     )
 
 
-def build() -> bool:
-    """Build (or load) the extension now, as the set-up (``make install``) does; say how it went."""
-    ok = extension() is not None
-    state = "ready" if ok else "not available (the torch path is used)"
-    print(f"evoprune.fused: {state} ({build_seconds() or 0:.1f} s)")
-    return ok
+def build(force: bool = True) -> bool:
+    """Build (or load) the extension now, as the set-up (``make install``) does, and say how it went.
+
+    Parameters
+    ----------
+    force
+        Compile again even if an earlier compile failed (and was recorded).
+    """
+    outcome = _outcome(force=force)
+    state = "ready" if outcome.module is not None else "not available (the torch path is used)"
+    print(f"evoprune.fused: {state}, {outcome.how} in {outcome.seconds:.1f} s: {outcome.detail}")
+    return outcome.module is not None

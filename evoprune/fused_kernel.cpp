@@ -10,8 +10,8 @@
 
 namespace {
 
-enum { A_IDENTITY = 0, A_RELU = 1, A_SIGMOID = 2, A_TANH = 3, A_LEAKY = 4, A_ELU = 5 };
-enum { L_L1 = 0, L_MSE = 1, L_BCE = 2, L_BCE_LOGITS = 3 };
+// The A_<activation> and L_<loss> codes (and A_COUNT, L_COUNT) are generated from evoprune.activations.ACTIVATIONS
+// and evoprune.losses.LOSSES and put before this file when it is built (evoprune.fused.kernel_source).
 
 struct Layer {
   int64_t in, out;
@@ -232,7 +232,7 @@ inline void activate(int act, float* z, int64_t n) {
     case A_TANH:
       for (int64_t j = 0; j < n; ++j) z[j] = std::tanh(z[j]);
       break;
-    case A_LEAKY:
+    case A_LEAKY_RELU:
 #pragma omp simd
       for (int64_t j = 0; j < n; ++j) z[j] = z[j] > 0.f ? z[j] : z[j] * 0.01f;
       break;
@@ -259,7 +259,7 @@ inline void act_backward(int act, float* __restrict g, const float* __restrict a
 #pragma omp simd
       for (int64_t j = 0; j < n; ++j) g[j] = g[j] * (1.f - a[j] * a[j]);
       break;
-    case A_LEAKY:
+    case A_LEAKY_RELU:
 #pragma omp simd
       for (int64_t j = 0; j < n; ++j) g[j] = a[j] > 0.f ? g[j] : g[j] * 0.01f;
       break;
@@ -573,7 +573,7 @@ inline v8 vact(int act, v8 a) {
     case A_TANH:
       for (int u = 0; u < 8; ++u) a[u] = std::tanh(a[u]);
       return a;
-    case A_LEAKY: return a < bc(0.f) ? a * bc(0.01f) : a;
+    case A_LEAKY_RELU: return a < bc(0.f) ? a * bc(0.01f) : a;
     case A_ELU:
       for (int u = 0; u < 8; ++u) a[u] = a[u] > 0.f ? a[u] : std::expm1(a[u]);
       return a;
@@ -611,7 +611,7 @@ inline void activate_hidden(int act, float* z, int64_t n) {
       case A_RELU: z[j] = a < 0.f ? 0.f : a; break;
       case A_SIGMOID: z[j] = 1.f / (1.f + std::exp(-a)); break;
       case A_TANH: z[j] = std::tanh(a); break;
-      case A_LEAKY: z[j] = a < 0.f ? a * 0.01f : a; break;
+      case A_LEAKY_RELU: z[j] = a < 0.f ? a * 0.01f : a; break;
       case A_ELU: z[j] = a > 0.f ? a : std::expm1(a); break;
       default: break;
     }
@@ -703,7 +703,7 @@ torch::Tensor decoder_error_sums(std::vector<torch::Tensor> params, torch::Tenso
     TORCH_CHECK(b.dtype() == torch::kFloat32 && b.is_contiguous() && b.numel() == N * out[i],
                 "decoder_error_sums: bias shape");
     TORCH_CHECK(in[i] == (i == 0 ? L : out[i - 1]), "decoder_error_sums: layer sizes do not chain");
-    TORCH_CHECK(acts[i] >= A_IDENTITY && acts[i] <= A_ELU, "decoder_error_sums: unknown activation");
+    TORCH_CHECK(acts[i] >= 0 && acts[i] < A_COUNT, "decoder_error_sums: unknown activation");
   }
   TORCH_CHECK(out[nl - 1] == D, "decoder_error_sums: decoder output width != target width");
   const int64_t* idx = index.data_ptr<int64_t>();
@@ -781,4 +781,9 @@ torch::Tensor decoder_error_sums(std::vector<torch::Tensor> params, torch::Tenso
     }
   });
   return sums;
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("fused_epoch", torch::wrap_pybind_function(fused_epoch), "fused_epoch");
+  m.def("decoder_error_sums", torch::wrap_pybind_function(decoder_error_sums), "decoder_error_sums");
 }

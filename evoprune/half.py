@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .architecture import ACTIVATION_MODULES, HalfSpec
+from .activations import ACTIVATIONS
+from .architecture import HalfSpec
 from .kernels import layer_outputs as _layer_outputs
 from .kernels import stacked_forward
 from .rng import RNGLike, as_generator
@@ -196,7 +197,7 @@ class Half:
 
                 prune.custom_from_mask(lin, "weight", self.masks[2 * i].clone())
                 prune.custom_from_mask(lin, "bias", self.masks[2 * i + 1].clone())
-            layers += [lin, ACTIVATION_MODULES[act]()]
+            layers += [lin, ACTIVATIONS[act].module()]
         return nn.Sequential(*layers)
 
     @classmethod

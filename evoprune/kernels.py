@@ -17,9 +17,10 @@ from torch.nn import functional as F
 
 from .activations import ACTIVATIONS
 from .fused import decoder_error_sums, fused_enabled
+from .losses import LOSSES, METRICS
 from .validation import check_choice
 
-__all__ = ["WORST", "LOSSES", "reconstruction_errors", "pairing_errors", "neighbourhood_errors"]
+__all__ = ["WORST", "reconstruction_errors", "pairing_errors", "neighbourhood_errors"]
 
 Half = HalfSpec = Any  # evoprune.genome's classes (kernels sit below genome; only their attributes are read)
 
@@ -28,26 +29,8 @@ Half = HalfSpec = Any  # evoprune.genome's classes (kernels sit below genome; on
 WORST = math.inf
 
 
-def _l1(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (out - target).abs().flatten(1).mean(1)
-
-
-def _mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (out - target).pow(2).flatten(1).mean(1)
-
-
-def _bce(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), target, reduction="none").flatten(1).mean(1)
-
-
-#: Per-member reconstruction losses by name, each ``f(out, target) -> (N,)`` for ``(N, B, D)`` tensors.
-#:
-#: :meta hide-value:
-LOSSES = {"l1": _l1, "mse": _mse, "bce": _bce}
-
-
 def check_metric(metric: str) -> str:
-    return check_choice("metric", metric, LOSSES)
+    return check_choice("metric", metric, METRICS)
 
 
 def stack_halves(halves: Sequence[Half], device: torch.device | str | None = None):
@@ -82,7 +65,7 @@ def stacked_forward(
         else:
             h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
         if i < last or final_activation:
-            h = ACTIVATIONS[act](h)
+            h = ACTIVATIONS[act].fn(h)
         if outputs is not None:
             outputs.append(h)
     return h
@@ -101,7 +84,7 @@ def _error_sum(out: torch.Tensor, target: torch.Tensor, metric: str) -> torch.Te
         return out.sub_(target).abs_().flatten(1).sum(1).double()
     if metric == "mse":
         return out.sub_(target).square_().flatten(1).sum(1).double()
-    return LOSSES[metric](out, target).double() * out[0].numel()
+    return LOSSES[metric].fn(out, target).double() * out[0].numel()
 
 
 def _fused_decoder_errors(spec: HalfSpec, params, masks, z: torch.Tensor, target: torch.Tensor, index: torch.Tensor,
@@ -135,7 +118,7 @@ def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "
     data
         Evaluation data, ``(samples, input_dim)``.
     metric
-        A key of :data:`LOSSES`.
+        A key of :data:`~evoprune.losses.METRICS`.
     rows
         Rows per chunk.
     """
@@ -181,7 +164,7 @@ def pairing_errors(
     data
         Evaluation data, ``(samples, input_dim)``.
     metric
-        A key of :data:`LOSSES`.
+        A key of :data:`~evoprune.losses.METRICS`.
     """
     check_metric(metric)
     ne, nd = len(encoders), len(decoders)
@@ -215,7 +198,7 @@ def neighbourhood_errors(population: Sequence, nb: torch.Tensor, x: torch.Tensor
     x
         One batch per cell, ``(cells, B, D)``, on the device to use.
     metric
-        A key of :data:`LOSSES`.
+        A key of :data:`~evoprune.losses.METRICS`.
     """
     n_cells, k = nb.shape
     inv: list[list[tuple[int, int]]] = [[] for _ in range(n_cells)]  # inv[d]: (cell, position of d there)

@@ -11,7 +11,6 @@ once per epoch by :func:`adam_coefficients`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -19,11 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from .activations import ACTIVATIONS
-
-#: Losses :func:`train_step` computes: ``"bce_logits"`` is BCE on a final sigmoid, taken from the logits.
-STEP_LOSSES = ("l1", "mse", "bce", "bce_logits")
-_BCE_CLAMP = 1e-7
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+from .losses import BCE_CLAMP
 
 
 class StepConfig(NamedTuple):
@@ -32,36 +27,20 @@ class StepConfig(NamedTuple):
     activations: tuple[str, ...]  # every layer, encoder then decoder
     transposed: tuple[bool, ...]  # per layer: weight stored as (N, in, out)
     n_enc: int  # encoder layers (their tensors use the encoder's step counter)
-    loss: str  # one of STEP_LOSSES
+    loss: str  # a key of evoprune.losses.LOSSES (bce_logits: BCE on a final sigmoid, from the logits)
     betas: tuple[float, float]
     eps: float
 
 
 def _act_backward(name: str, g: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """Gradient w.r.t. the pre-activation ``z`` given the gradient ``g`` w.r.t. ``a = act(z)``."""
-    if name == "identity":
-        return g
-    if name == "relu":
-        return torch.where(a > 0, g, 0.0)
-    if name == "sigmoid":
-        return g * a * (1 - a)
-    if name == "tanh":
-        return g * (1 - a * a)
-    if name == "leaky_relu":  # F.leaky_relu's default slope
-        return torch.where(z > 0, g, g * 0.01)
-    if name == "elu":  # alpha = 1: d/dz = exp(z) = a + 1 for z <= 0
-        return torch.where(z > 0, g, g * (a + 1))
-    if name == "gelu":  # exact (erf) GELU: Phi(z) + z * phi(z)
-        cdf = 0.5 * (1 + torch.erf(z * math.sqrt(0.5)))
-        return g * (cdf + z * torch.exp(-0.5 * z * z) * _INV_SQRT_2PI)
+    act = ACTIVATIONS[name]
+    if act.derivative is not None:
+        return act.derivative(g, z, a)
     with torch.enable_grad():  # an activation without a hand-written derivative: autograd for this layer
         zz = z.detach().requires_grad_(True)
-        (gz,) = torch.autograd.grad(ACTIVATIONS[name](zz), zz, g)
+        (gz,) = torch.autograd.grad(act.fn(zz), zz, g)
     return gz
-
-
-#: Activations :func:`_act_backward` differentiates by hand (others fall back to autograd, eagerly).
-HAND_DIFFERENTIATED = frozenset({"identity", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu"})
 
 
 def forward(cfg: StepConfig, params: Sequence[torch.Tensor], x: torch.Tensor):
@@ -71,7 +50,7 @@ def forward(cfg: StepConfig, params: Sequence[torch.Tensor], x: torch.Tensor):
     for i, (act, tr) in enumerate(zip(cfg.activations, cfg.transposed, strict=True)):
         w, b = params[2 * i], params[2 * i + 1]
         z = torch.baddbmm(b, h, w if tr else w.mT)
-        a = z if i == last and cfg.loss == "bce_logits" else ACTIVATIONS[act](z)
+        a = z if i == last and cfg.loss == "bce_logits" else ACTIVATIONS[act].fn(z)
         saved.append((h, z, a))
         h = a
     return h, saved
@@ -88,9 +67,9 @@ def loss_and_grad(kind: str, out: torch.Tensor, x: torch.Tensor) -> tuple[torch.
         return d.abs().mean((1, 2)), torch.sign(d) * scale
     if kind == "mse":
         return d.square().mean((1, 2)), d * (2 * scale)
-    p = out.clamp(_BCE_CLAMP, 1 - _BCE_CLAMP)  # as training.LOSSES["bce"]
+    p = out.clamp(BCE_CLAMP, 1 - BCE_CLAMP)  # as LOSSES["bce"]
     loss = F.binary_cross_entropy(p, x, reduction="none").mean((1, 2))
-    inside = (out >= _BCE_CLAMP) & (out <= 1 - _BCE_CLAMP)
+    inside = (out >= BCE_CLAMP) & (out <= 1 - BCE_CLAMP)
     return loss, torch.where(inside, (p - x) / (p * (1 - p)).clamp_min(1e-12), 0.0) * scale
 
 

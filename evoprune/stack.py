@@ -31,14 +31,15 @@ from collections.abc import Callable, Sequence
 import torch
 
 from . import fused
+from .activations import ACTIVATIONS
 from .architecture import HalfSpec
 from .half import Half
-from .kernels_train import HAND_DIFFERENTIATED, StepConfig, adam_coefficients, train_step
+from .kernels_train import StepConfig, adam_coefficients, train_step
+from .losses import METRICS
 from .validation import check_choice
 
 __all__ = ["GenomeStack", "compile_enabled"]
 
-_TRAIN_LOSSES = ("l1", "mse", "bce")
 _COMPILED: dict[tuple, Callable | None] = {}
 _MAX_COMPILED = 16  # distinct shapes compiled per process; further ones run eagerly (each compile costs seconds)
 
@@ -249,7 +250,7 @@ class GenomeStack:
         eps
             Adam's epsilon.
         """
-        check_choice("loss", loss, _TRAIN_LOSSES)
+        check_choice("loss", loss, METRICS)
         if loss == "bce" and self.dec_spec.activations[-1] == "sigmoid":
             loss = "bce_logits"  # binary cross-entropy on a sigmoid output, from the logits: faster and stable
         acts = self.enc_spec.activations + self.dec_spec.activations
@@ -304,7 +305,7 @@ class GenomeStack:
         eager_state = (*state[:4], [m.bool() for m in self.masks], total, data)  # bool masks: fewer eager ops
         use_compile = compile_enabled(self.device) if compile is None else compile
         step = train_step
-        if use_compile and full > 0 and set(cfg.activations) <= HAND_DIFFERENTIATED:
+        if use_compile and full > 0 and all(ACTIVATIONS[a].derivative is not None for a in cfg.activations):
             key = (cfg, self.n, batch_size, tuple(data.shape), str(self.device))
             step = _compiled_step(key) or train_step
         with torch.no_grad():

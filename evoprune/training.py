@@ -20,7 +20,7 @@ import torch
 from .data import check_data
 from .genome import AutoencoderGenome
 from .half import Half
-from .kernels import LOSSES
+from .losses import METRICS
 from .rng import RNGLike, as_generator
 from .stack import GenomeStack
 from .validation import check_choice, check_positive
@@ -32,7 +32,7 @@ __all__ = ["LossSchedule", "mutTrain", "mutLearningRate", "train_halves"]
 class LossSchedule:
     """Which training loss to use at generation t of T: ``"bce>l1"`` switches from BCE to L1.
 
-    ``stages`` is one name of :data:`~evoprune.kernels.LOSSES` or several joined by ``">"``;
+    ``stages`` is one name of :data:`~evoprune.losses.METRICS` or several joined by ``">"``;
     ``switch`` gives, as fractions of the run, where each next stage starts:
     generation t uses stage k, the number of switch fractions s with t > s·T.
     Register it on a toolbox as ``loss``; the algorithms then pass
@@ -59,7 +59,7 @@ class LossSchedule:
         if not isinstance(self.stages, str):
             raise ValueError(f"loss must be a string such as 'l1' or 'bce>l1', got {self.stages!r}")
         for name in self.names:
-            check_choice("loss", name, LOSSES)
+            check_choice("loss", name, METRICS)
         switches = self.switches
         if len(self.names) > 1 and len(switches) != len(self.names) - 1:
             raise ValueError(
@@ -145,7 +145,7 @@ def train_halves(
     persistent
         Start from and keep the halves' Adam state.
     """
-    check_choice("loss", loss, LOSSES)
+    check_choice("loss", loss, METRICS)
     n = len(encoders)
     if not (len(decoders) == n == len(lrs) == orders.shape[0]):
         raise ValueError(f"got {n} encoders, {len(decoders)} decoders, {len(lrs)} lrs, {orders.shape[0]} orders")

@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from evoprune import activations, architecture, stack
+from evoprune import activations, stack
 from evoprune.genome import Architecture, AutoencoderGenome, HalfSpec
+from evoprune.losses import LOSSES
 from evoprune.pruning import mutPruneRandom
 from evoprune.stack import GenomeStack, compile_enabled
-from evoprune.training import LOSSES, minibatch_orders, train_halves
+from evoprune.training import minibatch_orders, train_halves
 
 DEEP = Architecture(
     HalfSpec((40, 24, 16, 6), ("tanh", "leaky_relu", "identity")),
@@ -35,7 +36,7 @@ def _reference(ind, x, order, batch_size, loss, steps=None):
     """Each member alone: its nn.Sequential export, autograd and torch.optim.Adam."""
     module = ind.to_module()
     opt = torch.optim.Adam(module.parameters(), lr=ind.lr)
-    f = LOSSES[loss]
+    f = LOSSES[loss].fn
     for s in range(0, len(order) if steps is None else steps * batch_size, batch_size):
         xb = x[order[s : s + batch_size]]
         opt.zero_grad()
@@ -135,8 +136,7 @@ def test_losses_and_architectures_match_autograd(arch, loss, small_data):
 
 
 def test_activation_without_hand_written_derivative_falls_back_to_autograd(monkeypatch, small_data):
-    monkeypatch.setitem(activations.ACTIVATIONS, "softplus", F.softplus)
-    monkeypatch.setitem(architecture.ACTIVATION_MODULES, "softplus", torch.nn.Softplus)
+    monkeypatch.setitem(activations.ACTIVATIONS, "softplus", activations.Activation(F.softplus, torch.nn.Softplus))
     arch = Architecture(HalfSpec((40, 12, 4), ("softplus", "tanh")), HalfSpec((4, 12, 40), ("softplus", "sigmoid")))
     ind = AutoencoderGenome(arch, rng=0, lr=3e-3)
     orders = _orders(100, 1)[:, :50]

@@ -1,0 +1,1 @@
+"""Compiled kernel backends: building and loading C++ extensions (:mod:`evoprune.backends.build`)."""
