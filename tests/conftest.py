@@ -44,3 +44,18 @@ def _eager_training(monkeypatch):
     monkeypatch.setenv("EVOPRUNE_COMPILE", "0")
     monkeypatch.setenv("EVOPRUNE_FUSED", "0")  # the fused C++ kernel: on in tests/test_fused.py only
     yield
+
+
+@pytest.fixture(params=["torch", "fused"])
+def backend(request, monkeypatch):
+    """Run the test under each backend: the torch path and the fused C++ kernel (what a user gets on a CPU).
+
+    The fused case is skipped only where the kernel cannot be had (the reason is shown).
+    """
+    if request.param == "fused":
+        from evoprune import fused
+
+        monkeypatch.setenv("EVOPRUNE_FUSED", "1")
+        if fused.extension() is None:
+            pytest.skip(f"the fused kernel is unavailable here: {fused.backend()[1]}")
+    return request.param

@@ -160,6 +160,7 @@ SMALL = (TINY.replace('name = "tiny"', 'name = "ck"').replace("seed = 1", "seed 
          .replace('operator = ["none", "random"]', 'operator = ["random"]'))
 
 
+@pytest.mark.slow
 def test_crafted_pickle_checkpoints_are_never_unpickled(tmp_path):
     marker = tmp_path / "pwned"
     payload = pickle.dumps(_Payload(marker))

@@ -20,6 +20,16 @@ from .test_study import TINY as STUDY_TINY
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _eventually(condition, timeout: float = 60.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False): no fixed sleep to race."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _write_claim(d: Path, **fields) -> dict:
     now = time.time()
     info = {"host": socket.gethostname(), "pid": os.getpid(), "token": "someone-else", "started": now,
@@ -61,8 +71,7 @@ def test_claim_is_exclusive_until_released(tmp_path):
 def test_release_keeps_a_claim_that_is_no_longer_ours(tmp_path):
     c = try_claim(tmp_path, heartbeat_s=0.05, stale_s=1)
     _write_claim(tmp_path, token="taken-over")
-    time.sleep(0.3)
-    assert c.lost  # the heartbeat noticed and did not overwrite the new owner's claim
+    assert _eventually(lambda: c.lost)  # the heartbeat noticed and did not overwrite the new owner's claim
     c.release()
     assert read_claim(tmp_path)["token"] == "taken-over"
 
@@ -70,12 +79,10 @@ def test_release_keeps_a_claim_that_is_no_longer_ours(tmp_path):
 def test_heartbeat_refreshes_and_stops_on_release(tmp_path):
     c = try_claim(tmp_path, heartbeat_s=0.05, stale_s=1)
     first = read_claim(tmp_path)["heartbeat"]
-    time.sleep(0.3)
-    assert read_claim(tmp_path)["heartbeat"] > first and not c.lost
+    assert _eventually(lambda: read_claim(tmp_path)["heartbeat"] > first) and not c.lost
     c.release()
-    assert not c._thread.is_alive() and not (tmp_path / CLAIM).exists()
-    time.sleep(0.15)
-    assert not (tmp_path / CLAIM).exists()  # no late heartbeat recreates it
+    assert not c._thread.is_alive()  # joined: no late heartbeat can recreate the file
+    assert not (tmp_path / CLAIM).exists() and c.beat() is False
     with pytest.raises(ValueError, match="heartbeat_s"):
         try_claim(tmp_path, heartbeat_s=1, stale_s=1)
 
@@ -158,26 +165,37 @@ def test_racing_threads_have_exactly_one_winner(tmp_path, stale):
 
 RACER = """
 import json, sys, time
+from pathlib import Path
 from evoprune.study import claims
-time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
+gate = Path(sys.argv[3])
+(gate / f"ready-{sys.argv[4]}").touch()
+while not (gate / "go").exists():  # a file barrier: all racers have imported evoprune before any claims
+    time.sleep(0.005)
 c = claims.try_claim(sys.argv[2])
-print(json.dumps(c is not None))
-sys.stdout.flush()
-time.sleep(1.0)  # hold it while the others look
+print(json.dumps(c is not None), flush=True)
+while not (gate / "release").exists():  # hold it until every racer has looked
+    time.sleep(0.005)
 if c is not None:
     c.release()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stale", [False, True], ids=["free", "stale"])
 def test_racing_processes_have_exactly_one_winner(tmp_path, stale):
     d = tmp_path / "run"
     if stale:
         _write_claim(d, pid=_dead_pid())
-    start = time.time() + 8.0  # all six have imported evoprune by then: they race at one instant
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, "-", str(d), str(start)],
-                              stdout=subprocess.PIPE, text=True) for _ in range(6)]
-    wins = [json.loads(p.communicate(timeout=30)[0]) for p in procs]
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, "-", str(d), str(gate), str(i)],
+                              stdout=subprocess.PIPE, text=True) for i in range(6)]
+    assert _eventually(lambda: len(list(gate.glob("ready-*"))) == 6, timeout=300)
+    (gate / "go").touch()
+    wins = [json.loads(p.stdout.readline()) for p in procs]
+    (gate / "release").touch()
+    for p in procs:
+        p.communicate(timeout=120)
     assert all(p.returncode == 0 for p in procs)
     assert sum(wins) == 1
     assert len(_history(d)) == 1 and not (d / CLAIM).exists()
@@ -201,9 +219,10 @@ def test_finish_claimed_waits_for_holders_and_takes_over_stale_runs(tmp_path):
     holder = try_claim(held)
     _write_claim(stale, pid=_dead_pid())
     ran, seen = [], []
+    stale_done = threading.Event()
 
-    def finish_later():
-        time.sleep(0.4)
+    def finish_later():  # the holder finishes only after the waiter has run the stale run and gone on waiting
+        stale_done.wait(timeout=300)
         (held / "result.json").write_text("{}")
         holder.release()
 
@@ -211,6 +230,7 @@ def test_finish_claimed_waits_for_holders_and_takes_over_stale_runs(tmp_path):
         for d in batch:
             if run_claimed(d, lambda d=d: (d / "result.json").write_text("{}")) is not None:
                 ran.append(d.name)
+        stale_done.set()
 
     t = threading.Thread(target=finish_later)
     t.start()
@@ -257,15 +277,33 @@ def _outputs(out):
     return res
 
 
+SPLITTER = """
+import sys, time
+from pathlib import Path
+import evoprune.runs, evoprune.study.runner  # the slow imports, before the barrier
+from evoprune.cli import main
+gate = Path(sys.argv[1])
+(gate / f"ready-{sys.argv[2]}").touch()
+while not (gate / "go").exists():
+    time.sleep(0.005)
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.slow
 def test_two_processes_split_a_study_and_run_each_run_once(tmp_path):
     path = tmp_path / "tiny.toml"
     path.write_text(TINY)
     out = tmp_path / "shared"
-    cmd = [sys.executable, "-m", "evoprune", "run", str(path), "--out", str(out), "--no-report"]
+    gate = tmp_path / "gate"
+    gate.mkdir()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for _ in range(2)]
-    logs = [p.communicate(timeout=120)[0] for p in procs]
+    procs = [subprocess.Popen([sys.executable, "-c", SPLITTER, str(gate), str(i), "run", str(path), "--out", str(out),
+                               "--no-report"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for i in range(2)]
+    assert _eventually(lambda: len(list(gate.glob("ready-*"))) == 2, timeout=300)
+    (gate / "go").touch()  # both start claiming at one instant, however long their imports took
+    logs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
     runs = sorted((out / "runs").iterdir())
     assert len(runs) == 8

@@ -39,7 +39,7 @@ def _vary(arch, data, idx, map_=map, chunks=None, n=5):
     return vary(kids, rngs, ops, 3, 10, [3] * len(idx), map_, chunks)
 
 
-def test_stack_of_one_stack_of_n_and_chunked_stack_agree(small_arch, small_data):
+def test_stack_of_one_stack_of_n_and_chunked_stack_agree(small_arch, small_data, backend):
     whole = _vary(small_arch, small_data, range(5))
     singles = [_vary(small_arch, small_data, [i])[0] for i in range(5)]
     chunked = _vary(small_arch, small_data, range(5), map_=lambda f, *its: list(map(f, *its)), chunks=2)
@@ -93,7 +93,7 @@ def _assert_same_run(a, b):
 
 
 @pytest.mark.parametrize("setting", ["canonical", "grid"])
-def test_a_trial_in_lockstep_gives_what_it_gives_alone(setting, small_data):
+def test_a_trial_in_lockstep_gives_what_it_gives_alone(setting, small_data, backend):
     cfg = RunConfig(setting=setting, operator="magnitude", schedule="fixed", p=0.5, generations=6, batch_size=10,
                     hidden=8, latent=3, grid="ring:3", device="cpu")
     seeds = [11, 12, 13]
@@ -103,7 +103,7 @@ def test_a_trial_in_lockstep_gives_what_it_gives_alone(setting, small_data):
     assert len({r.fraction_kept for r in together}) > 1 or len({r.test_l1 for r in together}) > 1
 
 
-def test_lockstep_catches_up_runs_resumed_at_different_generations(small_data):
+def test_lockstep_catches_up_runs_resumed_at_different_generations(small_data, backend):
     cfg = RunConfig(operator="random", schedule="fixed", p=0.5, generations=6, batch_size=10, hidden=8, latent=3,
                     device="cpu")
     saved = {}

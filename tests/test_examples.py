@@ -50,6 +50,7 @@ def test_canonical_run_prunes_consistently_with_its_logbook():
     assert n_mask == r.best.n_kept
 
 
+@pytest.mark.slow
 def test_grid_tutorial_runs_as_a_script():
     # As the docs build runs it: a plain script, the fused kernel as the environment allows.
     env = {k: v for k, v in os.environ.items() if k not in ("EVOPRUNE_FUSED", "EVOPRUNE_COMPILE")}

@@ -37,12 +37,14 @@ def _same(a, b):
         assert all(torch.allclose(p, q, atol=1e-5) for p, q in zip(x.encoder.params, y.encoder.params, strict=True))
 
 
+@pytest.mark.slow
 def test_spawn_process_pool_with_creator_classes(small_arch, small_data):
     with ProcessMap(2) as pmap:
         _same(_grid_run(small_arch, small_data), _grid_run(small_arch, small_data, pmap))
         _same(_ea_run(small_arch, small_data), _ea_run(small_arch, small_data, pmap))
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_serial(small_arch, small_data):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -109,7 +109,7 @@ def test_shipped_studies_parse():
     assert sizes["quick"] < 100
 
 
-def test_run_skip_finished_and_status(tmp_path):
+def test_run_skip_finished_and_status(tmp_path, backend):
     study = load_study(_write(tmp_path))
     out = tmp_path / "out"
     rows = run_study(study, out, progress=False)
@@ -126,7 +126,8 @@ def test_run_skip_finished_and_status(tmp_path):
     assert [r["gen"] for r in log] == list(range(13)) and log[-1]["test_l1"] < log[0]["test_l1"]
 
 
-def test_workers_give_the_same_results_as_serial(tmp_path):
+@pytest.mark.slow
+def test_workers_give_the_same_results_as_serial(tmp_path, backend):
     study = load_study(_write(tmp_path))
     run_study(study, tmp_path / "serial", progress=False)
     with ProcessMap(2) as pmap:
@@ -134,7 +135,8 @@ def test_workers_give_the_same_results_as_serial(tmp_path):
     assert _outputs(tmp_path / "serial") == _outputs(tmp_path / "par")
 
 
-def test_sigkill_and_resume_gives_identical_outputs(tmp_path):
+@pytest.mark.slow
+def test_sigkill_and_resume_gives_identical_outputs(tmp_path, backend):
     path = _write(tmp_path, TINY.replace("generations = 12", "generations = 40"))
     ref = tmp_path / "ref"
     run_study(load_study(path), ref, progress=False)
