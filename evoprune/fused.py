@@ -126,7 +126,17 @@ def fused_enabled() -> bool:
 
 
 def supported(cfg: StepConfig, tensors: Sequence[torch.Tensor], data: torch.Tensor) -> bool:
-    """Whether the fused kernel handles this step configuration and these tensors (CPU, float32)."""
+    """Whether the fused kernel handles this step configuration and these tensors (CPU, float32).
+
+    Parameters
+    ----------
+    cfg
+        The training step's configuration.
+    tensors
+        The stacked tensors the step updates.
+    data
+        The training data.
+    """
     return (
         set(cfg.activations) <= kernel_codes().keys()
         and LOSSES[cfg.loss].kernel is not None
@@ -155,6 +165,25 @@ def train_full_steps(
     Same contract as ``n_steps`` calls of :func:`evoprune.kernels_train.train_step` with
     ``idx = orders[:, s * batch_size : (s + 1) * batch_size]`` and ``coefs[s]``
     (``total`` is float64).  Float masks (0/1).
+
+    Parameters
+    ----------
+    cfg
+        The training step's configuration.
+    params, exp_avg, exp_avg_sq, masks
+        The stacked weights, Adam's moments and the 0/1 masks (updated in place).
+    total
+        Per member, the running loss sum (float64, updated in place).
+    data
+        Training data, ``(samples, features)``.
+    orders
+        Per member, a permutation of the rows, ``(N, samples)``.
+    batch_size
+        Rows per minibatch.
+    n_steps
+        Full minibatches to run.
+    coefs
+        Adam's per-step, per-member coefficients (:func:`evoprune.kernels_train.adam_coefficients`).
     """
     if n_steps <= 0 or not fused_enabled():
         return False
@@ -191,6 +220,25 @@ def decoder_error_sums(
     target[index[n, g], b, j])``; NaN where a NaN arose in the decoder.  ``None`` (nothing done) when
     ``EVOPRUNE_FUSED`` is off, the extension is unavailable, a tensor is not CPU float32, or an activation or
     the metric is not supported.
+
+    Parameters
+    ----------
+    spec
+        The decoders' ``HalfSpec``.
+    params
+        ``[W0, b0, ...]`` stacked ``(N, out, in)`` / ``(N, out)``.
+    masks
+        The masks, or ``None`` when pruned entries are already zero.
+    z
+        Latents ``(N, G, K, B, L)``.
+    target
+        Target rows ``(T, B, D)``.
+    index
+        ``(N, G)`` rows of ``target``.
+    metric
+        A name of :data:`evoprune.losses.METRICS` with a kernel code.
+    final_activation
+        Whether the last layer's activation is applied.
     """
     codes = kernel_codes()
     if not fused_enabled() or LOSSES[metric].kernel is None or not set(spec.activations) <= codes.keys():
