@@ -108,8 +108,12 @@ def _finite(err: torch.Tensor) -> torch.Tensor:
 def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "l1", rows: int = 1000) -> torch.Tensor:
     """Mean reconstruction error of each genome on ``data`` (on ``data``'s device), shape ``(N,)`` on the CPU.
 
-    On a CPU the genomes run one after another (each one's weights stay in
-    cache); on an accelerator they run as one stack.  Rows go in chunks of ``rows``.
+    On an accelerator the genomes run as one stack.  On a CPU every genome's
+    first layer runs in one matrix product over the rows (the genomes' weight
+    rows side by side: each output is summed as in a product of its own, so the
+    errors equal those of genomes evaluated one at a time, bit for bit); the
+    other layers run genome by genome, each one's weights staying in cache.
+    Rows go in chunks of ``rows``.
 
     Parameters
     ----------
@@ -123,30 +127,60 @@ def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "
         Rows per chunk.
     """
     check_metric(metric)
-    groups = [[g] for g in genomes] if data.device.type == "cpu" else [list(genomes)]
-    out = []
-    for group in groups:
-        n = len(group)
-        enc_spec, dec_spec = group[0].encoder.spec, group[0].decoder.spec
-        enc = stack_halves([g.encoder for g in group], data.device)
-        dec = stack_halves([g.decoder for g in group], data.device)
-        total = torch.zeros(n, dtype=torch.float64, device=data.device)
-        fused_dec = data.device.type == "cpu" and _fused_allowed()  # cleared if the fused kernel cannot run
-        dec_masked = [p * m for p, m in zip(*dec, strict=True)] if fused_dec else None
-        index = torch.zeros(n, 1, dtype=torch.long)
+    genomes = list(genomes)
+    groups: dict[tuple, list[int]] = {}  # genomes of one architecture go together
+    for i, g in enumerate(genomes):
+        groups.setdefault((g.encoder.spec, g.decoder.spec), []).append(i)
+    out = torch.empty(len(genomes))
+    for members in groups.values():
+        out[members] = _errors_of_one_architecture([genomes[i] for i in members], data, metric, rows)
+    return out
+
+
+def _errors_of_one_architecture(genomes: list, data: torch.Tensor, metric: str, rows: int) -> torch.Tensor:
+    n = len(genomes)
+    enc_spec, dec_spec = genomes[0].encoder.spec, genomes[0].decoder.spec
+    enc = stack_halves([g.encoder for g in genomes], data.device)
+    dec = stack_halves([g.decoder for g in genomes], data.device)
+    total = torch.zeros(n, dtype=torch.float64, device=data.device)
+    if data.device.type != "cpu":
         for s in range(0, data.shape[0], rows):
             x = data[s : s + rows].unsqueeze(0).expand(n, -1, -1)
-            z = stacked_forward(enc_spec, *enc, x)
-            if fused_dec:
-                sums = _fused_decoder_errors(dec_spec, dec_masked, None, z.unsqueeze(1).unsqueeze(1), x[:1],
-                                             index, metric)
-                if sums is not None:
-                    total += sums.view(n)
-                    continue
-                fused_dec = False
-            total += _error_sum(stacked_forward(dec_spec, *dec, z), x, metric)
-        out.append(total / (data.shape[0] * data.shape[1]))
-    return _finite(torch.cat(out))
+            total += _error_sum(stacked_forward(dec_spec, *dec, stacked_forward(enc_spec, *enc, x)), x, metric)
+        return _finite(total / data.numel())
+    ep = [p * m for p, m in zip(*enc, strict=True)]  # masked once: pruned entries are zero from here on
+    w0 = ep[0].reshape(n * ep[0].shape[1], -1)
+    b0 = ep[1].reshape(-1)
+    fused_dec = _fused_allowed()  # cleared if the fused kernel cannot run
+    dec_masked = [p * m for p, m in zip(*dec, strict=True)] if fused_dec else None
+    index = torch.zeros(n, 1, dtype=torch.long)
+    for s in range(0, data.shape[0], rows):
+        x = data[s : s + rows]
+        first = F.linear(x, w0, b0).view(x.shape[0], n, -1)  # (B, N, h1): every genome's first layer at once
+        z = []
+        for i in range(n):
+            h = ACTIVATIONS[enc_spec.activations[0]].fn(first[:, i])
+            rest = [t[i : i + 1] for t in ep[2:]]
+            z.append(_forward_rest(enc_spec, rest, h.unsqueeze(0)) if rest else h.unsqueeze(0))
+        z = torch.cat(z)  # (N, B, latent)
+        if fused_dec:
+            sums = _fused_decoder_errors(dec_spec, dec_masked, None, z[:, None, None], x.unsqueeze(0), index, metric)
+            if sums is not None:
+                total += sums.view(n)
+                continue
+            fused_dec = False
+        for i in range(n):  # the torch path, genome by genome
+            one = ([t[i : i + 1] for t in dec[0]], [t[i : i + 1] for t in dec[1]])
+            total[i] += _error_sum(stacked_forward(dec_spec, *one, z[i : i + 1]), x.unsqueeze(0), metric)[0]
+    return _finite(total / data.numel())
+
+
+def _forward_rest(spec: HalfSpec, params: Sequence[torch.Tensor], h: torch.Tensor) -> torch.Tensor:
+    """Layers 1.. of a half (masked ``params``, stack of one) on the first layer's output ``h`` ``(1, B, h1)``."""
+    for i, act in enumerate(spec.activations[1:]):
+        w, b = params[2 * i], params[2 * i + 1]
+        h = ACTIVATIONS[act].fn(F.linear(h[0], w[0], b[0]).unsqueeze(0))
+    return h
 
 
 @torch.no_grad()

@@ -9,6 +9,7 @@ import torch
 from deap import creator
 
 from evoprune.device import check_device_name, resolve_device
+from evoprune.genome import Architecture, AutoencoderGenome
 from evoprune.runs import RunConfig, run, run_trials
 from evoprune.variation import Operators, batch_form, vary
 
@@ -157,3 +158,18 @@ def test_no_private_torch_names_in_the_package():
     bad = [f"{p.name}:{i}" for p in root.rglob("*.py") for i, line in enumerate(p.read_text().splitlines(), 1)
            if re.search(r"\btorch\._[a-z]", line)]
     assert not bad, bad
+
+
+def test_errors_of_a_genome_in_a_batch_equal_its_errors_alone_bit_for_bit(small_arch, small_data, backend):
+    from evoprune.kernels import reconstruction_errors
+    from evoprune.pruning import mutPruneRandom
+
+    gs = [AutoencoderGenome(small_arch, rng=s) for s in range(5)]
+    for i, g in enumerate(gs[:3]):
+        mutPruneRandom(g, 0.4, rng=i)
+    other = AutoencoderGenome(Architecture.paper(input_dim=40, hidden=9, latent=4), rng=7)  # another shape
+    for metric in ("l1", "mse", "bce"):
+        together = reconstruction_errors([*gs, other], small_data.test, metric, rows=30)
+        alone = torch.cat([reconstruction_errors([g], small_data.test, metric, rows=30) for g in [*gs, other]])
+        assert torch.equal(together, alone), metric
+        assert len(set(together.tolist())) == 6
