@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import numpy as np
@@ -65,9 +66,21 @@ def _nanmedian(a) -> float:
     return float(np.median(a))
 
 
+def _digest(individual) -> bytes:
+    """A digest of everything an individual's errors depend on: its halves' weights and masks."""
+    h = hashlib.blake2b(digest_size=16)
+    for half in (individual.encoder, individual.decoder):
+        for t in (*half.params, *half.masks):
+            h.update(t.detach().cpu().contiguous().numpy())
+    return h.digest()
+
+
 class PopulationErrors:
     """Errors of a whole population on ``data`` in one batched pass, kept for the other chapters of the
     same :class:`SharedStatistics` compile (so test errors are computed once per generation).
+
+    An individual whose weights and masks are those of one measured at the previous call (a parent that
+    survived) is not evaluated again: its error is looked up by a digest of them.
 
     Parameters
     ----------
@@ -79,17 +92,23 @@ class PopulationErrors:
 
     def __init__(self, data: torch.Tensor, metric: str = "l1") -> None:
         self.data, self.metric = data, metric
+        self._known: dict[bytes, float] = {}  # digest -> error, for the last population measured
         self.clear()
 
     def clear(self) -> None:
-        """Forget the kept errors (the next call recomputes them)."""
+        """Forget the kept errors (the next call looks them up again, or recomputes them)."""
         self._key: tuple | None = None
         self._values: list[float] = []
 
     def __call__(self, population) -> list[float]:
         key = tuple(map(id, population))
         if key != self._key:
-            self._values = reconstruction_errors(list(population), self.data, self.metric).tolist()
+            digests = [_digest(ind) for ind in population]
+            todo = [i for i, d in enumerate(digests) if d not in self._known]
+            fresh = reconstruction_errors([population[i] for i in todo], self.data, self.metric).tolist()
+            known = {**self._known, **{digests[i]: e for i, e in zip(todo, fresh, strict=True)}}
+            self._values = [known[d] for d in digests]
+            self._known = {d: known[d] for d in digests}
             self._key = key
         return self._values
 

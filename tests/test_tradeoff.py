@@ -144,3 +144,25 @@ def test_report_compares_groups_on_hypervolume(tmp_path):
     assert "- hypervolume (validation), operators, schedule exponential: magnitude ≻ random (0.031, 1.00)" in text
     groups = (tmp_path / "report" / "groups.csv").read_text()
     assert "hypervolume_median" in groups.splitlines()[0]
+
+
+def test_population_errors_measure_each_distinct_genome_once(small_arch, small_data, monkeypatch):
+    from evoprune import metrics
+    from evoprune.genome import AutoencoderGenome
+    from evoprune.pruning import mutPruneRandom
+
+    calls = []
+    real = metrics.reconstruction_errors
+    monkeypatch.setattr(metrics, "reconstruction_errors", lambda gs, *a: calls.append(len(gs)) or real(gs, *a))
+    errors = metrics.PopulationErrors(small_data.test)
+    parent = AutoencoderGenome(small_arch, rng=0)
+    first = errors([parent])
+    errors.clear()
+    survivor = copy.deepcopy(parent)  # another object, the same weights and masks: looked up, not measured
+    assert errors([survivor]) == first and calls == [1, 0]
+    errors.clear()
+    child = copy.deepcopy(parent)
+    mutPruneRandom(child, 0.3, rng=1)  # changed in place: measured again
+    both = errors([survivor, child])
+    assert calls == [1, 0, 1] and both[0] == first[0] and both[1] != first[0]
+    assert both[1] == real([child], small_data.test)[0].item()
