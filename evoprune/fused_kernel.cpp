@@ -110,6 +110,9 @@ inline void adam_row(float* __restrict p, float* __restrict m, float* __restrict
   const v8 w1 = bc(a.w1), b2 = bc(a.b2), w2 = bc(a.w2), c = bc(a.c), e = bc(a.e);
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
+    uint64_t kept8;
+    std::memcpy(&kept8, k + j, 8);
+    if (kept8 == 0) continue;  // all 8 pruned: weight, moments and update are exactly zero and stay so
     v8 g = bc(s[0]) * ld(rows[0] + j);
     for (int64_t b = 1; b < nb; ++b) g += bc(s[b]) * ld(rows[b] + j);
     g = (v8)((v8i)g & keep8(k + j));

@@ -11,7 +11,7 @@ from deap import base, creator, tools
 
 from ..evaluation import reconstruction_error
 from ..io import logbook_records
-from ..metrics import default_stats, inference_time
+from ..metrics import PopulationErrors, default_stats, inference_time
 from ..pruning import mutPrune
 from ..schedules import Schedule
 from ..tradeoff import TradeoffStatistics, run_points, summarise
@@ -119,8 +119,10 @@ def run_stats(data, test_chapter: bool = True) -> tools.MultiStatistics:
     (and, with ``test_chapter``, the population's test L1 per generation).
     """
     stats = default_stats(data.test if test_chapter else None)
-    stats["tradeoff"] = TradeoffStatistics(data.validation, test=data.test,
-                                           test_errors=stats.shared[0] if stats.shared else None)
+    validation = PopulationErrors(data.validation)  # cleared at each compile, and looks up surviving genomes
+    stats.shared.append(validation)
+    stats["tradeoff"] = TradeoffStatistics(data.validation, errors=validation, test=data.test,
+                                           test_errors=stats.shared[0] if test_chapter else None)
     return stats
 
 
