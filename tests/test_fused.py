@@ -276,3 +276,30 @@ def test_evaluation_disabled_runs_no_kernel(monkeypatch):
     params, masks = stack_halves_of(SMALL)
     assert fused.decoder_error_sums(SMALL.decoder, params, masks, torch.zeros(1, 1, 1, 2, 4), torch.zeros(1, 2, 40),
                                     torch.zeros(1, 1, dtype=torch.long), "l1") is None
+
+
+def test_kernel_codes_come_from_the_tables_and_every_switch_covers_them():
+    import re
+    from pathlib import Path
+
+    from evoprune.activations import ACTIVATIONS, kernel_codes
+    from evoprune.losses import LOSSES
+
+    cpp = (Path(fused.__file__).with_name("fused_kernel.cpp")).read_text()
+    assert not re.search(r"\b[AL]_[A-Z_]+\s*=\s*\d", cpp)  # no hand-written codes in the C++ source
+    header = fused.kernel_source().split("\n", 3)[:3]
+    for name, code in kernel_codes().items():
+        assert f"A_{name.upper()} = {code}" in header[1]
+    for name, loss in LOSSES.items():
+        assert (f"L_{name.upper()} = {loss.kernel}" in header[2]) == (loss.kernel is not None)
+    switches = []
+    for m in re.finditer(r"switch \(act\)\s*\{", cpp):  # each switch's body, to its matching brace
+        depth, i = 1, m.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(cpp[i], 0)
+            i += 1
+        switches.append(cpp[m.end() : i])
+    assert len(switches) == 4
+    for name in kernel_codes().keys() - {"identity"}:  # identity is every switch's default
+        assert all(f"case A_{name.upper()}:" in body for body in switches), name
+    assert set(kernel_codes()) < set(ACTIVATIONS)  # gelu: torch path only
