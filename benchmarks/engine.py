@@ -65,6 +65,32 @@ def engine_seconds(setting: str, k: int, data, device: str, generations: int, ba
     return statistics.median(rounds) / k
 
 
+def breakdown(setting: str, k: int, data, generations: int) -> str:
+    """Where one lockstep generation's CPU time goes (thread time, cProfile): training, evaluation, the rest."""
+    import cProfile
+    import pstats
+
+    cfg = RunConfig(setting=setting, operator="random", schedule="exponential", generations=generations,
+                    batch_size=5, grid="ring:10", device="cpu")
+    prof = cProfile.Profile(time.thread_time)
+    prof.enable()
+    run_trials(cfg, data, list(range(k)))
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # (file, line, name) -> (calls, primitive calls, tottime, cumtime, callers)
+    total = sum(v[2] for v in stats.values())
+
+    def share(*needles: str) -> float:
+        return sum(v[2] for key, v in stats.items() if any(n in key[2] for n in needles)) / total
+
+    train = share("fused_epoch", "train_step")
+    decode = share("decoder_error_sums")
+    gemm = share("torch._C._nn.linear", "baddbmm", "torch.bmm")
+    return (f"{setting}: training kernel {train:.0%}, fused decoder errors {decode:.0%}, "
+            f"matrix products (encoders, pairings, inference time) {gemm:.0%}, the rest (Python, stacking, pruning, "
+            f"statistics) {1 - train - decode - gemm:.0%} of {total / (generations + 1) / k * 1e3:.0f} ms CPU "
+            f"per trial-generation")
+
+
 def project_paper(canon_s: float, grid_s: float, workers: int) -> float:
     """Hours for studies/paper.toml given per-trial seconds per canonical epoch (its minibatch) and grid generation."""
     study = load_study("studies/paper.toml")
@@ -81,6 +107,7 @@ def main(argv=None) -> None:
     ap.add_argument("--generations", type=int, default=4, help="generations per measurement (>= 3)")
     ap.add_argument("--devices", nargs="+", default=None, help="default: cpu, and cuda when present")
     ap.add_argument("--memory", type=int, default=0, help="also measure peak RSS over this many generations")
+    ap.add_argument("--profile", action="store_true", help="also say where a K=4 generation's CPU time goes")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     devices = a.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
@@ -112,6 +139,10 @@ def main(argv=None) -> None:
               f"loop; studies/paper.toml projects to {project_paper(best['canon32'], best['grid'], workers):.1f} h "
               f"on {workers} {'cores' if workers > 1 else 'GPU'} (plain loop: "
               f"{project_paper(plain32, 10 * plain5, workers):.1f} h)")
+    if a.profile:
+        print("\nwhere the time goes (K = 4, 1 thread, CPU):")
+        for setting in ("canonical", "grid"):
+            print("  " + breakdown(setting, 4, data, 20 if setting == "canonical" else 4), flush=True)
     if a.memory:
         rss = []
         cfg = RunConfig(operator="random", generations=a.memory, batch_size=5, device=devices[-1])
