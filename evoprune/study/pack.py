@@ -58,34 +58,30 @@ def _runs_table(rows: list[dict[str, Any]], configs: dict[str, dict], fingerprin
     df = pd.DataFrame(rows)
     df["fingerprint"] = [fingerprints[r] for r in df["run_id"]]
     df["config"] = [configs[r] for r in df["run_id"]]
-    json_cols = [c for c in df.columns if df[c].map(lambda v: isinstance(v, list | dict)).any()]
+    json_cols = [c for c in df.columns if df[c].map(lambda v: isinstance(v, list | dict)).any() or c == "config"]
     for c in json_cols:
         df[c] = [json.dumps(v, sort_keys=True) if isinstance(v, list | dict) else None for v in df[c]]
     return pa.Table.from_pandas(df, preserve_index=False), json_cols
 
 
 def _logs_table(logs: dict[str, list[dict]]):
-    """One row per run and generation: integer columns as int32, the others float32; lists dropped."""
+    """One row per run and generation: integer columns as int32, other numbers float32, text dictionary-encoded;
+    lists and :data:`DROPPED_LOG_KEYS` left out."""
     import pyarrow as pa
 
-    records = [{"run_id": run_id, **{k: v for k, v in rec.items() if k not in DROPPED_LOG_KEYS}}
-               for run_id, recs in logs.items() for rec in recs]
-    df = pd.DataFrame(records)
-    columns = {"run_id": pa.array(df["run_id"]).dictionary_encode()}
-    for col in df.columns.drop("run_id"):
-        values = df[col]
-        if values.map(lambda v: isinstance(v, list | dict)).any():
-            continue
-        if values.map(lambda v: isinstance(v, str)).any():
-            columns[col] = pa.array(values.astype("string")).dictionary_encode()
-            continue
-        num = pd.to_numeric(values, errors="coerce")
-        whole = num.dropna()
-        is_int = bool(len(whole)) and values.dropna().map(lambda v: isinstance(v, int | np.integer)).all()
-        if is_int and whole.abs().max() < 2**31:
-            columns[col] = pa.array(num.astype("Int64"), type=pa.int32())
-        else:
-            columns[col] = pa.array(num.to_numpy(dtype=np.float32), mask=num.isna().to_numpy(), type=pa.float32())
+    records = [rec for recs in logs.values() for rec in recs]
+    keys = list(dict.fromkeys(k for rec in records for k in rec if k not in DROPPED_LOG_KEYS))
+    columns = {"run_id": pa.array([r for r, recs in logs.items() for _ in recs]).dictionary_encode()}
+    for key in keys:
+        values = [rec.get(key) for rec in records]
+        kinds = {type(v) for v in values if v is not None}
+        if kinds <= {int} and kinds and max(abs(v) for v in values if v is not None) < 2**31:
+            columns[key] = pa.array(values, type=pa.int32())
+        elif kinds <= {int, float, bool} and kinds:
+            columns[key] = pa.array(np.array([np.nan if v is None else v for v in values], dtype=np.float32),
+                                    mask=np.array([v is None for v in values]), type=pa.float32())
+        elif kinds <= {str} and kinds:
+            columns[key] = pa.array(values, type=pa.string()).dictionary_encode()
     return pa.table(columns)
 
 
@@ -178,7 +174,7 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
         _write_parquet(runs_table, tmp / RUNS_FILE)
         _write_parquet(logs_table, tmp / LOGS_FILE)
         manifest = {"format": FORMAT, "study": study.name, "study_fingerprint": study.fingerprint(),
-                    "runs": sorted(run_ids), "log_rows": logs_table.num_rows, "json_columns": json_cols + ["config"],
+                    "runs": sorted(run_ids), "log_rows": logs_table.num_rows, "json_columns": json_cols,
                     "files": {name: sha256(tmp / name) for name in (RUNS_FILE, LOGS_FILE)}}
         atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=1) + "\n")
         os.chmod(tmp, 0o755)
