@@ -95,9 +95,10 @@ def _section(setting: str, df: pd.DataFrame, summary: pd.DataFrame, analysis: di
         metric = "hypervolume" if any(m[0] == "hypervolume" for m in analysis["metrics"]) else "test_l1"
         if ranks := tb.ranks_line(analysis["results"], metric):
             md += [f"Average ranks on {'HV' if metric == 'hypervolume' else 'test L1'} (1 = best):", "", *ranks, ""]
+    md += [f"- **Partial study, blocks compared:** {line}" for line in analysis["partial"]]
     md += [f"- {line}" for line in analysis["constant"]]
     md += [f"- **Power:** {line}" for line in analysis["power"]]
-    md += [""] if analysis["constant"] or analysis["power"] else []
+    md += [""] if analysis["constant"] or analysis["power"] or analysis["partial"] else []
     md += [f"![{setting}: {caption}]({name})" for caption, name in figures] + [""]
     return md
 
