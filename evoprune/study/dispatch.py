@@ -63,15 +63,16 @@ class Deadline:
     seconds
         The limit, from now.
     clock
-        Monotonic clock in seconds (injected by tests).
+        Monotonic clock in seconds (default: :func:`time.monotonic`; tests inject their own).
     """
 
     seconds: float
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] | None = None
     end: float = field(init=False)
     done: dict[tuple, float] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
+        self.clock = self.clock or time.monotonic
         self.end = self.clock() + self.seconds
 
     def estimate(self, job: Sequence[RunSpec]) -> float:

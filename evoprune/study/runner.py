@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -140,7 +139,7 @@ def _check_trials(study: Study, trials: int | None) -> int:
 def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None = None,
               progress: bool = True, device: str | None = None, trials_per_job: int | None = None, *,
               trials: int | None = None, time_limit: str | float | None = None,
-              packs: Sequence[str | os.PathLike] = (), clock: Callable[[], float] = time.monotonic,
+              packs: Sequence[str | os.PathLike] = (), clock: Callable[[], float] | None = None,
               ) -> list[dict[str, Any]]:
     """Run (or resume) the runs of ``study`` into ``out``; returns the finished runs' result rows.
 
@@ -177,7 +176,7 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
         Pack folders of this study (``evoprune pack``) whose runs count as finished; remembered in
         ``out/packs.json``.
     clock
-        Monotonic clock of the time limit (for tests).
+        Monotonic clock of the time limit (default: :func:`time.monotonic`; for tests).
     """
     deadline = None if time_limit is None else Deadline(parse_duration(time_limit), clock)
     if not isinstance(study, Study):
@@ -218,7 +217,7 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
 
     def waited(n):
         bar.update(max(0, len(specs) - len(todo) + n - bar.n))
-        if deadline is not None and clock() >= deadline.end:
+        if deadline is not None and deadline.clock() >= deadline.end:
             raise _Stopped
 
     with tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"study {study.name}", unit="run",
