@@ -28,6 +28,11 @@ def parse_duration(text: str | float | int) -> float:
     """Seconds of a duration such as ``2h30m``, ``45m``, ``90s``, ``1h`` or plain seconds (``5400``).
 
     Raises :class:`StudyError` naming the text for anything else, and for zero or negative durations.
+
+    Parameters
+    ----------
+    text
+        The duration: text, or a number of seconds.
     """
     if isinstance(text, int | float) and not isinstance(text, bool):
         seconds = float(text)
@@ -76,7 +81,13 @@ class Deadline:
         self.end = self.clock() + self.seconds
 
     def estimate(self, job: Sequence[RunSpec]) -> float:
-        """Seconds the job is expected to take (0 when nothing comparable has finished)."""
+        """Seconds the job is expected to take (0 when nothing comparable has finished).
+
+        Parameters
+        ----------
+        job
+            The job's runs.
+        """
         key = _job_key(job)
         for match in (lambda k: k == key, lambda k: k[0] == key[0], lambda k: True):
             found = [v for k, v in self.done.items() if match(k)]
@@ -85,12 +96,26 @@ class Deadline:
         return 0.0
 
     def allows(self, job: Sequence[RunSpec]) -> bool:
-        """Whether the job, started now, is expected to finish before the limit."""
+        """Whether the job, started now, is expected to finish before the limit.
+
+        Parameters
+        ----------
+        job
+            The job's runs.
+        """
         now = self.clock()
         return now < self.end and now + self.estimate(job) <= self.end
 
     def record(self, job: Sequence[RunSpec], seconds: float) -> None:
-        """A job of this kind took ``seconds``."""
+        """A job of this kind took ``seconds``.
+
+        Parameters
+        ----------
+        job
+            The job's runs.
+        seconds
+            How long it took.
+        """
         key = _job_key(job)
         self.done[key] = max(self.done.get(key, 0.0), seconds)
 
@@ -103,6 +128,19 @@ def dispatch(task: Callable[[list[RunSpec]], Any], jobs: Sequence[list[RunSpec]]
     job's result as it finishes.  Returns True if every job ran, False if the deadline stopped it
     (jobs in flight were still waited for).  A map with ``submit`` (ProcessMap, dask_map) is fed
     one job at a time; any other map gets ``workers`` jobs per call.
+
+    Parameters
+    ----------
+    task
+        Runs one job (picklable for a process pool or dask).
+    jobs
+        The jobs, in the order to start them.
+    map_
+        The map (``None``: run here, one job after the other).
+    on_done
+        Called with each job's result.
+    deadline
+        The time limit (``None``: none).
     """
     clock = deadline.clock if deadline is not None else time.monotonic
     allowed = (lambda job: True) if deadline is None else deadline.allows

@@ -197,7 +197,15 @@ def load_logs(out: str | os.PathLike, run_ids) -> dict[str, list[dict]]:
 
 
 def model_path(out: str | os.PathLike, run_id: str) -> Path | None:
-    """The model file of a run: in its run folder, else in a pack (``--models best``); None if neither."""
+    """The model file of a run: in its run folder, else in a pack (``--models best``); None if neither.
+
+    Parameters
+    ----------
+    out
+        The study's output folder, or a pack folder.
+    run_id
+        The run.
+    """
     from ..models import MODEL_FILE
 
     p = Path(out) / "runs" / run_id / MODEL_FILE

@@ -28,7 +28,8 @@ from ..io import atomic_write_text
 from ..runs import get_setting
 from .config import Study, StudyError, parse_study
 
-__all__ = ["Pack", "is_pack", "linked_packs", "link_packs", "read_pack", "FORMAT"]
+__all__ = ["Pack", "FORMAT", "check_same_study", "is_pack", "link_packs", "linked_packs", "packs_of", "read_pack",
+           "shard_dirs"]
 
 #: Version of the shard layout.
 FORMAT = 1
@@ -50,13 +51,25 @@ def sha256(path: Path) -> str:
 
 
 def shard_dirs(path: str | os.PathLike) -> list[Path]:
-    """The shard folders of a pack folder, oldest first (their names start with the time they were packed)."""
+    """The shard folders of a pack folder, oldest first (their names start with the time they were packed).
+
+    Parameters
+    ----------
+    path
+        The pack folder.
+    """
     p = Path(path)
     return sorted(d for d in p.iterdir() if d.is_dir() and d.name.startswith(SHARD_PREFIX)) if p.is_dir() else []
 
 
 def is_pack(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a pack folder: it holds shards and no ``runs`` folder of its own."""
+    """Whether ``path`` is a pack folder: it holds shards and no ``runs`` folder of its own.
+
+    Parameters
+    ----------
+    path
+        The folder.
+    """
     return not (Path(path) / "runs").is_dir() and bool(shard_dirs(path))
 
 
@@ -139,7 +152,13 @@ class Pack:
         return dict(zip(self.runs["run_id"], self.runs["fingerprint"], strict=True))
 
     def results(self, run_ids: set[str] | None = None) -> list[dict[str, Any]]:
-        """The runs' results as their ``result.json`` held them (keys without a value left out)."""
+        """The runs' results as their ``result.json`` held them (keys without a value left out).
+
+        Parameters
+        ----------
+        run_ids
+            The runs to give (default: all).
+        """
         df = self.runs if run_ids is None else self.runs[self.runs["run_id"].isin(run_ids)]
         df = df.drop(columns=["fingerprint", "config"])
         return [{k: v for k, v in row.items() if isinstance(v, list | dict) or _present(v)}
@@ -147,7 +166,13 @@ class Pack:
 
     def logs(self, run_ids) -> dict[str, list[dict]]:
         """The packed log records of ``run_ids`` (those packed here), with ``test_l1`` and ``kept`` as in
-        ``log.jsonl``."""
+        ``log.jsonl``.
+
+        Parameters
+        ----------
+        run_ids
+            The runs whose records to give.
+        """
         wanted = {str(r) for r in run_ids}
         setting = dict(zip(self.runs["run_id"], self.runs["setting"], strict=True))
         out: dict[str, list[dict]] = {}
@@ -168,7 +193,13 @@ class Pack:
         return out
 
     def model(self, run_id: str) -> Path | None:
-        """The packed model of ``run_id``, if it was packed."""
+        """The packed model of ``run_id``, if it was packed.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        """
         p = self.path / MODELS_DIR / f"{run_id}.safetensors"
         return p if p.is_file() else None
 
@@ -187,6 +218,11 @@ def read_pack(path: str | os.PathLike) -> Pack:
     """Read and check a pack folder: its study and every shard (manifest, checksums, same study).
 
     Raises :class:`StudyError` naming the folder, shard or file at fault.
+
+    Parameters
+    ----------
+    path
+        The pack folder.
     """
     path = Path(path)
     if not path.is_dir():
@@ -211,7 +247,15 @@ def read_pack(path: str | os.PathLike) -> Pack:
 
 
 def check_same_study(pack: Pack, study: Study) -> None:
-    """Refuse a pack of another study (naming both)."""
+    """Refuse a pack of another study (naming both).
+
+    Parameters
+    ----------
+    pack
+        The pack.
+    study
+        The study it should be of.
+    """
     if pack.study.fingerprint() != study.fingerprint():
         diff = sorted(k for k, v in study.identity().items() if pack.study.identity()[k] != v)
         raise StudyError(f"{pack.path} is a pack of another study ({', '.join(diff)} differ from {study.path}); "
@@ -219,7 +263,13 @@ def check_same_study(pack: Pack, study: Study) -> None:
 
 
 def linked_packs(out: str | os.PathLike) -> list[Path]:
-    """The pack folders a study output folder was continued from (``OUT/packs.json``)."""
+    """The pack folders a study output folder was continued from (``OUT/packs.json``).
+
+    Parameters
+    ----------
+    out
+        The study's output folder.
+    """
     f = Path(out) / PACKS_FILE
     if not f.is_file():
         return []
@@ -231,7 +281,15 @@ def linked_packs(out: str | os.PathLike) -> list[Path]:
 
 
 def link_packs(out: str | os.PathLike, packs: list[Path]) -> None:
-    """Add ``packs`` to those ``OUT/packs.json`` names (absolute paths)."""
+    """Add ``packs`` to those ``OUT/packs.json`` names (absolute paths).
+
+    Parameters
+    ----------
+    out
+        The study's output folder.
+    packs
+        Pack folders it continues from.
+    """
     old = linked_packs(out)
     new = old + [p for p in (Path(os.path.abspath(q)) for q in packs) if p not in old]
     if new != old:
@@ -239,7 +297,13 @@ def link_packs(out: str | os.PathLike, packs: list[Path]) -> None:
 
 
 def packs_of(out: str | os.PathLike) -> list[Pack]:
-    """The packs of a pack folder (itself) or of a study output folder (those it was continued from)."""
+    """The packs of a pack folder (itself) or of a study output folder (those it was continued from).
+
+    Parameters
+    ----------
+    out
+        A pack folder or a study's output folder.
+    """
     if is_pack(out):
         return [read_pack(out)]
     packs = []
