@@ -102,3 +102,15 @@ def test_holm_marks_significance_at_alpha():
     assert res["pairs"][0]["pvalue"] == pytest.approx(2 / 2**8) and res["pairs"][0]["significant"]
     res3 = compare_groups({k: v[:3] for k, v in sep.items()}, blocked=True)
     assert not res3["pairs"][0]["significant"]  # 3 trials: p = 0.25 at best
+
+
+def test_signed_rank_test_with_ties_gives_scipys_numbers():
+    """The vectorised exact test (ties or zeros, at most 13 pairs) and SciPy's agree exactly."""
+    from evoprune.stats import _wilcoxon
+
+    rng = np.random.default_rng(5)
+    for n in (3, 6, 10, 13, 14):
+        a = rng.integers(0, 4, n) * 0.1 + (rng.random(n) < 0.3) * rng.random(n)
+        b = rng.integers(0, 4, n) * 0.1
+        want = sps.wilcoxon(a, b)
+        assert _wilcoxon(a, b) == (float(want.statistic), float(want.pvalue))
