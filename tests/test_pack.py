@@ -93,6 +93,8 @@ def test_stopped_packed_and_continued_study_equals_an_uninterrupted_one(base, tm
         trials.setdefault((r["setting"], r["group"]), []).append(r["trial"])
     assert all(sorted(t) == list(range(len(t))) for t in trials.values())  # trial-major: prefixes, no gaps
     assert len(trials) == 4 and max(map(len, trials.values())) - min(map(len, trials.values())) <= K
+    md = report(tmp_path / "a", formats=("md",)).read_text()
+    assert f"**Partial study:** {len(partial)} of its {N_RUNS} runs finished" in md
     shard, n = pack(tmp_path / "a", tmp_path / "pack")
     assert n == len(partial) and shard.parent == tmp_path / "pack"
     # machine B: a new folder, continued from the pack; the packed runs are not redone

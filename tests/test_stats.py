@@ -114,3 +114,15 @@ def test_signed_rank_test_with_ties_gives_scipys_numbers():
         b = rng.integers(0, 4, n) * 0.1
         want = sps.wilcoxon(a, b)
         assert _wilcoxon(a, b) == (float(want.statistic), float(want.pvalue))
+
+
+def test_holm_gives_statsmodels_numbers():
+    from evoprune.stats import holm
+
+    rng = np.random.default_rng(2)
+    for m in (1, 2, 5, 12):
+        for _ in range(20):
+            p = np.round(rng.random(m) ** 3, 3)  # ties and small values
+            reject, adjusted, _, _ = multipletests(p, alpha=0.05, method="holm")
+            got = holm(p, 0.05)
+            assert got[0].tolist() == reject.tolist() and got[1].tolist() == adjusted.tolist()

@@ -27,6 +27,7 @@ from ..runs import SETTINGS
 from . import figures as fg
 from . import tables as tb
 from .analyse import ALPHA, analyse, ordered
+from .config import load_study
 from .load import load_logs, load_results, model_path, scan
 from .masks import masks_figure
 
@@ -52,6 +53,14 @@ _TRADEOFF = (
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "_"
+
+
+def _study_size(out: Path) -> int | None:
+    """The number of runs of the study in ``out`` (its ``study.toml``); None without a readable one."""
+    try:
+        return len(load_study(out / "study.toml").runs())
+    except (OSError, ValueError):
+        return None
 
 
 def _settings(df: pd.DataFrame) -> list[str]:
@@ -135,6 +144,10 @@ def report(out: str | os.PathLike, formats: Sequence[str] = ("md", "csv", "tex")
         md += [_DESIGN, "", _TRADEOFF, ""]
     if unfinished:
         md += [f"Unfinished runs (skipped): {len(unfinished)}.", ""]
+    total = _study_size(out)
+    if total and 0 < len(df) < total:
+        md += [f"**Partial study:** {len(df)} of its {total} runs finished; each family's blocked tests use "
+               "the trials finished in every group it compares (named below where others are left out).", ""]
     summary = tb.group_summary(df) if len(df) else pd.DataFrame()
     pairwise, tex = [], []
     for setting in _settings(df):
