@@ -96,7 +96,7 @@ def _read_manifest(shard: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_table(path: Path, n_rows: int | None = None) -> pd.DataFrame:
+def _read_arrow(path: Path, n_rows: int | None = None):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -106,8 +106,14 @@ def _read_table(path: Path, n_rows: int | None = None) -> pd.DataFrame:
         raise _bad(path, f"not a readable Parquet file ({e})") from e
     if n_rows is not None and table.num_rows != n_rows:
         raise _bad(path, f"{table.num_rows} rows, the manifest says {n_rows}")
+    return table
+
+
+def _read_table(path: Path, n_rows: int | None = None) -> pd.DataFrame:
+    import pyarrow as pa
+
     ints = {t: pd.Int64Dtype() for t in (pa.int8(), pa.int16(), pa.int32(), pa.int64())}
-    return table.to_pandas(types_mapper=ints.get)
+    return _read_arrow(path, n_rows).to_pandas(types_mapper=ints.get)
 
 
 def _present(value: Any) -> bool:
@@ -179,17 +185,17 @@ class Pack:
         for shard, manifest in self.shards:
             if not wanted & set(manifest["runs"]):
                 continue
-            df = _read_table(shard / LOGS_FILE, manifest["log_rows"])
-            df = df[df["run_id"].isin(wanted)]
-            for run_id, sub in df.groupby("run_id", sort=False, observed=True):
-                sub = sub.drop(columns="run_id").dropna(axis=1, how="all")
-                test_key, kept_key = get_setting(setting[run_id]).record_keys
-                records = []
-                for rec in sub.to_dict("records"):
-                    rec = {k: v for k, v in rec.items() if _present(v)}
-                    rec["test_l1"], rec["kept"] = rec.get(test_key), rec.get(kept_key)
-                    records.append(rec)
-                out[str(run_id)] = records
+            table = _read_arrow(shard / LOGS_FILE, manifest["log_rows"])
+            names = [n for n in table.column_names if n != "run_id"]
+            columns = [table.column(n).to_pylist() for n in names]
+            for run_id, *row in zip(table.column("run_id").to_pylist(), *columns, strict=True):
+                if run_id in wanted:
+                    rec = {k: v for k, v in zip(names, row, strict=True) if v is not None}
+                    out.setdefault(run_id, []).append(rec)
+        for run_id, records in out.items():
+            test_key, kept_key = get_setting(setting[run_id]).record_keys
+            for rec in records:
+                rec["test_l1"], rec["kept"] = rec.get(test_key), rec.get(kept_key)
         return out
 
     def model(self, run_id: str) -> Path | None:
