@@ -153,3 +153,19 @@ def test_report_of_a_partial_study_says_which_trials(tmp_path):
     assert "**Partial study, blocks compared:** operators, schedule fixed: trials 0–3" in md
     pairwise = pd.read_csv(tmp_path / "report" / "pairwise.csv")
     assert set(pairwise["n"]) == {4} and set(pairwise["trials"]) == {"0 1 2 3"} and pairwise["blocked"].all()
+
+
+def test_dispatch_through_dask_keeps_the_order():
+    distributed = pytest.importorskip("distributed")
+    from evoprune.parallel import dask_map
+
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        dmap = dask_map(client)
+        submitted, submit = [], dmap.submit
+        dmap.submit = lambda func, job: submitted.append(job) or submit(func, job)
+        got = []
+        jobs = _jobs(2)
+        assert dispatch(lambda job: [s.run_id for s in job], jobs, dmap, got.append) is True
+        assert submitted == jobs and dmap.workers == 2
+        assert sorted(map(tuple, got)) == sorted(tuple(s.run_id for s in j) for j in jobs)
