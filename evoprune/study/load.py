@@ -196,7 +196,7 @@ def load_logs(out: str | os.PathLike, run_ids) -> dict[str, list[dict]]:
     return {r: logs.get(r, []) for r in run_ids}
 
 
-def model_path(out: str | os.PathLike, run_id: str) -> Path | None:
+def model_path(out: str | os.PathLike, run_id: str, packs: list | None = None) -> Path | None:
     """The model file of a run: in its run folder, else in a pack (``--models best``); None if neither.
 
     Parameters
@@ -205,10 +205,13 @@ def model_path(out: str | os.PathLike, run_id: str) -> Path | None:
         The study's output folder, or a pack folder.
     run_id
         The run.
+    packs
+        The packs of ``out`` if already read (:func:`~evoprune.study.shards.packs_of`).
     """
     from ..models import MODEL_FILE
 
     p = Path(out) / "runs" / run_id / MODEL_FILE
     if p.is_file():
         return p
-    return next((m for pack in packs_of(out) if (m := pack.model(run_id)) is not None), None)
+    packs = packs_of(out) if packs is None else packs
+    return next((m for pack in packs if (m := pack.model(run_id)) is not None), None)

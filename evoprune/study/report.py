@@ -30,6 +30,7 @@ from .analyse import ALPHA, analyse, ordered
 from .config import load_study
 from .load import load_logs, load_results, model_path, scan
 from .masks import masks_figure
+from .shards import packs_of
 
 __all__ = ["report", "summary_text"]
 
@@ -80,7 +81,9 @@ def _figures(setting: str, df: pd.DataFrame, analysis: dict, out: Path, folder: 
     made.append(("test L1 vs kept with attainment fronts", f"scatter_{s}.png"))
     fg.a12_matrix(setting, df, folder / f"a12_{s}.png")
     made.append(("A12 matrix", f"a12_{s}.png"))
-    if masks_figure(setting, analysis["best_runs"], lambda run_id: model_path(out, run_id), folder / f"masks_{s}.png"):
+    packs = packs_of(out)
+    if masks_figure(setting, analysis["best_runs"], lambda run_id: model_path(out, run_id, packs),
+                    folder / f"masks_{s}.png"):
         made.append(("what pruning kept (each operator's best run)", f"masks_{s}.png"))
     return made
 

@@ -179,6 +179,9 @@ class Pack:
         run_ids
             The runs whose records to give.
         """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         wanted = {str(r) for r in run_ids}
         setting = dict(zip(self.runs["run_id"], self.runs["setting"], strict=True))
         out: dict[str, list[dict]] = {}
@@ -186,12 +189,12 @@ class Pack:
             if not wanted & set(manifest["runs"]):
                 continue
             table = _read_arrow(shard / LOGS_FILE, manifest["log_rows"])
+            ids = table.column("run_id").cast(pa.string())
+            table = table.filter(pc.is_in(ids, value_set=pa.array(sorted(wanted), type=pa.string())))
             names = [n for n in table.column_names if n != "run_id"]
             columns = [table.column(n).to_pylist() for n in names]
             for run_id, *row in zip(table.column("run_id").to_pylist(), *columns, strict=True):
-                if run_id in wanted:
-                    rec = {k: v for k, v in zip(names, row, strict=True) if v is not None}
-                    out.setdefault(run_id, []).append(rec)
+                out.setdefault(run_id, []).append({k: v for k, v in zip(names, row, strict=True) if v is not None})
         for run_id, records in out.items():
             test_key, kept_key = get_setting(setting[run_id]).record_keys
             for rec in records:
