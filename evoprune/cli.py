@@ -143,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trials-per-job", type=_positive_int, dest="trials_per_job",
                    help="trials of one configuration run in lockstep as one job (default: the study's "
                    "trials_per_job, else 4 on a CPU and 30 on a GPU)")
-    r.add_argument("--trials", type=_positive_int, help="run only the first N trials of each configuration "
-                   "(a prefix of the study: the same run ids and fingerprints)")
+    r.add_argument("--trials", type=_positive_int, metavar="N", help="run only the first N trials of each "
+                   "configuration (a prefix of the study: the same run ids and fingerprints)")
     r.add_argument("--time-limit", dest="time_limit", metavar="DURATION",
                    help="e.g. 2h30m, 45m, 90s or seconds: start no job that would not finish in time (estimated "
                    "from the jobs done so far), finish those running, exit 0; the same command continues")
