@@ -125,12 +125,14 @@ def test_stopped_packed_and_continued_study_equals_an_uninterrupted_one(base, tm
     assert _strip(run_study(study, tmp_path / "b", progress=False)) == _strip(ref_rows)
 
 
-def test_report_from_the_pack_alone(base, tmp_path):
+def test_report_from_the_pack_alone(base, tmp_path, capsys):
     root, path, _ = base
     assert main(["pack", str(root / "ref"), str(tmp_path / "p"), "--models", "best"]) == 0
     alone = tmp_path / "elsewhere"
     shutil.copytree(tmp_path / "p", alone)  # no run folders anywhere near it
     assert not (alone / "runs").exists()
+    assert main(["status", str(alone)]) == 0
+    assert f"pack of study 'travel': {N_RUNS}/{N_RUNS} runs in 1 shards" in capsys.readouterr().out
     md = report(alone).read_text()
     ref_md = report(root / "ref").read_text()
     assert md.splitlines()[1:] == ref_md.splitlines()[1:]  # all but the title (the folder's name)
