@@ -1,4 +1,4 @@
-"""Command line: ``evoprune run | report | status | export | demo | info`` (also ``python -m evoprune``)."""
+"""Command line: ``evoprune run | report | status | pack | export | demo | info`` (also ``python -m evoprune``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ __all__ = ["build_parser", "main"]
 
 def _run(args) -> int:
     from .study.config import load_study
+    from .study.dispatch import parse_duration
     from .study.report import report, summary_text
     from .study.runner import run_study
 
@@ -19,7 +20,9 @@ def _run(args) -> int:
         from .device import resolve_device
 
         resolve_device(args.device)  # a device this machine lacks is refused before anything runs
-    kw = {"device": args.device, "trials_per_job": args.trials_per_job}
+    time_limit = None if args.time_limit is None else parse_duration(args.time_limit)
+    kw = {"device": args.device, "trials_per_job": args.trials_per_job, "trials": args.trials,
+          "time_limit": time_limit, "packs": args.packs}
     if args.workers > 1 and args.scheduler:
         raise ValueError("use either --workers or --scheduler, not both")
     if args.scheduler:
@@ -31,14 +34,18 @@ def _run(args) -> int:
         from .parallel import dask_map
 
         with Client(args.scheduler) as client:
-            run_study(study, args.out, dask_map(client), **kw)
+            rows = run_study(study, args.out, dask_map(client), **kw)
     elif args.workers > 1:
         from .parallel import ProcessMap
 
         with ProcessMap(args.workers) as pmap:
-            run_study(study, args.out, pmap, **kw)
+            rows = run_study(study, args.out, pmap, **kw)
     else:
-        run_study(study, args.out, **kw)
+        rows = run_study(study, args.out, **kw)
+    total = sum(s.trial < (args.trials or study.trials) for s in study.runs())
+    if len(rows) < total:
+        print(f"stopped at the time limit: {len(rows)}/{total} runs finished; run the same command to continue")
+        return 0
     print(summary_text(args.out))
     if not args.no_report:
         print(f"report: {report(args.out)}")
@@ -54,11 +61,26 @@ def _report(args) -> int:
     return 0
 
 
+def _pack(args) -> int:
+    from .study.pack import pack
+
+    shard, n = pack(args.out, args.dir, models=args.models)
+    print(f"packed {n} runs into {shard}" if shard else f"nothing to pack: {args.dir} holds every finished run "
+          f"of {args.out}")
+    return 0
+
+
 def _status(args) -> int:
     from .study.config import load_study
     from .study.runner import study_status
+    from .study.shards import is_pack, read_pack
     from .study.sharing import describe_claims
 
+    if is_pack(args.out):
+        pack = read_pack(args.out)
+        print(f"{args.out}: pack of study {pack.study.name!r}: {len(pack.runs)}/{len(pack.study.runs())} runs "
+              f"in {len(pack.shards)} shards")
+        return 0
     study_file = Path(args.out) / "study.toml"
     if not study_file.is_file():
         raise ValueError(f"{args.out} has no study.toml: not a study output folder")
@@ -128,17 +150,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trials-per-job", type=_positive_int, dest="trials_per_job",
                    help="trials of one configuration run in lockstep as one job (default: the study's "
                    "trials_per_job, else 4 on a CPU and 30 on a GPU)")
+    r.add_argument("--trials", type=_positive_int, metavar="N", help="run only the first N trials of each "
+                   "configuration (a prefix of the study: the same run ids and fingerprints)")
+    r.add_argument("--time-limit", dest="time_limit", metavar="DURATION",
+                   help="e.g. 2h30m, 45m, 90s or seconds: start no job that would not finish in time (estimated "
+                   "from the jobs done so far), finish those running, exit 0; the same command continues")
+    r.add_argument("--from", dest="packs", action="append", default=[], metavar="DIR",
+                   help="a pack folder of this study (evoprune pack): its runs count as finished (repeatable)")
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     r.set_defaults(func=_run)
 
-    rep = sub.add_parser("report", help="statistics, tables and figures of a study output folder")
-    rep.add_argument("out", help="the study's output folder (the --out of evoprune run)")
+    rep = sub.add_parser("report", help="statistics, tables and figures of a study output folder or pack folder")
+    rep.add_argument("out", help="the study's output folder (the --out of evoprune run), or a pack folder")
     rep.set_defaults(func=_report)
 
-    st = sub.add_parser("status", help="how many runs of a study output folder are finished")
-    st.add_argument("out", help="the study's output folder (the --out of evoprune run)")
+    st = sub.add_parser("status", help="how many runs of a study output folder (or pack folder) are finished")
+    st.add_argument("out", help="the study's output folder (the --out of evoprune run), or a pack folder")
     st.add_argument("-v", "--verbose", action="store_true", help="list unfinished runs")
     st.set_defaults(func=_status)
+
+    pk = sub.add_parser("pack", help="add the finished runs a pack folder lacks to it as one new compact shard")
+    pk.add_argument("out", metavar="OUT", help="the study's output folder (or another pack folder of the study)")
+    pk.add_argument("dir", metavar="DIR", help="the pack folder (created if needed; shards are only ever added)")
+    pk.add_argument("--models", choices=("none", "best"), default="none",
+                    help="best: also the model of each group's best run (DIR/models/); default: none")
+    pk.set_defaults(func=_pack)
 
     ex = sub.add_parser("export", help="write a finished run's model as a file PyTorch alone loads")
     ex.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (OUT/runs/<run_id>) or its model.safetensors")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 __all__ = ["ProcessMap", "dask_map"]
 
@@ -57,6 +57,18 @@ class ProcessMap:
         """
         return self._pool.map(func, *iterables)
 
+    def submit(self, func: Callable, *args) -> Future:
+        """Start ``func(*args)`` in a worker; a :class:`concurrent.futures.Future` of its result.
+
+        Parameters
+        ----------
+        func
+            Function to call (picklable).
+        args
+            Its arguments.
+        """
+        return self._pool.submit(func, *args)
+
     def close(self) -> None:
         """Shut the pool down (waits for running tasks)."""
         self._pool.shutdown()
@@ -93,7 +105,11 @@ def dask_map(client) -> Callable:
         for future in client.map(func, *[list(it) for it in iterables], pure=False):
             yield future.result()
 
+    def submit(func: Callable, *args):
+        return client.submit(func, *args, pure=False)
+
     map_.client = client
     map_.workers = max(1, sum(client.nthreads().values()))  # chunks per variation stack
     map_.imap = imap
+    map_.submit = submit  # one task, a dask Future (add_done_callback, result)
     return map_

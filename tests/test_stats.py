@@ -102,3 +102,27 @@ def test_holm_marks_significance_at_alpha():
     assert res["pairs"][0]["pvalue"] == pytest.approx(2 / 2**8) and res["pairs"][0]["significant"]
     res3 = compare_groups({k: v[:3] for k, v in sep.items()}, blocked=True)
     assert not res3["pairs"][0]["significant"]  # 3 trials: p = 0.25 at best
+
+
+def test_signed_rank_test_with_ties_gives_scipys_numbers():
+    """The vectorised exact test (ties or zeros, at most 13 pairs) and SciPy's agree exactly."""
+    from evoprune.stats import _wilcoxon
+
+    rng = np.random.default_rng(5)
+    for n in (3, 6, 10, 13, 14):
+        a = rng.integers(0, 4, n) * 0.1 + (rng.random(n) < 0.3) * rng.random(n)
+        b = rng.integers(0, 4, n) * 0.1
+        want = sps.wilcoxon(a, b)
+        assert _wilcoxon(a, b) == (float(want.statistic), float(want.pvalue))
+
+
+def test_holm_gives_statsmodels_numbers():
+    from evoprune.stats import holm
+
+    rng = np.random.default_rng(2)
+    for m in (1, 2, 5, 12):
+        for _ in range(20):
+            p = np.round(rng.random(m) ** 3, 3)  # ties and small values
+            reject, adjusted, _, _ = multipletests(p, alpha=0.05, method="holm")
+            got = holm(p, 0.05)
+            assert got[0].tolist() == reject.tolist() and got[1].tolist() == adjusted.tolist()

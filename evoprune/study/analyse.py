@@ -10,8 +10,10 @@ groups are compared:
 
 Trial t of every group uses the same seed, so a family is usually *blocked*:
 Friedman's test, pairwise Wilcoxon signed-rank tests and average ranks within
-trials.  Where a family is not blocked (missing trials, different seeds)
-Kruskal–Wallis and Mann–Whitney U are used.  Holm's correction runs within a
+trials.  On a partly finished study a family's blocked tests use the trials
+finished in every group it compares (the others are left out, and the report
+says so).  Where a family is not blocked (fewer than two such trials, different
+seeds) Kruskal–Wallis and Mann–Whitney U are used.  Holm's correction runs within a
 family; A12 is given for every pair (see :func:`evoprune.stats.compare_groups`).
 """
 
@@ -24,7 +26,7 @@ import pandas as pd
 from .. import stats as st
 from ..pruning import method_names
 
-__all__ = ["analyse", "families", "compare", "power_notes", "best_per_operator"]
+__all__ = ["analyse", "families", "compare", "partial_notes", "power_notes", "best_per_operator"]
 
 ALPHA = 0.05
 #: (column, label, higher is better) of the metrics compared between groups
@@ -75,17 +77,24 @@ def informative_metrics(df: pd.DataFrame) -> tuple[list[tuple[str, str, bool]], 
     return keep, notes
 
 
-def _blocked_values(df: pd.DataFrame, groups: list[str], col: str) -> tuple[dict[str, list[float]], bool]:
-    """Values per group; aligned by trial, and True, when every group has every trial with the same seed."""
+def _blocked_values(df: pd.DataFrame, groups: list[str],
+                    col: str) -> tuple[dict[str, list[float]], bool, list[int] | None]:
+    """Values per group, and whether they are blocked, and the trials compared.
+
+    Blocked (aligned by trial) when each trial has one run per group and one seed in every group, and
+    at least two trials are finished in every group: then only those trials are used (on a partly
+    finished study, the largest set of trials every group has), so no block is ever incomplete.
+    """
     sub = df[df["group"].isin(groups)]
     seeds = sub.pivot_table(index="trial", columns="group", values="seed", aggfunc="first")
     counts = sub.groupby(["group", "trial"]).size()
-    blocked = (len(seeds) >= 2 and seeds.shape[1] == len(groups) and not seeds.isna().any().any()
-               and bool((seeds.nunique(axis=1) == 1).all()) and bool((counts == 1).all()))
+    common = seeds.dropna()  # trials finished in every group
+    blocked = (len(common) >= 2 and seeds.shape[1] == len(groups) and bool((counts == 1).all())
+               and bool((seeds.nunique(axis=1) <= 1).all()))
     if blocked:
-        table = sub.pivot_table(index="trial", columns="group", values=col, aggfunc="first")
-        return {g: table[g].tolist() for g in groups}, True
-    return {g: sub.loc[sub["group"] == g, col].tolist() for g in groups}, False
+        table = sub.pivot_table(index="trial", columns="group", values=col, aggfunc="first").loc[common.index]
+        return {g: table[g].tolist() for g in groups}, True, [int(t) for t in common.index]
+    return {g: sub.loc[sub["group"] == g, col].tolist() for g in groups}, False, None
 
 
 def families(df: pd.DataFrame) -> list[tuple[str, list[str], list[tuple[str, str]] | None]]:
@@ -127,14 +136,37 @@ def compare(df: pd.DataFrame, metrics: list[tuple[str, str, bool]]) -> list[dict
     results = []
     for name, groups, pairs in families(df):
         for col, label, higher in metrics:
-            values, blocked = _blocked_values(df, groups, col)
+            values, blocked, trials = _blocked_values(df, groups, col)
             res = st.compare_groups(values, blocked, higher_is_better=higher, pairs=pairs, alpha=ALPHA)
             if pairs is not None:  # against the baseline: pairwise only
                 res.update(test=None, statistic=None, pvalue=None)
             n = min(len(v) for v in values.values())
+            left_out = int(df["group"].isin(groups).sum()) - n * len(groups) if blocked else 0
             results.append({"family": name, "metric": col, "label": label, "blocked": blocked, "n": n,
-                            "higher_is_better": higher, **res})
+                            "trials": trials, "left_out": left_out, "higher_is_better": higher, **res})
     return results
+
+
+def _span(trials: list[int]) -> str:
+    if trials == list(range(trials[0], trials[-1] + 1)):
+        return f"{trials[0]}–{trials[-1]}"
+    return ", ".join(map(str, trials))
+
+
+def partial_notes(results: list[dict]) -> list[str]:
+    """One line per family of a partly finished study: the trials its blocked tests compare.
+
+    Parameters
+    ----------
+    results
+        The results of :func:`compare`.
+    """
+    notes: dict[str, str] = {}
+    for r in results:
+        if r["blocked"] and r["left_out"] and r["family"] not in notes:
+            notes[r["family"]] = (f"{r['family']}: trials {_span(r['trials'])} ({r['n']} finished in every group "
+                                  f"compared; {r['left_out']} runs of other trials left out of its tests)")
+    return list(notes.values())
 
 
 def power_notes(results: list[dict]) -> list[str]:
@@ -209,5 +241,6 @@ def analyse(df: pd.DataFrame) -> dict:
     metrics, constant = informative_metrics(df)
     results = compare(df, metrics)
     return {"metrics": metrics, "constant": constant, "results": results, "power": power_notes(results),
+            "partial": partial_notes(results),
             "best": best_per_operator(df), "best_runs": best_runs(df),
             "blocked": bool(results) and all(r["blocked"] for r in results)}

@@ -148,6 +148,10 @@ class Study:
                 "run": strip(self.run), "settings": {k: strip(v) for k, v in self.settings.items()},
                 "factors": {k: v for k, v in self.factors.items() if k != "device"}}
 
+    def fingerprint(self) -> str:
+        """Short hash of :meth:`identity`: equal for every copy (and every ``--trials`` prefix) of the study."""
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+
     def load_data(self) -> Dataset:
         """The study's data set, as :func:`~evoprune.data.load_dataset` loads the ``[data]`` table."""
         kw = {k: v for k, v in self.data.items() if k != "name"}

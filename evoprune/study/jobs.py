@@ -78,20 +78,21 @@ def normalise(records: list[dict], setting: str) -> list[dict]:
 
 
 def make_jobs(specs: Sequence[RunSpec], trials_per_job: int) -> list[list[RunSpec]]:
-    """Runs of one configuration (setting and group), in order, cut into jobs of at most ``trials_per_job``.
+    """The runs as jobs in trial-major order: one job per configuration and block of ``trials_per_job``
+    trials (``0..K-1``, ``K..2K-1``, ...), every configuration's block ``b`` before any block ``b + 1``.
+
+    A study stopped at any point thus holds (nearly) the same trials of every configuration.
 
     Parameters
     ----------
     specs
-        The runs to do.
+        The runs to do, in study order.
     trials_per_job
-        Largest number of trials per job.
+        ``K``, the largest number of trials per job.
     """
-    jobs = []
-    for _, group in groupby(specs, key=lambda s: (s.config.setting, s.group, s.config)):
-        group = list(group)
-        jobs += [group[i : i + trials_per_job] for i in range(0, len(group), trials_per_job)]
-    return jobs
+    key = lambda s: (s.config.setting, s.group, s.config, s.trial // trials_per_job)  # noqa: E731
+    jobs = [list(group) for _, group in groupby(specs, key=key)]
+    return sorted(jobs, key=lambda job: job[0].trial // trials_per_job)  # stable: study order within a block
 
 
 @dataclass

@@ -5,6 +5,9 @@ A study output directory ``OUT`` holds one folder per run::
     OUT/runs/<run_id>/result.json        # present only when the run finished
     OUT/runs/<run_id>/log.jsonl          # one JSON object per generation
     OUT/runs/<run_id>/model.safetensors  # the run's reported model (studies since models are saved)
+
+and, if it was continued from packs (``OUT/packs.json``), their runs count too.  A pack folder
+(:mod:`evoprune.study.shards`) is read the same way.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from typing import Any
 import pandas as pd
 
 from ..tradeoff import LEVELS, level_key
+from .shards import is_pack, linked_packs, packs_of
 
-__all__ = ["SCHEMA", "load_logs", "scan"]
+__all__ = ["SCHEMA", "load_logs", "model_path", "scan"]
 
 #: Result columns by name, each ``(dtype, meaning)``; ``setting``, ``group``, ``test_l1`` and ``fraction_kept``
 #: are required.
@@ -126,19 +130,28 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 def scan(out: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
     """The finished runs' DataFrame and the names of unfinished runs (folders without result.json).
 
+    Runs of the packs ``out`` was continued from count as finished (a run folder of the same run
+    wins); a pack folder gives its packed runs.
+
     Parameters
     ----------
     out
-        The study's output folder.
+        The study's output folder, or a pack folder.
     """
     rows, unfinished = [], []
-    for run_dir in sorted(p for p in _runs_dir(out).iterdir() if p.is_dir()):
-        result = run_dir / "result.json"
-        if not result.is_file():
-            unfinished.append(run_dir.name)
-        elif (row := _read_result(result)) is not None:
-            rows.append(row)
-    return _frame(rows), unfinished
+    if not is_pack(out) and ((Path(out) / "runs").is_dir() or not linked_packs(out)):
+        for run_dir in sorted(p for p in _runs_dir(out).iterdir() if p.is_dir()):
+            result = run_dir / "result.json"
+            if not result.is_file():
+                unfinished.append(run_dir.name)
+            elif (row := _read_result(result)) is not None:
+                rows.append(row)
+    have = {r["run_id"] for r in rows}
+    for pack in packs_of(out):
+        packed = [r for r in pack.results() if r["run_id"] not in have]
+        rows += [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in packed]
+        have |= {r["run_id"] for r in packed}
+    return _frame(rows), [u for u in unfinished if u not in have]
 
 
 def load_results(out: str | os.PathLike) -> pd.DataFrame:
@@ -150,12 +163,14 @@ def load_results(out: str | os.PathLike) -> pd.DataFrame:
     ``result.json`` (not JSON, not an object, missing ``setting``, ``group``,
     ``test_l1`` or ``fraction_kept``, or a non-finite ``test_l1`` /
     ``fraction_kept``) raises a ``RuntimeWarning`` naming the file and is
-    skipped.  Raises FileNotFoundError if ``out/runs`` does not exist.
+    skipped.  Runs packed with ``evoprune pack`` count (``out`` may be a pack folder, or a study
+    folder continued from packs).  Raises FileNotFoundError if ``out`` is neither a pack folder nor
+    has ``out/runs``.
 
     Parameters
     ----------
     out
-        The study's output folder.
+        The study's output folder, or a pack folder.
     """
     return scan(out)[0]
 
@@ -163,12 +178,40 @@ def load_results(out: str | os.PathLike) -> pd.DataFrame:
 def load_logs(out: str | os.PathLike, run_ids) -> dict[str, list[dict]]:
     """Each run's ``log.jsonl`` records, keyed by run id (an empty list where a run has no log).
 
+    A packed run's records come from its pack (its scalar statistics; see :mod:`evoprune.study.pack`).
+
     Parameters
     ----------
     out
-        The study's output folder.
+        The study's output folder, or a pack folder.
     run_ids
         The runs whose logs to read.
     """
-    runs = _runs_dir(out)
-    return {str(r): _read_log(runs / str(r) / "log.jsonl") for r in run_ids}
+    run_ids = [str(r) for r in run_ids]
+    local = set() if is_pack(out) else {r for r in run_ids if (Path(out) / "runs" / r / "log.jsonl").is_file()}
+    logs = {r: _read_log(Path(out) / "runs" / r / "log.jsonl") for r in local}
+    rest = [r for r in run_ids if r not in local]
+    for pack in packs_of(out) if rest else []:
+        logs.update(pack.logs(r for r in rest if r not in logs))
+    return {r: logs.get(r, []) for r in run_ids}
+
+
+def model_path(out: str | os.PathLike, run_id: str, packs: list | None = None) -> Path | None:
+    """The model file of a run: in its run folder, else in a pack (``--models best``); None if neither.
+
+    Parameters
+    ----------
+    out
+        The study's output folder, or a pack folder.
+    run_id
+        The run.
+    packs
+        The packs of ``out`` if already read (:func:`~evoprune.study.shards.packs_of`).
+    """
+    from ..models import MODEL_FILE
+
+    p = Path(out) / "runs" / run_id / MODEL_FILE
+    if p.is_file():
+        return p
+    packs = packs_of(out) if packs is None else packs
+    return next((m for pack in packs if (m := pack.model(run_id)) is not None), None)

@@ -1,9 +1,9 @@
-"""What pruning kept: the masks of each operator's best model (from ``OUT/runs/<id>/model.safetensors``)."""
+"""What pruning kept: the masks of each operator's best model (its run folder's or its pack's model file)."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +14,15 @@ from .figures import colour
 __all__ = ["masks_figure"]
 
 
-def _load(run_dir: Path):
-    from ..models import MODEL_FILE, load_model
+def _load(path: Path | None):
+    from ..models import load_model
 
-    if not (run_dir / MODEL_FILE).is_file():
+    if path is None:
         return None
     try:
-        return load_model(run_dir)
+        return load_model(path)
     except (OSError, ValueError, KeyError) as exc:
-        warnings.warn(f"cannot read the model of {run_dir}: {exc}", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"cannot read the model {path}: {exc}", RuntimeWarning, stacklevel=3)
         return None
 
 
@@ -35,7 +35,8 @@ def _layer_kept(genome) -> tuple[list[str], list[float]]:
     return names, kept
 
 
-def masks_figure(setting: str, best_runs: Mapping[str, str], runs: Path, path: Path) -> list[str]:
+def masks_figure(setting: str, best_runs: Mapping[str, str], model_of: Callable[[str], Path | None],
+                 path: Path) -> list[str]:
     """One row per operator (its best run): the first encoder layer's mask (inputs × hidden units), the
     decoder's last layer (hidden units × outputs) and the kept fraction per layer.  Returns the operators
     drawn (none if no run has a model file; the figure is then not written).
@@ -46,12 +47,12 @@ def masks_figure(setting: str, best_runs: Mapping[str, str], runs: Path, path: P
         The setting's name (in the title).
     best_runs
         Per operator, the run id to show.
-    runs
-        The study's ``runs`` folder.
+    model_of
+        A run id's model file (None: the run has none).
     path
         The PNG file to write.
     """
-    models = {op: g for op, run_id in best_runs.items() if (g := _load(runs / run_id)) is not None}
+    models = {op: g for op, run_id in best_runs.items() if (g := _load(model_of(run_id))) is not None}
     if not models:
         return []
     fig, axes = plt.subplots(len(models), 3, figsize=(13, 1.6 * len(models) + 1.2), squeeze=False,

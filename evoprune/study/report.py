@@ -27,8 +27,10 @@ from ..runs import SETTINGS
 from . import figures as fg
 from . import tables as tb
 from .analyse import ALPHA, analyse, ordered
-from .load import load_logs, load_results, scan
+from .config import load_study
+from .load import load_logs, load_results, model_path, scan
 from .masks import masks_figure
+from .shards import packs_of
 
 __all__ = ["report", "summary_text"]
 
@@ -54,6 +56,14 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "_"
 
 
+def _study_size(out: Path) -> int | None:
+    """The number of runs of the study in ``out`` (its ``study.toml``); None without a readable one."""
+    try:
+        return len(load_study(out / "study.toml").runs())
+    except (OSError, ValueError):
+        return None
+
+
 def _settings(df: pd.DataFrame) -> list[str]:
     return ordered(df["setting"].unique(), SETTINGS)
 
@@ -71,7 +81,9 @@ def _figures(setting: str, df: pd.DataFrame, analysis: dict, out: Path, folder: 
     made.append(("test L1 vs kept with attainment fronts", f"scatter_{s}.png"))
     fg.a12_matrix(setting, df, folder / f"a12_{s}.png")
     made.append(("A12 matrix", f"a12_{s}.png"))
-    if masks_figure(setting, analysis["best_runs"], out / "runs", folder / f"masks_{s}.png"):
+    packs = packs_of(out)
+    if masks_figure(setting, analysis["best_runs"], lambda run_id: model_path(out, run_id, packs),
+                    folder / f"masks_{s}.png"):
         made.append(("what pruning kept (each operator's best run)", f"masks_{s}.png"))
     return made
 
@@ -95,9 +107,10 @@ def _section(setting: str, df: pd.DataFrame, summary: pd.DataFrame, analysis: di
         metric = "hypervolume" if any(m[0] == "hypervolume" for m in analysis["metrics"]) else "test_l1"
         if ranks := tb.ranks_line(analysis["results"], metric):
             md += [f"Average ranks on {'HV' if metric == 'hypervolume' else 'test L1'} (1 = best):", "", *ranks, ""]
+    md += [f"- **Partial study, blocks compared:** {line}" for line in analysis["partial"]]
     md += [f"- {line}" for line in analysis["constant"]]
     md += [f"- **Power:** {line}" for line in analysis["power"]]
-    md += [""] if analysis["constant"] or analysis["power"] else []
+    md += [""] if analysis["constant"] or analysis["power"] or analysis["partial"] else []
     md += [f"![{setting}: {caption}]({name})" for caption, name in figures] + [""]
     return md
 
@@ -134,6 +147,10 @@ def report(out: str | os.PathLike, formats: Sequence[str] = ("md", "csv", "tex")
         md += [_DESIGN, "", _TRADEOFF, ""]
     if unfinished:
         md += [f"Unfinished runs (skipped): {len(unfinished)}.", ""]
+    total = _study_size(out)
+    if total and 0 < len(df) < total:
+        md += [f"**Partial study:** {len(df)} of its {total} runs finished; each family's blocked tests use "
+               "the trials finished in every group it compares (named below where others are left out).", ""]
     summary = tb.group_summary(df) if len(df) else pd.DataFrame()
     pairwise, tex = [], []
     for setting in _settings(df):

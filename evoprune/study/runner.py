@@ -26,13 +26,20 @@ uninterrupted run (all fields but wall-clock times).
 Nothing is created or written in ``OUT`` before everything is checked: the
 study, its data (loaded once), and that ``OUT`` holds this study or none (its
 ``study.toml``, and the fingerprint of every run folder already there).
+
+Jobs start in trial-major order (:func:`~evoprune.study.jobs.make_jobs`), so a study stopped early
+holds balanced blocks of trials.  With a time limit no job starts that would not finish in time
+(:mod:`evoprune.study.dispatch`); ``trials`` runs a prefix of the study (the same runs, ids and
+fingerprints).  Runs packed into shards (:mod:`evoprune.study.pack`) that ``OUT`` was continued
+from (``packs``, recorded in ``OUT/packs.json``) count as finished.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +49,9 @@ from ..io import atomic_write_text
 from .checkpoint import CheckpointMismatch, checkpoints
 from .claims import claim_state
 from .config import RunSpec, Study, StudyError, load_study
+from .dispatch import Deadline, dispatch, parse_duration
 from .jobs import JobTask, check_same_config, default_trials_per_job, make_jobs, read_json, run_dir
+from .shards import check_same_study, link_packs, linked_packs, read_pack
 from .sharing import finish_claimed
 
 __all__ = ["run_study", "study_status", "is_finished"]
@@ -98,17 +107,51 @@ def _study_copy(study: Study) -> str | None:
     return f"name = {json.dumps(study.name, ensure_ascii=False)}  # added by evoprune: the study file has none\n{text}"
 
 
+class _Stopped(Exception):
+    """The time limit stopped the study (raised inside the loop that waits for other runners)."""
+
+
+def _packed(study: Study, specs: list[RunSpec], packs: Sequence[str | os.PathLike]) -> dict[str, dict]:
+    """The packed result of each run of ``specs`` in ``packs``; a pack of another study is refused."""
+    found: dict[str, dict] = {}
+    by_id = {s.run_id: s for s in specs}
+    for path in packs:
+        pack = read_pack(path)
+        check_same_study(pack, study)
+        fps = pack.fingerprints()
+        for row in pack.results(set(by_id)):
+            spec = by_id[row["run_id"]]
+            if fps[spec.run_id] != spec.fingerprint(study.data):
+                raise StudyError(f"{pack.path}: run {spec.run_id} has fingerprint {fps[spec.run_id]}, this study's "
+                                 f"is {spec.fingerprint(study.data)}; the pack is of another configuration")
+            found.setdefault(spec.run_id, row)
+    return found
+
+
+def _check_trials(study: Study, trials: int | None) -> int:
+    if trials is None:
+        return study.trials
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= study.trials:
+        raise StudyError(f"trials {trials!r}: expected an integer from 1 to the study's {study.trials} trials")
+    return trials
+
+
 def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None = None,
-              progress: bool = True, device: str | None = None,
-              trials_per_job: int | None = None) -> list[dict[str, Any]]:
-    """Run (or resume) every run of ``study`` into ``out``; returns the result rows.
+              progress: bool = True, device: str | None = None, trials_per_job: int | None = None, *,
+              trials: int | None = None, time_limit: str | float | None = None,
+              packs: Sequence[str | os.PathLike] = (), clock: Callable[[], float] | None = None,
+              ) -> list[dict[str, Any]]:
+    """Run (or resume) the runs of ``study`` into ``out``; returns the finished runs' result rows.
 
     Runs of one configuration are grouped into jobs of ``trials_per_job``
     trials (default: the study's, else :data:`~evoprune.study.jobs.TRIALS_PER_JOB`
     for the device) that advance in lockstep on ``device`` (default: each run's
-    ``device``).  ``map_`` is any DEAP-compatible map over jobs (default:
-    serial, with a per-generation bar); use :class:`evoprune.parallel.ProcessMap`
-    or :func:`evoprune.parallel.dask_map` for more.
+    ``device``).  Jobs start in trial-major order.  ``map_`` is any DEAP-compatible
+    map over jobs (default: serial, with a per-generation bar); use
+    :class:`evoprune.parallel.ProcessMap` or :func:`evoprune.parallel.dask_map` for more.
+
+    The rows are in study order: every run's, unless ``time_limit`` stopped the study
+    first (then the finished ones; running the same call again continues it).
 
     Parameters
     ----------
@@ -124,10 +167,22 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
         Device for every run (default: each run's).
     trials_per_job
         Trials per job (default: the study's, else by device).
+    trials
+        Run only trials ``0..trials-1`` of each configuration (default: all).
+    time_limit
+        Wall-clock limit (seconds, or text such as ``2h30m``): no job starts that its estimate
+        (the longest finished job of its kind) says would end later; running jobs finish.
+    packs
+        Pack folders of this study (``evoprune pack``) whose runs count as finished; remembered in
+        ``out/packs.json``.
+    clock
+        Monotonic clock of the time limit (default: :func:`time.monotonic`; for tests).
     """
+    deadline = None if time_limit is None else Deadline(parse_duration(time_limit), clock)
     if not isinstance(study, Study):
         study = load_study(study)
     out = Path(out)
+    n_trials = _check_trials(study, trials)
     # everything is checked before anything is written: the data loads, the folder holds this study or none
     if out.exists() and not out.is_dir():
         raise StudyError(f"output folder {out} exists and is not a folder; use a new --out folder")
@@ -136,37 +191,49 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
     except (ValueError, TypeError, OSError, ImportError) as e:  # a bad file, argument or missing extra
         raise StudyError(f"{study.path}: data: {e}") from e
     _check_same_study(out, study)
-    specs = study.runs()
+    specs = [s for s in study.runs() if s.trial < n_trials]
     for spec in specs:
         check_same_config(run_dir(out, spec), spec.fingerprint(study.data))
-    copy = None if (out / "study.toml").is_file() else _study_copy(study)
-    out.mkdir(parents=True, exist_ok=True)
-    if copy is not None:
-        atomic_write_text(out / "study.toml", copy)
-    todo = [s for s in specs if not is_finished(out, s)]
-    serial = map_ is None
-    task = JobTask(str(out), study, progress=serial and progress, device=device)
+    all_packs = [*linked_packs(out), *(Path(p) for p in packs)]
+    packed = _packed(study, specs, all_packs)
     if trials_per_job is None:
         trials_per_job = study.trials_per_job or default_trials_per_job(device or specs[0].config.device)
     if isinstance(trials_per_job, bool) or not isinstance(trials_per_job, int) or trials_per_job < 1:
         raise StudyError(f"trials_per_job must be an integer >= 1, got {trials_per_job!r}")
+    copy = None if (out / "study.toml").is_file() else _study_copy(study)
+    out.mkdir(parents=True, exist_ok=True)
+    if copy is not None:
+        atomic_write_text(out / "study.toml", copy)
+    if packs:
+        link_packs(out, list(packs))
+    todo = [s for s in specs if s.run_id not in packed and not is_finished(out, s)]
+    serial = map_ is None
+    task = JobTask(str(out), study, progress=serial and progress, device=device)
 
-    def run_some(batch):  # a map's ``imap`` (ProcessMap, dask_map) reports jobs as they finish
-        jobs = make_jobs(batch, trials_per_job)
-        for rows in map(task, jobs) if serial else getattr(map_, "imap", map_)(task, jobs):
-            bar.update(sum(row is not None for row in rows))  # None: another runner holds the run
+    def run_some(batch):  # jobs go out in trial-major order; None rows: another runner holds the run
+        if not dispatch(task, make_jobs(batch, trials_per_job), map_,
+                        lambda rows: bar.update(sum(row is not None for row in rows)), deadline):
+            raise _Stopped
+
+    def waited(n):
+        bar.update(max(0, len(specs) - len(todo) + n - bar.n))
+        if deadline is not None and deadline.clock() >= deadline.end:
+            raise _Stopped
 
     with tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"study {study.name}", unit="run",
               disable=not progress) as bar:
-        run_some(todo)  # then wait for runs held by other runners; take over those whose runner died
-        finish_claimed(todo, lambda s: run_dir(out, s), run_some,
-                       progress=lambda n: bar.update(max(0, len(specs) - len(todo) + n - bar.n)))
-    return [read_json(run_dir(out, s) / "result.json") for s in specs]
+        try:
+            run_some(todo)  # then wait for runs held by other runners; take over those whose runner died
+            finish_claimed(todo, lambda s: run_dir(out, s), run_some, progress=waited)
+        except _Stopped:
+            pass
+    return [packed[s.run_id] if s.run_id in packed else read_json(run_dir(out, s) / "result.json")
+            for s in specs if s.run_id in packed or is_finished(out, s)]
 
 
 def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:
-    """Run ids by state: ``finished``, ``running`` (claimed by a live runner), ``started`` (has a log or
-    checkpoint) and ``pending``.
+    """Run ids by state: ``finished`` (also packed runs ``out`` was continued from), ``running`` (claimed
+    by a live runner), ``started`` (has a log or checkpoint) and ``pending``.
 
     Parameters
     ----------
@@ -176,9 +243,11 @@ def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:
         The study's output folder.
     """
     state: dict[str, list[str]] = {"finished": [], "running": [], "started": [], "pending": []}
-    for spec in study.runs():
+    specs = study.runs()
+    packed = _packed(study, specs, linked_packs(out))
+    for spec in specs:
         d = run_dir(out, spec)
-        if (d / "result.json").is_file():
+        if (d / "result.json").is_file() or spec.run_id in packed:
             state["finished"].append(spec.run_id)
         elif (claim_state(d) or ("",))[0] == "held":
             state["running"].append(spec.run_id)

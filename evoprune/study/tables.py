@@ -147,7 +147,9 @@ def ranks_line(results: list[dict], metric: str) -> list[str]:
 def pairwise_frame(setting: str, results: list[dict]) -> pd.DataFrame:
     """Every pairwise test of a setting, one row each (for pairwise.csv)."""
     rows = [{"setting": setting, "family": r["family"], "metric": r["metric"], "test": r["pair_test"],
-             "blocked": r["blocked"], "n": r["n"], **p} for r in results for p in r["pairs"]]
+             "blocked": r["blocked"], "n": r["n"],
+             "trials": " ".join(map(str, r["trials"])) if r.get("trials") else "", **p}
+            for r in results for p in r["pairs"]]
     return pd.DataFrame(rows)
 
 
