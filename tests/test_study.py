@@ -114,6 +114,7 @@ def test_run_skip_finished_and_status(tmp_path, backend):
     out = tmp_path / "out"
     rows = run_study(study, out, progress=False)
     assert len(rows) == 8 and all((out / "runs" / r["run_id"] / "result.json").is_file() for r in rows)
+    assert {r["backend"] for r in rows} == {backend}  # each run records what trained it
     assert not list(out.glob("runs/*/ckpt-*"))  # finished runs drop their checkpoints
     assert study_status(study, out)["finished"] == [r["run_id"] for r in rows]
     before = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/result.json")}

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from deap import base, creator, tools
 
+from .. import fused
+from ..activations import kernel_codes
 from ..evaluation import reconstruction_error
 from ..io import logbook_records
 from ..metrics import PopulationErrors, default_stats, inference_time
@@ -84,6 +86,8 @@ class RunResult:
         Seconds the run took.
     inference_time
         Median seconds of one forward pass of the reported model over the test data.
+    backend
+        What trained and evaluated it: ``"fused"`` (the C++ CPU kernel) or ``"torch"``.
     tradeoff
         The run's trade-off summary (see :func:`~evoprune.tradeoff.summarise`).
     best
@@ -102,6 +106,7 @@ class RunResult:
     kept_decoder: float
     wall_time: float
     inference_time: float
+    backend: str = "torch"
     tradeoff: dict = field(default_factory=dict)
     best: Any = None
     population: Any = None
@@ -146,6 +151,12 @@ def select_final(population: list, holdout: torch.Tensor, tolerance: float):
     return population[min(near, key=lambda i: (population[i].n_kept, errors[i]))]
 
 
+def _backend(genome, device: torch.device) -> str:
+    acts = set(genome.encoder.spec.activations + genome.decoder.spec.activations)
+    kernel = device.type == "cpu" and acts <= kernel_codes().keys()
+    return fused.backend()[0] if kernel else "torch"
+
+
 def finish(label: str, seed: int, best, logbook, data, wall: float) -> RunResult:
     """The :class:`RunResult` of a finished run whose reported model is ``best``."""
     records = logbook_records(logbook)
@@ -161,6 +172,7 @@ def finish(label: str, seed: int, best, logbook, data, wall: float) -> RunResult
         kept_decoder=best.decoder.fraction_kept,
         wall_time=wall,
         inference_time=inference_time(best.to_module(), data.test.cpu()),
+        backend=_backend(best, data.test.device),
         tradeoff=summarise(run_points(records, (reconstruction_error(best, data.validation), kept, test_l1))),
         best=best,
     )
