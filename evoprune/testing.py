@@ -19,7 +19,8 @@ from functools import partial
 import numpy as np
 import torch
 
-from .genome import Architecture, AutoencoderGenome, HalfSpec
+from .architecture import Architecture, HalfSpec
+from .genome import AutoencoderGenome
 from .pruning import PruningMethod, mutPrune
 from .training import mutTrain
 

@@ -46,12 +46,13 @@ import numpy as np
 from deap import base, creator
 
 from evoprune.algorithms import best_centre, eaToroidalGrid
+from evoprune.architecture import Architecture
 from evoprune.data import binary_clustering
 from evoprune.evaluation import evaluate
-from evoprune.genome import Architecture, AutoencoderGenome
+from evoprune.genome import AutoencoderGenome
 from evoprune.kernels import pairing_errors, reconstruction_errors
 from evoprune.metrics import default_stats
-from evoprune.pruning import mutPruneRandom
+from evoprune.pruning import mutPrune
 from evoprune.runs import RunConfig, run
 from evoprune.schedules import Schedule
 from evoprune.topology import Grid
@@ -152,7 +153,7 @@ toolbox = base.Toolbox()
 toolbox.register("train", mutTrain, data=data.train, batch_size=10)
 toolbox.register("loss", LossSchedule("bce>l1", switch=0.5))
 toolbox.register("mutate", mutLearningRate, sigma=0.1)
-toolbox.register("prune", mutPruneRandom, amount=0.1)
+toolbox.register("prune", mutPrune, method="random", amount=0.1)
 toolbox.register("schedule", Schedule("exponential", p=0.5))
 toolbox.register("evaluate", evaluate, data=data.train)  # also the pairing data
 
@@ -359,9 +360,10 @@ fig.tight_layout()
 #    from evoprune.algorithms import best_centre, eaToroidalGrid
 #    from evoprune.data import binary_clustering
 #    from evoprune.evaluation import evaluate, reconstruction_error
-#    from evoprune.genome import Architecture, AutoencoderGenome
+#    from evoprune.architecture import Architecture
+#    from evoprune.genome import AutoencoderGenome
 #    from evoprune.parallel import ProcessMap
-#    from evoprune.pruning import mutPruneRandom
+#    from evoprune.pruning import mutPrune
 #    from evoprune.schedules import Schedule
 #    from evoprune.training import LossSchedule, mutLearningRate, mutTrain
 #
@@ -376,7 +378,7 @@ fig.tight_layout()
 #        toolbox.register("train", mutTrain, data=data.train, batch_size=10)
 #        toolbox.register("loss", LossSchedule("bce>l1", switch=0.5))
 #        toolbox.register("mutate", mutLearningRate, sigma=0.1)
-#        toolbox.register("prune", mutPruneRandom, amount=0.1)
+#        toolbox.register("prune", mutPrune, method="random", amount=0.1)
 #        toolbox.register("schedule", Schedule("exponential", p=0.5))
 #        toolbox.register("evaluate", evaluate, data=data.train)
 #        arch = Architecture.paper(data.dim, hidden=16, latent=4)

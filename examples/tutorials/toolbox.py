@@ -34,7 +34,8 @@ import evoprune.pruning
 import evoprune.schedules
 import evoprune.selection
 import evoprune.training
-from evoprune.genome import Architecture, AutoencoderGenome
+from evoprune.architecture import Architecture
+from evoprune.genome import AutoencoderGenome
 
 # The guards let the script run twice in one interpreter (a notebook, say):
 # creator.create warns when a class is created again.
