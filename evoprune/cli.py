@@ -14,7 +14,7 @@ def _run(args) -> int:
     from .study.report import report, summary_text
     from .study.runner import run_study
 
-    study = load_study(args.study)
+    study = load_study(args.study, imports=args.imports)
     if args.device is not None:
         from .device import resolve_device
 
@@ -62,7 +62,7 @@ def _status(args) -> int:
     study_file = Path(args.out) / "study.toml"
     if not study_file.is_file():
         raise ValueError(f"{args.out} has no study.toml: not a study output folder")
-    state = study_status(load_study(study_file), args.out)
+    state = study_status(load_study(study_file, imports=args.imports), args.out)
     total = sum(len(v) for v in state.values())
     print(f"{args.out}: {len(state['finished'])}/{total} runs finished, {len(state['running'])} running, "
           f"{len(state['started'])} started, {len(state['pending'])} pending")
@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trials-per-job", type=_positive_int, dest="trials_per_job",
                    help="trials of one configuration run in lockstep as one job (default: the study's "
                    "trials_per_job, else 4 on a CPU and 30 on a GPU)")
+    r.add_argument("--import", action="append", default=[], dest="imports", metavar="MODULE",
+                   help="import MODULE first, e.g. one that registers a pruning method; looked for next to the "
+                   "study file, in the current folder, then on sys.path (repeatable; the study's imports key "
+                   "does the same)")
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     r.set_defaults(func=_run)
 
@@ -130,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="how many runs of a study output folder are finished")
     st.add_argument("out", help="the study's output folder (the --out of evoprune run)")
+    st.add_argument("--import", action="append", default=[], dest="imports", metavar="MODULE",
+                    help="import MODULE first (as evoprune run --import), e.g. when the study's imports are not "
+                    "on sys.path")
     st.add_argument("-v", "--verbose", action="store_true", help="list unfinished runs")
     st.set_defaults(func=_status)
 
