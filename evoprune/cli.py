@@ -1,4 +1,4 @@
-"""Command line: ``evoprune run | report | status | export | demo`` (also ``python -m evoprune``)."""
+"""Command line: ``evoprune run | report | status | export | compare`` (also ``python -m evoprune``)."""
 
 from __future__ import annotations
 
@@ -83,10 +83,10 @@ def _export(args) -> int:
     return 0
 
 
-def _demo(args) -> int:
-    from .demo import demo
+def _compare(args) -> int:
+    from .compare import compare_operators
 
-    demo(args.out, args.generations, args.seed, args.workers, args.schedule)
+    compare_operators(args.out, args.generations, args.seed, args.workers, args.schedule)
     return 0
 
 
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run (or resume) a study described in a TOML file")
     r.add_argument("study", help="study file, e.g. studies/quick.toml")
-    r.add_argument("--out", required=True, help="output folder (re-running it resumes)")
+    r.add_argument("--out", required=True, help="required: the output folder (re-running it resumes)")
     r.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (default: 1, serial)")
     r.add_argument("--scheduler", help="address of a dask.distributed scheduler, e.g. tcp://10.0.0.5:8786")
     r.add_argument("--device", help="torch device for every run: cpu, cuda, cuda:N, mps or auto "
@@ -142,20 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="write a finished run's model as a file PyTorch alone loads")
     ex.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (OUT/runs/<run_id>) or its model.safetensors")
-    ex.add_argument("--out", required=True, help="FILE.safetensors (safetensors), else a torch.save state dict "
+    ex.add_argument("--out", required=True, help="required: FILE.safetensors (safetensors), else a torch.save state dict "
                     "(torch.load(FILE, weights_only=True) reads it)")
     ex.add_argument("--dense", action="store_true", help="pruning applied: plain nn.Sequential names "
                     "(encoder.0.weight, ...), no masks (default: weight_orig/weight_mask as torch.nn.utils.prune)")
     ex.set_defaults(func=_export)
 
-    d = sub.add_parser("demo", help="canonical training of the paper's network with each pruning operator")
-    d.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    d = sub.add_parser("compare", help="train the paper's full-size network once unpruned and once with each "
+                       "pruning operator; print a table, plot the curves")
+    d.add_argument("--out", default="out/compare", help="output folder (default: out/compare)")
     d.add_argument("--generations", type=_positive_int, default=200, help="epochs per variant (default: 200)")
     d.add_argument("--seed", type=int, default=0, help="seed of the data and of every run (default: 0)")
     d.add_argument("--workers", type=_positive_int, default=1, help="processes (default: 1)")
     d.add_argument("--schedule", default="exponential", help="pruning schedule of every pruned variant "
                    "(default: exponential)")
-    d.set_defaults(func=_demo)
+    d.set_defaults(func=_compare)
     return p
 
 
