@@ -33,6 +33,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinxarg.ext",
     "quoted_numbers",
+    "no_leaks",
 ]
 
 # -- API reference -------------------------------------------------------------------
@@ -80,6 +81,8 @@ sphinx_gallery_conf = {
     "write_computation_times": False,
     "show_memory": False,
     "show_signature": False,
+    # after each tutorial: matplotlib's defaults, and no pruning method it registered
+    "reset_modules": ("matplotlib", "no_leaks.forget_tutorial_methods"),
 }
 
 # -- Pages ---------------------------------------------------------------------------
