@@ -76,6 +76,7 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "image_scrapers": ("matplotlib",),
+    "image_srcset": ["2x"],  # figures also at twice the resolution, for zooming and dense screens
     "capture_repr": (),  # show what the code prints, not the repr of a block's last line
     "min_reported_time": 1,
     "write_computation_times": False,

@@ -142,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="write a finished run's model as a file PyTorch alone loads")
     ex.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (OUT/runs/<run_id>) or its model.safetensors")
-    ex.add_argument("--out", required=True, help="required: FILE.safetensors (safetensors), else a torch.save state dict "
-                    "(torch.load(FILE, weights_only=True) reads it)")
+    ex.add_argument("--out", required=True, help="required: FILE.safetensors (safetensors), else a torch.save "
+                    "state dict (torch.load(FILE, weights_only=True) reads it)")
     ex.add_argument("--dense", action="store_true", help="pruning applied: plain nn.Sequential names "
                     "(encoder.0.weight, ...), no masks (default: weight_orig/weight_mask as torch.nn.utils.prune)")
     ex.set_defaults(func=_export)

@@ -38,7 +38,11 @@ def test_pages_naming_main_are_found(tmp_path):
     (tmp_path / "api").mkdir()
     (tmp_path / "api" / "pruning.html").write_text("<dd>'low_activity': &lt;class '__main__.LowActivity'&gt;</dd>")
     (tmp_path / "index.html").write_text("<p>clean</p>")
-    assert no_leaks.pages_with(tmp_path) == [tmp_path / "api" / "pruning.html"]
+    guard = '<span class="k">if</span> <span class="vm">__name__</span> <span class="o">==</span> ' \
+            '<span class="s2">&quot;__main__&quot;</span>:'
+    (tmp_path / "gpu.html").write_text(guard)
+    (tmp_path / "repr.html").write_text(guard + "<pre>&lt;__main__.Leak object at 0x7f&gt;</pre>")
+    assert no_leaks.pages_with(tmp_path) == [tmp_path / "api" / "pruning.html", tmp_path / "repr.html"]
 
 
 def test_tutorial_methods_are_forgotten():

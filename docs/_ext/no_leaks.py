@@ -2,12 +2,15 @@
 
 sphinx-gallery runs every tutorial in the process that builds the API pages, as module
 ``__main__``. After each tutorial, :func:`forget_tutorial_methods` unregisters the pruning
-methods it defined; when the build ends, every HTML page that contains ``__main__`` is a
-warning (an error under ``sphinx -W``).
+methods it defined; when the build ends, every HTML page whose text names ``__main__`` is a
+warning (an error under ``sphinx -W``). The one exception is the main-module guard itself
+(``if __name__ == "__main__":``), which the pages on worker processes must show.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 from sphinx.util import logging
@@ -24,9 +27,18 @@ def forget_tutorial_methods(gallery_conf, fname, when=None) -> None:
             unregister_method(name)
 
 
-def pages_with(folder: Path, text: str = "__main__") -> list[Path]:
-    """The HTML pages under ``folder`` that contain ``text``."""
-    return sorted(p for p in folder.rglob("*.html") if text in p.read_text(encoding="utf-8", errors="replace"))
+TAG = re.compile(r"<[^>]+>")
+GUARD = re.compile(r"""__name__\s*==\s*["']__main__["']""")
+
+
+def names_main(page: str) -> bool:
+    """Whether the HTML ``page`` names ``__main__`` anywhere but in a main-module guard."""
+    return "__main__" in GUARD.sub("", html.unescape(TAG.sub("", page)))
+
+
+def pages_with(folder: Path) -> list[Path]:
+    """The HTML pages under ``folder`` that name ``__main__`` (see :func:`names_main`)."""
+    return sorted(p for p in folder.rglob("*.html") if names_main(p.read_text(encoding="utf-8", errors="replace")))
 
 
 def _check(app, exception) -> None:

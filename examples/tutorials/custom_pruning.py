@@ -145,7 +145,9 @@ for operator, params in [
 # layer (its scores there are ``inf``): an output neuron is a feature of the
 # reconstruction, and dropping one would cost its error on every row.
 
-fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
+fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
+fig.suptitle("Fraction of weights kept per layer of the final network, by operator",
+             fontsize="medium")
 width = 0.27
 for i, (operator, r) in enumerate(results.items()):
     labels, kept = [], []
@@ -167,9 +169,10 @@ fig.legend(loc="outside upper center", ncols=3, frameon=False)
 # the study's ``imports`` (or pass ``--import my_pruning``): evoprune imports it, from
 # the study file's folder first and then from ``sys.path``, before it reads the study,
 # and so do its worker processes. An installed package can instead declare the module
-# as an entry point of the ``evoprune.pruning`` group.
+# as an entry point of the ``evoprune.pruning`` group. Here the class above goes into
+# ``studies/my_pruning.py`` and a small study beside it names the module:
 
-import inspect  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -180,10 +183,30 @@ import evoprune  # noqa: E402
 
 folder = Path(tempfile.mkdtemp())
 (folder / "studies").mkdir()
-(folder / "studies" / "my_pruning.py").write_text(
-    "import torch\n\nfrom evoprune.pruning import PruningMethod\n\n\n"
-    + inspect.getsource(LowActivity)
-)
+(folder / "studies" / "my_pruning.py").write_text('''\
+"""The LowActivity pruning method of the custom-pruning tutorial."""
+
+import torch
+
+from evoprune.pruning import PruningMethod
+
+
+class LowActivity(PruningMethod):
+    name = "low_activity"
+    unit = "neuron"
+    needs_data = True
+
+    def __init__(self, amount=0.2, scope="layer", n_cases=32, power=1.0):
+        super().__init__(amount, scope)
+        self.n_cases = n_cases
+        self.power = power
+
+    def scores(self, stack, rngs):
+        scores = [[a.abs().pow(self.power).mean(dim=1) for a in acts]
+                  for acts in stack.activations]
+        scores[1][-1] = torch.full_like(scores[1][-1], float("inf"))
+        return scores
+''')
 (folder / "studies" / "study.toml").write_text("""\
 name = "low_activity"
 imports = ["my_pruning"]
@@ -205,7 +228,9 @@ operator = ["none", "low_activity"]
 
 # %%
 # Run it from another folder, as a shell would (``evoprune run studies/study.toml
-# --out out``); here through the Python that builds this page:
+# --out out``); here through the Python that builds this page. Each run's
+# ``config.json`` records the method's parameters (``evoprune report out`` would then
+# write the report, which names the method):
 
 env = {**os.environ, "PYTHONPATH": str(Path(evoprune.__file__).parents[1])}
 done = subprocess.run(
@@ -213,7 +238,11 @@ done = subprocess.run(
      "--no-report"],
     cwd=folder, env=env, capture_output=True, text=True,
 )
-print(done.stdout)
+print("exit status", done.returncode)
+for run_dir in sorted((folder / "out" / "runs").iterdir()):
+    config = json.loads((run_dir / "config.json").read_text())["config"]
+    result = json.loads((run_dir / "result.json").read_text())
+    print(f"{run_dir.name:40s} {config['pruning']}  test L1 {result['test_l1']:.4f}")
 
 # %%
 # A module that cannot be imported stops the command before it writes anything,
