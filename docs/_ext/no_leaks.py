@@ -5,6 +5,9 @@ sphinx-gallery runs every tutorial in the process that builds the API pages, as 
 methods it defined; when the build ends, every HTML page whose text names ``__main__`` is a
 warning (an error under ``sphinx -W``). The one exception is the main-module guard itself
 (``if __name__ == "__main__":``), which the pages on worker processes must show.
+
+It also gives the gallery's thumbnails (sphinx-gallery leaves their alt text empty) alt text
+naming the tutorial they come from.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import html
 import re
 from pathlib import Path
 
+from docutils import nodes
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,17 @@ def _check(app, exception) -> None:
                        page.relative_to(app.outdir))
 
 
+THUMB = re.compile(r"sphx_glr_(\w+?)_thumb\.\w+$")
+
+
+def _thumbnail_alt(app, doctree, docname) -> None:
+    for image in doctree.findall(nodes.image):
+        m = THUMB.search(image.get("uri", ""))
+        if m and not image.get("alt"):
+            image["alt"] = f"first figure of the {m.group(1).replace('_', ' ')} tutorial"
+
+
 def setup(app):
+    app.connect("doctree-resolved", _thumbnail_alt)
     app.connect("build-finished", _check)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
