@@ -13,7 +13,6 @@ from .kernels import reconstruction_errors
 
 __all__ = [
     "fraction_kept",
-    "train_error",
     "PopulationErrors",
     "BatchStatistics",
     "SharedStatistics",

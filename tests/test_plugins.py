@@ -116,7 +116,7 @@ def test_entry_point_registers_a_method_on_first_use(tmp_path, monkeypatch):
     dist = tmp_path / "evoprune_extra-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evoprune-extra\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[evoprune.pruning]\nep_pow = ep_pruning\n")
+    (dist / "entry_points.txt").write_text(f"[{plugins.ENTRY_POINT_GROUP}]\nep_pow = ep_pruning\n")
     (tmp_path / "ep_pruning.py").write_text(PLUGIN.format(name="ep_pow"))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(plugins, "_entry_points_loaded", False)
@@ -127,3 +127,17 @@ def test_entry_point_registers_a_method_on_first_use(tmp_path, monkeypatch):
     finally:
         unregister_method("ep_pow")
         sys.modules.pop("ep_pruning", None)
+
+
+def test_import_plugins_from_python(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "py_pruning.py").write_text(PLUGIN.format(name="py_pow"))
+    try:
+        assert plugins.import_plugins(["py_pruning"], [tmp_path]) == (str(tmp_path.resolve()),)
+        assert "py_pow" in METHODS
+    finally:
+        unregister_method("py_pow")
+        sys.modules.pop("py_pruning", None)
+    with pytest.raises(plugins.PluginError, match="not a module name: 'my-pruning'"):
+        plugins.import_plugins(["my-pruning"])
+    assert plugins.load_entry_points() == []  # once per process: already loaded

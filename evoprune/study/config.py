@@ -56,7 +56,7 @@ from ..runs.config import METHOD_FIELDS
 from .errors import StudyError, _fail
 from .pruning_table import check_pruning_table, merge_pruning, method_fields
 
-__all__ = ["Study", "RunSpec", "StudyError", "load_study", "parse_study", "group_label"]
+__all__ = ["Study", "RunSpec", "StudyError", "load_study", "parse_study"]
 
 TOP_KEYS = {"name", "description", "imports", "seed", "trials", "checkpoint_every", "trials_per_job", "data", "run",
             "settings", "factors"}
