@@ -158,7 +158,7 @@ for i, (operator, r) in enumerate(results.items()):
     ax.bar([x + i * width for x in range(len(kept))], kept, width, label=operator)
 ax.set_xticks([x + width for x in range(len(labels))], labels)
 ax.set(ylabel="fraction of weights kept", ylim=(0, 1.05))
-fig.legend(loc="outside upper center", ncols=3, frameon=False)
+fig.legend(loc="outside right upper", frameon=False)
 
 # %%
 # From the command line

@@ -338,8 +338,9 @@ show(path.parent / "scatter_canonical.png",
 # %%
 # What pruning kept: for each operator's best run, the mask of the encoder's first
 # layer (rows: hidden units, columns: inputs; black is kept), of the decoder's last
-# layer, and the fraction kept per layer. RANDOM and magnitude pruning thin single
-# connections; a neuron method such as CONJUNCTIVE would remove whole rows.
+# layer, and the fraction kept per layer. RANDOM thins every layer alike; magnitude
+# pruning ranks all the genome's weights together, so it thins some layers far more
+# than others and can leave a hidden unit with no input at all (an empty row).
 
 show(path.parent / "masks_canonical.png",
      "Pruning masks of each operator's best run: encoder first layer and decoder last "
