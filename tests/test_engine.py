@@ -162,11 +162,11 @@ def test_no_private_torch_names_in_the_package():
 
 def test_errors_of_a_genome_in_a_batch_equal_its_errors_alone_bit_for_bit(small_arch, small_data, backend):
     from evoprune.kernels import reconstruction_errors
-    from evoprune.pruning import mutPruneRandom
+    from evoprune.pruning import mutPrune
 
     gs = [AutoencoderGenome(small_arch, rng=s) for s in range(5)]
     for i, g in enumerate(gs[:3]):
-        mutPruneRandom(g, 0.4, rng=i)
+        mutPrune(g, method="random", amount=0.4, rng=i)
     other = AutoencoderGenome(Architecture.paper(input_dim=40, hidden=9, latent=4), rng=7)  # another shape
     for metric in ("l1", "mse", "bce"):
         together = reconstruction_errors([*gs, other], small_data.test, metric, rows=30)

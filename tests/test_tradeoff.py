@@ -149,7 +149,7 @@ def test_report_compares_groups_on_hypervolume(tmp_path):
 def test_population_errors_measure_each_distinct_genome_once(small_arch, small_data, monkeypatch):
     from evoprune import metrics
     from evoprune.genome import AutoencoderGenome
-    from evoprune.pruning import mutPruneRandom
+    from evoprune.pruning import mutPrune
 
     calls = []
     real = metrics.reconstruction_errors
@@ -162,7 +162,7 @@ def test_population_errors_measure_each_distinct_genome_once(small_arch, small_d
     assert errors([survivor]) == first and calls == [1, 0]
     errors.clear()
     child = copy.deepcopy(parent)
-    mutPruneRandom(child, 0.3, rng=1)  # changed in place: measured again
+    mutPrune(child, method="random", amount=0.3, rng=1)  # changed in place: measured again
     both = errors([survivor, child])
     assert calls == [1, 0, 1] and both[0] == first[0] and both[1] != first[0]
     assert both[1] == real([child], small_data.test)[0].item()
