@@ -255,9 +255,10 @@ def page(pack: Path, folder: Path, workers: int = 2, machine: str = "this machin
     df = load_results(pack)
     df = rp.add_kept_at_floor(df, rp.fronts(pack, df["run_id"]), rp.loss_floor(study))
     folder.mkdir(parents=True, exist_ok=True)
-    out = [*head, TITLE, "-" * len(TITLE), "", f"Built from ``{shown}``: **{len(df)} finished runs** of the study's {len(study.runs())} "
-                  f"({study.trials} trials per group planned). Each comparison uses the trials finished in every "
-                  "group it compares; the tables say which.", ""]
+    out = [*head, TITLE, "-" * len(TITLE), "",
+           f"Built from ``{shown}``: **{len(df)} finished runs** of the study's {len(study.runs())} "
+           f"({study.trials} trials per group planned). Each comparison uses the trials finished in every "
+           "group it compares; the tables say which.", ""]
     out += _design(df, study)
     floor = rp.loss_floor(study)
     if floor is not None:
