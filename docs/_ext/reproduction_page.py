@@ -145,7 +145,7 @@ def _claims(rows: list[dict]) -> list[str]:
         claim = row["claim"]
         published = PUBLISHED_CLAIMS.get(claim["name"], "–")
         if "missing" in row:
-            out.append([claim["name"], claim["setting"], published, "–", "–", "–", "–",
+            out.append([claim["name"], claim["setting"], published, "–", "–", "–", "–", "–",
                         f"not testable yet: {row['missing']}"])
             continue
         med = row["medians"]

@@ -173,6 +173,11 @@ def rank_combinations(df: pd.DataFrame, col: str, higher: bool) -> dict[str, Any
             "pairs": len(pairs), "table": table}
 
 
+def _needed(pairs: int, blocked: bool) -> int:
+    """Fewest trials per group with which the best of ``pairs`` Holm-corrected pairwise tests can reach α."""
+    return st.trials_needed("wilcoxon" if blocked else "mannwhitney", pairs, ALPHA)
+
+
 def _verdict(claim: dict, pairs: list[dict], n: int, blocked: bool) -> str:
     won = [p for p in pairs if p["significant"] and p["better"] == p["claimed"]]
     lost = [p for p in pairs if p["significant"] and p["better"] != p["claimed"]]
@@ -180,14 +185,14 @@ def _verdict(claim: dict, pairs: list[dict], n: int, blocked: bool) -> str:
         ok, against = bool(won), len(lost) == len(pairs)
     else:
         ok, against = len(won) == len(pairs), bool(lost)
-    test = "wilcoxon" if blocked else "mannwhitney"
     if ok:
         return f"supported at n = {n}"
     if against:
         return f"contradicted at n = {n} (significant the other way)"
+    test = "wilcoxon" if blocked else "mannwhitney"
     if len(pairs) * st.min_pvalue(test, n) > ALPHA:
         return (f"undecided: n = {n} trials cannot reach α = {ALPHA} with Holm over {len(pairs)} pair(s); "
-                f"needs n ≥ {st.trials_needed(test, len(pairs), ALPHA)}")
+                f"needs n ≥ {_needed(len(pairs), blocked)}")
     return f"not significant at n = {n}"
 
 
@@ -209,7 +214,8 @@ def claim_rows(by_setting: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
         ``claim`` (the claim's dict), ``groups`` (operator → group compared), ``medians`` (group → median test L1,
         kept and hypervolume over the compared trials), ``n``, ``blocked``, ``trials``, ``test``, ``pairs`` (``a``,
         ``b``, ``better``, ``claimed``, ``p_holm``, ``a12``: chance that a run of the claimed winner has the
-        higher value) and ``verdict``; or ``missing`` (why the claim cannot be tested yet) instead.
+        higher value), ``needed`` (trials per group the pairs need to be able to reach α) and ``verdict``;
+        or ``missing`` (why the claim cannot be tested yet) instead.
     """
     rows = []
     for claim in CLAIMS:
@@ -235,7 +241,7 @@ def claim_rows(by_setting: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
         kept = sub if trials is None else sub[sub["trial"].isin(trials)]
         medians = kept.groupby("group")[["test_l1", "fraction_kept", "hypervolume"]].median()
         rows.append({"claim": claim, "groups": groups, "medians": medians, "n": n, "blocked": blocked,
-                     "trials": trials, "test": res["pair_test"], "pairs": out,
+                     "trials": trials, "test": res["pair_test"], "pairs": out, "needed": _needed(len(out), blocked),
                      "verdict": _verdict(claim, out, n, blocked)})
     return rows
 
