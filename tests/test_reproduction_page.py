@@ -199,6 +199,16 @@ def test_one_trial_per_group_is_not_blocked_and_cannot_decide():
     assert claim["verdict"].startswith("undecided: n = 1") and claim["test"] == "Mann–Whitney U"
 
 
+def test_a_setting_with_only_unpruned_runs(partial):
+    path, folder, _ = partial
+    df = load_results(path)
+    df = rp.add_kept_at_floor(df[df["operator"] == "none"], {}, 0.05)
+    lines = page_ext._losses("canonical", df, best_per_operator(df))
+    assert "   * - unpruned" in lines and not rp.rank_combinations(df, "test_l1", False)["best"]
+    assert [c["missing"] for c in rp.claim_rows({"canonical": df})] == [
+        "no finished runs of variance, conjunctive, random in canonical", "no finished runs in grid"]
+
+
 def test_the_pack_folder_is_configurable(monkeypatch, tmp_path):
     monkeypatch.delenv(page_ext.ENV, raising=False)
     assert page_ext.pack_folder("results/paper") == page_ext.ROOT / "results" / "paper"

@@ -110,7 +110,8 @@ def _losses(setting: str, sdf: pd.DataFrame, best: pd.DataFrame) -> list[str]:
     published = PUBLISHED.get(setting, {})
     rows = []
     base = sdf[sdf["operator"] == "none"]
-    ops = ["none", *best["operator"]] if len(base) else list(best["operator"])
+    pruned = [] if best.empty else list(best["operator"])
+    ops = ["none", *pruned] if len(base) else pruned
     for op in ops:
         g = base if op == "none" else sdf[sdf["group"] == best.set_index("operator").loc[op, "group"]]
         sched = "–" if op == "none" else str(g["schedule"].iloc[0])
@@ -209,7 +210,13 @@ def _figures(setting: str, sdf: pd.DataFrame, analysis: dict, pack: Path, folder
     return out
 
 
-def _walltime(times: pd.DataFrame, workers: int, machine: str) -> list[str]:
+def _backends(df: pd.DataFrame) -> str:
+    counts = df["backend"].dropna().value_counts() if "backend" in df else pd.Series(dtype=int)
+    told = ", ".join(f"{name} {k}" for name, k in counts.items())
+    return f" Runs per training backend: {told} ({len(df) - int(counts.sum())} not recorded)." if told else ""
+
+
+def _walltime(times: pd.DataFrame, workers: int, machine: str, backends: str = "") -> list[str]:
     rows = [[t.setting, f"{t.runs} of {t.planned}", fmt_hours(t.seconds), fmt(t.mean),
              fmt_hours(t.projected), fmt_hours(t.projected / workers)] if t.runs else
             [t.setting, f"0 of {t.planned}", "–", "–", "–", "–"] for t in times.itertuples()]
@@ -219,7 +226,7 @@ def _walltime(times: pd.DataFrame, workers: int, machine: str) -> list[str]:
     return out + [f"Measured on {machine}. A run's wall time is its share of the job it ran in (trials in "
                   "lockstep share one job), so the sum is one worker's time; the projection scales each group's "
                   f"mean to {trials} trials (a group without runs yet: the setting's mean), then divides by "
-                  f"{workers} workers side by side. The machine is shared: timings vary with its load.", ""]
+                  f"{workers} workers side by side. The machine is shared: timings vary with its load.{backends}", ""]
 
 
 def page(pack: Path, folder: Path, workers: int = 2, machine: str = "this machine",
@@ -293,7 +300,7 @@ def page(pack: Path, folder: Path, workers: int = 2, machine: str = "this machin
     out += _claims(rp.claim_rows(by_setting))
     out += ["Figures", "-" * len("Figures"), "", *figures]
     out += ["Wall time", "-" * len("Wall time"), ""]
-    out += _walltime(rp.wall_times(df, study), workers, machine)
+    out += _walltime(rp.wall_times(df, study), workers, machine, _backends(df))
     return "\n".join(out).rstrip() + "\n"
 
 
