@@ -33,7 +33,7 @@ from .analyse import ALPHA, BASELINE, _blocked_values, best_per_operator, group_
 from .config import Study
 from .shards import packs_of
 
-__all__ = ["FLOOR_TOLERANCE", "METRICS", "CLAIMS", "loss_floor", "fronts", "add_kept_at_floor",
+__all__ = ["FLOOR_TOLERANCE", "METRICS", "CLAIMS", "CLAIM_METRIC", "loss_floor", "fronts", "add_kept_at_floor",
            "rank_combinations", "claim_rows", "wall_times"]
 
 #: Relative distance to the loss floor within which a model counts as at the floor.
@@ -44,8 +44,8 @@ METRICS = (
     ("kept_at_floor", "fraction kept at the loss floor", False),
     ("hypervolume", "trade-off hypervolume", True),
 )
-#: The paper's claims: name, setting, the operators that should win, those that should lose, and whether one
-#: winner beating RANDOM suffices ("any") or every pair must go the claimed way ("all").
+#: The paper's two claims, each with its name, its setting, the operators that should win, those that should
+#: lose, and whether one winner beating RANDOM suffices ("any") or every pair must go the claimed way ("all").
 CLAIMS = (
     {"name": "guided beats RANDOM", "setting": "canonical", "winners": ("variance", "conjunctive"),
      "losers": ("random",), "needs": "any"},
