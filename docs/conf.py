@@ -88,7 +88,7 @@ sphinx_gallery_conf = {
 # were run: these say it (the page projects the study's wall time with them).
 reproduction_pack = "results/paper"
 reproduction_workers = 2
-reproduction_machine = "the shared 2-core development machine (evoprune run --workers 2)"
+reproduction_machine = "the shared 2-core development machine"
 
 # -- Pages ---------------------------------------------------------------------------
 

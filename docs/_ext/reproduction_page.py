@@ -223,10 +223,11 @@ def _walltime(times: pd.DataFrame, workers: int, machine: str, backends: str = "
     trials = int(times["trials"].iloc[0]) if len(times) else 0
     out = _table(["setting", "finished runs", "summed wall time (h)", "mean per run (s)",
                   f"projected at {trials} trials, one worker (h)", f"same with {workers} workers (h)"], rows)
-    return out + [f"Measured on {machine}. A run's wall time is its share of the job it ran in (trials in "
-                  "lockstep share one job), so the sum is one worker's time; the projection scales each group's "
-                  f"mean to {trials} trials (a group without runs yet: the setting's mean), then divides by "
-                  f"{workers} workers side by side. The machine is shared: timings vary with its load.{backends}", ""]
+    return out + [f"Measured on {machine}, the study run with ``--workers {workers}``. A run's wall time is its "
+                  "share of the job it ran in (trials in lockstep share one job), so the sum is one worker's "
+                  f"time; the projection scales each group's mean to {trials} trials (a group without runs yet: "
+                  f"the setting's mean), then divides by {workers} workers side by side. The machine is shared: "
+                  f"timings vary with its load.{backends}", ""]
 
 
 def page(pack: Path, folder: Path, workers: int = 2, machine: str = "this machine",
