@@ -98,15 +98,14 @@ def _design(df: pd.DataFrame, study) -> list[str]:
         per = sub.groupby("group").size()
         shared = sub.pivot_table(index="trial", columns="group", values="seed", aggfunc="first").dropna() \
             if len(sub) else pd.DataFrame()
-        full = len(per) == want["group"].nunique()
         rows.append([setting, f"{len(sub)} of {len(want)}", f"{len(per)} of {want['group'].nunique()}",
                      "–" if per.empty else str(per.min()) if per.min() == per.max() else f"{per.min()}–{per.max()}",
-                     str(len(shared)) if full else "– (not every group has a run)"])
+                     "–" if per.empty else str(len(shared))])
     return _table(["setting", "finished runs", "groups with runs", "trials per group",
-                   "trials finished in every group"], rows)
+                   "trials finished in every group with runs"], rows)
 
 
-def _losses(setting: str, sdf: pd.DataFrame, best: pd.DataFrame) -> list[str]:
+def _losses(setting: str, sdf: pd.DataFrame, best: pd.DataFrame, planned: list[str] = ()) -> list[str]:
     published = PUBLISHED.get(setting, {})
     rows = []
     base = sdf[sdf["operator"] == "none"]
@@ -119,6 +118,8 @@ def _losses(setting: str, sdf: pd.DataFrame, best: pd.DataFrame) -> list[str]:
         rows.append([op if op != "none" else "unpruned", published.get(op, "–"), sched, str(len(g)),
                      f"{fmt(med['test_l1'])} / {fmt(med['fraction_kept'])}", fmt(med["kept_at_floor"]),
                      fmt(med["hypervolume"])])
+    rows += [[op if op != "none" else "unpruned", published.get(op, "–"), "no finished runs yet", "0", "–", "–", "–"]
+             for op in planned if op not in ops]
     return _table(["operator", "published (train L1 / kept)", "evoprune best schedule (by HV)", "n",
                    "evoprune median test L1 / kept", "kept at the loss floor", "HV"], rows, [14, 20, 14, 5, 18, 12, 8])
 
@@ -213,7 +214,8 @@ def _figures(setting: str, sdf: pd.DataFrame, analysis: dict, pack: Path, folder
 def _backends(df: pd.DataFrame) -> str:
     counts = df["backend"].dropna().value_counts() if "backend" in df else pd.Series(dtype=int)
     told = ", ".join(f"{name} {k}" for name, k in counts.items())
-    return f" Runs per training backend: {told} ({len(df) - int(counts.sum())} not recorded)." if told else ""
+    rest = len(df) - int(counts.sum())
+    return f" Runs per training backend: {told}{f', {rest} not recorded' if rest else ''}." if told else ""
 
 
 def _walltime(times: pd.DataFrame, workers: int, machine: str, backends: str = "") -> list[str]:
@@ -287,7 +289,7 @@ def page(pack: Path, folder: Path, workers: int = 2, machine: str = "this machin
         analysis = {"best": best, "best_runs": best_runs(sdf),
                     "ranked": {col: rp.rank_combinations(sdf, col, higher) for col, _, higher in rp.METRICS}}
         out += ["Each operator at its best schedule (highest median hypervolume), beside the paper:", ""]
-        out += _losses(setting, sdf, best)
+        out += _losses(setting, sdf, best, list(study.factors.get("operator", [])))
         out += ["Best operator × schedule combinations:", ""]
         for col, label, higher in rp.METRICS:
             r = analysis["ranked"][col]
