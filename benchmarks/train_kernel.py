@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from evoprune import fused
+from evoprune.architecture import Architecture
 from evoprune.data import binary_clustering
-from evoprune.genome import Architecture, AutoencoderGenome
+from evoprune.genome import AutoencoderGenome
 from evoprune.stack import GenomeStack, compile_enabled
 
 BATCH = 5

@@ -33,6 +33,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinxarg.ext",
     "quoted_numbers",
+    "no_leaks",
     "reproduction_page",
 ]
 
@@ -43,6 +44,8 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "description"
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
+# Escape a trailing underscore (lambda_) so reST does not read the name as a link to "lambda".
+strip_signature_backslash = True
 
 nitpicky = True
 # Names that have no page to link to (each with the reason).
@@ -74,11 +77,14 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "image_scrapers": ("matplotlib",),
+    "image_srcset": ["2x"],  # figures also at twice the resolution, for zooming and dense screens
     "capture_repr": (),  # show what the code prints, not the repr of a block's last line
     "min_reported_time": 1,
     "write_computation_times": False,
     "show_memory": False,
     "show_signature": False,
+    # after each tutorial: matplotlib's defaults, and no pruning method it registered
+    "reset_modules": ("matplotlib", "no_leaks.forget_tutorial_methods"),
 }
 
 # -- Reproduction page (_ext/reproduction_page.py) -----------------------------------
@@ -92,13 +98,25 @@ reproduction_machine = "the shared 2-core development machine"
 
 # -- Pages ---------------------------------------------------------------------------
 
-templates_path: list[str] = []
+templates_path = ["_templates"]
 exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store", "tutorials/*.ipynb", "tutorials/*.py"]
 
 html_theme = "furo"
 html_title = f"evoprune {release}"
 html_static_path = ["_static"]
 html_css_files = ["wide.css"]
+REPOSITORY = "https://github.com/evoprune/evoprune"
+# The repository link under the project name, at the head of the side menu on every page.
+html_sidebars = {"**": ["sidebar/brand.html", "sidebar/repository.html", "sidebar/search.html",
+                        "sidebar/scroll-start.html", "sidebar/navigation.html", "sidebar/scroll-end.html"]}
+html_theme_options = {
+    # "view source" and "edit" buttons at the top of every page, and the repository in the footer
+    "source_repository": f"{REPOSITORY}/",
+    "source_branch": "main",
+    "source_directory": "docs/",
+    "footer_icons": [{"name": "GitHub", "url": REPOSITORY, "class": "",
+                      "html": "GitHub repository"}],
+}
 pygments_style = "friendly"
 # Option names such as --out stay as typed (no en dashes), in prose and in the CLI page.
 smartquotes = False

@@ -1,4 +1,4 @@
-"""Command line: ``evoprune run | report | status | pack | export | demo | info`` (also ``python -m evoprune``)."""
+"""Command line: ``evoprune run | report | status | pack | export | compare | info`` (also ``python -m evoprune``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _run(args) -> int:
     from .study.report import report, summary_text
     from .study.runner import run_study
 
-    study = load_study(args.study)
+    study = load_study(args.study, imports=args.imports)
     if args.device is not None:
         from .device import resolve_device
 
@@ -84,7 +84,7 @@ def _status(args) -> int:
     study_file = Path(args.out) / "study.toml"
     if not study_file.is_file():
         raise ValueError(f"{args.out} has no study.toml: not a study output folder")
-    state = study_status(load_study(study_file), args.out)
+    state = study_status(load_study(study_file, imports=args.imports), args.out)
     total = sum(len(v) for v in state.values())
     print(f"{args.out}: {len(state['finished'])}/{total} runs finished, {len(state['running'])} running, "
           f"{len(state['started'])} started, {len(state['pending'])} pending")
@@ -105,10 +105,10 @@ def _export(args) -> int:
     return 0
 
 
-def _demo(args) -> int:
-    from .demo import demo
+def _compare(args) -> int:
+    from .compare import compare_operators
 
-    demo(args.out, args.generations, args.seed, args.workers, args.schedule)
+    compare_operators(args.out, args.generations, args.seed, args.workers, args.schedule)
     return 0
 
 
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run (or resume) a study described in a TOML file")
     r.add_argument("study", help="study file, e.g. studies/quick.toml")
-    r.add_argument("--out", required=True, help="output folder (re-running it resumes)")
+    r.add_argument("--out", required=True, help="required: the output folder (re-running it resumes)")
     r.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (default: 1, serial)")
     r.add_argument("--scheduler", help="address of a dask.distributed scheduler, e.g. tcp://10.0.0.5:8786")
     r.add_argument("--device", help="torch device for every run: cpu, cuda, cuda:N, mps or auto "
@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "from the jobs done so far), finish those running, exit 0; the same command continues")
     r.add_argument("--from", dest="packs", action="append", default=[], metavar="DIR",
                    help="a pack folder of this study (evoprune pack): its runs count as finished (repeatable)")
+    r.add_argument("--import", action="append", default=[], dest="imports", metavar="MODULE",
+                   help="import MODULE first, e.g. one that registers a pruning method; looked for next to the "
+                   "study file, in the current folder, then on sys.path (repeatable; the study's imports key "
+                   "does the same)")
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     r.set_defaults(func=_run)
 
@@ -166,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="how many runs of a study output folder (or pack folder) are finished")
     st.add_argument("out", help="the study's output folder (the --out of evoprune run), or a pack folder")
+    st.add_argument("--import", action="append", default=[], dest="imports", metavar="MODULE",
+                    help="import MODULE first (as evoprune run --import), e.g. when the study's imports are not "
+                    "on sys.path")
     st.add_argument("-v", "--verbose", action="store_true", help="list unfinished runs")
     st.set_defaults(func=_status)
 
@@ -178,20 +185,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="write a finished run's model as a file PyTorch alone loads")
     ex.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (OUT/runs/<run_id>) or its model.safetensors")
-    ex.add_argument("--out", required=True, help="FILE.safetensors (safetensors), else a torch.save state dict "
-                    "(torch.load(FILE, weights_only=True) reads it)")
+    ex.add_argument("--out", required=True, help="required: FILE.safetensors (safetensors), else a torch.save "
+                    "state dict (torch.load(FILE, weights_only=True) reads it)")
     ex.add_argument("--dense", action="store_true", help="pruning applied: plain nn.Sequential names "
                     "(encoder.0.weight, ...), no masks (default: weight_orig/weight_mask as torch.nn.utils.prune)")
     ex.set_defaults(func=_export)
 
-    d = sub.add_parser("demo", help="canonical training of the paper's network with each pruning operator")
-    d.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    d = sub.add_parser("compare", help="train the paper's full-size network once unpruned and once with each "
+                       "pruning operator; print a table, plot the curves")
+    d.add_argument("--out", default="out/compare", help="output folder (default: out/compare)")
     d.add_argument("--generations", type=_positive_int, default=200, help="epochs per variant (default: 200)")
     d.add_argument("--seed", type=int, default=0, help="seed of the data and of every run (default: 0)")
     d.add_argument("--workers", type=_positive_int, default=1, help="processes (default: 1)")
     d.add_argument("--schedule", default="exponential", help="pruning schedule of every pruned variant "
                    "(default: exponential)")
-    d.set_defaults(func=_demo)
+    d.set_defaults(func=_compare)
 
     i = sub.add_parser("info", help="versions, devices, threads and the kernel backend in use (for bug reports)")
     i.set_defaults(func=_info)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .datafiles import SeedLike, _split, load_array, load_idx, read_idx  # noqa: F401 (re-exported)
+from .datafiles import SeedLike, _split, load_array, load_idx
 from .dataset import Dataset, _check_fraction, _check_positive_int, _check_probability, check_data
 
 __all__ = ["DATASETS", "Dataset", "binary_clustering", "check_data", "digits", "load_dataset"]

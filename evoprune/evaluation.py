@@ -1,4 +1,4 @@
-"""Fitness evaluation: reconstruction error of genomes and of encoder×decoder pairings.
+"""Fitness evaluation: reconstruction error of genomes.
 
 The DEAP evaluation functions :func:`evaluate` and :func:`evaluate_tradeoff`
 carry a ``.batch`` form that the engine calls once over a whole stack of
@@ -13,11 +13,9 @@ import torch
 
 from .data import check_data
 from .genome import AutoencoderGenome
-from .half import Half
 from .kernels import WORST, check_metric, reconstruction_errors
-from .kernels import pairing_errors as _pairing_errors
 
-__all__ = ["WORST", "evaluate", "evaluate_tradeoff", "pairing_errors", "reconstruction_error"]
+__all__ = ["WORST", "evaluate", "evaluate_tradeoff", "reconstruction_error"]
 
 
 def _checked(data, genomes: Sequence) -> torch.Tensor:
@@ -88,24 +86,3 @@ def _evaluate_tradeoff_batch(individuals: Sequence, data: torch.Tensor, metric: 
 
 
 evaluate_tradeoff.batch = _evaluate_tradeoff_batch
-
-
-def pairing_errors(
-    encoders: Sequence[Half], decoders: Sequence[Half], data: torch.Tensor, metric: str = "l1"
-) -> torch.Tensor:
-    """Error of every encoder×decoder pairing on ``data``: a ``(len(encoders), len(decoders))`` matrix.
-
-    Parameters
-    ----------
-    encoders
-        The encoder halves.
-    decoders
-        The decoder halves.
-    data
-        Evaluation data, ``(samples, input_dim)``.
-    metric
-        ``l1``, ``mse`` or ``bce``.
-    """
-    check_metric(metric)
-    return _pairing_errors(encoders, decoders, check_data(data, "evaluation data", dim=encoders[0].spec.sizes[0]),
-                           metric)

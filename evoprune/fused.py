@@ -46,7 +46,7 @@ from .kernels_train import StepConfig
 from .losses import LOSSES
 
 __all__ = [
-    "backend", "build", "build_seconds", "decoder_error_sums", "extension", "fused_enabled", "kernel_source",
+    "backend", "build", "decoder_error_sums", "extension", "fused_enabled", "kernel_source",
     "supported", "train_full_steps",
 ]
 
@@ -107,12 +107,6 @@ def backend() -> tuple[str, str]:
     if outcome.module is None:
         return "torch", f"fused kernel {outcome.how}: {outcome.detail}"
     return "fused", f"{outcome.how} {outcome.detail}"
-
-
-def build_seconds() -> float | None:
-    """Seconds the first :func:`extension` call took in this process (build or cache load), or ``None``."""
-    outcome = _STATE.get("outcome")
-    return outcome.seconds if outcome is not None else None  # type: ignore[attr-defined]
 
 
 def fused_enabled() -> bool:

@@ -16,12 +16,11 @@ import copy
 import torch
 from torch import nn
 
-from .architecture import Architecture, HalfSpec  # noqa: F401 (re-exported)
+from .architecture import Architecture
 from .half import Half
 from .rng import RNGLike, as_generator
 from .validation import check_positive
 
-# ``from evoprune.genome import Architecture, Half, HalfSpec`` keeps working (imported above).
 __all__ = ["AutoencoderGenome", "Autoencoder"]
 
 

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "write_jsonl", "read_jsonl", "logbook_records"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "write_jsonl", "logbook_records"]
 
 
 def _umask() -> int:
@@ -125,21 +125,6 @@ def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> Path:
     return atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read the JSON lines of ``path`` (blank lines are skipped).
-
-    Parameters
-    ----------
-    path
-        The file to read.
-
-    Returns
-    -------
-    list of dict
-        One dict per line.
-    """
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def _tmp_write(path: Path, data: bytes) -> Path:

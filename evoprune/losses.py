@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-__all__ = ["Loss", "LOSSES", "METRICS", "BCE_CLAMP"]
+__all__ = ["Loss", "LOSSES", "METRICS"]
 
 #: Outputs are clamped to ``[BCE_CLAMP, 1 - BCE_CLAMP]`` before binary cross-entropy.
 BCE_CLAMP = 1e-7

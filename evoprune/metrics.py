@@ -9,14 +9,11 @@ import numpy as np
 import torch
 from deap import tools
 
-from .evaluation import reconstruction_error
 from .genome import AutoencoderGenome
 from .kernels import reconstruction_errors
 
 __all__ = [
     "fraction_kept",
-    "train_error",
-    "test_error",
     "PopulationErrors",
     "BatchStatistics",
     "SharedStatistics",
@@ -47,19 +44,6 @@ def train_error(individual) -> float:
     return individual.fitness.values[0]
 
 
-def test_error(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> float:
-    """Reconstruction error of ``individual`` on held-out ``data``.
-
-    Parameters
-    ----------
-    individual
-        The genome.
-    data
-        Test data, ``(samples, input_dim)``.
-    metric
-        ``l1``, ``mse`` or ``bce``.
-    """
-    return reconstruction_error(individual, data, metric)
 
 
 def _nanmedian(a) -> float:

@@ -13,11 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .io import atomic_write_bytes  # noqa: E402
 
-__all__ = ["save_figure", "plot_curves", "plot_grid_heatmaps"]
+__all__ = ["save_figure", "plot_curves"]
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Save ``fig`` as PNG atomically and close it.
+def save_figure(fig, path: str | os.PathLike, dpi: int = 200) -> None:
+    """Save ``fig`` as PNG atomically and close it (200 dpi: sharp when the figure is zoomed).
 
     Parameters
     ----------
@@ -62,41 +62,6 @@ def plot_curves(
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend()
-    if title:
-        fig.suptitle(title)
-    save_figure(fig, path)
-
-
-def plot_grid_heatmaps(values: Mapping[str, Sequence[float]], rows: int, cols: int, path: str | os.PathLike,
-                       title: str = "") -> None:
-    """One heatmap per named per-cell quantity, laid out on the ``rows × cols`` grid.
-
-    Parameters
-    ----------
-    values
-        Per quantity name, one value per cell (row-major).
-    rows
-        Grid rows.
-    cols
-        Grid columns.
-    path
-        The PNG file to write.
-    title
-        Figure title.
-    """
-    import numpy as np
-
-    fig, axes = plt.subplots(1, len(values), figsize=(max(4, cols * 0.9) * len(values), max(2.2, rows * 0.9 + 1.2)))
-    axes = [axes] if len(values) == 1 else axes
-    for ax, (name, v) in zip(axes, values.items(), strict=True):
-        arr = np.asarray(v, dtype=float).reshape(rows, cols)
-        im = ax.imshow(arr, cmap="viridis")
-        for (r, c), x in np.ndenumerate(arr):
-            ax.text(c, r, f"{x:.3f}", ha="center", va="center", color="w", fontsize=8)
-        ax.set_title(name)
-        ax.set_xticks(range(cols))
-        ax.set_yticks(range(rows))
-        fig.colorbar(im, ax=ax, shrink=0.8)
     if title:
         fig.suptitle(title)
     save_figure(fig, path)

@@ -9,7 +9,6 @@ seed whatever map executes it.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 __all__ = ["RNGLike"]
 
@@ -29,10 +28,3 @@ def as_generator(rng: RNGLike) -> np.random.Generator:
 def child_seeds(rng: np.random.Generator, n: int) -> list[int]:
     """Draw ``n`` independent 63-bit seeds for child tasks."""
     return [int(s) for s in rng.integers(0, 2**63 - 1, size=n)]
-
-
-def torch_generator(rng: np.random.Generator) -> torch.Generator:
-    """A CPU torch generator seeded from ``rng``."""
-    g = torch.Generator()
-    g.manual_seed(int(rng.integers(0, 2**63 - 1)))
-    return g

@@ -38,7 +38,8 @@ class LossSchedule:
     Register it on a toolbox as ``loss``; the algorithms then pass
     ``loss=toolbox.loss(t, T)`` to ``toolbox.train``:
 
-    >>> LossSchedule("bce>l1", switch=0.5)(t=100, T=200), LossSchedule("bce>l1", switch=0.5)(t=101, T=200)
+    >>> loss = LossSchedule("bce>l1", switch=0.5)
+    >>> loss(t=100, T=200), loss(t=101, T=200)
     ('bce', 'l1')
 
     Binary cross-entropy learns fast but its optimum (calibrated bit

@@ -3,7 +3,7 @@ import pytest
 import torch
 from deap import base, creator
 
-from evoprune.genome import Architecture
+from evoprune.architecture import Architecture
 
 if not hasattr(creator, "FitnessMin"):
     creator.create("FitnessMin", base.Fitness, weights=(-1.0,))

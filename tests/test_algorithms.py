@@ -8,7 +8,7 @@ from deap import base, creator, tools
 from evoprune.algorithms import eaMuCommaLambda, eaMuPlusLambda
 from evoprune.evaluation import evaluate
 from evoprune.metrics import default_stats
-from evoprune.pruning import mutPruneRandom
+from evoprune.pruning import mutPrune
 from evoprune.schedules import Schedule
 from evoprune.selection import selParsimony
 from evoprune.training import mutLearningRate, mutTrain
@@ -28,7 +28,7 @@ def make_toolbox(data, schedule=("fixed", 1.0), amount=0.1, select=None):
     tb.register("mutate", mutLearningRate, sigma=0.1)
     tb.register("evaluate", evaluate, data=data.train)
     if schedule is not None:
-        tb.register("prune", mutPruneRandom, amount=amount)
+        tb.register("prune", mutPrune, method="random", amount=amount)
         tb.register("schedule", Schedule(*schedule))
     if select is not None:
         tb.register("select", select)
@@ -81,7 +81,7 @@ def test_plus_selection_keeps_best_and_hall_of_fame(small_arch, small_data):
 
 def test_parsimony_selection_prefers_sparser_within_tolerance(small_arch):
     a, b, c = (creator.Genome(small_arch, rng=i) for i in range(3))
-    mutPruneRandom(b, 0.5, rng=0)
+    mutPrune(b, "random", amount=0.5, rng=0)
     a.fitness.values, b.fitness.values, c.fitness.values = (0.100,), (0.1005,), (0.2,)
     assert selParsimony([a, b, c], 1, tolerance=0.01)[0] is b
     assert selParsimony([a, b, c], 1, tolerance=0.0)[0] is a

@@ -11,7 +11,7 @@ import pytest
 import torch
 from deap import creator, tools
 
-from evoprune.genome import Architecture
+from evoprune.architecture import Architecture
 from evoprune.runs import ensure_creator
 from evoprune.study.checkpoint import (
     CheckpointMismatch,

@@ -3,11 +3,11 @@ import json
 import pytest
 
 from evoprune.cli import main
-from evoprune.demo import demo
+from evoprune.compare import compare_operators
 
 
-def test_demo_writes_table_plot_and_logbooks(tmp_path, small_data, capsys):
-    results = demo(tmp_path, generations=6, seed=0, data=small_data, hidden=12, latent=4)
+def test_compare_writes_table_plot_and_logbooks(tmp_path, small_data, capsys):
+    results = compare_operators(tmp_path, generations=6, seed=0, data=small_data, hidden=12, latent=4)
     out = capsys.readouterr().out
     assert [r.label for r in results] == ["none", "random-exponential", "variance-exponential",
                                          "conjunctive-exponential", "magnitude-exponential"]
@@ -17,11 +17,11 @@ def test_demo_writes_table_plot_and_logbooks(tmp_path, small_data, capsys):
         assert [x["gen"] for x in rows] == list(range(7))
         assert rows[-1]["kept_min"] == pytest.approx(r.fraction_kept)
     assert results[0].fraction_kept == 1.0
-    assert (tmp_path / "demo.png").stat().st_size > 5000
+    assert (tmp_path / "compare.png").stat().st_size > 5000
 
 
 def test_cli_reports_bad_schedule(capsys):
-    assert main(["demo", "--schedule", "sometimes", "--generations", "1", "--out", "/tmp/x"]) == 2
+    assert main(["compare", "--schedule", "sometimes", "--generations", "1", "--out", "/tmp/x"]) == 2
     assert "sometimes" in capsys.readouterr().err
 
 

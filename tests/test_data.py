@@ -19,11 +19,9 @@ from evoprune.data import (
     binary_clustering,
     check_data,
     digits,
-    load_array,
     load_dataset,
-    load_idx,
-    read_idx,
 )
+from evoprune.datafiles import load_array, load_idx, read_idx
 
 # --------------------------------------------------------------------------- helpers
 

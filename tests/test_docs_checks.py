@@ -31,3 +31,26 @@ def test_a_stale_number_is_reported():
 def test_a_paragraph_citing_a_benchmark_is_skipped():
     text = "At full size magnitude reaches 0.0509 (benchmarks/tradeoff_targets.py)."
     assert quoted_numbers.unprinted([text], "") == []
+
+
+def test_pages_naming_main_are_found(tmp_path):
+    no_leaks = pytest.importorskip("no_leaks")
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "pruning.html").write_text("<dd>'low_activity': &lt;class '__main__.LowActivity'&gt;</dd>")
+    (tmp_path / "index.html").write_text("<p>clean</p>")
+    guard = '<span class="k">if</span> <span class="vm">__name__</span> <span class="o">==</span> ' \
+            '<span class="s2">&quot;__main__&quot;</span>:'
+    (tmp_path / "gpu.html").write_text(guard)
+    (tmp_path / "repr.html").write_text(guard + "<pre>&lt;__main__.Leak object at 0x7f&gt;</pre>")
+    assert no_leaks.pages_with(tmp_path) == [tmp_path / "api" / "pruning.html", tmp_path / "repr.html"]
+
+
+def test_tutorial_methods_are_forgotten():
+    no_leaks = pytest.importorskip("no_leaks")
+    from evoprune.pruning import METHODS, PruningMethod
+
+    Leak = type("Leak", (PruningMethod,), {"name": "leak_test", "__module__": "__main__",
+                                          "scores": lambda self, stack, rngs: []})
+    assert METHODS["leak_test"] is Leak
+    no_leaks.forget_tutorial_methods({}, "tutorial.py", "after")
+    assert "leak_test" not in METHODS and "random" in METHODS

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from evoprune import fused
-from evoprune.genome import Architecture, AutoencoderGenome, HalfSpec
+from evoprune.architecture import Architecture, HalfSpec
+from evoprune.genome import AutoencoderGenome
 from evoprune.stack import GenomeStack
 
 SMALL = Architecture.paper(input_dim=40, hidden=12, latent=4)  # relu, relu | relu, sigmoid

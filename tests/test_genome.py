@@ -8,8 +8,10 @@ from deap import creator, tools
 from torch import nn
 from torch.nn.utils import prune
 
-from evoprune.genome import Architecture, AutoencoderGenome, Half, HalfSpec
-from evoprune.pruning import mutPruneRandom
+from evoprune.architecture import Architecture, HalfSpec
+from evoprune.genome import AutoencoderGenome
+from evoprune.half import Half
+from evoprune.pruning import mutPrune
 from evoprune.training import mutTrain
 
 
@@ -44,7 +46,7 @@ def test_bad_architectures_raise():
 
 def test_creator_individual_deepcopy_pickle_and_hall_of_fame(small_arch):
     ind = creator.Genome(small_arch, rng=0)
-    mutPruneRandom(ind, 0.3, rng=1)
+    mutPrune(ind, "random", amount=0.3, rng=1)
     ind.fitness.values = (0.25,)
     for other in (copy.deepcopy(ind), pickle.loads(pickle.dumps(ind))):
         assert type(other).__name__ == type(ind).__name__ and isinstance(other, AutoencoderGenome)
@@ -67,7 +69,7 @@ def test_creator_individual_deepcopy_pickle_and_hall_of_fame(small_arch):
 def test_masks_are_permanent_under_training(small_arch, small_data):
     ind = creator.Genome(small_arch, rng=0, lr=1e-2)
     mutTrain(ind, small_data.train, rng=0)  # create optimizer moments first
-    mutPruneRandom(ind, 0.5, rng=2)
+    mutPrune(ind, "random", amount=0.5, rng=2)
     masks = [m.clone() for h in ind.halves for m in h.masks]
     for epoch in range(5):
         mutTrain(ind, small_data.train, rng=epoch, batch_size=8)
@@ -94,7 +96,7 @@ def test_counts_per_half_after_pruning(small_arch):
 
 def test_to_module_matches_genome_and_prune_layout(small_arch, small_data):
     ind = AutoencoderGenome(small_arch, rng=0)
-    mutPruneRandom(ind, 0.4, rng=1)
+    mutPrune(ind, "random", amount=0.4, rng=1)
     x = small_data.test
     expect = ind.reconstruct(x)
     with torch.no_grad():

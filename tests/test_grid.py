@@ -6,7 +6,7 @@ from deap import base, creator, tools
 from evoprune.algorithms import best_centre, eaToroidalGrid, select_pair, tournament
 from evoprune.evaluation import evaluate, reconstruction_error
 from evoprune.metrics import default_stats
-from evoprune.pruning import mutPruneRandom
+from evoprune.pruning import mutPrune
 from evoprune.schedules import Schedule
 from evoprune.topology import Grid
 from evoprune.training import mutLearningRate, mutTrain
@@ -20,7 +20,7 @@ def toolbox(data, schedule=("fixed", 0.5), amount=0.1):
     tb.register("mutate", mutLearningRate, sigma=0.1)
     tb.register("evaluate", evaluate, data=data.train)
     if schedule:
-        tb.register("prune", mutPruneRandom, amount=amount)
+        tb.register("prune", mutPrune, method="random", amount=amount)
         tb.register("schedule", Schedule(*schedule))
     return tb
 

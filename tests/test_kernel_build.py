@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from evoprune import fused
-from evoprune.backends.build import STALE_SECONDS, load_or_build
+from evoprune.backends.build import STALE_SECONDS, Outcome, kernel_dir, load_or_build
 
 FAKE_CXX = """#!/bin/sh
 if [ "$1" = "--version" ]; then echo "fake c++ 1.0"; exit 0; fi
@@ -133,3 +133,13 @@ def test_real_build_killed_midway_then_built_by_the_next_process_with_only_the_c
     assert "kernel backend: fused" in out.stdout
     assert time.monotonic() - t0 < 900
     assert not list((tmp_path / "k").glob("*.lock"))
+
+
+def test_binaries_live_in_the_environment_unless_told_otherwise(tmp_path, monkeypatch, fake_cxx):
+    monkeypatch.delenv("EVOPRUNE_KERNEL_DIR", raising=False)
+    assert kernel_dir() == Path(sys.prefix) / "share" / "evoprune"  # this environment's own folder
+    monkeypatch.setenv("EVOPRUNE_KERNEL_DIR", str(tmp_path / "k"))
+    assert kernel_dir() == tmp_path / "k"
+    out = load_or_build("demo", "// source", [], build=False)
+    assert isinstance(out, Outcome) and out.how == "missing" and str(tmp_path / "k") in out.detail
+    assert not (tmp_path / "k").exists()  # not allowed to build: nothing written

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import evoprune
+from evoprune.architecture import Architecture
 from evoprune.cli import main
-from evoprune.genome import Architecture, AutoencoderGenome
+from evoprune.genome import AutoencoderGenome
 from evoprune.models import (
     MODEL_FILE,
     POPULATION_FILE,

@@ -2,13 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from evoprune.genome import Architecture, AutoencoderGenome, HalfSpec
+from evoprune.architecture import Architecture, HalfSpec
+from evoprune.genome import AutoencoderGenome
 from evoprune.pruning import (
     conjunctive_candidates,
-    mutPruneConjunctive,
-    mutPruneMagnitude,
-    mutPruneRandom,
-    mutPruneVariance,
+    mutPrune,
     neuron_variance,
 )
 
@@ -20,16 +18,16 @@ def _alive_counts(ind):
 def test_random_prunes_amount_of_unpruned_entries_per_tensor(small_arch):
     ind = AutoencoderGenome(small_arch, rng=0)
     before = _alive_counts(ind)
-    mutPruneRandom(ind, 0.2, rng=1)
+    mutPrune(ind, "random", amount=0.2, rng=1)
     mid = _alive_counts(ind)
     assert mid == [b - round(0.2 * b) for b in before]
-    mutPruneRandom(ind, 0.2, rng=2)  # counts only the still-unpruned entries
+    mutPrune(ind, "random", amount=0.2, rng=2)  # counts only the still-unpruned entries
     assert _alive_counts(ind) == [m - round(0.2 * m) for m in mid]
     # zero weights where masked, and the choice depends on the rng
     assert all(torch.all(p[~m] == 0) for h in ind.halves for p, m in zip(h.params, h.masks, strict=True))
     a, b = AutoencoderGenome(small_arch, rng=0), AutoencoderGenome(small_arch, rng=0)
-    mutPruneRandom(a, 0.2, rng=5)
-    mutPruneRandom(b, 0.2, rng=6)
+    mutPrune(a, "random", amount=0.2, rng=5)
+    mutPrune(b, "random", amount=0.2, rng=6)
     assert not torch.equal(a.encoder.masks[0], b.encoder.masks[0])
 
 
@@ -37,7 +35,7 @@ def test_random_is_uniform_over_entries(small_arch):
     hits = torch.zeros(12, 40)
     for s in range(300):
         ind = AutoencoderGenome(small_arch, rng=0)
-        mutPruneRandom(ind, 0.1, rng=s)
+        mutPrune(ind, "random", amount=0.1, rng=s)
         hits += (~ind.encoder.masks[0]).float()
     rate = hits / 300
     assert abs(rate.mean().item() - 0.1) < 0.002
@@ -47,16 +45,16 @@ def test_random_is_uniform_over_entries(small_arch):
 @pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, float("nan")])
 def test_amount_out_of_range_raises(small_arch, bad):
     ind = AutoencoderGenome(small_arch, rng=0)
-    for op in (mutPruneRandom, mutPruneMagnitude):
+    for method in ("random", "magnitude"):
         with pytest.raises(ValueError, match="amount"):
-            op(ind, bad)
+            mutPrune(ind, method, amount=bad)
 
 
 def test_magnitude_prunes_smallest_weights_globally(small_arch):
     ind = AutoencoderGenome(small_arch, rng=0)
     weights = torch.cat([h.params[k].view(-1) for h in ind.halves for k in (0, 2)])
     n = weights.numel()
-    mutPruneMagnitude(ind, 0.25)
+    mutPrune(ind, "magnitude", amount=0.25)
     pruned = torch.cat([~h.masks[k].view(-1) for h in ind.halves for k in (0, 2)])
     assert int(pruned.sum()) == round(0.25 * n)
     cutoff = weights.abs().sort().values[round(0.25 * n) - 1]
@@ -64,7 +62,7 @@ def test_magnitude_prunes_smallest_weights_globally(small_arch):
     assert torch.all(weights.abs()[~pruned] >= cutoff)
     assert all(bool(h.masks[k].all()) for h in ind.halves for k in (1, 3))  # biases untouched
     # second call ranks only the survivors
-    mutPruneMagnitude(ind, 0.25)
+    mutPrune(ind, "magnitude", amount=0.25)
     assert int(torch.cat([~h.masks[k].view(-1) for h in ind.halves for k in (0, 2)]).sum()) == \
         round(0.25 * n) + round(0.25 * (n - round(0.25 * n)))
 
@@ -72,12 +70,12 @@ def test_magnitude_prunes_smallest_weights_globally(small_arch):
 def test_magnitude_layer_scope(small_arch):
     ind = AutoencoderGenome(small_arch, rng=0)
     w = ind.encoder.params[0].clone()
-    mutPruneMagnitude(ind, 0.5, scope="layer")
+    mutPrune(ind, "magnitude", amount=0.5, scope="layer")
     m = ind.encoder.masks[0]
     assert int((~m).sum()) == 240
     assert w.abs()[~m].max() <= w.abs()[m].min()
     with pytest.raises(ValueError, match="scope"):
-        mutPruneMagnitude(ind, 0.1, scope="row")
+        mutPrune(ind, "magnitude", amount=0.1, scope="row")
 
 
 def _planted():
@@ -103,7 +101,7 @@ def test_variance_prefers_low_variance_neurons_and_honours_amount():
     counts = torch.zeros(3)
     for s in range(200):
         ind, data = _planted()
-        mutPruneVariance(ind, data, amount=0.25, rng=s)
+        mutPrune(ind, "variance", data=data, amount=0.25, rng=s)
         m = ind.encoder.masks[0]
         assert int((~m).sum()) == 3  # round(0.25 * 12)
         counts += (~m).sum(dim=1).float()
@@ -115,13 +113,13 @@ def test_variance_prefers_low_variance_neurons_and_honours_amount():
 def test_variance_counts_only_unpruned():
     ind, data = _planted()
     ind.encoder.prune_entries(0, [0, 1, 2, 3])
-    mutPruneVariance(ind, data, amount=0.5, rng=0)
+    mutPrune(ind, "variance", data=data, amount=0.5, rng=0)
     assert int((~ind.encoder.masks[0]).sum()) == 4 + 4
 
 
 def test_conjunctive_prunes_dead_neuron_not_lively_one():
     ind, data = _planted()
-    mutPruneConjunctive(ind, data, n_cases=50, rng=0)
+    mutPrune(ind, "conjunctive", data=data, n_cases=50, rng=0)
     alive = ind.encoder.alive_neurons(0)
     assert alive.tolist() == [False, True, True]
     assert torch.all(ind.encoder.params[0][0] == 0) and ind.encoder.params[1][0] == 0
@@ -140,12 +138,12 @@ def test_conjunctive_candidates_lexicase_order():
 def test_conjunctive_threshold_and_cases_validation(small_arch, small_data):
     ind = AutoencoderGenome(small_arch, rng=0)
     with pytest.raises(ValueError, match="threshold"):
-        mutPruneConjunctive(ind, small_data.train, threshold=1.5)
+        mutPrune(ind, "conjunctive", data=small_data.train, threshold=1.5)
     with pytest.raises(ValueError, match="n_cases"):
-        mutPruneConjunctive(ind, small_data.train, n_cases=0)
+        mutPrune(ind, "conjunctive", data=small_data.train, n_cases=0)
     with pytest.raises(ValueError, match="shape"):
-        mutPruneVariance(ind, torch.zeros(0, 40))
-    for op in (mutPruneConjunctive, mutPruneVariance, mutPruneRandom, mutPruneMagnitude):
-        kw = {"data": small_data.train} if op in (mutPruneConjunctive, mutPruneVariance) else {}
-        out = op(ind, rng=np.random.default_rng(0), **kw)
+        mutPrune(ind, "variance", data=torch.zeros(0, 40))
+    for method in ("conjunctive", "variance", "random", "magnitude"):
+        kw = {"data": small_data.train} if method in ("conjunctive", "variance") else {}
+        out = mutPrune(ind, method, rng=np.random.default_rng(0), **kw)
         assert isinstance(out, tuple) and out[0] is ind

@@ -197,6 +197,8 @@ def test_one_trial_per_group_is_not_blocked_and_cannot_decide():
     assert not r["blocked"] and r["test"] == "Kruskal–Wallis" and r["best"] == "conjunctive-final_n"
     (claim,) = [c for c in rp.claim_rows({"grid": df}) if c["claim"]["setting"] == "grid"]
     assert claim["verdict"].startswith("undecided: n = 1") and claim["test"] == "Mann–Whitney U"
+    assert claim["claim"] is rp.CLAIMS[1] and rp.CLAIM_METRIC in claim["medians"]
+    assert set(page_ext.PUBLISHED_CLAIMS) == {c["name"] for c in rp.CLAIMS}  # the paper's answer to each claim
 
 
 def test_a_setting_with_only_unpruned_runs(partial):

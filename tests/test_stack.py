@@ -8,9 +8,10 @@ import torch
 from torch.nn import functional as F
 
 from evoprune import activations, stack
-from evoprune.genome import Architecture, AutoencoderGenome, HalfSpec
+from evoprune.architecture import Architecture, HalfSpec
+from evoprune.genome import AutoencoderGenome
 from evoprune.losses import LOSSES
-from evoprune.pruning import mutPruneRandom
+from evoprune.pruning import mutPrune
 from evoprune.stack import GenomeStack, compile_enabled
 from evoprune.training import minibatch_orders, train_halves
 
@@ -66,7 +67,7 @@ def test_single_member_matches_torch_adam(small_arch, small_data):
 def test_stack_equals_members_trained_alone(small_arch, small_data):
     x = small_data.train
     inds = [AutoencoderGenome(small_arch, rng=s, lr=lr) for s, lr in enumerate((1e-3, 3e-3, 1e-2))]
-    mutPruneRandom(inds[1], 0.4, rng=0)
+    mutPrune(inds[1], "random", amount=0.4, rng=0)
     for k, ind in enumerate(inds[1:]):  # different Adam histories ...
         (ind.encoder,), (ind.decoder,), _ = train_halves([ind.encoder], [ind.decoder], [ind.lr], x,
                                                          _orders(100, 1, 9), 10 * (k + 1))
@@ -86,7 +87,7 @@ def test_stack_equals_members_trained_alone(small_arch, small_data):
 def test_pruned_entries_and_moments_stay_exactly_zero(small_arch, small_data):
     inds = [AutoencoderGenome(small_arch, rng=s, lr=1e-2) for s in range(2)]
     for s, ind in enumerate(inds):
-        mutPruneRandom(ind, 0.5, rng=s)
+        mutPrune(ind, "random", amount=0.5, rng=s)
         ind.encoder.prune_neurons(0, [0, 3])
     inds[1].encoder.params[0][1, 1] = float("nan")  # an unpruned NaN poisons every gradient ...
     assert inds[1].encoder.masks[0][1, 1]
@@ -148,7 +149,7 @@ def test_activation_without_hand_written_derivative_falls_back_to_autograd(monke
 
 def test_halves_round_trip_and_inputs_untouched(small_arch):
     inds = [AutoencoderGenome(small_arch, rng=s) for s in range(2)]
-    mutPruneRandom(inds[0], 0.3, rng=0)
+    mutPrune(inds[0], "random", amount=0.3, rng=0)
     st = GenomeStack.from_halves([i.encoder for i in inds], [i.decoder for i in inds], [1e-3, 2e-3])
     assert [tuple(p.shape) for p in st.params[:2]] == [(2, 12, 40), (2, 1, 12)]  # wider dimension last
     assert tuple(st.params[-2].shape) == (2, 12, 40) and tuple(st.lr.shape) == (2, 1, 1)
@@ -181,7 +182,7 @@ def test_compiled_step_equals_eager(monkeypatch, small_arch, small_data):
         pytest.skip("no C++ compiler found: torch.compile cannot build CPU kernels here")
     x = small_data.train
     inds = [AutoencoderGenome(small_arch, rng=s, lr=lr) for s, lr in enumerate((1e-3, 3e-3))]
-    mutPruneRandom(inds[0], 0.3, rng=0)
+    mutPrune(inds[0], "random", amount=0.3, rng=0)
     orders = _orders(x.shape[0], 2)[:, :23]  # 4 compiled minibatches of 5, then an eager one of 3
     eager = _train(inds, x, orders, loss="bce")
     with warnings.catch_warnings(record=True) as caught:
@@ -202,7 +203,7 @@ def test_compiled_step_equals_eager(monkeypatch, small_arch, small_data):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)")
 def test_cuda_training_matches_cpu(small_arch, small_data):
     inds = [AutoencoderGenome(small_arch, rng=s, lr=lr) for s, lr in enumerate((1e-3, 3e-3))]
-    mutPruneRandom(inds[1], 0.3, rng=0)
+    mutPrune(inds[1], "random", amount=0.3, rng=0)
     orders = _orders(100, 2)
     cpu = train_halves([i.encoder for i in inds], [i.decoder for i in inds], [i.lr for i in inds], small_data.train,
                        orders, batch_size=8, loss="bce")

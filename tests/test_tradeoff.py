@@ -58,10 +58,10 @@ def test_test_errors_ride_along_but_do_not_choose():
 
 
 def test_tradeoff_statistics_records_the_populations_front(small_arch, data):
-    from evoprune.pruning import mutPruneMagnitude
+    from evoprune.pruning import mutPrune
 
     pop = [creator.Genome(small_arch, rng=i) for i in range(3)]
-    mutPruneMagnitude(pop[1], 0.5)
+    mutPrune(pop[1], "magnitude", amount=0.5)
     rec = TradeoffStatistics(data.validation, test=data.test).compile(pop)
     expected = pareto_front((reconstruction_error(i, data.validation), i.fraction_kept, k) for k, i in enumerate(pop))
     assert len(rec["front"]) == len(expected)
@@ -112,14 +112,14 @@ def test_nsga2_selection_keeps_a_tradeoff_population(data):
 
 
 def test_select_final_takes_the_sparsest_model_within_tolerance(small_arch, data):
-    from evoprune.pruning import mutPruneMagnitude
+    from evoprune.pruning import mutPrune
     from evoprune.training import mutTrain
 
     dense = creator.Genome(small_arch, rng=0, lr=1e-2)
     mutTrain(dense, data.train, rng=0, batch_size=10, loss="bce", epochs=20)
     light, heavy = copy.deepcopy(dense), copy.deepcopy(dense)
-    mutPruneMagnitude(light, 0.01)
-    mutPruneMagnitude(heavy, 0.9)
+    mutPrune(light, "magnitude", amount=0.01)
+    mutPrune(heavy, "magnitude", amount=0.9)
     errs = {id(g): reconstruction_error(g, data.validation) for g in (dense, light, heavy)}
     assert errs[id(heavy)] > 1.01 * min(errs.values())  # heavy pruning of an untrained net changes its output
     assert select_final([dense, heavy, light], data.validation, tolerance=0.01) is light

@@ -5,9 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from evoprune.evaluation import evaluate, pairing_errors, reconstruction_error
+from evoprune.evaluation import evaluate, reconstruction_error
 from evoprune.genome import AutoencoderGenome
-from evoprune.pruning import mutPruneRandom
+from evoprune.kernels import pairing_errors
+from evoprune.pruning import mutPrune
 from evoprune.training import minibatch_orders, mutLearningRate, mutTrain, train_halves
 
 
@@ -39,7 +40,7 @@ def test_adam_state_persists_across_epochs(small_arch, small_data):
 
 def test_batched_training_equals_training_each_alone(small_arch, small_data):
     inds = [AutoencoderGenome(small_arch, rng=s, lr=lr) for s, lr in zip(range(3), (1e-3, 3e-3, 1e-2), strict=True)]
-    mutPruneRandom(inds[1], 0.3, rng=0)
+    mutPrune(inds[1], "random", amount=0.3, rng=0)
     x = small_data.train
     orders = minibatch_orders(x.shape[0], [np.random.default_rng(s) for s in range(3)])
     encs, decs, losses = train_halves([i.encoder for i in inds], [i.decoder for i in inds],
@@ -83,7 +84,7 @@ def test_nan_loss_gives_worst_fitness(small_arch, small_data):
 
 def test_pairing_errors_matches_individual_evaluation(small_arch, small_data):
     inds = [AutoencoderGenome(small_arch, rng=s) for s in range(3)]
-    mutPruneRandom(inds[2], 0.5, rng=0)
+    mutPrune(inds[2], "random", amount=0.5, rng=0)
     m = pairing_errors([i.encoder for i in inds], [i.decoder for i in inds[:2]], small_data.test)
     assert m.shape == (3, 2)
     for i in range(3):
@@ -111,7 +112,7 @@ def test_module_export_is_plain_module(small_arch):
 
 
 def test_bad_data_is_rejected_with_clear_errors(small_arch, small_data):
-    from evoprune.pruning import mutPruneConjunctive
+    from evoprune.pruning import mutPrune
 
     ind = AutoencoderGenome(small_arch, rng=0)
     wide = torch.rand(10, 41)
@@ -120,7 +121,7 @@ def test_bad_data_is_rejected_with_clear_errors(small_arch, small_data):
     with pytest.raises(ValueError, match="expected 40 features, got 41"):
         evaluate(ind, wide)
     with pytest.raises(ValueError, match="expected 40 features, got 41"):
-        mutPruneConjunctive(ind, wide)
+        mutPrune(ind, "conjunctive", data=wide)
     bad = small_data.train.clone()
     bad[3, 5] = float("nan")
     with pytest.raises(ValueError, match="1 NaN"):
@@ -175,3 +176,15 @@ def test_l1_fine_tuning_after_bce_beats_either_loss_alone(small_arch, small_data
         results[name] = reconstruction_error(ind, small_data.test)
     assert results["bce>l1"] < 0.8 * results["bce"], results
     assert results["bce>l1"] < results["l1"], results
+
+
+def test_losses_are_declared_once_and_users_name_only_the_public_ones():
+    import pytest
+
+    from evoprune.losses import LOSSES, METRICS, Loss
+    from evoprune.training import LossSchedule
+
+    assert all(isinstance(loss, Loss) for loss in LOSSES.values())
+    assert METRICS == ("l1", "mse", "bce") and not LOSSES["bce_logits"].public
+    with pytest.raises(ValueError, match="unknown loss 'bce_logits'; valid: bce, l1, mse"):
+        LossSchedule("bce_logits")

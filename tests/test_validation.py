@@ -258,12 +258,12 @@ def test_output_path_that_is_a_file_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["demo", "--workers", "0"], "--workers: expected an integer >= 1, got 0"),
-        (["demo", "--generations", "0"], "--generations: expected an integer >= 1, got 0"),
-        (["demo", "--generations", "-3"], "--generations: expected an integer >= 1, got -3"),
+        (["compare", "--workers", "0"], "--workers: expected an integer >= 1, got 0"),
+        (["compare", "--generations", "0"], "--generations: expected an integer >= 1, got 0"),
+        (["compare", "--generations", "-3"], "--generations: expected an integer >= 1, got -3"),
     ],
 )
-def test_demo_counts_below_one_are_refused(tmp_path, capsys, argv, words):
+def test_compare_counts_below_one_are_refused(tmp_path, capsys, argv, words):
     with pytest.raises(SystemExit) as e:
         main([*argv, "--out", str(tmp_path / "demo")])
     assert e.value.code == 2 and words in capsys.readouterr().err

@@ -256,19 +256,22 @@ def eaToroidalGrid(
         evaluate(population)
         for t = 1 .. ngen:
             synchronous:  every cell reads generation t-1; all cells form one stack
-            asynchronous: cells in random order, each reading the grid as it is now (a stack of one)
+            asynchronous: cells in random order, each reading the grid as it is now
+                          (a stack of one)
             for each cell c:
-                N = neighbourhood(c)                         # centre first
-                E[i, j] = loss(encoder_i ∘ decoder_j) on a training batch, for i, j in N
+                N = neighbourhood(c)                     # centre first
+                E[i, j] = loss(encoder_i ∘ decoder_j) on a training batch, i, j in N
                 score encoders and decoders by the solution concept
                     (best: min over partners; worst: max; mean)
-                enc = tournament(encoders of N), dec = tournament(decoders of N)   # independent
+                enc = tournament(encoders of N)          # independent draws
+                dec = tournament(decoders of N)
                 child = (enc, dec) with cell c's learning rate
-            vary(children):                                  # evoprune.variation.vary
-                with probability schedule(t, ngen, |N|): prune(child)   # if prune_first
-                train(child)                                 # one epoch (loss=loss(t, ngen) if registered)
-                mutate(child)                                # learning rate
-                with probability schedule(t, ngen, |N|): prune(child)   # if not prune_first
+            vary(children):                              # evoprune.variation.vary
+                p = schedule(t, ngen, |N|)
+                with probability p: prune(child)         # if prune_first
+                train(child)                             # one epoch (loss(t, ngen))
+                mutate(child)                            # learning rate
+                with probability p: prune(child)         # if not prune_first
                 evaluate(child)
             centre(c) = child, or select([centre(c), child], 1) if toolbox.select exists
             halloffame.update(population); record stats

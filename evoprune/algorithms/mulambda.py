@@ -138,12 +138,12 @@ def eaMuPlusLambda(
         for t = 1 .. ngen:
             offspring = []
             repeat lambda_ times:
-                with probability cxpb: child = mate(clone(p1), clone(p2))   # p1, p2 random parents
+                with probability cxpb: child = mate(clone(p1), clone(p2))  # random parents
                 otherwise:             child = clone(random parent)
                 offspring += child
             vary(offspring):                         # evoprune.variation.vary, one stack
-                with probability schedule(t, ngen, mu): prune(child)   # if prune_first
-                train(child)                         # one epoch (with loss=loss(t, ngen) if registered)
+                with probability schedule(t, ngen, mu): prune(child)  # if prune_first
+                train(child)                         # one epoch (loss(t, ngen) if registered)
                 mutate(child)                        # e.g. learning-rate mutation
                 (or prune here, after training, if not prune_first)
                 evaluate(child)

@@ -33,6 +33,7 @@ import torch
 
 from ..data import check_data
 from ..kernels import layer_outputs, stack_halves
+from ..plugins import load_entry_points
 from ..rng import RNGLike, as_generator
 from ..validation import check_amount, check_choice
 
@@ -319,6 +320,8 @@ def get_method(method: str | PruningMethod | type[PruningMethod], **params: Any)
             raise TypeError(f"got a method instance {method!r} and parameters {params}: give one or the other")
         return method
     if isinstance(method, str):
+        if method not in METHODS:  # an installed package may register it through an entry point
+            load_entry_points()
         check_choice("pruning method", method, METHODS)
         method = METHODS[method]
     if not (isinstance(method, type) and issubclass(method, PruningMethod)):

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..algorithms import CONCEPTS
 from ..device import check_device_name
+from ..plugins import load_entry_points
 from ..pruning import METHODS, PruningMethod, get_method, method_names, paper_probability
 from ..schedules import SCHEDULES
 from ..topology import Grid
@@ -115,6 +116,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         get_setting(self.setting)
+        if self.operator not in operators():  # an installed package may register it through an entry point
+            load_entry_points()
         check_choice("operator", self.operator, operators())
         self._check_pruning()
         check_choice("schedule", self.schedule, SCHEDULES)

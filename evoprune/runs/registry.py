@@ -6,6 +6,8 @@ from typing import Any, ClassVar
 
 from deap import base
 
+from ..plugins import load_entry_points
+
 #: Settings by name (``canonical``, ``grid``; a user's own once registered).
 SETTINGS: dict[str, Setting] = {}
 
@@ -134,6 +136,8 @@ def get_setting(name: str) -> Setting:
     name
         A key of :data:`SETTINGS`.
     """
+    if name not in SETTINGS:  # an installed package may register it through an entry point
+        load_entry_points()
     if name not in SETTINGS:
         raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
     return SETTINGS[name]

@@ -26,7 +26,7 @@ import pandas as pd
 from .. import stats as st
 from ..pruning import method_names
 
-__all__ = ["analyse", "families", "compare", "partial_notes", "power_notes", "best_per_operator"]
+__all__ = ["analyse", "compare"]
 
 ALPHA = 0.05
 #: (column, label, higher is better) of the metrics compared between groups

@@ -36,7 +36,7 @@ from typing import Any
 
 from ..io import create_exclusive, replace_atomic
 
-__all__ = ["HEARTBEAT_S", "STALE_HEARTBEATS", "DONE", "Claim", "try_claim", "claim_state", "read_claim"]
+__all__ = ["Claim", "try_claim", "claim_state", "read_claim"]
 
 #: Seconds between two heartbeats of a held claim.
 HEARTBEAT_S = 30.0
@@ -246,7 +246,7 @@ def try_claim(run_dir: str | os.PathLike, heartbeat_s: float | None = None, stal
 
     A stale claim is taken over.  With ``done`` (a file name), a run whose ``done`` file exists
     (finished meanwhile) is not claimed either: None.  The claim gets a heartbeat thread every
-    ``heartbeat_s`` seconds (default :data:`HEARTBEAT_S`) and is stale for others after ``stale_s``
+    ``heartbeat_s`` seconds (default ``HEARTBEAT_S``, 30 s) and is stale for others after ``stale_s``
     (default ``STALE_HEARTBEATS * heartbeat_s``) without one.  Release it (or use it in ``with``).
 
     Parameters
@@ -254,7 +254,7 @@ def try_claim(run_dir: str | os.PathLike, heartbeat_s: float | None = None, stal
     run_dir
         The run folder.
     heartbeat_s
-        Seconds between heartbeats (default :data:`HEARTBEAT_S`).
+        Seconds between heartbeats (default ``HEARTBEAT_S``, 30 s).
     stale_s
         Seconds without a heartbeat after which others take the claim over.
     done

@@ -3,6 +3,7 @@
 Example (a smaller cousin of ``studies/quick.toml``)::
 
     name = "quick"
+    imports = ["my_pruning"]    # modules that register methods: next to this file, then sys.path
     seed = 0
     trials = 3
     checkpoint_every = 10
@@ -41,6 +42,7 @@ import inspect
 import itertools
 import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,15 +50,16 @@ from typing import Any
 import numpy as np
 
 from ..data import DATASETS, Dataset, load_dataset
+from ..plugins import PluginError, import_plugins
 from ..runs import SETTINGS, RunConfig
 from ..runs.config import METHOD_FIELDS
 from .errors import StudyError, _fail
 from .pruning_table import check_pruning_table, merge_pruning, method_fields
 
-__all__ = ["Study", "RunSpec", "StudyError", "load_study", "parse_study", "group_label"]
+__all__ = ["Study", "RunSpec", "StudyError", "load_study", "parse_study"]
 
-TOP_KEYS = {"name", "description", "seed", "trials", "checkpoint_every", "trials_per_job", "data", "run", "settings",
-            "factors"}
+TOP_KEYS = {"name", "description", "imports", "seed", "trials", "checkpoint_every", "trials_per_job", "data", "run",
+            "settings", "factors"}
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}  # "pruning" is a table, checked on its own
 _PRIMARY = ("setting", "operator", "schedule")
 
@@ -125,6 +128,10 @@ class Study:
         Free text.
     trials_per_job
         Trials run in lockstep as one job (``None``: by device).
+    imports
+        Modules imported before the study is read (its ``imports`` and ``evoprune run --import``).
+    plugin_folders
+        Folders those modules were found in (workers import them from there).
     """
 
     name: str
@@ -138,6 +145,8 @@ class Study:
     factors: dict[str, list]
     description: str = ""
     trials_per_job: int | None = None
+    imports: tuple[str, ...] = ()
+    plugin_folders: tuple[str, ...] = ()
 
     def identity(self) -> dict[str, Any]:
         """What defines the study's runs (not its description, file path, checkpoint interval, jobs or device)."""
@@ -260,10 +269,30 @@ def _check_data(path, table: Any) -> dict[str, Any]:
     return dict(table)
 
 
-def parse_study(text: str, path: str | Path = "<study>", default_name: str | None = None) -> Study:
+def _import_modules(path, raw: dict, extra: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Import ``extra`` (next to the study file, in the current folder, then on sys.path), then the study's
+    ``imports`` (next to its file, then on sys.path)."""
+    names = raw.get("imports", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _fail(path, "imports", f"expected a list of module names, got {names!r}")
+    here = [Path(str(path)).parent] if Path(str(path)).is_file() else []
+    try:
+        folders = import_plugins(extra, [*here, Path.cwd()])
+    except PluginError as e:
+        raise StudyError(f"--import: {e}") from e
+    try:
+        folders += import_plugins(names, here)
+    except PluginError as e:
+        raise _fail(path, "imports", str(e)) from e
+    return tuple(dict.fromkeys([*names, *extra])), tuple(dict.fromkeys(folders))
+
+
+def parse_study(text: str, path: str | Path = "<study>", default_name: str | None = None,
+                imports: Sequence[str] = ()) -> Study:
     """Parse and validate a study from TOML text.
 
     A study without ``name`` is named ``default_name``, or else after its file (``path``'s stem).
+    Its ``imports`` (and ``imports``, as ``evoprune run --import`` gives them) are imported first.
 
     Parameters
     ----------
@@ -273,6 +302,8 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
         Where the text comes from (named in errors).
     default_name
         Name of a study without ``name``.
+    imports
+        More modules to import (looked for next to the study file, in the current folder, then on sys.path).
     """
     try:
         raw = tomllib.loads(text)
@@ -281,6 +312,7 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
     for k in raw:
         if k not in TOP_KEYS:
             raise _fail(path, k, f"unknown key; valid: {', '.join(sorted(TOP_KEYS))}")
+    modules, folders = _import_modules(path, raw, imports)  # they may register the methods named below
     for key, default in (("seed", 0), ("trials", 30), ("checkpoint_every", 10), ("trials_per_job", 1)):
         v = raw.get(key, default)
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "seed" else 1):
@@ -315,6 +347,8 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
         factors=factors,
         description=str(raw.get("description", "")),
         trials_per_job=raw.get("trials_per_job"),
+        imports=modules,
+        plugin_folders=folders,
     )
     try:
         study.runs()  # every combination must make a valid RunConfig
@@ -323,8 +357,8 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
     return study
 
 
-def load_study(path: str | Path, default_name: str | None = None) -> Study:
-    """Read and validate a study file (``default_name``: see :func:`parse_study`).
+def load_study(path: str | Path, default_name: str | None = None, imports: Sequence[str] = ()) -> Study:
+    """Read and validate a study file (``default_name``, ``imports``: see :func:`parse_study`).
 
     Parameters
     ----------
@@ -332,6 +366,8 @@ def load_study(path: str | Path, default_name: str | None = None) -> Study:
         The study file.
     default_name
         Name of a study without ``name``.
+    imports
+        More modules to import first.
     """
     path = Path(path)
     if not path.is_file():
@@ -340,4 +376,4 @@ def load_study(path: str | Path, default_name: str | None = None) -> Study:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise StudyError(f"{path}: not a UTF-8 text file ({e})") from e
-    return parse_study(text, path, default_name)
+    return parse_study(text, path, default_name, imports)

@@ -59,9 +59,13 @@ def _linestyle(schedule: str, schedules: list[str]) -> str:
 
 
 def _legend_handles(df: pd.DataFrame) -> list:
-    ops = ordered(df["operator"])
+    """Operators (colour), then schedules (marker and line); the unpruned baseline as its own star."""
+    ops = [o for o in ordered(df["operator"]) if o != BASELINE]
     schedules = sorted(s for s in df["schedule"].unique() if s != "-")
     hs = [plt.Line2D([], [], color=colour(o), marker="s", ls="", label=o) for o in ops]
+    if (df["operator"] == BASELINE).any():
+        hs.append(plt.Line2D([], [], color=colour(BASELINE), marker=marker("-"), ls=":",
+                             label=f"{BASELINE} (unpruned)"))
     return hs + [plt.Line2D([], [], color="grey", marker=marker(s), ls=_linestyle(s, schedules), label=s)
                  for s in schedules]
 
@@ -96,7 +100,7 @@ def heatmap(setting: str, df: pd.DataFrame, path: Path, panels: Sequence[tuple[s
     # One row of panels sharing the operator axis; constrained layout keeps the title, the
     # colour bars and the labels apart at any number of operators and schedules.
     fig, axes = plt.subplots(1, len(panels), sharey=True, squeeze=False, layout="constrained",
-                             figsize=((0.9 * len(schedules) + 1.2) * len(panels) + 1.2, 0.45 * len(ops) + 1.9))
+                             figsize=((0.9 * len(schedules) + 1.2) * len(panels) + 1.2, 0.5 * len(ops) + 1.9))
     for ax, (col, title, cmap) in zip(axes[0], panels, strict=True):
         table = pruned.pivot_table(index="operator", columns="schedule", values=col, aggfunc="median")
         table = table.reindex(index=ops, columns=schedules)
@@ -106,7 +110,7 @@ def heatmap(setting: str, df: pd.DataFrame, path: Path, panels: Sequence[tuple[s
             if np.isfinite(v):
                 r, g, b, _ = im.cmap(im.norm(v))
                 mark = marks.get(col, {}).get((ops[i], schedules[j]), "")
-                ax.text(j, i, f"{v:.3g}\n{mark}" if mark else f"{v:.3g}", ha="center", va="center", fontsize="small",
+                ax.text(j, i, f"{v:.3g}\n{mark}" if mark else f"{v:.3g}", ha="center", va="center", fontsize="x-large",
                         color="black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white")
         ax.set_xticks(range(len(schedules)), schedules, rotation=20 if len(schedules) > 3 else 0)
         ax.set_yticks(range(len(ops)), ops)

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..io import atomic_write_text, logbook_records, write_jsonl
 from ..models import MODEL_FILE, POPULATION_FILE, save_model, save_population
+from ..plugins import import_plugins
 from ..runs import ensure_creator, get_setting, run_trials, single_thread
 from .checkpoint import CheckpointMismatch, checkpoints, latest_checkpoint, old_checkpoints, save_checkpoint
 from .claims import try_claim
@@ -119,6 +120,7 @@ class JobTask:
     device: str | None = None
 
     def __call__(self, specs: Sequence[RunSpec]) -> list[dict[str, Any] | None]:
+        import_plugins(self.study.imports, self.study.plugin_folders)  # a worker process registers them too
         single_thread()
         rows: dict[str, dict | None] = {}
         claims, todo = [], []

@@ -25,7 +25,7 @@ import pandas as pd
 from ..tradeoff import LEVELS, level_key
 from .shards import is_pack, linked_packs, packs_of
 
-__all__ = ["SCHEMA", "load_logs", "model_path", "scan"]
+__all__ = ["SCHEMA", "load_logs", "scan"]
 
 #: Result columns by name, each ``(dtype, meaning)``; ``setting``, ``group``, ``test_l1`` and ``fraction_kept``
 #: are required.

@@ -43,7 +43,7 @@ from .shards import (
     sha256,
 )
 
-__all__ = ["pack", "MODELS"]
+__all__ = ["pack"]
 
 #: What ``models`` may be: no models, or the model of each group's best run.
 MODELS = ("none", "best")

@@ -28,8 +28,7 @@ from ..io import atomic_write_text
 from ..runs import get_setting
 from .config import Study, StudyError, parse_study
 
-__all__ = ["Pack", "FORMAT", "check_same_study", "is_pack", "link_packs", "linked_packs", "packs_of", "read_pack",
-           "shard_dirs"]
+__all__ = ["is_pack", "read_pack"]
 
 #: Version of the shard layout.
 FORMAT = 1

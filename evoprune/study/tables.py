@@ -8,15 +8,7 @@ import pandas as pd
 
 from .analyse import group_order
 
-__all__ = [
-    "SUMMARY",
-    "summary_table",
-    "group_summary",
-    "markdown_groups",
-    "markdown_best",
-    "markdown_comparisons",
-    "latex_groups",
-]
+__all__: list[str] = []  # the report's building blocks; evoprune.study.report is the entry point
 
 #: Columns summarised per group, each with its short label.
 SUMMARY = {"test_l1": "test L1", "fraction_kept": "kept", "hypervolume": "HV"}
@@ -32,7 +24,7 @@ def _q3(s: pd.Series) -> float:
 
 
 def group_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per setting and group: n, and median, q1 and q3 of each :data:`SUMMARY` column (plus median wall time).
+    """Per setting and group: n, and median, q1 and q3 of each ``SUMMARY`` column (plus median wall time).
 
     Parameters
     ----------
@@ -57,7 +49,7 @@ def markdown_groups(summary: pd.DataFrame) -> str:
     Parameters
     ----------
     summary
-        Rows of :func:`group_summary`.
+        Rows of ``group_summary``.
     """
     table = summary[["operator", "schedule", "n"]].copy()
     for c, label in SUMMARY.items():
@@ -73,7 +65,7 @@ def markdown_best(best: pd.DataFrame) -> str:
     Parameters
     ----------
     best
-        The rows of :func:`evoprune.study.analyse.best_per_operator`.
+        The rows of ``evoprune.study.analyse.best_per_operator``.
     """
     cols = {"operator": "operator", "schedule": "best schedule", "n": "n", "hypervolume": "HV median",
             "test_l1": "test L1 median", "fraction_kept": "kept median"}
@@ -159,7 +151,7 @@ def latex_groups(summary: pd.DataFrame, setting: str) -> str:
     Parameters
     ----------
     summary
-        Rows of :func:`group_summary`.
+        Rows of ``group_summary``.
     setting
         The setting whose groups to show.
     """

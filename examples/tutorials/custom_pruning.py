@@ -32,6 +32,7 @@ runs it next to the built-in operators.
 import textwrap
 
 import matplotlib.pyplot as plt
+import torch
 
 from evoprune.data import binary_clustering
 from evoprune.pruning import PruningMethod, method_names
@@ -53,10 +54,13 @@ class LowActivity(PruningMethod):
         self.power = power
 
     def scores(self, stack, rngs):
-        return [
+        scores = [
             [a.abs().pow(self.power).mean(dim=1) for a in acts]
             for acts in stack.activations
         ]
+        # the decoder's last layer is the reconstruction: never drop an output feature
+        scores[1][-1] = torch.full_like(scores[1][-1], float("inf"))
+        return scores
 
 
 print(method_names())
@@ -107,13 +111,15 @@ except AssertionError as error:
 #
 # By name wherever an operator is named: in a :class:`~evoprune.runs.RunConfig`, in a
 # study file (``operator = ["none", "low_activity"]``, with parameters in
-# ``[run.pruning.low_activity]``; import the module that defines the method before the
-# study is read), or on your own toolbox::
+# ``[run.pruning.low_activity]``; see the command line below), or on your own toolbox::
 #
 #     toolbox.register("prune", mutPrune, method=LowActivity(power=2.0), data=train)
 #
 # Here it runs in the canonical setting beside magnitude pruning and CONJUNCTIVE, on
-# the paper's data at a fifth of its width.
+# the paper's data at a fifth of its width. A run passes its own ``amount`` (the
+# :class:`~evoprune.runs.RunConfig` field, 0.1 unless set) to every method that takes
+# one, so each pruning here removes a tenth of each layer's neurons; the class default
+# (0.2) applies only where you build the method yourself, as on the toolbox above.
 
 data = binary_clustering(n_clusters=10, dim=200, samples_per_cluster=100, seed=0)
 results = {}
@@ -123,16 +129,25 @@ for operator, params in [
     ("low_activity", {"power": 2.0}),
 ]:
     config = RunConfig(operator=operator, pruning=params, generations=60)
-    results[operator] = run(config, data, seed=0)
-    r = results[operator]
-    print(f"{operator:13s} test L1 {r.test_l1:.4f}  kept {r.fraction_kept:.3f}")
+    results[operator] = r = run(config, data, seed=0)
+    fired = sum(rec["npruned"] for rec in r.records)
+    print(f"{operator:13s} test L1 {r.test_l1:.4f}  kept {r.fraction_kept:.3f}  "
+          f"pruned {fired} times")
 
 # %%
+# Each operator fired as often (the schedule and the seed decide when), but a pruned child
+# replaces its parent only while its error stays within the selection's tolerance of
+# the parent's, so the fraction kept records the prunings the network could afford.
+#
 # Which layers each method thinned: the fraction of weights kept per layer of the
-# final network. A neuron method removes whole rows of a layer's weights (and the
-# matching columns of the next layer); magnitude pruning removes single weights.
+# final network. A neuron method removes whole rows of a layer's weights; magnitude
+# pruning removes single weights. ``LowActivity`` never touches the decoder's last
+# layer (its scores there are ``inf``): an output neuron is a feature of the
+# reconstruction, and dropping one would cost its error on every row.
 
-fig, ax = plt.subplots(figsize=(8, 3.2))
+fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
+fig.suptitle("Fraction of weights kept per layer of the final network, by operator",
+             fontsize="medium")
 width = 0.27
 for i, (operator, r) in enumerate(results.items()):
     labels, kept = [], []
@@ -143,5 +158,110 @@ for i, (operator, r) in enumerate(results.items()):
     ax.bar([x + i * width for x in range(len(kept))], kept, width, label=operator)
 ax.set_xticks([x + width for x in range(len(labels))], labels)
 ax.set(ylabel="fraction of weights kept", ylim=(0, 1.05))
-ax.legend(loc="lower left")
-fig.tight_layout()
+fig.legend(loc="outside right upper", frameon=False)
+
+# %%
+# From the command line
+# ---------------------
+#
+# ``evoprune run`` reads a study in a fresh process, which knows only the built-in
+# methods. Save the class in a module next to the study file and name the module in
+# the study's ``imports`` (or pass ``--import my_pruning``): evoprune imports it, from
+# the study file's folder first and then from ``sys.path``, before it reads the study,
+# and so do its worker processes. An installed package can instead declare the module
+# as an entry point of the ``evoprune.pruning`` group. Here the class above goes into
+# ``studies/my_pruning.py`` and a small study beside it names the module:
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import evoprune  # noqa: E402
+
+folder = Path(tempfile.mkdtemp())
+(folder / "studies").mkdir()
+(folder / "studies" / "my_pruning.py").write_text('''\
+"""The LowActivity pruning method of the custom-pruning tutorial."""
+
+import torch
+
+from evoprune.pruning import PruningMethod
+
+
+class LowActivity(PruningMethod):
+    name = "low_activity"
+    unit = "neuron"
+    needs_data = True
+
+    def __init__(self, amount=0.2, scope="layer", n_cases=32, power=1.0):
+        super().__init__(amount, scope)
+        self.n_cases = n_cases
+        self.power = power
+
+    def scores(self, stack, rngs):
+        scores = [[a.abs().pow(self.power).mean(dim=1) for a in acts]
+                  for acts in stack.activations]
+        scores[1][-1] = torch.full_like(scores[1][-1], float("inf"))
+        return scores
+''')
+(folder / "studies" / "study.toml").write_text("""\
+name = "low_activity"
+imports = ["my_pruning"]
+trials = 2
+
+[data]
+name = "binary_clustering"
+dim = 100
+
+[run]
+generations = 20
+
+[run.pruning.low_activity]
+power = 2.0
+
+[factors]
+operator = ["none", "low_activity"]
+""")
+
+# %%
+# Run it from another folder, as a shell would (``evoprune run studies/study.toml
+# --out out``); here through the Python that builds this page. Each run's
+# ``config.json`` records the method's parameters (``evoprune report out`` would then
+# write the report, which names the method):
+
+env = {**os.environ, "PYTHONPATH": str(Path(evoprune.__file__).parents[1])}
+done = subprocess.run(
+    [sys.executable, "-m", "evoprune", "run", "studies/study.toml", "--out", "out",
+     "--no-report"],
+    cwd=folder, env=env, capture_output=True, text=True,
+)
+print("exit status", done.returncode)
+for run_dir in sorted((folder / "out" / "runs").iterdir()):
+    config = json.loads((run_dir / "config.json").read_text())["config"]
+    result = json.loads((run_dir / "result.json").read_text())
+    print(f"{run_dir.name:40s} {config['pruning']}  test L1 {result['test_l1']:.4f}")
+
+# %%
+# A module that cannot be imported stops the command before it writes anything,
+# with one line that names the module:
+
+done = subprocess.run(
+    [sys.executable, "-m", "evoprune", "run", "studies/study.toml", "--out", "out2",
+     "--import", "my_prunning"],
+    cwd=folder, env=env, capture_output=True, text=True,
+)
+print("exit status", done.returncode)
+print(textwrap.fill(done.stderr, 80))
+print("out2 written:", (folder / "out2").exists())
+
+# %%
+# This page defined ``LowActivity`` in the process that builds the documentation;
+# unregister it so nothing after the page sees it.
+
+from evoprune.pruning import unregister_method  # noqa: E402
+
+unregister_method("low_activity")
+print(method_names())

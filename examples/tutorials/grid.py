@@ -46,12 +46,13 @@ import numpy as np
 from deap import base, creator
 
 from evoprune.algorithms import best_centre, eaToroidalGrid
+from evoprune.architecture import Architecture
 from evoprune.data import binary_clustering
 from evoprune.evaluation import evaluate
-from evoprune.genome import Architecture, AutoencoderGenome
+from evoprune.genome import AutoencoderGenome
 from evoprune.kernels import pairing_errors, reconstruction_errors
 from evoprune.metrics import default_stats
-from evoprune.pruning import mutPruneRandom
+from evoprune.pruning import mutPrune
 from evoprune.runs import RunConfig, run
 from evoprune.schedules import Schedule
 from evoprune.topology import Grid
@@ -80,7 +81,9 @@ def show_neighbourhood(ax, grid, cell):
     ax.set_yticks([])
 
 
-fig, axes = plt.subplots(1, 3, figsize=(7, 2.6), width_ratios=[1, 1, 2.5])
+fig, axes = plt.subplots(1, 3, figsize=(7, 2.9), width_ratios=[1, 1, 2.5])
+fig.suptitle("Neighbourhood of cell 0 (dark) on a 4 × 4 grid, a 4 × 4 Moore grid "
+             "and a ring of 10", fontsize="medium")
 show_neighbourhood(axes[0], Grid.from_string("4x4"), 0)
 show_neighbourhood(axes[1], Grid.from_string("4x4:moore"), 0)
 show_neighbourhood(axes[2], Grid.from_string("ring:10:2"), 0)
@@ -152,7 +155,7 @@ toolbox = base.Toolbox()
 toolbox.register("train", mutTrain, data=data.train, batch_size=10)
 toolbox.register("loss", LossSchedule("bce>l1", switch=0.5))
 toolbox.register("mutate", mutLearningRate, sigma=0.1)
-toolbox.register("prune", mutPruneRandom, amount=0.1)
+toolbox.register("prune", mutPrune, method="random", amount=0.1)
 toolbox.register("schedule", Schedule("exponential", p=0.5))
 toolbox.register("evaluate", evaluate, data=data.train)  # also the pairing data
 
@@ -195,7 +198,8 @@ for rec in logbook[::5]:
 # ``best_kept``, ``best_test`` and the chapters of ``stats``. Plotted:
 
 gens = logbook.select("gen")
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7, 3.2))
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7, 3.4), layout="constrained")
+fig.suptitle("3 × 3 grid run: L1 error and fraction kept per generation", fontsize="medium")
 ax1.plot(gens, logbook.select("best_test"), label="best centre (test)")
 ax1.plot(gens, logbook.chapters["train"].select("median"), label="median cell (train)")
 ax1.axhline(0.5, color="grey", ls=":", label="constant 0.5")
@@ -209,7 +213,6 @@ ax2.legend(fontsize="small")
 for ax in (ax1, ax2):
     ax.set_xlabel("generation")
     ax.grid(alpha=0.3)
-fig.tight_layout()
 
 # %%
 # The loss falls while pruning accumulates. The fraction kept does not only fall: a
@@ -241,24 +244,36 @@ print(f"best centre: cell {cell}, test L1 {test_l1:.4f}, "
 cell_l1 = reconstruction_errors(population, data.test).numpy()
 cell_kept = np.array([ind.fraction_kept for ind in population])
 
-fig, axes = plt.subplots(1, 2, figsize=(7, 3))
+fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.4), layout="constrained")
+fig.suptitle("Each cell of the 3 × 3 grid after 30 generations", fontsize="medium")
 for ax, values, title in [(axes[0], cell_l1, "test L1"),
                           (axes[1], cell_kept, "fraction kept")]:
     image = ax.imshow(values.reshape(grid.shape), cmap="viridis")
     for i, v in enumerate(values):
         r, c = grid.coords(i)
+        red, green, blue, _ = image.cmap(image.norm(v))
+        light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5  # dark text on light cells
         ax.text(c, r, f"cell {i}\n{v:.3f}", ha="center", va="center",
-                color="white", fontsize=8)
+                color="black" if light else "white", fontsize=10)
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.colorbar(image, ax=ax, shrink=0.8)
-fig.tight_layout()
+
+gaps = [(abs(cell_l1[i] - cell_l1[j]), i, j)
+        for i in range(len(population)) for j in grid.neighbours(i) if j > i]
+gap, i, j = max(gaps)
+print(f"test L1 from {cell_l1.min():.3f} to {cell_l1.max():.3f}; largest gap between "
+      f"neighbours: cells {i} and {j}, {cell_l1[i]:.3f} and {cell_l1[j]:.3f}")
 
 # %%
-# Neighbouring cells share halves, so they tend to be alike, while distant cells
-# drift apart: the grid keeps several lineages at once, the reason for a spatial
-# population in the first place.
+# Neighbours exchange halves, yet they need not be alike: each child is trained and
+# pruned on its own, and with ``"always"`` replacement one costly pruning sets a cell
+# back for several generations whatever its neighbours hold. After 30 generations the
+# map shows lineages at different stages rather than a smooth landscape, and on a
+# 3 × 3 torus no cell is more than two steps from any other, so there is no "distant"
+# cell to drift apart from. What the grid buys is this spread: several lineages kept
+# at once, the reason for a spatial population in the first place.
 #
 # What a cell selects from
 # ------------------------
@@ -317,7 +332,9 @@ for replacement, prune_first in [("always", False), ("parsimony", True)]:
     print(f"{replacement:9}  test L1 {result.test_l1:.4f}  "
           f"fraction kept {result.fraction_kept:.3f}")
 
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7, 3.2))
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7, 3.4), layout="constrained")
+fig.suptitle("Grid runs with \"always\" and \"parsimony\" replacement, per generation",
+             fontsize="medium")
 for name, result in results.items():
     ax1.plot([r["best_test"] for r in result.records], label=name)
     ax2.plot([r["kept_median"] for r in result.records], label=name)
@@ -327,7 +344,6 @@ for ax in (ax1, ax2):
     ax.set_xlabel("generation")
     ax.legend(fontsize="small", title="replacement", title_fontsize="small")
     ax.grid(alpha=0.3)
-fig.tight_layout()
 
 # %%
 # The first configuration is the run of the previous sections: the same seeds give
@@ -359,9 +375,10 @@ fig.tight_layout()
 #    from evoprune.algorithms import best_centre, eaToroidalGrid
 #    from evoprune.data import binary_clustering
 #    from evoprune.evaluation import evaluate, reconstruction_error
-#    from evoprune.genome import Architecture, AutoencoderGenome
+#    from evoprune.architecture import Architecture
+#    from evoprune.genome import AutoencoderGenome
 #    from evoprune.parallel import ProcessMap
-#    from evoprune.pruning import mutPruneRandom
+#    from evoprune.pruning import mutPrune
 #    from evoprune.schedules import Schedule
 #    from evoprune.training import LossSchedule, mutLearningRate, mutTrain
 #
@@ -376,7 +393,7 @@ fig.tight_layout()
 #        toolbox.register("train", mutTrain, data=data.train, batch_size=10)
 #        toolbox.register("loss", LossSchedule("bce>l1", switch=0.5))
 #        toolbox.register("mutate", mutLearningRate, sigma=0.1)
-#        toolbox.register("prune", mutPruneRandom, amount=0.1)
+#        toolbox.register("prune", mutPrune, method="random", amount=0.1)
 #        toolbox.register("schedule", Schedule("exponential", p=0.5))
 #        toolbox.register("evaluate", evaluate, data=data.train)
 #        arch = Architecture.paper(data.dim, hidden=16, latent=4)

@@ -302,29 +302,49 @@ for line in part.splitlines():
     print(textwrap.fill(line, 88, subsequent_indent="  "))
 
 # %%
-# The report's figures are PNG files; the page shows two of them at their own
+# The report's figures are PNG files; the page shows three of them at their own
 # resolution (open an image on its own to see it full size). First the operator ×
 # schedule heatmaps: median test L1, fraction kept and trade-off hypervolume of each
 # group, with the unpruned group's value in each title.
 
 
-def show(png):
-    """Draw a PNG file in a figure as wide as the page, at the file's resolution."""
+def show(png, alt):
+    """Draw a PNG file in a figure as wide as the page, at the file's resolution.
+
+    ``alt`` describes the image for readers who cannot see it (the page's alt text).
+    """
     image = plt.imread(png)
     height, width = image.shape[:2]
     fig = plt.figure(figsize=(7, 7 * height / width), dpi=width / 7)
+    fig.suptitle(alt).set_visible(False)  # the file has its own title
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(image)
     ax.set_axis_off()
 
 
-show(path.parent / "heatmap_canonical.png")
+show(path.parent / "heatmap_canonical.png",
+     "Heatmaps of median test L1, fraction kept and hypervolume per operator and "
+     "schedule, canonical setting, values written in each cell")
 
 # %%
 # The trade-off: every run's final test L1 against its fraction kept, and each
-# group's attainment front (what its runs reached, lower left is better).
+# group's attainment front (what its runs reached, lower left is better). The
+# unpruned runs are the stars at fraction kept 1.
 
-show(path.parent / "scatter_canonical.png")
+show(path.parent / "scatter_canonical.png",
+     "Final test L1 against fraction kept for every run, with each group's "
+     "attainment front as a step line; unpruned runs as stars")
+
+# %%
+# What pruning kept: for each operator's best run, the mask of the encoder's first
+# layer (rows: hidden units, columns: inputs; black is kept), of the decoder's last
+# layer, and the fraction kept per layer. RANDOM thins every layer alike; magnitude
+# pruning ranks all the genome's weights together, so it thins some layers far more
+# than others and can leave a hidden unit with no input at all (an empty row).
+
+show(path.parent / "masks_canonical.png",
+     "Pruning masks of each operator's best run: encoder first layer and decoder last "
+     "layer as black-and-white grids, and bars of the fraction kept per layer")
 
 # %%
 # The hypervolume is built on validation data: every generation records the

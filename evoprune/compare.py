@@ -1,4 +1,4 @@
-"""The main job (``make demo``): canonical training of the paper's network with each pruning operator."""
+"""``evoprune compare``: canonical training of the paper's network, unpruned and with each pruning operator."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .io import atomic_write_text, write_jsonl
 from .plots import plot_curves
 from .runs import OPERATORS, RunConfig, RunResult, run, single_thread
 
-__all__ = ["demo"]
+__all__ = ["compare_operators"]
 
 
 def _run_variant(args) -> RunResult:
@@ -33,7 +33,7 @@ def format_table(results: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
-def demo(out: str | Path = "out/demo", generations: int = 200, seed: int = 0, workers: int = 1,
+def compare_operators(out: str | Path = "out/compare", generations: int = 200, seed: int = 0, workers: int = 1,
          schedule: str = "exponential", data: Dataset | None = None, **config) -> list[RunResult]:
     """Train the paper's network on the paper's data once per operator (and unpruned); print and plot.
 
@@ -74,7 +74,7 @@ def demo(out: str | Path = "out/demo", generations: int = 200, seed: int = 0, wo
                                 desc="variants", unit="run"))
     else:
         results = []
-        with tqdm(total=len(cfgs) * (generations + 1), desc="demo", unit="gen") as bar:
+        with tqdm(total=len(cfgs) * (generations + 1), desc="compare", unit="gen") as bar:
             for cfg in cfgs:
                 bar.set_postfix_str(cfg.label)
                 res = run(cfg, data, seed, on_generation=lambda: bar.update(1))
@@ -86,8 +86,8 @@ def demo(out: str | Path = "out/demo", generations: int = 200, seed: int = 0, wo
     atomic_write_text(out / "results.md", table + "\n")
     curves = {r.label: {"test_l1": [x["test_min"] for x in r.records], "kept": [x["kept_min"] for x in r.records]}
               for r in results}
-    plot_curves(curves, out / "demo.png",
+    plot_curves(curves, out / "compare.png",
                 title=f"canonical training, paper data, {schedule} schedule ({generations} epochs)")
     print(table)
-    print(f"\nplot: {out / 'demo.png'}   logbooks: {out}/*.jsonl   ({time.perf_counter() - t0:.0f} s)")
+    print(f"\nplot: {out / 'compare.png'}   logbooks: {out}/*.jsonl   ({time.perf_counter() - t0:.0f} s)")
     return results

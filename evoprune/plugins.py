@@ -1,0 +1,102 @@
+"""Plugins: modules that register pruning methods (or settings) before a study is read.
+
+Three routes lead to the same import:
+
+* a study file's ``imports = ["my_pruning"]``: each module is looked for next to the study
+  file first, then on ``sys.path``;
+* ``evoprune run --import my_pruning``: the same, next to the study file, then in the
+  current folder, then on ``sys.path``;
+* an installed package's entry points in the ``evoprune.pruning`` group, loaded once per
+  process (``[options.entry_points] evoprune.pruning = name = package.module``).
+
+Worker processes and dask workers get the module names and the folders they were found
+in with each job, and import them before running it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+__all__ = ["ENTRY_POINT_GROUP", "PluginError", "import_plugins", "load_entry_points"]
+
+#: The entry-point group an installed package registers its pruning methods (or settings) in.
+ENTRY_POINT_GROUP = "evoprune.pruning"
+
+_entry_points_loaded = False
+
+
+class PluginError(ValueError):
+    """A plugin module (or entry point) that cannot be imported."""
+
+
+def load_entry_points() -> list[str]:
+    """Import every entry point of the ``evoprune.pruning`` group (once per process); returns their names."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return []
+    _entry_points_loaded = True
+    names = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as e:  # noqa: BLE001 -- any failure of third-party code is reported the same way
+            raise PluginError(f"entry point {ep.name!r} ({ep.value}) of group {ENTRY_POINT_GROUP!r} cannot be "
+                              f"imported: {type(e).__name__}: {e}") from e
+        names.append(ep.name)
+    return names
+
+
+def _folder_of(name: str, folders: Iterable[Path]) -> Path | None:
+    """The first folder holding module ``name`` (``name.py`` or a package ``name/``), if any."""
+    top = name.split(".")[0]
+    for folder in folders:
+        if (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file():
+            return folder.resolve()
+    return None
+
+
+def import_plugins(names: Sequence[str], folders: Sequence[str | Path] = ()) -> tuple[str, ...]:
+    """Import the modules ``names``, each looked for in ``folders`` first, then on ``sys.path``.
+
+    Entry points of the ``evoprune.pruning`` group are loaded first (once per process).
+
+    Parameters
+    ----------
+    names
+        Dotted module names, e.g. ``["my_pruning"]``.
+    folders
+        Folders searched before ``sys.path`` (the folder a module is found in is added to ``sys.path``).
+
+    Returns
+    -------
+    tuple of str
+        The folders the modules were found in (empty for modules found on ``sys.path``), to pass to
+        another process's call.
+
+    Raises
+    ------
+    PluginError
+        A module that is not found or fails while importing, named in the message.
+    """
+    load_entry_points()
+    found: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or not name or not all(p.isidentifier() for p in name.split(".")):
+            raise PluginError(f"not a module name: {name!r} (expected a dotted name such as 'my_pruning')")
+        folder = _folder_of(name, [Path(f) for f in folders])
+        if folder is not None:
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))
+            found.append(str(folder))
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 -- a missing module, or one that fails while running
+            where = ", ".join(str(f) for f in folders)
+            hint = f" (looked next to {where} and on sys.path)" if isinstance(e, ModuleNotFoundError) and where else ""
+            detail = " ".join(str(e).split())
+            raise PluginError(f"cannot import module {name!r}{hint}: {type(e).__name__}: {detail}") from e
+    return tuple(dict.fromkeys(found))
