@@ -99,8 +99,9 @@ def heatmap(setting: str, df: pd.DataFrame, path: Path, panels: Sequence[tuple[s
     marks = marks or {}
     # One row of panels sharing the operator axis; constrained layout keeps the title, the
     # colour bars and the labels apart at any number of operators and schedules.
+    row = 0.8 if marks else 0.5  # a mark is a second line in the cell
     fig, axes = plt.subplots(1, len(panels), sharey=True, squeeze=False, layout="constrained",
-                             figsize=((0.9 * len(schedules) + 1.2) * len(panels) + 1.2, 0.5 * len(ops) + 1.9))
+                             figsize=((0.9 * len(schedules) + 1.2) * len(panels) + 1.2, row * len(ops) + 1.9))
     for ax, (col, title, cmap) in zip(axes[0], panels, strict=True):
         table = pruned.pivot_table(index="operator", columns="schedule", values=col, aggfunc="median")
         table = table.reindex(index=ops, columns=schedules)
