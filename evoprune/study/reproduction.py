@@ -199,7 +199,7 @@ def _verdict(claim: dict, pairs: list[dict], n: int, blocked: bool) -> str:
 def claim_rows(by_setting: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
     """One row per claim of :data:`CLAIMS`, tested on :data:`CLAIM_METRIC` (higher is better).
 
-    Each operator is taken at its best schedule (:func:`~evoprune.study.analyse.best_per_operator`); the pairs
+    Each operator is taken at its best schedule (highest median hypervolume, as the report picks it); the pairs
     (winner, loser) are compared with the Wilcoxon signed-rank test over the trials finished in all the groups of
     the claim (Mann–Whitney U with fewer than two), Holm-corrected over the claim's pairs.
 
