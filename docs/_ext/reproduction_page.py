@@ -297,7 +297,8 @@ def page(pack: Path, folder: Path, workers: int = 2, machine: str = "this machin
         sub = f"Figures: {setting}"
         figures += [sub, "~" * len(sub), "", *_figures(setting, sdf, analysis, pack, folder)]
     out += ["The paper's claims", "-" * len("The paper's claims"), "",
-            "Each claim on the trade-off hypervolume (higher is better), each operator at its best schedule; A12 is "
+            "Each claim on the trade-off hypervolume (higher is better: smaller models at comparable loss, the "
+            "paper's sense of \"beats\"), each operator at its best schedule; A12 is "
             "the chance that a run of the claimed winner has the higher hypervolume. With so few trials the best "
             "schedules are chosen on the same runs the tests use.", ""]
     out += _claims(rp.claim_rows(by_setting))
