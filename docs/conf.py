@@ -34,6 +34,7 @@ extensions = [
     "sphinxarg.ext",
     "quoted_numbers",
     "no_leaks",
+    "reproduction_page",
 ]
 
 # -- API reference -------------------------------------------------------------------
@@ -86,10 +87,19 @@ sphinx_gallery_conf = {
     "reset_modules": ("matplotlib", "no_leaks.forget_tutorial_methods"),
 }
 
+# -- Reproduction page (_ext/reproduction_page.py) -----------------------------------
+
+# The measured part of reproduction.rst is computed at every build from this pack folder (relative to
+# the repository; $EVOPRUNE_REPRODUCTION_PACK overrides it). The pack does not record how its runs
+# were run: these say it (the page projects the study's wall time with them).
+reproduction_pack = "results/paper"
+reproduction_workers = 2
+reproduction_machine = "the shared 2-core development machine"
+
 # -- Pages ---------------------------------------------------------------------------
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "tutorials/*.ipynb", "tutorials/*.py"]
+exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store", "tutorials/*.ipynb", "tutorials/*.py"]
 
 html_theme = "furo"
 html_title = f"evoprune {release}"

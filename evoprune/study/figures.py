@@ -6,7 +6,7 @@ Every figure gives an operator the same colour and a schedule the same marker
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +70,13 @@ def _legend_handles(df: pd.DataFrame) -> list:
                  for s in schedules]
 
 
-def heatmap(setting: str, df: pd.DataFrame, path: Path) -> None:
+#: The heatmap's panels by default: (column, title, colour map).
+PANELS = (("test_l1", "test L1", "viridis_r"), ("fraction_kept", "fraction kept", "viridis_r"),
+          ("hypervolume", "hypervolume", "viridis"))
+
+
+def heatmap(setting: str, df: pd.DataFrame, path: Path, panels: Sequence[tuple[str, str, str]] = PANELS,
+            marks: Mapping[str, Mapping[tuple[str, str], str]] | None = None) -> None:
     """Operator × schedule heatmaps of median test L1, median kept and median hypervolume, values written in.
 
     Parameters
@@ -81,17 +87,21 @@ def heatmap(setting: str, df: pd.DataFrame, path: Path) -> None:
         The results (rows of :func:`evoprune.study.load_results`).
     path
         The PNG file to write.
+    panels
+        ``(column, title, colour map)`` of each panel (a ``_r`` map where lower is better).
+    marks
+        Per column, a mark written under the value of an ``(operator, schedule)`` cell (e.g. significance).
     """
     pruned = df[df["operator"] != BASELINE]
     base = df[df["operator"] == BASELINE]
     ops, schedules = ordered(pruned["operator"]), sorted(pruned["schedule"].unique())
-    panels = [("test_l1", "test L1", "viridis_r"), ("fraction_kept", "fraction kept", "viridis_r"),
-              ("hypervolume", "hypervolume", "viridis")]
     panels = [p for p in panels if df[p[0]].notna().all()]
+    marks = marks or {}
     # One row of panels sharing the operator axis; constrained layout keeps the title, the
     # colour bars and the labels apart at any number of operators and schedules.
+    row = 0.8 if marks else 0.5  # a mark is a second line in the cell
     fig, axes = plt.subplots(1, len(panels), sharey=True, squeeze=False, layout="constrained",
-                             figsize=((0.9 * len(schedules) + 1.2) * len(panels) + 1.2, 0.5 * len(ops) + 1.9))
+                             figsize=((0.9 * len(schedules) + 1.2) * len(panels) + 1.2, row * len(ops) + 1.9))
     for ax, (col, title, cmap) in zip(axes[0], panels, strict=True):
         table = pruned.pivot_table(index="operator", columns="schedule", values=col, aggfunc="median")
         table = table.reindex(index=ops, columns=schedules)
@@ -100,7 +110,8 @@ def heatmap(setting: str, df: pd.DataFrame, path: Path) -> None:
         for (i, j), v in np.ndenumerate(table.to_numpy(dtype=float)):
             if np.isfinite(v):
                 r, g, b, _ = im.cmap(im.norm(v))
-                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize="x-large",
+                mark = marks.get(col, {}).get((ops[i], schedules[j]), "")
+                ax.text(j, i, f"{v:.3g}\n{mark}" if mark else f"{v:.3g}", ha="center", va="center", fontsize="x-large",
                         color="black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white")
         ax.set_xticks(range(len(schedules)), schedules, rotation=20 if len(schedules) > 3 else 0)
         ax.set_yticks(range(len(ops)), ops)

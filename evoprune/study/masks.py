@@ -55,8 +55,10 @@ def masks_figure(setting: str, best_runs: Mapping[str, str], model_of: Callable[
     models = {op: g for op, run_id in best_runs.items() if (g := _load(model_of(run_id))) is not None}
     if not models:
         return []
-    fig, axes = plt.subplots(len(models), 3, figsize=(13, 1.6 * len(models) + 1.2), squeeze=False,
+    height = 1.6 * len(models) + 1.2
+    fig, axes = plt.subplots(len(models), 3, figsize=(13, height), squeeze=False,
                              gridspec_kw={"width_ratios": [3, 3, 1.6], "hspace": 0.45})
+    fig.subplots_adjust(top=1 - 0.9 / height)  # room for the two-line title above the first row's titles
     for k, (row, (op, genome)) in enumerate(zip(axes, models.items(), strict=True)):
         first = genome.encoder.masks[0].cpu().numpy().astype(float)  # (hidden, inputs)
         last = genome.decoder.masks[-2].cpu().numpy().astype(float).T  # (hidden, outputs)
