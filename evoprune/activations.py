@@ -1,10 +1,10 @@
 """Activation functions: the one table of their names, torch functions, modules, derivatives and kernel codes.
 
 Everything that knows activations by name reads :data:`ACTIVATIONS`: layer specs
-validate against it, the torch paths call :attr:`Activation.fn` and
-:attr:`Activation.derivative`, genomes become modules through
-:attr:`Activation.module`, and the fused C++ kernel's ``A_<NAME>`` codes are
-generated from :attr:`Activation.kernel` at build time.  Adding an entry (a
+validate against it, the torch paths call ``fn`` and
+``derivative``, genomes become modules through
+``module``, and the fused C++ kernel's ``A_<NAME>`` codes are
+generated from ``kernel`` at build time.  Adding an entry (a
 user may) makes an activation usable everywhere; one without a ``derivative``
 is differentiated by autograd, one without a ``kernel`` code runs the torch path.
 """
@@ -33,7 +33,7 @@ class Activation:
     fn
         The function, elementwise on a tensor.
     module
-        Its :mod:`torch.nn` module class (no-argument constructor), for genomes exported as modules.
+        Its ``torch.nn`` module class (no-argument constructor), for genomes exported as modules.
     derivative
         ``derivative(g, z, a)``: the gradient w.r.t. the pre-activation ``z`` given the gradient ``g`` w.r.t.
         ``a = fn(z)``; ``None``: autograd, eagerly.

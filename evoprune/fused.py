@@ -156,7 +156,7 @@ def train_full_steps(
 ) -> bool:
     """Run the first ``n_steps`` (full) minibatches of an epoch fused; ``False`` (nothing done) if not possible.
 
-    Same contract as ``n_steps`` calls of :func:`evoprune.kernels_train.train_step` with
+    Same contract as ``n_steps`` calls of ``evoprune.kernels_train.train_step`` with
     ``idx = orders[:, s * batch_size : (s + 1) * batch_size]`` and ``coefs[s]``
     (``total`` is float64).  Float masks (0/1).
 
@@ -177,7 +177,7 @@ def train_full_steps(
     n_steps
         Full minibatches to run.
     coefs
-        Adam's per-step, per-member coefficients (:func:`evoprune.kernels_train.adam_coefficients`).
+        Adam's per-step, per-member coefficients (``evoprune.kernels_train.adam_coefficients``).
     """
     if n_steps <= 0 or not fused_enabled():
         return False

@@ -1,7 +1,7 @@
 """Reconstruction losses: the one table of their names, torch functions and fused-kernel codes.
 
 Training, evaluation, validation of loss and metric names, and the fused C++
-kernel (its ``L_<NAME>`` codes are generated from :attr:`Loss.kernel`) all read
+kernel (its ``L_<NAME>`` codes are generated from ``kernel``) all read
 :data:`LOSSES`.  ``bce_logits`` is internal: training's binary cross-entropy on
 a sigmoid output, computed from the logits.
 """

@@ -17,6 +17,7 @@ from evoprune.study.load import load_logs, load_results
 from evoprune.study.pack import DROPPED_LOG_KEYS, pack
 from evoprune.study.report import report
 from evoprune.study.runner import TIMING_FIELDS, run_study, study_status
+from evoprune.study.shards import Pack, read_pack
 
 STUDY = """
 name = "travel"
@@ -106,6 +107,8 @@ def test_stopped_packed_and_continued_study_equals_an_uninterrupted_one(base, tm
     assert n2 == N_RUNS - n and shard2 != shard
     assert pack(tmp_path / "b", tmp_path / "pack") == (None, 0)  # nothing new: no shard
     assert len(list((tmp_path / "pack").glob("shard-*"))) == 2
+    held = read_pack(tmp_path / "pack")
+    assert isinstance(held, Pack) and len(held.shards) == 2
     ref = _frame(root / "ref")
     pd.testing.assert_frame_equal(_frame(tmp_path / "pack"), ref)
     pd.testing.assert_frame_equal(_frame(tmp_path / "b"), ref)  # its own runs and the pack's, once each

@@ -43,6 +43,9 @@ PROJECTS: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
         ("collections.abc.Mapping", "py:class", "library/collections.abc.html#collections.abc.Mapping"),
         ("collections.abc.Sequence", "py:class", "library/collections.abc.html#collections.abc.Sequence"),
         ("typing.Any", "py:data", "library/typing.html#typing.Any"),
+        ("types.ModuleType", "py:class", "library/types.html#types.ModuleType"),
+        ("time.monotonic", "py:function", "library/time.html#time.monotonic"),
+        ("concurrent.futures.Future", "py:class", "library/concurrent.futures.html#concurrent.futures.Future"),
     ]),
     "numpy": ("https://numpy.org/doc/stable/", "NumPy", [
         ("numpy.ndarray", "py:class", "reference/generated/numpy.ndarray.html#numpy.ndarray"),
@@ -89,6 +92,7 @@ ALIASES = {
     "nn.Sequential": "torch.nn.Sequential",
     "numpy.random._generator.Generator": "numpy.random.Generator",
     "torch.nn.modules.module.Module": "torch.nn.Module",
+    "concurrent.futures._base.Future": "concurrent.futures.Future",
     "torch.nn.modules.container.Sequential": "torch.nn.Sequential",
     "deap.tools.support.Statistics": "deap.tools.Statistics",
     "deap.tools.support.MultiStatistics": "deap.tools.MultiStatistics",

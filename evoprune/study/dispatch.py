@@ -27,7 +27,8 @@ _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\
 def parse_duration(text: str | float | int) -> float:
     """Seconds of a duration such as ``2h30m``, ``45m``, ``90s``, ``1h`` or plain seconds (``5400``).
 
-    Raises :class:`StudyError` naming the text for anything else, and for zero or negative durations.
+    Raises :class:`~evoprune.study.config.StudyError` naming the text for anything else, and for zero or
+    negative durations.
 
     Parameters
     ----------

@@ -28,7 +28,7 @@ from ..io import atomic_write_text
 from ..runs import get_setting
 from .config import Study, StudyError, parse_study
 
-__all__ = ["is_pack", "read_pack"]
+__all__ = ["Pack", "is_pack", "read_pack"]
 
 #: Version of the shard layout.
 FORMAT = 1
@@ -225,7 +225,7 @@ def read_study_text(path: Path) -> tuple[str, Study]:
 def read_pack(path: str | os.PathLike) -> Pack:
     """Read and check a pack folder: its study and every shard (manifest, checksums, same study).
 
-    Raises :class:`StudyError` naming the folder, shard or file at fault.
+    Raises :class:`~evoprune.study.config.StudyError` naming the folder, shard or file at fault.
 
     Parameters
     ----------
