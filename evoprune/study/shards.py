@@ -139,7 +139,7 @@ class Pack:
 
     @cached_property
     def runs(self) -> pd.DataFrame:
-        """One row per packed run: ``run_id``, ``fingerprint``, ``config`` (JSON) and the result's keys."""
+        """The packed runs, one row each, with ``run_id``, ``fingerprint``, ``config`` (JSON) and the result's keys."""
         frames = []
         for shard, manifest in self.shards:
             df = _read_table(shard / RUNS_FILE, len(manifest["runs"]))
