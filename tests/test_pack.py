@@ -19,34 +19,11 @@ from evoprune.study.report import report
 from evoprune.study.runner import TIMING_FIELDS, run_study, study_status
 from evoprune.study.shards import Pack, read_pack
 
-STUDY = """
-name = "travel"
-seed = 4
-trials = 3
-checkpoint_every = 4
+from .test_study import TINY
 
-[data]
-name = "binary_clustering"
-n_clusters = 4
-dim = 40
-samples_per_cluster = 25
-
-[run]
-generations = 8
-hidden = 12
-latent = 4
-lr = 0.005
-
-[settings.grid]
-batch_size = 10
-grid = "ring:4"
-
-[factors]
-setting = ["canonical", "grid"]
-operator = ["none", "random"]
-schedule = ["fixed"]
-p = [0.5]
-"""
+STUDY = (TINY.replace('name = "tiny"', 'name = "travel"').replace("seed = 1", "seed = 4")
+         .replace("trials = 2", "trials = 3").replace("checkpoint_every = 3", "checkpoint_every = 4")
+         .replace("generations = 12", "generations = 8"))
 N_RUNS = 12
 K = 2  # trials per job
 
