@@ -105,17 +105,23 @@ struct Adam {
 
 // torch.optim.Adam as in kernels_train.adam_update (masked gradient, lerp, addcmul, one division), for one
 // row whose gradient is g[j] = sum_b s[b] * rows[b][j], formed here: the gradient is never stored.
+// With zero set, every s[b] is zero and every rows[b][j] finite: the gradient is exactly zero (up to its sign, which
+// no result depends on) and is not formed.
 inline void adam_row(float* __restrict p, float* __restrict m, float* __restrict v, const uint8_t* __restrict k,
-                     const float* const* rows, const float* s, int64_t nb, int64_t n, const Adam& a) {
+                     const float* const* rows, const float* s, int64_t nb, int64_t n, const Adam& a,
+                     bool zero = false) {
   const v8 w1 = bc(a.w1), b2 = bc(a.b2), w2 = bc(a.w2), c = bc(a.c), e = bc(a.e);
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
     uint64_t kept8;
     std::memcpy(&kept8, k + j, 8);
     if (kept8 == 0) continue;  // all 8 pruned: weight, moments and update are exactly zero and stay so
-    v8 g = bc(s[0]) * ld(rows[0] + j);
-    for (int64_t b = 1; b < nb; ++b) g += bc(s[b]) * ld(rows[b] + j);
-    g = (v8)((v8i)g & keep8(k + j));
+    v8 g = bc(0.f);
+    if (!zero) {
+      g = bc(s[0]) * ld(rows[0] + j);
+      for (int64_t b = 1; b < nb; ++b) g += bc(s[b]) * ld(rows[b] + j);
+      g = (v8)((v8i)g & keep8(k + j));
+    }
     const v8 m0 = ld(m + j);
     const v8 mj = m0 + w1 * (g - m0);
     const v8 vj = ld(v + j) * b2 + w2 * g * g;
@@ -124,9 +130,12 @@ inline void adam_row(float* __restrict p, float* __restrict m, float* __restrict
     st(p + j, ld(p + j) - mj * c / (vsqrt(vj) + e));
   }
   for (; j < n; ++j) {
-    float g = s[0] * rows[0][j];
-    for (int64_t b = 1; b < nb; ++b) g += s[b] * rows[b][j];
-    g = k[j] ? g : 0.f;
+    float g = 0.f;
+    if (!zero) {
+      g = s[0] * rows[0][j];
+      for (int64_t b = 1; b < nb; ++b) g += s[b] * rows[b][j];
+      g = k[j] ? g : 0.f;
+    }
     const float m0 = m[j];
     const float mj = m0 + a.w1 * (g - m0);
     const float vj = v[j] * a.b2 + a.w2 * g * g;
@@ -341,17 +350,24 @@ double loss_grad(int loss, const float* out, const float* const* x, float* g, in
   return total;
 }
 
+inline bool all_zero(const float* x, int64_t n) {
+  bool z = true;
+  for (int64_t b = 0; b < n; ++b) z &= x[b] == 0.f;
+  return z;
+}
+
 struct Member {
   std::vector<Layer> L;
   std::vector<std::vector<float>> acts;        // post-activation outputs, (B, out) per layer
   std::vector<std::vector<uint8_t>> kw, kb;    // byte masks
-  std::vector<float> g, gp, col, ones;
+  std::vector<float> g, gp, col, col2, ones;
   std::vector<const float*> hin, grow;
   std::vector<float*> zr;
 };
 
+// data_finite: every data row is finite (a zero multiplier then gives an exactly zero gradient row)
 void step(Member& M, int64_t B, const float* const* xrows, int loss, const Adam* adam /* [2] enc, dec */,
-          double* total) {
+          double* total, bool data_finite) {
   const int64_t nl = (int64_t)M.L.size();
   const float** hin = M.hin.data();
   float** zr = M.zr.data();
@@ -382,6 +398,7 @@ void step(Member& M, int64_t B, const float* const* xrows, int loss, const Adam*
   const int64_t D = M.L[nl - 1].out;
   const double s = loss_grad(loss, M.acts[nl - 1].data(), xrows, M.g.data(), B, D);
   *total += (double)(float)(s / ((double)B * (double)D)) * (double)B;
+  const bool out_finite = std::isfinite(s);  // then every output, and the loss's gradient, is finite
   // backward, with Adam applied to each row of a weight as soon as its gradient can be formed
   float* g = M.g.data();
   float* gp = M.gp.data();
@@ -406,17 +423,26 @@ void step(Member& M, int64_t B, const float* const* xrows, int loss, const Adam*
         if (i > 0)
           for (int64_t b = 0; b < B; ++b)
             if (col[b] != 0.f) axpy(gp + b * in, col[b], wr, in);
-        adam_row(wr, l.mw + o * in, l.vw + o * in, kw + o * in, hin, col, B, in, ad);
+        const bool zero = i == 0 && data_finite && all_zero(col, B);
+        adam_row(wr, l.mw + o * in, l.vw + o * in, kw + o * in, hin, col, B, in, ad, zero);
       }
     } else {  // (in, out): row k's gradient is sum_b h[b][k] g[b]; g_prev[b][k] = g[b] . W[k]
+      // a unit of a ReLU layer below that is off in every row gets a zero gradient whatever g_prev is
+      const bool relu_below = i > 0 && M.L[i - 1].act == A_RELU;
       for (int64_t k = 0; k < in; ++k) {
         float* wr = l.w + k * out;
-        if (i > 0) {
-          multidot(grow, B, wr, out, col);
-          for (int64_t b = 0; b < B; ++b) gp[b * in + k] = col[b];
-        }
         for (int64_t b = 0; b < B; ++b) col[b] = hin[b][k];
-        adam_row(wr, l.mw + k * out, l.vw + k * out, kw + k * out, grow, col, B, out, ad);
+        const bool off = all_zero(col, B);
+        if (i > 0) {
+          if (relu_below && off) {
+            for (int64_t b = 0; b < B; ++b) gp[b * in + k] = 0.f;
+          } else {
+            multidot(grow, B, wr, out, M.col2.data());
+            for (int64_t b = 0; b < B; ++b) gp[b * in + k] = M.col2[b];
+          }
+        }
+        const bool zero = off && i == nl - 1 && out_finite;
+        adam_row(wr, l.mw + k * out, l.vw + k * out, kw + k * out, grow, col, B, out, ad, zero);
       }
     }
     std::swap(g, gp);
@@ -488,6 +514,8 @@ void fused_epoch(std::vector<torch::Tensor> params, std::vector<torch::Tensor> e
     }
   TORCH_CHECK(n_bad == 0, "fused_epoch: row index out of range");
   pybind11::gil_scoped_release no_gil;  // the tensors are extracted; other Python threads may run meanwhile
+  bool data_finite = true;
+  for (int64_t q = 0; q < n_rows * D; ++q) data_finite &= std::isfinite(X[q]);
   FlushDenormals ftz;
   for (int64_t n = 0; n < N; ++n) {
     Member M;
@@ -514,6 +542,7 @@ void fused_epoch(std::vector<torch::Tensor> params, std::vector<torch::Tensor> e
     M.g.assign(batch * maxw, 0.f);
     M.gp.assign(batch * maxw, 0.f);
     M.col.assign(batch, 0.f);
+    M.col2.assign(batch, 0.f);
     M.ones.assign(batch, 1.f);
     M.hin.resize(batch);
     M.grow.resize(batch);
@@ -532,7 +561,7 @@ void fused_epoch(std::vector<torch::Tensor> params, std::vector<torch::Tensor> e
         adam[h].c = C[(s * 4 + 2 * h) * N + n];
         adam[h].e = C[(s * 4 + 2 * h + 1) * N + n];
       }
-      step(M, batch, rows.data(), (int)loss, adam, &acc);
+      step(M, batch, rows.data(), (int)loss, adam, &acc, data_finite);
     }
     tot[n] += acc;
   }
@@ -627,22 +656,33 @@ inline void activate_hidden(int act, float* z, int64_t n) {
 template <int NB>
 void last_layer_rows(const float* const* h, const float* __restrict wt, const float* __restrict wp,
                      const float* __restrict bias, float* __restrict hp,
-                     const float* const* t, int64_t H, int64_t D, int act, int loss, double* err, v8i* bad) {
+                     const float* const* t, int64_t H, int64_t D, int act, int loss, double* err, v8i* bad,
+                     bool skip_zeros, int64_t* live) {
   v8 es[NB];
   v8i nan[NB];
   for (int b = 0; b < NB; ++b) { es[b] = bc(0.f); nan[b] = v8i{0, 0, 0, 0, 0, 0, 0, 0}; }
   int64_t j = 0;
-  for (int64_t k = 0; k < H; ++k)  // the rows' hidden values interleaved, (k, b): broadcasts off one pointer
-    for (int b = 0; b < NB; ++b) hp[k * NB + b] = h[b][k];
+  // the rows' hidden values interleaved, (q, b): broadcasts off one pointer.  With skip_zeros (every weight finite),
+  // a unit that is zero in all NB rows adds exactly nothing and is left out: live[q] lists the others.
+  int64_t n_live = 0;
+  for (int64_t k = 0; k < H; ++k) {
+    bool zero = skip_zeros;
+    for (int b = 0; b < NB; ++b) zero &= h[b][k] == 0.f;
+    if (!zero) {
+      for (int b = 0; b < NB; ++b) hp[n_live * NB + b] = h[b][k];
+      live[n_live++] = k;
+    }
+  }
   for (; j + 16 <= D; j += 16) {
     v8 acc[NB][2];
     const v8 b0 = ld(bias + j), b1 = ld(bias + j + 8);
     for (int b = 0; b < NB; ++b) { acc[b][0] = b0; acc[b][1] = b1; }
     const float* wb = wp + j * H;  // this block's (H, 16) panel
-    for (int64_t k = 0; k < H; ++k) {
+    for (int64_t q = 0; q < n_live; ++q) {
+      const int64_t k = live[q];
       const v8 x = ld(wb + k * 16), y = ld(wb + k * 16 + 8);
       for (int b = 0; b < NB; ++b) {
-        const v8 hk = bc(hp[k * NB + b]);
+        const v8 hk = bc(hp[q * NB + b]);
         acc[b][0] += hk * x;
         acc[b][1] += hk * y;
       }
@@ -734,8 +774,11 @@ torch::Tensor decoder_error_sums(std::vector<torch::Tensor> params, torch::Tenso
     std::vector<const float*> hin(B), trow(B);
     std::vector<double> err(B);
     std::vector<v8i> bad(B);
+    std::vector<int64_t> live(H);
     for (int64_t n = n0; n < n1; ++n) {
       const float* wl = W[nl - 1] + n * D * H;  // (D, H) -> (H, D)
+      bool skip_zeros = true;  // 0 * inf is NaN: units are skipped only when every weight is finite
+      for (int64_t q = 0; q < D * H; ++q) skip_zeros &= std::isfinite(wl[q]);
       for (int64_t j = 0; j < D; ++j)
         for (int64_t k = 0; k < H; ++k) wt[k * D + j] = wl[j * H + k];
       for (int64_t j = 0; j < D / 16 * 16; ++j)
@@ -763,13 +806,19 @@ torch::Tensor decoder_error_sums(std::vector<torch::Tensor> params, torch::Tenso
           const float* const* tp = trow.data();
           int64_t b = 0;
           for (; b + 6 <= B; b += 6)
-            last_layer_rows<6>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]);
+            last_layer_rows<6>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b], skip_zeros,
+                                live.data());
           switch (B - b) {
-            case 5: last_layer_rows<5>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]); break;
-            case 4: last_layer_rows<4>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]); break;
-            case 3: last_layer_rows<3>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]); break;
-            case 2: last_layer_rows<2>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]); break;
-            case 1: last_layer_rows<1>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b]); break;
+            case 5: last_layer_rows<5>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b], skip_zeros,
+                                live.data()); break;
+            case 4: last_layer_rows<4>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b], skip_zeros,
+                                live.data()); break;
+            case 3: last_layer_rows<3>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b], skip_zeros,
+                                live.data()); break;
+            case 2: last_layer_rows<2>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b], skip_zeros,
+                                live.data()); break;
+            case 1: last_layer_rows<1>(hp + b, wt.data(), wp.data(), bl, hpk.data(), tp + b, H, D, last_act, (int)loss, &err[b], &bad[b], skip_zeros,
+                                live.data()); break;
             default: break;
           }
           double s = 0.0;

@@ -40,6 +40,14 @@ def stack_halves(halves: Sequence[Half], device: torch.device | str | None = Non
     return params, masks
 
 
+def _read_stack(halves: Sequence[Half], device: torch.device):
+    """:func:`stack_halves` for reading only: a stack of one is made of views (no copy)."""
+    if len(halves) == 1:
+        (h,) = halves
+        return [t.unsqueeze(0).to(device) for t in h.params], [t.unsqueeze(0).to(device) for t in h.masks]
+    return stack_halves(halves, device)
+
+
 def stacked_forward(
     spec: HalfSpec,
     params: Sequence[torch.Tensor],
@@ -140,8 +148,8 @@ def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "
 def _errors_of_one_architecture(genomes: list, data: torch.Tensor, metric: str, rows: int) -> torch.Tensor:
     n = len(genomes)
     enc_spec, dec_spec = genomes[0].encoder.spec, genomes[0].decoder.spec
-    enc = stack_halves([g.encoder for g in genomes], data.device)
-    dec = stack_halves([g.decoder for g in genomes], data.device)
+    enc = _read_stack([g.encoder for g in genomes], data.device)
+    dec = _read_stack([g.decoder for g in genomes], data.device)
     total = torch.zeros(n, dtype=torch.float64, device=data.device)
     if data.device.type != "cpu":
         for s in range(0, data.shape[0], rows):
@@ -150,16 +158,17 @@ def _errors_of_one_architecture(genomes: list, data: torch.Tensor, metric: str, 
         return _finite(total / data.numel())
     ep = [p * m for p, m in zip(*enc, strict=True)]  # masked once: pruned entries are zero from here on
     w0 = ep[0].reshape(n * ep[0].shape[1], -1)
-    b0 = ep[1].reshape(-1)
+    b0 = ep[1].reshape(-1, 1)
     fused_dec = _fused_allowed()  # cleared if the fused kernel cannot run
     dec_masked = [p * m for p, m in zip(*dec, strict=True)] if fused_dec else None
     index = torch.zeros(n, 1, dtype=torch.long)
     for s in range(0, data.shape[0], rows):
         x = data[s : s + rows]
-        first = F.linear(x, w0, b0).view(x.shape[0], n, -1)  # (B, N, h1): every genome's first layer at once
+        # every genome's first layer at once, as (N * h1, B): the same sums as F.linear, and faster for few genomes
+        first = torch.addmm(b0, w0, x.t()).view(n, -1, x.shape[0])
         z = []
         for i in range(n):
-            h = ACTIVATIONS[enc_spec.activations[0]].fn(first[:, i])
+            h = ACTIVATIONS[enc_spec.activations[0]].fn(first[i].t().contiguous())
             rest = [t[i : i + 1] for t in ep[2:]]
             z.append(_forward_rest(enc_spec, rest, h.unsqueeze(0)) if rest else h.unsqueeze(0))
         z = torch.cat(z)  # (N, B, latent)

@@ -83,11 +83,17 @@ class PopulationErrors:
         """Forget the kept errors (the next call looks them up again, or recomputes them)."""
         self._key: tuple | None = None
         self._values: list[float] = []
+        self._given: tuple[tuple, list[bytes]] | None = None
+
+    def give_digests(self, population, digests: list[bytes]) -> None:
+        """The digests of ``population``'s members, computed once for several :class:`PopulationErrors`."""
+        self._given = (tuple(map(id, population)), digests)
 
     def __call__(self, population) -> list[float]:
         key = tuple(map(id, population))
         if key != self._key:
-            digests = [_digest(ind) for ind in population]
+            given = self._given
+            digests = given[1] if given is not None and given[0] == key else [_digest(ind) for ind in population]
             todo = [i for i, d in enumerate(digests) if d not in self._known]
             fresh = reconstruction_errors([population[i] for i in todo], self.data, self.metric).tolist()
             known = {**self._known, **{digests[i]: e for i, e in zip(todo, fresh, strict=True)}}
@@ -145,8 +151,11 @@ class SharedStatistics(tools.MultiStatistics):
         data
             The population.
         """
+        digests = [_digest(ind) for ind in data] if len(self.shared) > 1 else None
         for errors in self.shared:
             errors.clear()
+            if digests is not None:
+                errors.give_digests(data, digests)
         return super().compile(data)
 
 

@@ -91,9 +91,12 @@ def _layouts(spec: HalfSpec) -> list[bool]:
 
 def _stack(tensors: Sequence[torch.Tensor], transposed: bool, device: torch.device) -> torch.Tensor:
     """Weights ``(out, in)`` -> ``(N, out, in)`` or, transposed, ``(N, in, out)``; biases -> ``(N, 1, out)``."""
-    t = torch.stack(list(tensors))
-    t = (t.transpose(1, 2) if transposed else t) if t.dim() == 3 else t.unsqueeze(1)
-    return t.to(device=device, dtype=torch.float32).contiguous()
+    tensors = list(tensors)
+    if tensors[0].dim() == 2:  # weights: stacked straight into their layout, one copy
+        t = torch.stack([w.t() for w in tensors] if transposed else tensors)
+    else:
+        t = torch.stack(tensors).unsqueeze(1)
+    return t.to(device=device, dtype=torch.float32, memory_format=torch.contiguous_format)
 
 
 class GenomeStack:
@@ -222,12 +225,13 @@ class GenomeStack:
         """New CPU halves, params ``(out, in)``; with ``persistent`` they carry Adam's moments and step."""
         n_enc = 2 * self.enc_spec.n_layers
         cpu = {a: [t.detach().cpu() for t in getattr(self, a)] for a in ("params", "masks", "exp_avg", "exp_avg_sq")}
+        cpu["masks"] = [m.bool() for m in cpu["masks"]]
         steps = (self.step_enc.flatten().tolist(), self.step_dec.flatten().tolist())
         out: tuple[list[Half], list[Half]] = ([], [])
         for part, spec, ks in ((0, self.enc_spec, range(n_enc)), (1, self.dec_spec, range(n_enc, len(self.params)))):
             for i in range(self.n):
                 get = {a: [self._unstack(ts[k], i, k) for k in ks] for a, ts in cpu.items()}
-                h = Half(spec, get["params"], [m.bool() for m in get["masks"]])
+                h = Half(spec, get["params"], get["masks"])
                 if self.persistent:
                     h.exp_avg, h.exp_avg_sq, h.step = get["exp_avg"], get["exp_avg_sq"], int(round(steps[part][i]))
                 out[part].append(h)
@@ -236,7 +240,7 @@ class GenomeStack:
     def _unstack(self, t: torch.Tensor, i: int, k: int) -> torch.Tensor:
         if k % 2:  # bias (N, 1, out)
             return t[i, 0].clone()
-        return (t[i].t() if self.transposed[k // 2] else t[i]).contiguous().clone()
+        return (t[i].t() if self.transposed[k // 2] else t[i]).clone(memory_format=torch.contiguous_format)
 
     def step_config(self, loss: str, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> StepConfig:
         """The compiled training step's configuration for ``loss`` (``bce`` on a sigmoid output: ``bce_logits``).
