@@ -86,7 +86,15 @@ class PopulationErrors:
         self._given: tuple[tuple, list[bytes]] | None = None
 
     def give_digests(self, population, digests: list[bytes]) -> None:
-        """The digests of ``population``'s members, computed once for several :class:`PopulationErrors`."""
+        """The digests of ``population``'s members, computed once for several :class:`PopulationErrors`.
+
+        Parameters
+        ----------
+        population
+            The population the next call will measure.
+        digests
+            One digest per member, in order.
+        """
         self._given = (tuple(map(id, population)), digests)
 
     def __call__(self, population) -> list[float]:
