@@ -11,9 +11,10 @@ import torch
 
 from evoprune.cli import main
 from evoprune.data import binary_clustering, digits
-from evoprune.plugins import PluginError, user_model
+from evoprune.plugins import PluginError, model_function, split_model_entry, user_model
 from evoprune.runs import RunConfig, get_setting, run
 from evoprune.study.config import StudyError, load_study, parse_study
+from evoprune.study.user_models import resolve_models
 
 from .test_study import TINY
 
@@ -112,6 +113,16 @@ def test_user_model_weights_come_from_the_seed(tmp_path):
     assert not torch.equal(a.encoder.params[0], c.encoder.params[0])
     encoder, _ = user_model("umodels_seed:small_ae")
     assert not torch.equal(a.encoder.params[0], encoder[0].weight.detach())
+
+
+def test_model_helpers(tmp_path):
+    path = _study(tmp_path, "umodels_helpers")
+    assert split_model_entry("pkg.mod:build") == ("pkg.mod", "build")
+    func, folders = model_function("umodels_helpers:small_ae", [path.parent])
+    assert callable(func) and folders == (str(path.parent.resolve()),)
+    unresolved = load_study(path, check_models=False)
+    assert "umodels_helpers" not in unresolved.imports
+    assert "umodels_helpers" in resolve_models(path, unresolved).imports
 
 
 def test_model_as_a_factor_names_its_groups(tmp_path):
