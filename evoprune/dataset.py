@@ -184,7 +184,7 @@ class Dataset:
 
     @property
     def dim(self) -> int:
-        """Number of features: the number of values in one row."""
+        """The number of values in one row (of features, for vectors)."""
         return math.prod(self.shape)
 
     @property
