@@ -2,6 +2,8 @@
 
 Both loaders return a :class:`~evoprune.dataset.Dataset`; rows the file does not split
 are split by a seeded permutation (the helpers here are shared with :mod:`evoprune.data`).
+Rows are flattened to vectors unless ``shape="keep"`` (the file's row shape, e.g. images)
+or a row shape such as ``shape=(1, 28, 28)`` is asked for (:func:`check_shape`).
 """
 
 from __future__ import annotations
