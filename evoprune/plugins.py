@@ -155,6 +155,9 @@ def model_function(entry: str, folders: Sequence[str | Path] = ()) -> tuple[Call
 def user_model(entry: str, folders: Sequence[str | Path] = ()) -> tuple[Any, Any]:
     """Call the function a model entry names and return its ``(encoder, decoder)`` modules.
 
+    Torch's global random state is the same after the call as before (the modules' initial
+    weights are drawn from a copy of it and are not meant to be used: runs draw their own).
+
     Parameters
     ----------
     entry
@@ -167,11 +170,13 @@ def user_model(entry: str, folders: Sequence[str | Path] = ()) -> tuple[Any, Any
     PluginError
         As :func:`model_function`, or the function fails or does not return two modules.
     """
+    import torch
     from torch import nn
 
     func, _ = model_function(entry, folders)
     try:
-        out = func()
+        with torch.random.fork_rng(devices=[]):  # the modules' own initialisation leaves torch's global RNG as it was
+            out = func()
     except Exception as e:  # noqa: BLE001 -- any failure of user code is reported the same way
         raise PluginError(f"model {entry!r}: calling it failed: {type(e).__name__}: {e}") from e
     if not (isinstance(out, tuple | list) and len(out) == 2 and all(isinstance(m, nn.Module) for m in out)):

@@ -120,6 +120,9 @@ def test_model_helpers(tmp_path):
     assert split_model_entry("pkg.mod:build") == ("pkg.mod", "build")
     func, folders = model_function("umodels_helpers:small_ae", [path.parent])
     assert callable(func) and folders == (str(path.parent.resolve()),)
+    state = torch.get_rng_state()
+    user_model("umodels_helpers:small_ae", [path.parent])
+    assert torch.equal(torch.get_rng_state(), state)  # the modules' initialisation leaves torch's RNG alone
     unresolved = load_study(path, check_models=False)
     assert "umodels_helpers" not in unresolved.imports
     assert "umodels_helpers" in resolve_models(path, unresolved).imports
