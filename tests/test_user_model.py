@@ -113,6 +113,9 @@ def test_user_model_weights_come_from_the_seed(tmp_path):
     assert not torch.equal(a.encoder.params[0], c.encoder.params[0])
     encoder, _ = user_model("umodels_seed:small_ae")
     assert not torch.equal(a.encoder.params[0], encoder[0].weight.detach())
+    grid = RunConfig(setting="grid", grid="ring:3", model=cfg.model)
+    cells = get_setting("grid").population(grid, data, 1)
+    assert len(cells) == 3 and all(c.arch == a.arch for c in cells)
 
 
 def test_model_helpers(tmp_path):
