@@ -84,7 +84,7 @@ def _status(args) -> int:
     study_file = Path(args.out) / "study.toml"
     if not study_file.is_file():
         raise ValueError(f"{args.out} has no study.toml: not a study output folder")
-    state = study_status(load_study(study_file, imports=args.imports), args.out)
+    state = study_status(load_study(study_file, imports=args.imports, check_models=False), args.out)
     total = sum(len(v) for v in state.values())
     print(f"{args.out}: {len(state['finished'])}/{total} runs finished, {len(state['running'])} running, "
           f"{len(state['started'])} started, {len(state['pending'])} pending")

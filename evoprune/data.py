@@ -1,7 +1,10 @@
 """Datasets for autoencoder experiments.
 
-Everything returns a :class:`Dataset` of float32 ``(samples, features)`` tensors
-split into train, test and validation sets.  Randomness comes only from
+Everything returns a :class:`Dataset` of float32 tensors split into train, test and
+validation sets.  Rows (the first axis) are vectors ``(samples, features)`` by default;
+``digits(images=True)`` and the file loaders' ``shape=`` give shaped rows, e.g. images
+``(samples, C, H, W)`` (:attr:`Dataset.shape`; :func:`check_row_shape` checks them
+against an architecture's input).  Randomness comes only from
 ``numpy.random.default_rng(seed)`` (or a passed Generator); nothing touches
 global RNG state and nothing is downloaded.
 
@@ -24,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from .datafiles import SeedLike, _split, load_array, load_idx
-from .dataset import Dataset, _check_fraction, _check_positive_int, _check_probability, check_data
+from .dataset import Dataset, _check_fraction, _check_positive_int, _check_probability, check_data, check_row_shape
 
-__all__ = ["DATASETS", "Dataset", "binary_clustering", "check_data", "digits", "load_dataset"]
+__all__ = ["DATASETS", "Dataset", "binary_clustering", "check_data", "check_row_shape", "digits", "load_dataset"]
 
 
 # --------------------------------------------------------------------------- synthetic data
@@ -91,8 +94,11 @@ def binary_clustering(
 # --------------------------------------------------------------------------- scikit-learn digits
 
 
-def digits(seed: SeedLike = 0, test_fraction: float = 0.2, validation_fraction: float = 0.1) -> Dataset:
+def digits(seed: SeedLike = 0, test_fraction: float = 0.2, validation_fraction: float = 0.1,
+           images: bool = False) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1797 x 64), scaled to [0, 1], split by a seeded permutation.
+
+    Rows are 64-vectors, or with ``images=True`` 1 x 8 x 8 images (the same values and split).
 
     Parameters
     ----------
@@ -102,7 +108,11 @@ def digits(seed: SeedLike = 0, test_fraction: float = 0.2, validation_fraction: 
         Share of the rows in the test split.
     validation_fraction
         Share of the rows in the validation split.
+    images
+        Rows as ``(1, 8, 8)`` images instead of 64-vectors.
     """
+    if not isinstance(images, bool | np.bool_):
+        raise ValueError(f"images must be true or false, got {images!r}")
     test_fraction = _check_fraction("test_fraction", test_fraction)
     validation_fraction = _check_fraction("validation_fraction", validation_fraction)
     try:
@@ -112,6 +122,8 @@ def digits(seed: SeedLike = 0, test_fraction: float = 0.2, validation_fraction: 
             "the digits dataset needs scikit-learn: pip install evoprune[data] (or pip install scikit-learn)"
         ) from exc
     x = load_digits().data.astype(np.float64) / 16.0
+    if images:
+        x = x.reshape(len(x), 1, 8, 8)
     parts = _split(x, np.random.default_rng(seed), {"test": test_fraction, "validation": validation_fraction})
     return Dataset(name="digits", **parts)
 

@@ -2,6 +2,8 @@
 
 Both loaders return a :class:`~evoprune.dataset.Dataset`; rows the file does not split
 are split by a seeded permutation (the helpers here are shared with :mod:`evoprune.data`).
+Rows are flattened to vectors unless ``shape="keep"`` (the file's row shape, e.g. images)
+or a row shape such as ``shape=(1, 28, 28)`` is asked for (:func:`check_shape`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from .dataset import Dataset, _check_fraction, check_data
 
-__all__ = ["load_array", "read_idx", "load_idx"]
+__all__ = ["check_shape", "load_array", "read_idx", "load_idx"]
 
 SeedLike = int | np.integer | np.random.Generator | None
 
@@ -52,11 +54,38 @@ def _split(x: np.ndarray, rng: np.random.Generator, fractions: dict[str, float])
     return out
 
 
-def _flatten(x: np.ndarray) -> np.ndarray:
-    """Flatten arrays with more than 2 dims per sample: ``(n, a, b, ...) -> (n, a*b*...)``."""
-    if x.ndim > 2:
-        return x.reshape(x.shape[0], -1)
-    return x
+#: What ``shape=`` of a loader may be: ``None`` (flat vectors), ``"keep"`` (the file's) or a row shape.
+ShapeLike = str | tuple[int, ...] | list[int] | None
+
+
+def check_shape(shape: ShapeLike) -> str | tuple[int, ...] | None:
+    """Return a loader's ``shape=`` argument checked: ``None``, ``"keep"`` or a tuple of positive ints.
+
+    Parameters
+    ----------
+    shape
+        ``None``, ``"keep"``, or a row shape such as ``(1, 28, 28)`` (a list is taken as a tuple).
+    """
+    if shape is None or shape == "keep":
+        return shape
+    if isinstance(shape, tuple | list) and shape and all(
+            isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in shape):
+        return tuple(int(s) for s in shape)
+    raise ValueError(f"shape must be None (flat rows), 'keep' or a row shape of positive ints such as "
+                     f"(1, 28, 28), got {shape!r}")
+
+
+def _shape_rows(x: np.ndarray, shape: str | tuple[int, ...] | None) -> np.ndarray:
+    """Rows (the first axis) of ``x`` flattened (``shape=None``), as they are (``"keep"``) or reshaped."""
+    if x.ndim < 2 or shape == "keep":
+        return x
+    if shape is None:
+        return x.reshape(x.shape[0], -1) if x.ndim > 2 else x
+    size = math.prod(x.shape[1:])
+    if size != math.prod(shape):
+        raise ValueError(f"rows of shape {tuple(x.shape[1:])} ({size} values) cannot take shape {shape} "
+                         f"({math.prod(shape)} values)")
+    return x.reshape(x.shape[0], *shape)
 
 
 def _as_float(x: np.ndarray, name: str) -> np.ndarray:
@@ -137,14 +166,17 @@ def load_array(
     test_fraction: float = 0.2,
     validation_fraction: float = 0.1,
     scale: str | None = None,
+    shape: ShapeLike = None,
 ) -> Dataset:
     """Load a local ``.npy`` or ``.npz`` file as a :class:`~evoprune.data.Dataset`.
 
     An ``.npz`` with a ``train`` array (and optionally ``test`` / ``validation``)
     gives the splits directly; missing splits are split off ``train`` (fractions
     of the train rows).  Otherwise the array is ``key``, or the only array in the
-    file, and all splits come from it by a seeded permutation.  Arrays with more
-    than 2 dims are flattened per sample; integers become float.
+    file, and all splits come from it by a seeded permutation.  A row is the first
+    axis; by default (``shape=None``) arrays with more than 2 dims are flattened per
+    sample; ``shape="keep"`` keeps each row's shape (e.g. ``(C, H, W)`` images) and a
+    tuple such as ``(1, 28, 28)`` reshapes each row to it.  Integers become float.
     ``scale="minmax"`` maps the train split's global min/max to [0, 1] (the same
     affine map is applied to every split); ``scale=None`` leaves values as they are.
 
@@ -162,6 +194,8 @@ def load_array(
         Share of the rows in the validation split (when split off).
     scale
         ``"minmax"`` or ``None``.
+    shape
+        ``None`` (flat rows), ``"keep"`` (the file's row shape) or a row shape.
 
     Returns
     -------
@@ -170,6 +204,7 @@ def load_array(
     """
     if scale not in (None, "minmax"):
         raise ValueError(f"unknown scale {scale!r}; valid: None, 'minmax'")
+    shape = check_shape(shape)
     test_fraction = _check_fraction("test_fraction", test_fraction)
     validation_fraction = _check_fraction("validation_fraction", validation_fraction)
     p = Path(path)
@@ -185,7 +220,7 @@ def load_array(
     except _READ_ERRORS as e:  # numpy's, zipfile's and zlib's errors do not name the file
         raise ValueError(f"cannot read data file {where!r}: {e}") from e
     try:
-        return _arrays_to_dataset(p.stem, given, seed, test_fraction, validation_fraction, scale)
+        return _arrays_to_dataset(p.stem, given, seed, test_fraction, validation_fraction, scale, shape)
     except ValueError as e:  # wrong dtype or shape, NaN, too few rows: say which file
         raise ValueError(f"data file {where!r}: {e}") from e
 
@@ -197,14 +232,15 @@ def _arrays_to_dataset(
     test_fraction: float,
     validation_fraction: float,
     scale: str | None,
+    shape: str | tuple[int, ...] | None = None,
 ) -> Dataset:
-    arrays = {s: _flatten(_as_float(a, "array" if s == "all" else f"{s} array")) for s, a in given.items()}
+    arrays = {s: _shape_rows(_as_float(a, "array" if s == "all" else f"{s} array"), shape) for s, a in given.items()}
     rng = np.random.default_rng(seed)
     if "all" in arrays:
         splits = _split(arrays["all"], rng, {"test": test_fraction, "validation": validation_fraction})
     else:
         missing = {s: f for s, f in (("test", test_fraction), ("validation", validation_fraction)) if s not in arrays}
-        train = check_data(arrays["train"], "train array").numpy()
+        train = check_data(arrays["train"], "train array", shaped=True).numpy()
         splits = _split(train, rng, missing) if missing else {"train": train}
         splits.update({s: a for s, a in arrays.items() if s != "train"})
 
@@ -279,13 +315,17 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     return data.astype(dtype.newbyteorder("="))
 
 
-def _idx_images(path: str | os.PathLike[str]) -> np.ndarray:
+def _idx_images(path: str | os.PathLike[str], shape: str | tuple[int, ...] | None = None) -> np.ndarray:
     x = read_idx(path)
     where = f"IDX file {os.fspath(path)!r}"
     if x.ndim < 2:
         raise ValueError(f"{where} is 1-D {x.shape} (a labels file?); expected images (samples, ...)")
     scaled = x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else _as_float(x, where)
-    return check_data(_flatten(scaled), where).numpy()  # NaN/inf in float images: name the file
+    try:
+        rows = _shape_rows(scaled, shape)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    return check_data(rows, where, shaped=True).numpy()  # NaN/inf in float images: name the file
 
 
 def load_idx(
@@ -294,8 +334,12 @@ def load_idx(
     seed: SeedLike = 0,
     validation_fraction: float = 0.1,
     test_fraction: float = 0.2,
+    shape: ShapeLike = None,
 ) -> Dataset:
-    """Load IDX images (uint8 scaled to [0, 1]; flattened per sample) as a :class:`~evoprune.data.Dataset`.
+    """Load IDX images (uint8 scaled to [0, 1]) as a :class:`~evoprune.data.Dataset`.
+
+    Images are flattened per sample by default; ``shape="keep"`` keeps the file's shape
+    (``(H, W)`` for MNIST) and a tuple such as ``(1, 28, 28)`` reshapes each image to it.
 
     With ``test_images_path`` that file is the test split (``test_fraction`` is
     unused) and validation is split off the training images; otherwise test and
@@ -313,6 +357,8 @@ def load_idx(
         Share of the training rows in the validation split.
     test_fraction
         Share of the rows in the test split (without ``test_images_path``).
+    shape
+        ``None`` (flat rows), ``"keep"`` (the file's image shape) or a row shape.
 
     Returns
     -------
@@ -321,7 +367,8 @@ def load_idx(
     """
     validation_fraction = _check_fraction("validation_fraction", validation_fraction)
     test_fraction = _check_fraction("test_fraction", test_fraction)
-    x = _idx_images(images_path)
+    shape = check_shape(shape)
+    x = _idx_images(images_path, shape)
     rng = np.random.default_rng(seed)
     try:
         if test_images_path is not None:
@@ -331,11 +378,14 @@ def load_idx(
     except ValueError as e:  # too few images
         raise ValueError(f"IDX file {os.fspath(images_path)!r}: {e}") from e
     if test_images_path is not None:
-        test = _idx_images(test_images_path)
-        if test.shape[1] != x.shape[1]:
+        test = _idx_images(test_images_path, shape)
+        if test.shape[1:] != x.shape[1:]:
+            flat = x.ndim == test.ndim == 2
+            want = f"{x.shape[1]} features per sample" if flat else f"images of shape {tuple(x.shape[1:])}"
+            got = test.shape[1] if flat else tuple(test.shape[1:])
             raise ValueError(
-                f"IDX file {os.fspath(test_images_path)!r} has the wrong image size: expected {x.shape[1]} "
-                f"features per sample (like {os.fspath(images_path)!r}), got {test.shape[1]}"
+                f"IDX file {os.fspath(test_images_path)!r} has the wrong image size: expected {want} "
+                f"(like {os.fspath(images_path)!r}), got {got}"
             )
         splits["test"] = test
     return Dataset(name=Path(images_path).name, **splits)

@@ -1,10 +1,11 @@
-"""The data container and its checks: :class:`Dataset` and :func:`check_data`."""
+"""The data container and its checks: :class:`Dataset`, :func:`check_data` and :func:`check_row_shape`."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +19,45 @@ _CHECKED: dict[int, weakref.ref] = {}
 # --------------------------------------------------------------------------- checks
 
 
-def check_data(x: Any, name: str = "data", dim: int | None = None) -> torch.Tensor:
+RowShape = tuple[int, ...]
+
+
+def check_row_shape(rows: Sequence[int], takes: Sequence[int], name: str = "data") -> None:
+    """Raise ValueError if data rows of shape ``rows`` do not fit an input of shape ``takes``.
+
+    The one check of data against a network's input, naming both shapes, e.g.
+    ``data rows have shape (64,) but the architecture takes (1, 8, 8)``.
+
+    Parameters
+    ----------
+    rows
+        The shape of one data row (the data's shape without its first axis).
+    takes
+        The shape of one input of the architecture.
+    name
+        What the data is, for the message.
+    """
+    rows, takes = tuple(int(s) for s in rows), tuple(int(s) for s in takes)
+    if rows == takes:
+        return
+    msg = f"{name} rows have shape {rows} but the architecture takes {takes}"
+    if len(rows) == len(takes) == 1:
+        msg += f" (wrong width: expected {takes[0]} features, got {rows[0]})"
+    raise ValueError(msg)
+
+
+def check_data(x: Any, name: str = "data", dim: int | Sequence[int] | None = None, *,
+               shaped: bool = False) -> torch.Tensor:
     """Return ``x`` (array or tensor) as a contiguous float32 ``(samples, features)`` tensor.
 
-    A tensor stays on its device (arrays become CPU tensors).  A float32
-    contiguous tensor that passed once is not scanned again (change data in
-    place and its finiteness is not re-checked).
+    With ``shaped`` the rows may have any shape (``(samples, C, L)``, ``(samples, C, H, W)``, ...;
+    a row is the first axis).  A tensor stays on its device (arrays become CPU tensors).  A float32
+    contiguous tensor that passed once is not scanned again (change data in place and its
+    finiteness is not re-checked).
 
-    Raises ValueError if ``x`` is not 2-D, is empty, holds NaN/inf values, or
-    (when ``dim`` is given) does not have ``dim`` columns.
+    Raises ValueError if ``x`` is not 2-D (at least 2-D with ``shaped``), is empty, holds NaN/inf
+    values, or (when ``dim`` is given) its rows do not have ``dim`` features (or, for a tuple, that
+    row shape; see :func:`check_row_shape`).
 
     Parameters
     ----------
@@ -35,7 +66,9 @@ def check_data(x: Any, name: str = "data", dim: int | None = None) -> torch.Tens
     name
         What the data is, for error messages.
     dim
-        Required number of columns, or ``None``.
+        Required number of columns or row shape, or ``None``.
+    shaped
+        Accept rows of any shape, not only vectors.
     """
     if isinstance(x, torch.Tensor):
         if x.is_complex():
@@ -48,18 +81,19 @@ def check_data(x: Any, name: str = "data", dim: int | None = None) -> torch.Tens
         if np.issubdtype(x.dtype, np.complexfloating):
             raise ValueError(f"{name} must be real-valued, got dtype {x.dtype}")
         shape = x.shape
-    if len(shape) != 2:
-        raise ValueError(f"{name} must be 2-D (samples, features), got shape {shape}")
-    rows, cols = shape
-    if rows == 0 or cols == 0:
+    if len(shape) != 2 and not (shaped and len(shape) > 2):
+        want = "at least 2-D (samples, ...)" if shaped else "2-D (samples, features)"
+        raise ValueError(f"{name} must be {want}, got shape {shape}")
+    if 0 in shape:
         raise ValueError(f"{name} is empty: shape {shape} (need at least one row and one column)")
+    takes = None if dim is None else ((dim,) if isinstance(dim, int | np.integer) else tuple(dim))
     if isinstance(x, torch.Tensor):
         ready = x.dtype == torch.float32 and x.is_contiguous() and not x.requires_grad
         t = x if ready else x.detach().to(dtype=torch.float32).contiguous()
         ref = _CHECKED.get(id(t))
         if ref is not None and ref() is t:  # scanned before (a data set's tensors are read every generation)
-            if dim is not None and cols != dim:
-                raise ValueError(f"{name} has the wrong width: expected {dim} features, got {cols}")
+            if takes is not None:
+                check_row_shape(shape[1:], takes, name)
             return t
     else:
         with np.errstate(over="ignore"):  # overflow to inf is reported below
@@ -69,8 +103,8 @@ def check_data(x: Any, name: str = "data", dim: int | None = None) -> torch.Tens
         n_nan = int(torch.isnan(t).sum())
         n_inf = int((~finite).sum()) - n_nan
         raise ValueError(f"{name} has non-finite values: {n_nan} NaN and {n_inf} inf (after float32 conversion)")
-    if dim is not None and cols != dim:
-        raise ValueError(f"{name} has the wrong width: expected {dim} features, got {cols}")
+    if takes is not None:
+        check_row_shape(shape[1:], takes, name)
     if t is x:
         key = id(t)
         _CHECKED[key] = weakref.ref(t, lambda _ref: _CHECKED.pop(key, None))
@@ -105,8 +139,10 @@ def _check_fraction(name: str, value: Any) -> float:
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Train / test / validation splits, each a float32 ``(samples, features)`` tensor.
+    """Train / test / validation splits, each a float32 tensor of rows (the first axis).
 
+    Rows are vectors ``(samples, features)``, or shaped: sequences ``(samples, C, L)``,
+    images ``(samples, C, H, W)``; every split has the train split's row shape (:attr:`shape`).
     ``centroids`` optionally holds generating cluster centres (synthetic data).
     Inputs are validated and converted with :func:`check_data` on construction.
 
@@ -131,18 +167,39 @@ class Dataset:
     centroids: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        train = check_data(self.train, f"{self.name} train")
-        dim = train.shape[1]
+        train = check_data(self.train, f"{self.name} train", shaped=True)
         object.__setattr__(self, "train", train)
-        object.__setattr__(self, "test", check_data(self.test, f"{self.name} test", dim))
-        object.__setattr__(self, "validation", check_data(self.validation, f"{self.name} validation", dim))
-        if self.centroids is not None:
-            object.__setattr__(self, "centroids", check_data(self.centroids, f"{self.name} centroids", dim))
+        for split in ("test", "validation", "centroids"):
+            value = getattr(self, split)
+            if value is None:
+                continue
+            t = check_data(value, f"{self.name} {split}", shaped=True)
+            if t.shape[1:] != train.shape[1:]:
+                rows, takes = tuple(t.shape[1:]), tuple(train.shape[1:])
+                flat = len(rows) == len(takes) == 1
+                want, got = (f"{takes[0]} features", rows[0]) if flat else (f"rows of shape {takes}", rows)
+                raise ValueError(f"{self.name} {split} has the wrong width: expected {want} (like the train "
+                                 f"split), got {got}")
+            object.__setattr__(self, split, t)
 
     @property
     def dim(self) -> int:
-        """Number of features."""
-        return int(self.train.shape[1])
+        """The number of values in one row (of features, for vectors)."""
+        return math.prod(self.shape)
+
+    @property
+    def shape(self) -> RowShape:
+        """The shape of one row, e.g. ``(64,)`` for vectors or ``(1, 8, 8)`` for images."""
+        return tuple(int(s) for s in self.train.shape[1:])
+
+    def flatten(self) -> Dataset:
+        """The same rows as vectors ``(samples, features)`` (this dataset itself if they are already)."""
+        if len(self.shape) == 1:
+            return self
+        flat = {k: getattr(self, k).reshape(len(getattr(self, k)), -1) for k in ("train", "test", "validation")}
+        if self.centroids is not None:
+            flat["centroids"] = self.centroids.reshape(len(self.centroids), -1)
+        return dataclasses.replace(self, **{k: v.contiguous() for k, v in flat.items()})
 
     def to(self, device: torch.device | str) -> Dataset:
         """The same splits on ``device`` (this dataset itself if they are there already).
@@ -161,7 +218,7 @@ class Dataset:
     def __repr__(self) -> str:
         parts = [
             f"name={self.name!r}",
-            f"dim={self.dim}",
+            f"dim={self.dim}" if len(self.shape) == 1 else f"shape={self.shape}",
             f"train={self.train.shape[0]}",
             f"test={self.test.shape[0]}",
             f"validation={self.validation.shape[0]}",

@@ -11,17 +11,23 @@ Three routes lead to the same import:
 
 Worker processes and dask workers get the module names and the folders they were found
 in with each job, and import them before running it.
+
+A study's ``model = "my_models:conv_ae"`` names a function of such a module that returns the
+``(encoder, decoder)`` stacks of a user model; :func:`model_function` finds it the same way
+and :func:`user_model` calls it.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginError", "import_plugins", "load_entry_points"]
+__all__ = ["ENTRY_POINT_GROUP", "PluginError", "import_plugins", "load_entry_points", "model_function",
+           "split_model_entry", "user_model"]
 
 #: The entry-point group an installed package registers its pruning methods (or settings) in.
 ENTRY_POINT_GROUP = "evoprune.pruning"
@@ -100,3 +106,81 @@ def import_plugins(names: Sequence[str], folders: Sequence[str | Path] = ()) -> 
             detail = " ".join(str(e).split())
             raise PluginError(f"cannot import module {name!r}{hint}: {type(e).__name__}: {detail}") from e
     return tuple(dict.fromkeys(found))
+
+
+def split_model_entry(entry: Any) -> tuple[str, str]:
+    """``"module:function"`` as ``(module, function)``; PluginError for anything else.
+
+    Parameters
+    ----------
+    entry
+        A model entry such as ``"my_models:conv_ae"`` (the module may be dotted).
+    """
+    parts = entry.split(":") if isinstance(entry, str) else []
+    if len(parts) != 2 or not parts[1].isidentifier() or not all(p.isidentifier() for p in parts[0].split(".")):
+        raise PluginError(f"model {entry!r} is not of the form 'module:function' (e.g. 'my_models:conv_ae')")
+    return parts[0], parts[1]
+
+
+def model_function(entry: str, folders: Sequence[str | Path] = ()) -> tuple[Callable[[], Any], tuple[str, ...]]:
+    """The function a model entry ``"module:function"`` names, and the folder its module was found in.
+
+    The module is looked for in ``folders`` first, then on ``sys.path`` (as :func:`import_plugins`).
+
+    Parameters
+    ----------
+    entry
+        ``"module:function"``.
+    folders
+        Folders searched before ``sys.path``.
+
+    Raises
+    ------
+    PluginError
+        Not ``module:function``, no such module, or no such function; the message names the entry.
+    """
+    module, name = split_model_entry(entry)
+    try:
+        found = import_plugins([module], folders)
+    except PluginError as e:
+        raise PluginError(f"model {entry!r}: {e}") from e
+    func = getattr(sys.modules[module], name, None)
+    if not callable(func):
+        what = "no such function" if func is None else f"{name!r} is a {type(func).__name__}, not a function"
+        raise PluginError(f"model {entry!r}: module {module!r} ({sys.modules[module].__file__}) has {what}"
+                          + (f" {name!r}" if func is None else ""))
+    return func, found
+
+
+def user_model(entry: str, folders: Sequence[str | Path] = ()) -> tuple[Any, Any]:
+    """Call the function a model entry names and return its ``(encoder, decoder)`` modules.
+
+    Torch's global random state is the same after the call as before (the modules' initial
+    weights are drawn from a copy of it and are not meant to be used: runs draw their own).
+
+    Parameters
+    ----------
+    entry
+        ``"module:function"``; the function takes no arguments and returns two ``torch.nn.Module``.
+    folders
+        Folders searched before ``sys.path``.
+
+    Raises
+    ------
+    PluginError
+        As :func:`model_function`, or the function fails or does not return two modules.
+    """
+    import torch
+    from torch import nn
+
+    func, _ = model_function(entry, folders)
+    try:
+        with torch.random.fork_rng(devices=[]):  # the modules' own initialisation leaves torch's global RNG as it was
+            out = func()
+    except Exception as e:  # noqa: BLE001 -- any failure of user code is reported the same way
+        raise PluginError(f"model {entry!r}: calling it failed: {type(e).__name__}: {e}") from e
+    if not (isinstance(out, tuple | list) and len(out) == 2 and all(isinstance(m, nn.Module) for m in out)):
+        got = (f"a {type(out).__name__} of {len(out)}" if isinstance(out, tuple | list)
+               else f"a {type(out).__name__}")
+        raise PluginError(f"model {entry!r} did not return two modules (encoder, decoder); it returned {got}")
+    return out[0], out[1]

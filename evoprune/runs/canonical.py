@@ -6,9 +6,8 @@ from deap import base, creator, tools
 
 from ..algorithms import muLambdaSteps
 from ..evaluation import evaluate, evaluate_tradeoff
-from ..genome import Architecture
 from ..selection import selParsimony
-from .common import base_toolbox, ensure_creator, init_rng, register_pruning, run_stats, select_final
+from .common import base_toolbox, ensure_creator, init_rng, register_pruning, run_architecture, run_stats, select_final
 from .registry import Setting, register_setting
 
 __all__ = ["Canonical", "canonical_toolbox"]
@@ -36,7 +35,7 @@ class Canonical(Setting):
 
     def population(self, cfg, data, seed: int) -> list:
         ensure_creator()
-        arch = Architecture.paper(data.dim, cfg.hidden, cfg.latent)
+        arch = run_architecture(cfg, data)
         cls = creator.AETradeoffIndividual if cfg.selection == "nsga2" else creator.AEIndividual
         init = init_rng(seed)
         return [cls(arch, rng=init, lr=cfg.lr) for _ in range(cfg.mu)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,9 +12,12 @@ from deap import base, creator, tools
 
 from .. import fused
 from ..activations import kernel_codes
+from ..data import check_row_shape
 from ..evaluation import reconstruction_error
+from ..genome import Architecture
 from ..io import logbook_records
 from ..metrics import PopulationErrors, default_stats, inference_time
+from ..plugins import user_model
 from ..pruning import mutPrune
 from ..schedules import Schedule
 from ..tradeoff import TradeoffStatistics, run_points, summarise
@@ -181,6 +185,33 @@ def finish(label: str, seed: int, best, logbook, data, wall: float) -> RunResult
 def single_thread() -> None:
     """Small matrix products run fastest on one intra-op thread (measured in benchmarks/)."""
     torch.set_num_threads(1)
+
+
+def input_shape(arch: Architecture) -> tuple[int, ...]:
+    """The shape of one input of ``arch`` (its ``input_shape`` where it has one, else ``(input_dim,)``)."""
+    shape = getattr(arch, "input_shape", None)
+    return tuple(shape) if shape is not None else (arch.input_dim,)
+
+
+def run_architecture(cfg, data) -> Architecture:
+    """The architecture of a run: ``cfg.model``'s (a user model), else the paper's with ``cfg.hidden`` and
+    ``cfg.latent``; the data's rows must fit its input (:func:`~evoprune.data.check_row_shape`).
+
+    Only the shape of the user model's modules is used: every trial draws its own initial weights.
+
+    Parameters
+    ----------
+    cfg
+        The run's :class:`~evoprune.runs.RunConfig`.
+    data
+        The run's :class:`~evoprune.data.Dataset`.
+    """
+    if cfg.model is None:
+        arch = Architecture.paper(data.dim, cfg.hidden, cfg.latent)
+    else:
+        arch = Architecture.from_modules(*user_model(cfg.model, [Path.cwd()]))
+    check_row_shape(data.shape, input_shape(arch), f"{data.name} data")
+    return arch
 
 
 def init_rng(seed: int) -> np.random.Generator:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..algorithms import CONCEPTS
 from ..device import check_device_name
-from ..plugins import load_entry_points
+from ..plugins import load_entry_points, split_model_entry
 from ..pruning import METHODS, PruningMethod, get_method, method_names, paper_probability
 from ..schedules import SCHEDULES
 from ..topology import Grid
@@ -86,6 +86,10 @@ class RunConfig:
         Torch device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (not part of the run's identity).
     pruning
         Further parameters of the operator's method, e.g. ``{"threshold": 0.2}``.
+    model
+        A user model instead of the built-in network (``hidden``/``latent``): ``"module:function"``,
+        a function returning ``(encoder, decoder)`` ``nn.Sequential`` stacks (see
+        :func:`~evoprune.plugins.user_model`); initial weights still come from the run's seed.
     """
 
     setting: str = "canonical"  # a name of evoprune.runs.SETTINGS
@@ -113,6 +117,7 @@ class RunConfig:
     lambda_: int = 1
     device: str = "auto"  # cpu, cuda, cuda:N, mps or auto; not part of a run's identity (see identity())
     pruning: dict = field(default_factory=dict)  # further parameters of the operator's method, e.g. {"threshold": 0.2}
+    model: str | None = None  # "module:function" returning (encoder, decoder); None: the built-in network
 
     def __post_init__(self) -> None:
         get_setting(self.setting)
@@ -147,6 +152,11 @@ class RunConfig:
         check_device_name(self.device)
         if self.prune_first is not None and not isinstance(self.prune_first, bool):
             raise ValueError(f"prune_first must be true or false, got {self.prune_first!r}")
+        if self.model is not None:
+            split_model_entry(self.model)
+            if (self.hidden, self.latent) != (RunConfig.hidden, RunConfig.latent):
+                raise ValueError(f"model {self.model!r} and hidden/latent both given: a user model has its own "
+                                 "layer sizes; give either model or hidden/latent")
 
     def _check_pruning(self) -> None:
         if not isinstance(self.pruning, dict):
@@ -194,17 +204,23 @@ class RunConfig:
         return LossSchedule(self.loss, self.loss_switch)
 
     def as_dict(self) -> dict[str, Any]:
-        """All fields as a dict."""
-        return asdict(self)
+        """All fields as a dict (``model`` only when set, so configurations without one read as before)."""
+        out = asdict(self)
+        if out["model"] is None:
+            del out["model"]
+        return out
 
     def identity(self) -> dict[str, Any]:
         """What fixes the run's results: every field but ``device`` (a run resumes on any device).
 
-        ``pruning`` appears only when set, and the retired field ``extra`` stays as ``{}``, so
-        runs without method parameters keep the fingerprints (and output folders) they had before.
+        ``pruning`` and ``model`` appear only when set, and the retired field ``extra`` stays as ``{}``,
+        so runs without method parameters or a user model keep the fingerprints (and output folders)
+        they had before.
         """
-        out = {k: v for k, v in asdict(self).items() if k not in ("device", "pruning")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("device", "pruning", "model")}
         out["extra"] = {}
         if self.pruning:
             out["pruning"] = dict(self.pruning)
+        if self.model is not None:
+            out["model"] = self.model
         return out

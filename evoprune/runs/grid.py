@@ -6,10 +6,9 @@ from deap import base, creator
 
 from ..algorithms import best_centre, gridSteps
 from ..evaluation import evaluate
-from ..genome import Architecture
 from ..selection import selParsimony
 from ..topology import Grid
-from .common import base_toolbox, ensure_creator, init_rng, register_pruning, run_stats
+from .common import base_toolbox, ensure_creator, init_rng, register_pruning, run_architecture, run_stats
 from .registry import Setting, register_setting
 
 __all__ = ["GridSetting", "grid_toolbox"]
@@ -31,7 +30,7 @@ class GridSetting(Setting):
 
     def population(self, cfg, data, seed: int) -> list:
         ensure_creator()
-        arch = Architecture.paper(data.dim, cfg.hidden, cfg.latent)
+        arch = run_architecture(cfg, data)
         init = init_rng(seed)
         return [creator.AEIndividual(arch, rng=init, lr=cfg.lr) for _ in range(Grid.from_string(cfg.grid).n_cells)]
 

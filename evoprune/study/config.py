@@ -31,6 +31,10 @@ Example (a smaller cousin of ``studies/quick.toml``)::
     operator = ["none", "random", "conjunctive"]
     schedule = ["exponential", "final_n"]
 
+A ``[run]`` (or factor) ``model = "my_models:dense_ae"`` replaces the built-in network
+(``hidden``/``latent``) with the ``(encoder, decoder)`` a function of the user's module returns
+(the module is looked for next to this file, then in the current folder, then on sys.path).
+
 Everything is checked before anything runs; errors name the file and the key.
 """
 
@@ -55,6 +59,7 @@ from ..runs import SETTINGS, RunConfig
 from ..runs.config import METHOD_FIELDS
 from .errors import StudyError, _fail
 from .pruning_table import check_pruning_table, merge_pruning, method_fields
+from .user_models import resolve_models
 
 __all__ = ["Study", "RunSpec", "StudyError", "load_study", "parse_study"]
 
@@ -129,7 +134,8 @@ class Study:
     trials_per_job
         Trials run in lockstep as one job (``None``: by device).
     imports
-        Modules imported before the study is read (its ``imports`` and ``evoprune run --import``).
+        Modules imported before the study is read (its ``imports`` and ``evoprune run --import``), and
+        the modules of its ``model`` entries.
     plugin_folders
         Folders those modules were found in (workers import them from there).
     """
@@ -178,6 +184,10 @@ class Study:
             table = merge_pruning(self.run.get("pruning", {}), self.settings.get(setting, {}).get("pruning", {}))
             fields = {**fields, **method_fields(table, chosen.get("operator", fields.get("operator", "none"))),
                       **chosen}
+            if fields.get("model") is not None and {"hidden", "latent"} & fields.keys():
+                given = " and ".join(k for k in ("hidden", "latent") if k in fields)
+                raise ValueError(f"model {fields['model']!r} and {given} both given: a user model has its own "
+                                 f"layer sizes; give either model or hidden/latent")
             if fields.get("operator", "none") == "none":  # schedule, p and amount mean nothing unpruned
                 for k in ("schedule", "p", "amount", "pruning"):
                     fields.pop(k, None)
@@ -204,6 +214,8 @@ def group_label(cfg: RunConfig, extra: dict[str, Any]) -> str:
     """
     if cfg.operator == "none":
         extra = {k: v for k, v in extra.items() if k not in ("p", "amount")}
+    if "model" in extra:  # "module:function" as module.function (a folder name without a colon)
+        extra = {**extra, "model": str(extra["model"]).replace(":", ".")}
     return cfg.label + "".join(f"-{k}{v}" for k, v in extra.items())
 
 
@@ -213,6 +225,7 @@ _TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "float": ((int, float), "float"),
     "float | None": ((int, float), "float"),
     "str": (str, "str"),
+    "str | None": (str, "str"),  # None (the default) cannot be written in TOML: leave the key out
     "bool": (bool, "true or false"),
     "bool | None": (bool, "true or false"),  # None (the default) cannot be written in TOML: leave the key out
 }
@@ -288,7 +301,7 @@ def _import_modules(path, raw: dict, extra: Sequence[str]) -> tuple[tuple[str, .
 
 
 def parse_study(text: str, path: str | Path = "<study>", default_name: str | None = None,
-                imports: Sequence[str] = ()) -> Study:
+                imports: Sequence[str] = (), check_models: bool = True) -> Study:
     """Parse and validate a study from TOML text.
 
     A study without ``name`` is named ``default_name``, or else after its file (``path``'s stem).
@@ -304,6 +317,9 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
         Name of a study without ``name``.
     imports
         More modules to import (looked for next to the study file, in the current folder, then on sys.path).
+    check_models
+        Resolve and call the functions of ``model`` entries (``False`` for a study's copy in an output
+        folder, which is read only to compare or count its runs).
     """
     try:
         raw = tomllib.loads(text)
@@ -354,11 +370,12 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
         study.runs()  # every combination must make a valid RunConfig
     except (ValueError, TypeError) as e:
         raise StudyError(f"{path}: {e}") from e
-    return study
+    return resolve_models(path, study) if check_models else study
 
 
-def load_study(path: str | Path, default_name: str | None = None, imports: Sequence[str] = ()) -> Study:
-    """Read and validate a study file (``default_name``, ``imports``: see :func:`parse_study`).
+def load_study(path: str | Path, default_name: str | None = None, imports: Sequence[str] = (),
+               check_models: bool = True) -> Study:
+    """Read and validate a study file (``default_name``, ``imports``, ``check_models``: see :func:`parse_study`).
 
     Parameters
     ----------
@@ -368,6 +385,8 @@ def load_study(path: str | Path, default_name: str | None = None, imports: Seque
         Name of a study without ``name``.
     imports
         More modules to import first.
+    check_models
+        Resolve and call the functions of ``model`` entries.
     """
     path = Path(path)
     if not path.is_file():
@@ -376,4 +395,4 @@ def load_study(path: str | Path, default_name: str | None = None, imports: Seque
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise StudyError(f"{path}: not a UTF-8 text file ({e})") from e
-    return parse_study(text, path, default_name, imports)
+    return parse_study(text, path, default_name, imports, check_models)

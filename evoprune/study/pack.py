@@ -139,7 +139,8 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
     if is_pack(out):
         study_text, study = read_study_text(out)
     elif (out / "study.toml").is_file():
-        study_text, study = (out / "study.toml").read_text(encoding="utf-8"), load_study(out / "study.toml")
+        study_text = (out / "study.toml").read_text(encoding="utf-8")
+        study = load_study(out / "study.toml", check_models=False)
     else:
         raise StudyError(f"{out} is neither a study output folder (no study.toml) nor a pack folder")
     if dest.exists() and not dest.is_dir():

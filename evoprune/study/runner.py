@@ -79,7 +79,7 @@ def _check_same_study(out: Path, study: Study) -> None:
     if not saved.is_file():
         return
     try:  # the copy of an unnamed study is named after its original file, not "study"
-        old = load_study(saved, default_name=study.name)
+        old = load_study(saved, default_name=study.name, check_models=False)
     except (StudyError, OSError) as e:
         raise StudyError(f"{out} holds an unreadable study.toml ({e}); use a new --out folder") from e
     if old.identity() != study.identity():

@@ -219,7 +219,7 @@ def read_study_text(path: Path) -> tuple[str, Study]:
         text = f.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise StudyError(f"{f}: the pack's study file is missing or unreadable ({e})") from e
-    return text, parse_study(text, f)
+    return text, parse_study(text, f, check_models=False)
 
 
 def read_pack(path: str | os.PathLike) -> Pack:

@@ -83,7 +83,12 @@ study_file.write_text(STUDY)
 #    ``digits``) or the path of a ``.npy``/``.npz`` or IDX file; the other keys are
 #    its keyword arguments (see :func:`evoprune.data.binary_clustering` and
 #    :func:`evoprune.data.load_dataset`). Every run loads the data from these
-#    arguments, so every run of the study sees the same data.
+#    arguments, so every run of the study sees the same data. Rows are vectors by
+#    default; ``images = true`` gives ``digits`` as 1 × 8 × 8 images, and a file's
+#    ``shape = "keep"`` keeps its rows' shape (``shape = [1, 28, 28]`` reshapes them;
+#    see :func:`evoprune.datafiles.load_array`). The rows' shape must be the shape the
+#    network takes: ``data rows have shape (64,) but the architecture takes (1, 8, 8)``
+#    stops a run whose data and network do not fit.
 # ``[run]``
 #    Fields of :class:`evoprune.runs.RunConfig` shared by every run (table below).
 # ``[settings.canonical]``, ``[settings.grid]``
@@ -153,6 +158,10 @@ study_file.write_text(STUDY)
 #    * - ``hidden``, ``latent``
 #      - ``30``, ``10``
 #      - layer sizes: input → hidden → latent → hidden → input
+#    * - ``model``
+#      - none
+#      - a network of your own instead of ``hidden``/``latent`` (give one or the
+#        other): ``"module:function"``, see below
 #    * - ``n_cases``
 #      - ``100``
 #      - input cases of the activation-based operators
@@ -188,6 +197,22 @@ study_file.write_text(STUDY)
 #    * - ``pruning``
 #      - empty
 #      - the ``[run.pruning]`` table above
+#
+# Your own network
+#    ``model = "my_models:dense_ae"`` (under ``[run]``, ``[settings.*]`` or as a
+#    factor) names a function of your module ``my_models.py`` that takes no
+#    arguments and returns the encoder and the decoder as two ``nn.Sequential``
+#    stacks, e.g. ``Linear(64, 16), ReLU(), Linear(16, 4), ReLU()`` and
+#    ``Linear(4, 16), ReLU(), Linear(16, 64), Sigmoid()``. The module is looked for
+#    next to the study file, then in the current folder, then on ``sys.path``, as
+#    ``imports`` are; :meth:`evoprune.architecture.Architecture.from_modules` reads
+#    the network's shape from the two stacks. Only the shape is used: every trial
+#    draws its own initial weights from its seed, not the weights of the returned
+#    modules, so trials differ and a seed reproduces a run. The entry is checked
+#    when the study is read, before any run starts: a module or function that is
+#    not there, a function that does not return two modules, or modules evoprune
+#    cannot use stop the study with a message naming the entry and why. A study
+#    without ``model`` keeps its run ids and results.
 #
 # Checking a study
 # ----------------
