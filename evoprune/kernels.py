@@ -53,7 +53,12 @@ def stacked_forward(
     ``masks=None`` skips masking (valid when pruned entries are already zero);
     ``outputs``, if given, receives every layer's output.
     A stack of one runs as plain ``linear`` calls (faster than a batch of one).
+    A layered (non-dense) spec runs its own forward (``spec.stacked_forward``) on flat rows.
     """
+    if not getattr(spec, "dense", True):
+        if not final_activation:
+            raise ValueError("final_activation=False needs a dense half")
+        return spec.stacked_forward(params, masks, x, outputs)
     h = x
     last = spec.n_layers - 1
     for i, act in enumerate(spec.activations):
@@ -91,7 +96,7 @@ def _fused_decoder_errors(spec: HalfSpec, params, masks, z: torch.Tensor, target
                           metric: str) -> torch.Tensor | None:
     """:func:`evoprune.fused.decoder_error_sums` (decoder + error sums, no output stored) where it runs (CPU,
     float32, ``EVOPRUNE_FUSED`` on, extension built, activations and metric supported), else ``None``."""
-    if z.device.type != "cpu":
+    if z.device.type != "cpu" or not getattr(spec, "dense", True):
         return None
     return decoder_error_sums(spec, params, masks, z, target, index, metric)
 
@@ -143,7 +148,7 @@ def _errors_of_one_architecture(genomes: list, data: torch.Tensor, metric: str, 
     enc = stack_halves([g.encoder for g in genomes], data.device)
     dec = stack_halves([g.decoder for g in genomes], data.device)
     total = torch.zeros(n, dtype=torch.float64, device=data.device)
-    if data.device.type != "cpu":
+    if data.device.type != "cpu" or not getattr(enc_spec, "dense", True) or not getattr(dec_spec, "dense", True):
         for s in range(0, data.shape[0], rows):
             x = data[s : s + rows].unsqueeze(0).expand(n, -1, -1)
             total += _error_sum(stacked_forward(dec_spec, *dec, stacked_forward(enc_spec, *enc, x)), x, metric)
