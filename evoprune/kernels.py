@@ -133,6 +133,7 @@ def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "
     """
     check_metric(metric)
     genomes = list(genomes)
+    data = data.reshape(data.shape[0], -1)  # shaped rows (layered architectures) as flat rows
     groups: dict[tuple, list[int]] = {}  # genomes of one architecture go together
     for i, g in enumerate(genomes):
         groups.setdefault((g.encoder.spec, g.decoder.spec), []).append(i)
@@ -206,6 +207,7 @@ def pairing_errors(
         A key of :data:`~evoprune.losses.METRICS`.
     """
     check_metric(metric)
+    data = data.reshape(data.shape[0], -1)
     ne, nd = len(encoders), len(decoders)
     x = data.unsqueeze(0).expand(ne, -1, -1)
     z = stacked_forward(encoders[0].spec, *stack_halves(encoders, data.device), x)  # (ne, B, latent)

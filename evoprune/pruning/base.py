@@ -31,8 +31,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..data import check_data
-from ..kernels import layer_outputs, stack_halves
+from ..kernels import layer_outputs, stack_halves, stacked_forward
+from ..layers import check_rows
 from ..plugins import load_entry_points
 from ..rng import RNGLike, as_generator
 from ..validation import check_amount, check_choice
@@ -54,7 +54,10 @@ class PruneStack:
     ``params[h]`` / ``masks[h]`` are half h's (0 encoder, 1 decoder) flat lists
     ``[W0, b0, W1, b1, ...]`` of ``(N, ...)`` tensors; ``activations[h]`` (data
     methods only) is the list of every layer's post-activation outputs
-    ``(N, cases, out)`` on each member's own sample of the data.
+    ``(N, cases, out)`` on each member's own sample of the data.  A convolution's neurons are its output
+    channels, each with its mean activation over positions per case
+    (:func:`evoprune.layers.neuron_activity`); :meth:`alive_neurons` and :meth:`per_neuron` know which
+    weight axis holds the neurons (0, or 1 for a transposed convolution).
 
     Parameters
     ----------
@@ -80,6 +83,23 @@ class PruneStack:
     def specs(self):
         """``[encoder spec, decoder spec]`` of the stacked genomes."""
         return [self.genomes[0].encoder.spec, self.genomes[0].decoder.spec]
+
+    def alive_neurons(self, half: int, layer: int) -> torch.Tensor:
+        """``(N, neurons)``: each member's neurons of ``layer`` with an unpruned weight or bias."""
+        axis = self.specs[half].neuron_axis(layer) + 1
+        w = self.masks[half][2 * layer].movedim(axis, 1)
+        return w.reshape(*w.shape[:2], -1).any(dim=2) | self.masks[half][2 * layer + 1]
+
+    def per_neuron(self, half: int, k: int, values: torch.Tensor) -> torch.Tensor:
+        """Member values per neuron of tensor ``k``'s layer, ``(neurons,)``, broadcast to the tensor's shape
+        (without the member axis): along the weight's neuron axis, or the bias itself."""
+        shape = tuple(self.params[half][k].shape[1:])
+        if k % 2:
+            return values.expand(shape)
+        axis = self.specs[half].neuron_axis(k // 2)
+        view = [1] * len(shape)
+        view[axis] = shape[axis]
+        return values.view(view).expand(shape)
 
 
 class PruningMethod:
@@ -193,16 +213,16 @@ class PruningMethod:
         if data is None:
             raise ValueError(f"pruning method {self.name!r} needs data (training rows): "
                              f"pass data=... to mutPrune or register it on the toolbox")
-        dim = individuals[0].arch.input_dim
-        data = check_data(data, f"pruning data of method {self.name!r}", dim=dim)
+        data = check_rows(data, individuals[0].arch.input_shape, f"pruning data of method {self.name!r}")
         k = min(int(getattr(self, "n_cases", data.shape[0])), data.shape[0])
         rows = torch.from_numpy(np.stack([g.choice(data.shape[0], size=k, replace=False) for g in rngs]))
         x = data[rows.to(data.device)]  # (N, k, D), each member its own cases
         enc = stack_halves([i.encoder for i in individuals], data.device)
         dec = stack_halves([i.decoder for i in individuals], data.device)
         with torch.no_grad():
-            acts_e = layer_outputs(individuals[0].encoder.spec, *enc, x)
-            acts_d = layer_outputs(individuals[0].decoder.spec, *dec, acts_e[-1])
+            acts_e: list[torch.Tensor] = []
+            z = stacked_forward(individuals[0].encoder.spec, *enc, x, outputs=acts_e)
+            acts_d = layer_outputs(individuals[0].decoder.spec, *dec, z)
         return PruneStack(individuals, [enc[0], dec[0]], [enc[1], dec[1]], [acts_e, acts_d], data.device)
 
     def _apply(self, ind, scores: list[list[torch.Tensor]], g: np.random.Generator) -> None:
