@@ -224,8 +224,17 @@ class Architecture:
                 raise ValueError(f"the encoder starts with {name}: give input_shape, the shape of "
                                  f"one input row, e.g. Architecture.from_modules(enc, dec, input_shape=(1, 8, 8))")
             input_shape = (first.in_features,)
-        enc = HalfSpec(layers=enc_layers, input_shape=tuple(input_shape))
-        return cls(enc, HalfSpec(layers=dec_layers, input_shape=enc.out_shape))
+        try:
+            enc = HalfSpec(layers=enc_layers, input_shape=tuple(input_shape))
+        except ValueError as e:
+            raise ValueError(f"encoder: {e}") from None
+        first = dec_layers[0]
+        dec_in = (first.in_features,) if hasattr(first, "in_features") else enc.out_shape
+        try:
+            dec = HalfSpec(layers=dec_layers, input_shape=dec_in)
+        except ValueError as e:
+            raise ValueError(f"decoder: {e}") from None
+        return cls(enc, dec)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

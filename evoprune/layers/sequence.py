@@ -93,7 +93,7 @@ def sequence_forward(
             h = layer.forward(h, [])
     if pending:
         outputs.append(neuron_activity(h))
-    return h.reshape(n, b, -1)
+    return h.reshape(n, b, -1).contiguous()
 
 
 def neuron_activity(h: torch.Tensor) -> torch.Tensor:
