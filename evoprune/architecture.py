@@ -83,11 +83,23 @@ class HalfSpec:
         return [(i, layer, shapes[i]) for i, layer in enumerate(self.layers) if layer.parametric]
 
     def neuron_axis(self, layer: int) -> int:
-        """The weight axis of parametric layer ``layer`` whose entries are its neurons (output channels)."""
+        """The weight axis of parametric layer ``layer`` whose entries are its neurons (output channels).
+
+        Parameters
+        ----------
+        layer
+            Index of the parametric layer.
+        """
         return 0 if self.dense else self.param_layers[layer][1].neuron_axis
 
     def fan_in(self, layer: int) -> int:
-        """PyTorch's fan-in of parametric layer ``layer``'s weight (its init bound is ``1/sqrt(fan_in)``)."""
+        """PyTorch's fan-in of parametric layer ``layer``'s weight (its init bound is ``1/sqrt(fan_in)``).
+
+        Parameters
+        ----------
+        layer
+            Index of the parametric layer.
+        """
         if self.dense:
             return self.sizes[layer]
         _, lay, shape = self.param_layers[layer]
@@ -95,7 +107,19 @@ class HalfSpec:
 
     def stacked_forward(self, params, masks, x: torch.Tensor, outputs: list | None = None) -> torch.Tensor:
         """Forward pass of N stacked layered halves on flat rows ``x (N, B, in_features)`` (see
-        :func:`evoprune.layers.sequence_forward`)."""
+        :func:`evoprune.layers.sequence_forward`).
+
+        Parameters
+        ----------
+        params
+            The flat ``(N, ...)`` parameter list.
+        masks
+            Masks of the same shapes, or ``None`` when pruned entries are already zero.
+        x
+            Flat input rows, ``(N, B, in_features)``.
+        outputs
+            If given, receives each parametric layer's neuron activity ``(N, B, neurons)``.
+        """
         return sequence_forward(self.layers, self.input_shape, params, masks, x, outputs)
 
     sizes: tuple[int, ...] = ()

@@ -42,19 +42,45 @@ class Layer:
 
     # -- shapes ---------------------------------------------------------------------------
     def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Shape of one output row given one input row's shape (raises ValueError if the input does not fit)."""
+        """Shape of one output row given one input row's shape (raises ValueError if the input does not fit).
+
+        Parameters
+        ----------
+        in_shape
+            Shape of one input row.
+        """
         return in_shape
 
     def param_shapes(self, in_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-        """``[weight shape, bias shape]`` of a parametric layer, ``[]`` otherwise."""
+        """``[weight shape, bias shape]`` of a parametric layer, ``[]`` otherwise.
+
+        Parameters
+        ----------
+        in_shape
+            Shape of one input row.
+        """
         return []
 
     def fan_in(self, in_shape: tuple[int, ...]) -> int:
-        """PyTorch's fan-in of the weight (its init bound is ``1/sqrt(fan_in)``)."""
+        """PyTorch's fan-in of the weight (its init bound is ``1/sqrt(fan_in)``).
+
+        Parameters
+        ----------
+        in_shape
+            Shape of one input row.
+        """
         raise NotImplementedError
 
     def init(self, in_shape: tuple[int, ...], g: np.random.Generator) -> list[torch.Tensor]:
-        """PyTorch's default init, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for weight then bias, drawn from ``g``."""
+        """PyTorch's default init, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for weight then bias, drawn from ``g``.
+
+        Parameters
+        ----------
+        in_shape
+            Shape of one input row.
+        g
+            NumPy generator the values are drawn from.
+        """
         if not self.parametric:
             return []
         bound = 1.0 / math.sqrt(self.fan_in(in_shape))
@@ -63,7 +89,15 @@ class Layer:
 
     # -- math -----------------------------------------------------------------------------
     def forward(self, h: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
-        """Stacked forward: ``h (N, B, *in_shape)`` and ``(N, ...)`` params to ``(N, B, *out_shape)``."""
+        """Stacked forward: ``h (N, B, *in_shape)`` and ``(N, ...)`` params to ``(N, B, *out_shape)``.
+
+        Parameters
+        ----------
+        h
+            Input of N members, ``(N, B, *in_shape)``.
+        params
+            ``[weight, bias]`` stacked ``(N, ...)`` (parametric layers), else ``[]``.
+        """
         raise NotImplementedError
 
     # -- modules and files ----------------------------------------------------------------
@@ -73,7 +107,13 @@ class Layer:
 
     @classmethod
     def from_module(cls, m: nn.Module) -> Layer:
-        """This kind's layer read from module ``m`` (ValueError if a setting is not supported)."""
+        """This kind's layer read from module ``m`` (ValueError if a setting is not supported).
+
+        Parameters
+        ----------
+        m
+            The ``nn.Module``.
+        """
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:

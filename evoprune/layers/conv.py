@@ -26,7 +26,9 @@ __all__ = ["Linear", "Conv", "ConvTranspose"]
 class Linear(Layer):
     """``nn.Linear(in_features, out_features)`` with bias; a neuron is an output (weight row)."""
 
+    #: Input width.
     in_features: int
+    #: Output width (neurons).
     out_features: int
 
     kind: ClassVar[str] = "Linear"
@@ -76,11 +78,17 @@ class Conv(Layer):
     A neuron is an output channel: weight axis 0, ``(out, in, *kernel)``.
     """
 
+    #: 1 or 2 spatial dimensions.
     dims: int
+    #: Input channels.
     in_channels: int
+    #: Output channels (neurons).
     out_channels: int
+    #: Kernel size per spatial dimension.
     kernel_size: tuple[int, ...]
+    #: Stride per spatial dimension.
     stride: tuple[int, ...]
+    #: Zero padding per spatial dimension.
     padding: tuple[int, ...]
 
     kind: ClassVar[str] = "Conv"
@@ -154,8 +162,27 @@ class Conv(Layer):
 @dataclass(frozen=True)
 class ConvTranspose(Conv):
     """``nn.ConvTranspose1d``/``2d`` (``dims``): weight ``(in, out, *kernel)``, a neuron is an output channel,
-    weight axis 1.  Bias required, groups 1, dilation 1."""
+    weight axis 1.  Bias required, groups 1, dilation 1.
 
+    Parameters
+    ----------
+    dims
+        1 or 2 spatial dimensions.
+    in_channels
+        Input channels.
+    out_channels
+        Output channels (neurons).
+    kernel_size
+        Kernel size per spatial dimension.
+    stride
+        Stride per spatial dimension.
+    padding
+        Zero padding per spatial dimension (taken off the output).
+    output_padding
+        Extra size added to one side of the output, per spatial dimension.
+    """
+
+    #: Extra size added to one side of the output, per spatial dimension.
     output_padding: tuple[int, ...] = (0,)
 
     kind: ClassVar[str] = "ConvTranspose"

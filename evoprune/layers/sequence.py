@@ -73,6 +73,21 @@ def sequence_forward(
     ``params``/``masks`` are the flat ``(N, ...)`` lists (``masks=None``: pruned entries are already zero).
     ``outputs``, if given, receives each parametric layer's neuron activity ``(N, B, neurons)``
     (see :func:`neuron_activity`), taken after the activations that directly follow the layer.
+
+    Parameters
+    ----------
+    layers
+        The half's layers.
+    in_shape
+        Shape of one input row.
+    params
+        The flat ``(N, ...)`` parameter list.
+    masks
+        Masks of the same shapes, or ``None``.
+    x
+        Flat input rows ``(N, B, features)``.
+    outputs
+        List to receive the neuron activities, or ``None``.
     """
     n, b = x.shape[0], x.shape[1]
     h = x.reshape(n, b, *in_shape)
@@ -104,5 +119,10 @@ def neuron_activity(h: torch.Tensor) -> torch.Tensor:
     across cases, or its min–max rank among the layer's channels on a case.  Treating every (case, position)
     as a case instead would make CONJUNCTIVE's lexicase filter end after a few positions of the first image
     and VARIANCE mix spatial with across-case variation; the mean keeps one value per input, as in the paper.
+
+    Parameters
+    ----------
+    h
+        Layer outputs ``(N, B, units)`` or ``(N, B, channels, *positions)``.
     """
     return h if h.dim() == 3 else h.flatten(3).mean(3)

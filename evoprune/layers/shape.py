@@ -26,6 +26,7 @@ __all__ = ["Act", "Flatten", "Unflatten", "Pool", "Upsample"]
 class Act(Layer):
     """An elementwise activation by name (a key of :data:`~evoprune.activations.ACTIVATIONS`)."""
 
+    #: The activation's name.
     name: str
 
     kind: ClassVar[str] = "Act"
@@ -52,7 +53,9 @@ def _row_dim(d: int, rank: int, what: str) -> int:
 class Flatten(Layer):
     """``nn.Flatten(start_dim, end_dim)`` (dims count the batch as 0, as the module's do)."""
 
+    #: First dimension to flatten (0 is the batch).
     start_dim: int = 1
+    #: Last dimension to flatten.
     end_dim: int = -1
 
     kind: ClassVar[str] = "Flatten"
@@ -83,7 +86,9 @@ class Flatten(Layer):
 class Unflatten(Layer):
     """``nn.Unflatten(dim, unflattened_size)`` (``dim`` counts the batch as 0)."""
 
+    #: Dimension to split (0 is the batch).
     dim: int
+    #: The sizes it is split into.
     unflattened_size: tuple[int, ...]
 
     kind: ClassVar[str] = "Unflatten"
@@ -124,10 +129,15 @@ class Pool(Layer):
     """``nn.MaxPool1d/2d`` or ``nn.AvgPool1d/2d`` (``mode`` ``"max"``/``"avg"``): kernel, stride, padding;
     no dilation, ceil_mode off (average pooling counts padding, as the module's default)."""
 
+    #: ``"max"`` or ``"avg"``.
     mode: str
+    #: 1 or 2 spatial dimensions.
     dims: int
+    #: Window per spatial dimension.
     kernel_size: tuple[int, ...]
+    #: Stride per spatial dimension.
     stride: tuple[int, ...]
+    #: Padding per spatial dimension.
     padding: tuple[int, ...] = (0,)
 
     kind: ClassVar[str] = "Pool"
@@ -178,6 +188,7 @@ class Pool(Layer):
 class Upsample(Layer):
     """``nn.Upsample(scale_factor=s, mode="nearest")`` with an integer scale per spatial dimension."""
 
+    #: Integer scale, one for all spatial dimensions or one per dimension.
     scale_factor: tuple[int, ...]
 
     kind: ClassVar[str] = "Upsample"

@@ -10,7 +10,7 @@ export round-trips).  Run them over your own method or network in a test::
 """
 
 from .architecture import architecture_data, check_architecture
-from .pruning import CHECKS, check_pruning_method, contract_architectures, contract_data, conv_architecture
+from .pruning import check_pruning_method, contract_architectures, conv_architecture
 
-__all__ = ["check_pruning_method", "contract_architectures", "conv_architecture", "contract_data",
-           "check_architecture", "architecture_data", "CHECKS"]
+__all__ = ["check_pruning_method", "contract_architectures", "conv_architecture", "check_architecture",
+           "architecture_data"]
