@@ -245,3 +245,33 @@ def test_grid_algorithm_pairs_conv_encoders_and_decoders(digits):
                               test_data=digits, eval_size=16)
     assert len(pop) == 4 and all(ind.fitness.valid for ind in pop)
     assert np.isfinite(reconstruction_error(pop[0], digits))
+
+
+def test_checkpoint_round_trip_of_conv_genomes(tmp_path, digits):
+    from deap import tools
+
+    from evoprune.study.checkpoint import read_checkpoint, save_checkpoint
+
+    pop = [creator.Genome(conv2d_arch(), rng=i, lr=5e-3) for i in range(2)]
+    mutTrain.batch(pop, [np.random.default_rng(i) for i in range(2)], digits)
+    mutPrune(pop[1], "conjunctive", data=digits, rng=0)
+    path = save_checkpoint(tmp_path, "fp", 3, pop, tools.Logbook(), np.random.default_rng(0))
+    back = read_checkpoint(path, "fp").population
+    for a, b in zip(pop, back, strict=True):
+        assert b.arch == a.arch and b.encoder.step == a.encoder.step
+        assert all(torch.equal(x, y) for ha, hb in zip(a.halves, b.halves, strict=True)
+                   for x, y in zip(ha.params + ha.masks + ha.exp_avg, hb.params + hb.masks + hb.exp_avg, strict=True))
+
+
+def test_cli_export_of_a_conv_model(tmp_path, digits):
+    from evoprune.cli import main
+
+    g = AutoencoderGenome(conv2d_arch(), rng=0)
+    save_model(tmp_path / "model.safetensors", g)
+    main(["export", str(tmp_path), "--out", str(tmp_path / "out.pt"), "--dense"])
+    enc, dec = conv2d_modules()
+    user = nn.Module()
+    user.encoder, user.decoder = enc, dec
+    user.load_state_dict(torch.load(tmp_path / "out.pt", weights_only=True))
+    with torch.no_grad():
+        assert torch.allclose(user.decoder(user.encoder(digits)), g(digits), atol=1e-6)
