@@ -15,16 +15,15 @@ import torch
 from torch import nn
 
 from .activations import ACTIVATIONS
-from .layers import Layer, layers_from_sequential, sequence_forward
+from .layers import Act, Layer, Linear, layers_from_sequential, sequence_forward
 from .validation import check_choice
 
 __all__ = ["HalfSpec", "Architecture"]
 
 
-
 @dataclass(frozen=True)
 class HalfSpec:
-    """Shape of one half: layer widths ``sizes`` and one activation per layer.
+    """Shape of one half: layer widths ``sizes`` and one activation per layer, or a sequence of ``layers``.
 
     Parameters
     ----------
@@ -38,6 +37,11 @@ class HalfSpec:
     input_shape
         With ``layers``: the shape of one input row, e.g. ``(1, 8, 8)``.
     """
+
+    sizes: tuple[int, ...] = ()
+    activations: tuple[str, ...] = ()
+    layers: tuple[Layer, ...] = ()
+    input_shape: tuple[int, ...] = ()
 
     @property
     def dense(self) -> bool:
@@ -76,8 +80,6 @@ class HalfSpec:
         """``(position, layer, input shape)`` of each parametric layer (layered halves; a dense half's Linear
         layers are at positions 0, 2, 4, ... of its ``nn.Sequential``)."""
         if self.dense:
-            from .layers import Linear
-
             return [(2 * i, Linear(self.sizes[i], self.sizes[i + 1]), (self.sizes[i],)) for i in range(self.n_layers)]
         shapes = self._walk()
         return [(i, layer, shapes[i]) for i, layer in enumerate(self.layers) if layer.parametric]
@@ -120,12 +122,15 @@ class HalfSpec:
         outputs
             If given, receives each parametric layer's neuron activity ``(N, B, neurons)``.
         """
-        return sequence_forward(self.layers, self.input_shape, params, masks, x, outputs)
+        return sequence_forward(self.as_layers, self.in_shape, params, masks, x, outputs)
 
-    sizes: tuple[int, ...] = ()
-    activations: tuple[str, ...] = ()
-    layers: tuple[Layer, ...] = ()
-    input_shape: tuple[int, ...] = ()
+    @property
+    def as_layers(self) -> tuple[Layer, ...]:
+        """The half as a sequence of layers (a dense half: Linear and activation layers alternating)."""
+        if not self.dense:
+            return self.layers
+        return tuple(x for (_, lin, _), act in zip(self.param_layers, self.activations, strict=True)
+                     for x in (lin, Act(act)))
 
     def __post_init__(self) -> None:
         if self.layers or self.input_shape:
@@ -193,10 +198,10 @@ class Architecture:
                     f"encoder input width {self.encoder.sizes[0]} != decoder output width {self.decoder.sizes[-1]}"
                 )
             return
-        if self.encoder.out_shape != self.decoder.in_shape:
+        if not _fits(self.encoder.out_shape, self.decoder.in_shape):
             raise ValueError(f"encoder output shape {self.encoder.out_shape} != decoder input shape "
                              f"{self.decoder.in_shape}")
-        if self.encoder.in_shape != self.decoder.out_shape:
+        if not _fits(self.encoder.in_shape, self.decoder.out_shape):
             raise ValueError(f"decoder output shape {self.decoder.out_shape} != encoder input shape "
                              f"{self.encoder.in_shape}")
 
@@ -238,26 +243,26 @@ class Architecture:
         """
         enc_layers = layers_from_sequential(encoder, "encoder")
         dec_layers = layers_from_sequential(decoder, "decoder")
-        dense = _dense_spec(enc_layers), _dense_spec(dec_layers)
-        if None not in dense and input_shape in (None, dense[0].in_shape):
-            return cls(*dense)
-        if input_shape is None:
-            first = enc_layers[0]
-            if not hasattr(first, "in_features"):
-                name = type(next(iter(encoder.children()), encoder)).__name__
-                raise ValueError(f"the encoder starts with {name}: give input_shape, the shape of "
-                                 f"one input row, e.g. Architecture.from_modules(enc, dec, input_shape=(1, 8, 8))")
-            input_shape = (first.in_features,)
-        try:
-            enc = HalfSpec(layers=enc_layers, input_shape=tuple(input_shape))
-        except ValueError as e:
-            raise ValueError(f"encoder: {e}") from None
-        first = dec_layers[0]
-        dec_in = (first.in_features,) if hasattr(first, "in_features") else enc.out_shape
-        try:
-            dec = HalfSpec(layers=dec_layers, input_shape=dec_in)
-        except ValueError as e:
-            raise ValueError(f"decoder: {e}") from None
+        enc, dec = _dense_spec(enc_layers), _dense_spec(dec_layers)  # dense halves keep the fast paths
+        if enc is None or input_shape not in (None, enc.in_shape):
+            if input_shape is None:
+                first = enc_layers[0]
+                if not hasattr(first, "in_features"):
+                    name = type(next(iter(encoder.children()), encoder)).__name__
+                    raise ValueError(f"the encoder starts with {name}: give input_shape, the shape of one input "
+                                     f"row, e.g. Architecture.from_modules(enc, dec, input_shape=(1, 8, 8))")
+                input_shape = (first.in_features,)
+            try:
+                enc = HalfSpec(layers=enc_layers, input_shape=tuple(input_shape))
+            except ValueError as e:
+                raise ValueError(f"encoder: {e}") from None
+        if dec is None:
+            first = dec_layers[0]
+            dec_in = (first.in_features,) if hasattr(first, "in_features") else enc.out_shape
+            try:
+                dec = HalfSpec(layers=dec_layers, input_shape=dec_in)
+            except ValueError as e:
+                raise ValueError(f"decoder: {e}") from None
         return cls(enc, dec)
 
     @property
@@ -284,6 +289,11 @@ class Architecture:
     def n_params(self) -> int:
         """Number of weights and biases of both halves."""
         return self.encoder.n_params + self.decoder.n_params
+
+
+def _fits(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Equal shapes, or flat rows (1-d) of the other's number of features (rows travel flat between halves)."""
+    return a == b or (min(len(a), len(b)) == 1 and math.prod(a) == math.prod(b))
 
 
 def _dense_spec(layers) -> HalfSpec | None:

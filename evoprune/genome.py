@@ -151,7 +151,7 @@ class AutoencoderGenome:
             The reconstruction, same shape as ``x``.
         """
         out = self.decoder.forward(self.encoder.forward(x))
-        return out if self.arch.encoder.dense else out.reshape(x.shape)
+        return out if out.shape == x.shape else out.reshape(x.shape)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``genome(x)``: the reconstruction of ``x`` (``(batch, input_dim)``), like calling an ``nn.Module``."""

@@ -275,3 +275,15 @@ def test_cli_export_of_a_conv_model(tmp_path, digits):
     user.load_state_dict(torch.load(tmp_path / "out.pt", weights_only=True))
     with torch.no_grad():
         assert torch.allclose(user.decoder(user.encoder(digits)), g(digits), atol=1e-6)
+
+
+def test_a_dense_half_in_a_layered_architecture(digits):
+    conv = conv2d_arch()
+    mixed = Architecture(HalfSpec((64, 16, 10), ("relu", "relu")), conv.decoder)
+    assert mixed.encoder.dense and not mixed.decoder.dense
+    g = AutoencoderGenome(mixed, rng=0)
+    x = digits.reshape(-1, 64)
+    z = g.encoder.forward(x)
+    assert torch.allclose(g.encoder.spec.stacked_forward([p[None] for p in g.encoder.params], None, x[None])[0], z,
+                          atol=1e-6)
+    check_architecture(mixed, digits.reshape(-1, 64)[:48], name="dense encoder, conv decoder")

@@ -128,7 +128,7 @@ def _check_export(c: _Check) -> None:
     want = g(x)
     with torch.no_grad():
         for layout in (False, True):
-            got = g.to_module(prune_layout=layout)(x)
+            got = g.to_module(prune_layout=layout)(x).reshape(want.shape)
             c.ensure(torch.allclose(got, want, atol=1e-5), f"to_module(prune_layout={layout}) gives other outputs")
         mod = g.to_module(prune_layout=True)
         back = AutoencoderGenome.from_modules(mod.encoder, mod.decoder, input_shape=c.arch.input_shape)
@@ -141,7 +141,8 @@ def _check_export(c: _Check) -> None:
         for p in fresh.parameters():
             p.data.zero_()
         fresh.load_state_dict(plain.state_dict())
-        c.ensure(torch.allclose(fresh(x), want, atol=1e-5), "load_state_dict into a fresh module gives other outputs")
+        c.ensure(torch.allclose(fresh(x).reshape(want.shape), want, atol=1e-5),
+                 "load_state_dict into a fresh module gives other outputs")
     again = genome_from_tensors(c.arch, genome_tensors(g), g.lr)
     c.ensure(torch.allclose(again(x), want, atol=0), "the model file's tensors give another genome")
     # evoprune never unpickles: the genome must pickle, and deepcopy (pickle's protocol) must rebuild it
