@@ -43,6 +43,9 @@ class HalfSpec:
     layers: tuple[Layer, ...] = ()
     input_shape: tuple[int, ...] = ()
 
+    def __deepcopy__(self, memo) -> HalfSpec:
+        return self  # immutable: genomes share it (cheap clones)
+
     @property
     def dense(self) -> bool:
         """Whether this is a dense half (``sizes``/``activations``), which runs on the dense fast paths."""
@@ -186,6 +189,9 @@ class Architecture:
 
     encoder: HalfSpec
     decoder: HalfSpec
+
+    def __deepcopy__(self, memo) -> Architecture:
+        return self  # immutable: genomes share it (cheap clones)
 
     def __post_init__(self) -> None:
         if self.encoder.dense and self.decoder.dense:
