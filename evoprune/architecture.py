@@ -249,6 +249,7 @@ class Architecture:
         """
         enc_layers = layers_from_sequential(encoder, "encoder")
         dec_layers = layers_from_sequential(decoder, "decoder")
+        input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
         enc, dec = _dense_spec(enc_layers), _dense_spec(dec_layers)  # dense halves keep the fast paths
         if enc is None or input_shape not in (None, enc.in_shape):
             if input_shape is None:
