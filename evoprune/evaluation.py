@@ -11,15 +11,15 @@ from collections.abc import Sequence
 
 import torch
 
-from .data import check_data
 from .genome import AutoencoderGenome
 from .kernels import WORST, check_metric, reconstruction_errors
+from .layers import check_rows
 
 __all__ = ["WORST", "evaluate", "evaluate_tradeoff", "reconstruction_error"]
 
 
 def _checked(data, genomes: Sequence) -> torch.Tensor:
-    return check_data(data, "evaluation data", dim=genomes[0].arch.input_dim)
+    return check_rows(data, genomes[0].arch.input_shape, "evaluation data")
 
 
 def reconstruction_error(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> float:

@@ -80,19 +80,23 @@ class AutoencoderGenome:
         return cls(Architecture(encoder.spec, decoder.spec), lr=lr, encoder=encoder, decoder=decoder)
 
     @classmethod
-    def from_modules(cls, encoder: nn.Module, decoder: nn.Module, lr: float = 1e-3):
-        """Build a genome from user ``nn.Sequential`` stacks (existing ``weight_mask`` buffers are kept).
+    def from_modules(cls, encoder: nn.Module, decoder: nn.Module, lr: float = 1e-3,
+                     input_shape: tuple[int, ...] | None = None):
+        """Build a genome from user ``nn.Sequential`` stacks, keeping their weights and existing
+        :mod:`torch.nn.utils.prune` masks (``weight_mask``/``bias_mask`` buffers).
 
         Parameters
         ----------
         encoder
-            The encoder stack of Linear and activation modules.
+            The encoder stack (see :meth:`~evoprune.architecture.Architecture.from_modules` for the modules).
         decoder
             The decoder stack.
         lr
             Initial learning rate.
+        input_shape
+            Shape of one input row, e.g. ``(1, 8, 8)``; needed unless the encoder starts with a Linear layer.
         """
-        arch = Architecture.from_modules(encoder, decoder)
+        arch = Architecture.from_modules(encoder, decoder, input_shape)
         return cls.from_halves(
             Half.from_sequential(encoder, arch.encoder), Half.from_sequential(decoder, arch.decoder), lr
         )
@@ -146,7 +150,8 @@ class AutoencoderGenome:
         torch.Tensor
             The reconstruction, same shape as ``x``.
         """
-        return self.decoder.forward(self.encoder.forward(x))
+        out = self.decoder.forward(self.encoder.forward(x))
+        return out if out.shape == x.shape else out.reshape(x.shape)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``genome(x)``: the reconstruction of ``x`` (``(batch, input_dim)``), like calling an ``nn.Module``."""
@@ -167,7 +172,8 @@ class AutoencoderGenome:
         return Autoencoder(self.encoder.to_sequential(prune_layout), self.decoder.to_sequential(prune_layout))
 
     def __repr__(self) -> str:
-        enc, dec = self.arch.encoder.sizes, self.arch.decoder.sizes
+        enc, dec = (s.sizes or (f"{s.in_shape}", f"{len(s.layers)} layers", f"{s.out_shape}")
+                    for s in (self.arch.encoder, self.arch.decoder))
         fit = getattr(self, "fitness", None)
         return (
             f"{type(self).__name__}({'→'.join(map(str, enc))} | {'→'.join(map(str, dec))}, "

@@ -65,7 +65,7 @@ class Half:
         g = as_generator(rng)
         params = []
         for i, shape in enumerate(spec.shapes):
-            bound = 1.0 / math.sqrt(spec.sizes[i // 2])
+            bound = 1.0 / math.sqrt(spec.fan_in(i // 2))
             params.append(torch.from_numpy(g.uniform(-bound, bound, size=shape).astype(np.float32)))
         return cls(spec, params, [torch.ones_like(p, dtype=torch.bool) for p in params])
 
@@ -132,6 +132,14 @@ class Half:
         if neurons.numel() == 0:
             return
         w_idx, b_idx = 2 * layer, 2 * layer + 1
+        if not self.spec.dense:  # a neuron is a slice along the layer's neuron axis (an output channel)
+            axis = self.spec.neuron_axis(layer)
+            for k, ax in ((w_idx, axis), (b_idx, 0)):
+                self.masks[k].index_fill_(ax, neurons, False)
+                for ts in (self.params, self.exp_avg, self.exp_avg_sq):
+                    if ts is not None:
+                        ts[k].index_fill_(ax, neurons, 0.0)
+            return
         n_in = self.params[w_idx].shape[1]
         rows = (neurons[:, None] * n_in + torch.arange(n_in)[None, :]).reshape(-1)
         self.prune_entries(w_idx, rows)
@@ -145,7 +153,8 @@ class Half:
         layer
             Layer index.
         """
-        return self.masks[2 * layer].any(dim=1) | self.masks[2 * layer + 1]
+        w = self.masks[2 * layer].movedim(self.spec.neuron_axis(layer), 0)
+        return w.reshape(w.shape[0], -1).any(dim=1) | self.masks[2 * layer + 1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Masked forward pass of this half on a (batch, width) tensor.
@@ -153,14 +162,17 @@ class Half:
         Parameters
         ----------
         x
-            Input of shape ``(batch, spec.sizes[0])``.
+            Input of shape ``(batch, *spec.in_shape)`` (or flat rows ``(batch, in_features)``).
 
         Returns
         -------
         torch.Tensor
-            The output, ``(batch, spec.sizes[-1])``.
+            The output, ``(batch, *spec.out_shape)``.
         """
-        return stacked_forward(self.spec, [p[None] for p in self.params], [m[None] for m in self.masks], x[None])[0]
+        if not self.spec.dense:
+            x = x.reshape(x.shape[0], -1)
+        out = stacked_forward(self.spec, [p[None] for p in self.params], [m[None] for m in self.masks], x[None])[0]
+        return out if self.spec.dense else out.reshape(out.shape[0], *self.spec.out_shape)
 
     def layer_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Post-activation outputs of every layer (for activation-guided pruning).
@@ -168,13 +180,15 @@ class Half:
         Parameters
         ----------
         x
-            Input of shape ``(batch, spec.sizes[0])``.
+            Input of shape ``(batch, *spec.in_shape)``.
 
         Returns
         -------
         list of torch.Tensor
-            One ``(batch, width)`` tensor per layer.
+            One ``(batch, neurons)`` tensor per layer (a channel's mean over positions, see
+            :func:`evoprune.layers.neuron_activity`).
         """
+        x = x.reshape(x.shape[0], -1)
         outs = _layer_outputs(self.spec, [p[None] for p in self.params], [m[None] for m in self.masks], x[None])
         return [h[0] for h in outs]
 
@@ -186,6 +200,8 @@ class Half:
         prune_layout
             Attach ``weight_mask``/``bias_mask`` buffers as :mod:`torch.nn.utils.prune` does.
         """
+        if not self.spec.dense:
+            return self._layered_sequential(prune_layout)
         layers: list[nn.Module] = []
         for i, act in enumerate(self.spec.activations):
             lin = nn.Linear(self.spec.sizes[i], self.spec.sizes[i + 1])
@@ -212,7 +228,10 @@ class Half:
             The stack's shape (see :meth:`~evoprune.architecture.Architecture.from_modules`).
         """
         params, masks = [], []
-        for lin in (m for m in seq.modules() if isinstance(m, nn.Linear)):
+        modules = list(seq.children()) if isinstance(seq, nn.Sequential) else [seq]
+        found = ([m for m in seq.modules() if isinstance(m, nn.Linear)] if spec.dense
+                 else [modules[pos] for pos, _, _ in spec.param_layers])
+        for lin in found:
             for name in ("weight", "bias"):
                 value = getattr(lin, name).detach().clone().float()
                 mask = getattr(lin, name + "_mask", None)
@@ -220,3 +239,17 @@ class Half:
                 params.append(value * mask)
                 masks.append(mask)
         return cls(spec, params, masks)
+
+    def _layered_sequential(self, prune_layout: bool) -> nn.Sequential:
+        from torch.nn.utils import prune
+
+        modules = [layer.to_module() for layer in self.spec.layers]
+        for k, (pos, _, _) in enumerate(self.spec.param_layers):
+            m = modules[pos]
+            with torch.no_grad():
+                m.weight.copy_(self.params[2 * k] * self.masks[2 * k])
+                m.bias.copy_(self.params[2 * k + 1] * self.masks[2 * k + 1])
+            if prune_layout:
+                prune.custom_from_mask(m, "weight", self.masks[2 * k].clone())
+                prune.custom_from_mask(m, "bias", self.masks[2 * k + 1].clone())
+        return nn.Sequential(*modules)

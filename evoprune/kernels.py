@@ -61,7 +61,12 @@ def stacked_forward(
     ``masks=None`` skips masking (valid when pruned entries are already zero);
     ``outputs``, if given, receives every layer's output.
     A stack of one runs as plain ``linear`` calls (faster than a batch of one).
+    A layered (non-dense) spec runs its own forward (``spec.stacked_forward``) on flat rows.
     """
+    if not getattr(spec, "dense", True):
+        if not final_activation:
+            raise ValueError("final_activation=False needs a dense half")
+        return spec.stacked_forward(params, masks, x, outputs)
     h = x
     last = spec.n_layers - 1
     for i, act in enumerate(spec.activations):
@@ -99,7 +104,7 @@ def _fused_decoder_errors(spec: HalfSpec, params, masks, z: torch.Tensor, target
                           metric: str) -> torch.Tensor | None:
     """:func:`evoprune.fused.decoder_error_sums` (decoder + error sums, no output stored) where it runs (CPU,
     float32, ``EVOPRUNE_FUSED`` on, extension built, activations and metric supported), else ``None``."""
-    if z.device.type != "cpu":
+    if z.device.type != "cpu" or not getattr(spec, "dense", True):
         return None
     return decoder_error_sums(spec, params, masks, z, target, index, metric)
 
@@ -136,6 +141,7 @@ def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "
     """
     check_metric(metric)
     genomes = list(genomes)
+    data = data.reshape(data.shape[0], -1)  # shaped rows (layered architectures) as flat rows
     groups: dict[tuple, list[int]] = {}  # genomes of one architecture go together
     for i, g in enumerate(genomes):
         groups.setdefault((g.encoder.spec, g.decoder.spec), []).append(i)
@@ -151,7 +157,7 @@ def _errors_of_one_architecture(genomes: list, data: torch.Tensor, metric: str, 
     enc = _read_stack([g.encoder for g in genomes], data.device)
     dec = _read_stack([g.decoder for g in genomes], data.device)
     total = torch.zeros(n, dtype=torch.float64, device=data.device)
-    if data.device.type != "cpu":
+    if data.device.type != "cpu" or not getattr(enc_spec, "dense", True) or not getattr(dec_spec, "dense", True):
         for s in range(0, data.shape[0], rows):
             x = data[s : s + rows].unsqueeze(0).expand(n, -1, -1)
             total += _error_sum(stacked_forward(dec_spec, *dec, stacked_forward(enc_spec, *enc, x)), x, metric)
@@ -210,6 +216,7 @@ def pairing_errors(
         A key of :data:`~evoprune.losses.METRICS`.
     """
     check_metric(metric)
+    data = data.reshape(data.shape[0], -1)
     ne, nd = len(encoders), len(decoders)
     x = data.unsqueeze(0).expand(ne, -1, -1)
     z = stacked_forward(encoders[0].spec, *stack_halves(encoders, data.device), x)  # (ne, B, latent)

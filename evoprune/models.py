@@ -10,17 +10,18 @@ A model file holds, per Linear layer of each half, the tensors that
     encoder.<i>.bias_mask     bool
     decoder.<i>....           the same for the decoder
 
-where ``i`` is the index of the Linear in the half's ``nn.Sequential``
-(Linear and activation modules alternate: 0, 2, 4, ...).  Biases are pruned
+where ``i`` is the index of the layer in the half's ``nn.Sequential``
+(in a dense half Linear and activation modules alternate: 0, 2, 4, ...; in a
+layered half, the position of the Linear or convolution in the stack).  Biases are pruned
 too (whole neurons), so they carry ``bias_orig``/``bias_mask`` exactly as
 ``prune.custom_from_mask(lin, "bias", mask)`` names them.  Masks are stored as
 ``bool`` (1 byte per entry); ``module.load_state_dict`` converts them to the
 module's float masks.
 
 The safetensors metadata (``str -> str``) holds JSON strings: ``format``
-(``evoprune-model``), ``version``, ``architecture`` (sizes and activations of
-both halves), ``lr``, ``fitness`` (a list, or ``null``), ``fraction_kept``,
-``run_id`` and ``config`` (the run's ``config.json``).
+(``evoprune-model``), ``version``, ``architecture`` (per half, sizes and
+activations, or the input shape and the layers with their settings), ``lr``,
+``fitness`` (a list, or ``null``), ``fraction_kept``, ``run_id`` and ``config`` (the run's ``config.json``).
 
 A population file (``population.safetensors``, written by grid runs) holds
 the same tensors per individual, keys prefixed by its cell index
@@ -45,6 +46,7 @@ from .architecture import Architecture, HalfSpec
 from .genome import AutoencoderGenome
 from .half import Half
 from .io import atomic_write_bytes
+from .layers import layer_from_dict
 
 __all__ = [
     "save_model",
@@ -64,14 +66,26 @@ VERSION = 1
 
 
 # -- architecture and tensors ----------------------------------------------------------------------------------
+def _spec_to_dict(spec: HalfSpec) -> dict:
+    if spec.dense:
+        return {"sizes": list(spec.sizes), "activations": list(spec.activations)}
+    return {"input_shape": list(spec.input_shape), "layers": [layer.to_dict() for layer in spec.layers]}
+
+
+def _spec_from_dict(d: dict) -> HalfSpec:
+    if "layers" in d:
+        return HalfSpec(layers=tuple(layer_from_dict(x) for x in d["layers"]), input_shape=tuple(d["input_shape"]))
+    return HalfSpec(tuple(d["sizes"]), tuple(d["activations"]))
+
+
 def arch_to_dict(arch: Architecture) -> dict:
-    return {name: {"sizes": list(spec.sizes), "activations": list(spec.activations)}
-            for name, spec in (("encoder", arch.encoder), ("decoder", arch.decoder))}
+    """JSON-able architecture: per half, ``sizes``/``activations`` (dense) or ``input_shape``/``layers``."""
+    return {name: _spec_to_dict(spec) for name, spec in (("encoder", arch.encoder), ("decoder", arch.decoder))}
 
 
 def arch_from_dict(d: dict) -> Architecture:
-    return Architecture(HalfSpec(tuple(d["encoder"]["sizes"]), tuple(d["encoder"]["activations"])),
-                        HalfSpec(tuple(d["decoder"]["sizes"]), tuple(d["decoder"]["activations"])))
+    """The architecture :func:`arch_to_dict` describes."""
+    return Architecture(_spec_from_dict(d["encoder"]), _spec_from_dict(d["decoder"]))
 
 
 def _cpu(t: torch.Tensor) -> torch.Tensor:
@@ -83,9 +97,9 @@ def genome_tensors(genome: AutoencoderGenome, prefix: str = "") -> dict[str, tor
     """The prune-layout tensors of ``genome`` (see the module docstring), on the CPU."""
     out = {}
     for name, half in (("encoder", genome.encoder), ("decoder", genome.decoder)):
-        for layer in range(half.spec.n_layers):
+        for layer, (pos, _, _) in enumerate(half.spec.param_layers):
             for j, what in ((2 * layer, "weight"), (2 * layer + 1, "bias")):
-                key = f"{prefix}{name}.{2 * layer}.{what}"
+                key = f"{prefix}{name}.{pos}.{what}"
                 mask = half.masks[j].bool()
                 out[f"{key}_orig"] = _cpu(half.params[j] * mask)
                 out[f"{key}_mask"] = _cpu(mask)
@@ -98,9 +112,9 @@ def genome_from_tensors(arch: Architecture, tensors: dict[str, torch.Tensor], lr
     halves = []
     for name, spec in (("encoder", arch.encoder), ("decoder", arch.decoder)):
         params, masks = [], []
-        for layer in range(spec.n_layers):
+        for layer, (pos, _, _) in enumerate(spec.param_layers):
             for j, what in ((2 * layer, "weight"), (2 * layer + 1, "bias")):
-                key = f"{prefix}{name}.{2 * layer}.{what}"
+                key = f"{prefix}{name}.{pos}.{what}"
                 try:
                     value, mask = tensors[f"{key}_orig"], tensors[f"{key}_mask"]
                 except KeyError as e:

@@ -195,6 +195,9 @@ class GenomeStack:
         if n == 0 or len(decoders) != n or len(lrs) != n:
             raise ValueError(f"need N >= 1 encoders, decoders and lrs alike, got {n}, {len(decoders)}, {len(lrs)}")
         enc_spec, dec_spec = encoders[0].spec, decoders[0].spec
+        if not (enc_spec.dense and dec_spec.dense):
+            raise ValueError("GenomeStack holds dense halves (Linear layers); layered halves (convolutions, ...) "
+                             "train through evoprune.training.train_halves")
         for what, halves, spec in (("encoder", encoders, enc_spec), ("decoder", decoders, dec_spec)):
             if any(h.spec != spec for h in halves):
                 raise ValueError(f"all {what}s of a stack need the same architecture")

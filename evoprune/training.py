@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import check_data
 from .genome import AutoencoderGenome
 from .half import Half
+from .layers import check_rows
+from .layers.train import train_layered_epoch
 from .losses import METRICS
 from .rng import RNGLike, as_generator
 from .stack import GenomeStack
@@ -152,11 +153,56 @@ def train_halves(
         raise ValueError(f"got {n} encoders, {len(decoders)} decoders, {len(lrs)} lrs, {orders.shape[0]} orders")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    data = check_data(data, "training data", dim=encoders[0].spec.sizes[0])
+    spec = encoders[0].spec
+    data = check_rows(data, spec.in_shape, "training data")
+    if not (spec.dense and decoders[0].spec.dense):
+        return _train_layered(encoders, decoders, lrs, data, orders, batch_size, loss, betas, eps, persistent)
     stack = GenomeStack.from_halves(encoders, decoders, lrs, device=data.device, persistent=persistent)
     losses = stack.train_epoch(data, orders, batch_size, loss, betas=betas, eps=eps)
     new_encoders, new_decoders = stack.to_halves()
     return new_encoders, new_decoders, losses
+
+
+def _train_layered(encoders, decoders, lrs, data, orders, batch_size, loss, betas, eps, persistent):
+    """:func:`train_halves` for layered halves: the general torch path (:mod:`evoprune.layers.train`)."""
+    dev = data.device
+    specs = (encoders[0].spec, decoders[0].spec)
+    for what, halves, spec in (("encoder", encoders, specs[0]), ("decoder", decoders, specs[1])):
+        if any(h.spec != spec for h in halves):
+            raise ValueError(f"all {what}s of a stack need the same architecture")
+    halves = (encoders, decoders)
+
+    def stacked(attr):
+        out = []
+        for hs in halves:
+            for k in range(len(hs[0].params)):
+                ts = [getattr(h, attr)[k] if persistent and getattr(h, attr) is not None
+                      else torch.zeros_like(h.params[k]) for h in hs] if attr.startswith("exp") else \
+                     [getattr(h, attr)[k] for h in hs]
+                out.append(torch.stack(ts).to(dev).contiguous())
+        return out
+
+    params, masks, m, v = stacked("params"), stacked("masks"), stacked("exp_avg"), stacked("exp_avg_sq")
+    with torch.no_grad():
+        for ts in (params, m, v):
+            for t, mask in zip(ts, masks, strict=True):
+                t.mul_(mask)
+    steps = tuple(torch.tensor([float(h.step) if persistent else 0.0 for h in hs], dtype=torch.float64, device=dev)
+                  for hs in halves)
+    lr = torch.as_tensor(list(lrs), dtype=torch.float32, device=dev)
+    losses = train_layered_epoch(specs, params, masks, m, v, lr, steps, data, torch.as_tensor(orders).to(dev),
+                                 batch_size, loss, betas, eps)
+    n_enc = len(specs[0].shapes)
+    out: tuple[list[Half], list[Half]] = ([], [])
+    for part, ks in ((0, range(n_enc)), (1, range(n_enc, len(params)))):
+        for i in range(len(encoders)):
+            h = Half(specs[part], [params[k][i].cpu().clone() for k in ks], [masks[k][i].cpu().clone() for k in ks])
+            if persistent:
+                h.exp_avg = [m[k][i].cpu().clone() for k in ks]
+                h.exp_avg_sq = [v[k][i].cpu().clone() for k in ks]
+                h.step = int(round(float(steps[part][i])))
+            out[part].append(h)
+    return out[0], out[1], losses
 
 
 def mutTrain(

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from deap import tools
 
-from ..data import check_data
 from ..kernels import WORST, neighbourhood_errors, pairing_errors, reconstruction_errors
+from ..layers import check_rows
 from ..rng import RNGLike, as_generator, child_seeds
 from ..topology import Grid
 from ..validation import check_choice
@@ -73,13 +73,13 @@ def _draw_batch(g: np.random.Generator, n: int, size: int) -> np.ndarray:
     return g.choice(n, size=min(size, n), replace=False)
 
 
-def _training_data(toolbox, data):
+def _training_data(toolbox, data, shape: tuple[int, ...]):
     if data is not None:
-        return check_data(data, "pairing data")
+        return check_rows(data, shape, "pairing data")
     ev = getattr(toolbox, "evaluate", None)
     if not (isinstance(ev, partial) and "data" in ev.keywords):
         raise ValueError("eaToroidalGrid needs data=<training data> (or toolbox.evaluate registered with data=...)")
-    return ev.keywords["data"]
+    return check_rows(ev.keywords["data"], shape, "pairing data")
 
 
 def gridSteps(
@@ -151,9 +151,10 @@ def gridSteps(
         raise ValueError(f"population has {len(population)} individuals but the grid has {grid.n_cells} cells")
     if tournsize < 1 or eval_size < 1 or ngen < 0:
         raise ValueError(f"need tournsize >= 1, eval_size >= 1, ngen >= 0; got {tournsize}, {eval_size}, {ngen}")
-    data = _training_data(toolbox, data)
+    shape = population[0].arch.input_shape
+    data = _training_data(toolbox, data, shape)
     if test_data is not None:
-        test_data = check_data(test_data, "test data")
+        test_data = check_rows(test_data, shape, "test data")
     g = as_generator(rng)
     select = getattr(toolbox, "select", None)
     hoods = grid.neighbourhoods()
@@ -347,6 +348,7 @@ def best_centre(population: list, holdout=None, index: bool = False):
     if holdout is None:
         scores = [ind.fitness.values[0] if ind.fitness.valid else float("inf") for ind in population]
     else:
-        scores = reconstruction_errors(population, check_data(holdout, "holdout data")).tolist()
+        holdout = check_rows(holdout, population[0].arch.input_shape, "holdout data")
+        scores = reconstruction_errors(population, holdout).tolist()
     i = int(np.argmin(scores))
     return i if index else population[i]

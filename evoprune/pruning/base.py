@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from ..data import check_data
-from ..kernels import layer_outputs, stack_halves
+from ..kernels import layer_outputs, stack_halves, stacked_forward
+from ..layers import check_rows
 from ..plugins import load_entry_points
 from ..rng import RNGLike, as_generator
 from ..validation import check_amount, check_choice
+from .prune_stack import PruneStack
 
 #: Registered pruning methods by name, in definition order (the order of :func:`method_names`).
 METHODS: dict[str, type[PruningMethod]] = {}
@@ -45,41 +45,6 @@ DEFAULT_P = 0.5
 
 #: Valid ``scope`` values: prune a fraction of every tensor or layer, or of the whole genome.
 SCOPES = ("layer", "global")
-
-
-@dataclass
-class PruneStack:
-    """What :meth:`PruningMethod.scores` sees: N genomes stacked on one device.
-
-    ``params[h]`` / ``masks[h]`` are half h's (0 encoder, 1 decoder) flat lists
-    ``[W0, b0, W1, b1, ...]`` of ``(N, ...)`` tensors; ``activations[h]`` (data
-    methods only) is the list of every layer's post-activation outputs
-    ``(N, cases, out)`` on each member's own sample of the data.
-
-    Parameters
-    ----------
-    genomes
-        The N genomes.
-    params
-        Per half (0 encoder, 1 decoder), the stacked ``(N, ...)`` parameter tensors.
-    masks
-        Per half, the stacked boolean masks.
-    activations
-        Per half, every layer's ``(N, cases, out)`` outputs (data methods), else ``None``.
-    device
-        Device of the tensors.
-    """
-
-    genomes: list
-    params: list[list[torch.Tensor]]
-    masks: list[list[torch.Tensor]]
-    activations: list[list[torch.Tensor]] | None
-    device: torch.device
-
-    @property
-    def specs(self):
-        """``[encoder spec, decoder spec]`` of the stacked genomes."""
-        return [self.genomes[0].encoder.spec, self.genomes[0].decoder.spec]
 
 
 class PruningMethod:
@@ -193,16 +158,16 @@ class PruningMethod:
         if data is None:
             raise ValueError(f"pruning method {self.name!r} needs data (training rows): "
                              f"pass data=... to mutPrune or register it on the toolbox")
-        dim = individuals[0].arch.input_dim
-        data = check_data(data, f"pruning data of method {self.name!r}", dim=dim)
+        data = check_rows(data, individuals[0].arch.input_shape, f"pruning data of method {self.name!r}")
         k = min(int(getattr(self, "n_cases", data.shape[0])), data.shape[0])
         rows = torch.from_numpy(np.stack([g.choice(data.shape[0], size=k, replace=False) for g in rngs]))
         x = data[rows.to(data.device)]  # (N, k, D), each member its own cases
         enc = stack_halves([i.encoder for i in individuals], data.device)
         dec = stack_halves([i.decoder for i in individuals], data.device)
         with torch.no_grad():
-            acts_e = layer_outputs(individuals[0].encoder.spec, *enc, x)
-            acts_d = layer_outputs(individuals[0].decoder.spec, *dec, acts_e[-1])
+            acts_e: list[torch.Tensor] = []
+            z = stacked_forward(individuals[0].encoder.spec, *enc, x, outputs=acts_e)
+            acts_d = layer_outputs(individuals[0].decoder.spec, *dec, z)
         return PruneStack(individuals, [enc[0], dec[0]], [enc[1], dec[1]], [acts_e, acts_d], data.device)
 
     def _apply(self, ind, scores: list[list[torch.Tensor]], g: np.random.Generator) -> None:

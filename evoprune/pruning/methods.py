@@ -90,8 +90,7 @@ class Variance(PruningMethod):
         for i, g in enumerate(rngs):
             for hi, half in enumerate(stack.params):
                 for k, p in enumerate(half):
-                    w = weights[hi][k // 2][i]
-                    w = w[:, None].expand(p.shape[1:]) if p.dim() == 3 else w
+                    w = stack.per_neuron(hi, k, weights[hi][k // 2][i])
                     out[hi][k].append(torch.from_numpy(g.exponential(size=tuple(p.shape[1:]))) / w)
         return [[torch.stack(ts) for ts in half] for half in out]
 
@@ -156,11 +155,11 @@ class Conjunctive(PruningMethod):
 
     def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
         out = []
-        for masks, acts in zip(stack.masks, stack.activations, strict=True):
+        for hi, acts in enumerate(stack.activations):
             layers = []
             for layer, a in enumerate(acts):
                 a = a.cpu()
-                alive = (masks[2 * layer].any(dim=2) | masks[2 * layer + 1]).cpu()
+                alive = stack.alive_neurons(hi, layer).cpu()
                 s = torch.full(alive.shape, math.inf, dtype=torch.float64)
                 for i in range(len(rngs)):
                     s[i, conjunctive_candidates(a[i], alive[i], self.threshold)] = 0.0

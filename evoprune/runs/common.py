@@ -157,7 +157,8 @@ def select_final(population: list, holdout: torch.Tensor, tolerance: float):
 
 def _backend(genome, device: torch.device) -> str:
     acts = set(genome.encoder.spec.activations + genome.decoder.spec.activations)
-    kernel = device.type == "cpu" and acts <= kernel_codes().keys()
+    dense = genome.encoder.spec.dense and genome.decoder.spec.dense
+    kernel = dense and device.type == "cpu" and acts <= kernel_codes().keys()
     return fused.backend()[0] if kernel else "torch"
 
 

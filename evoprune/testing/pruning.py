@@ -19,23 +19,36 @@ from functools import partial
 import numpy as np
 import torch
 
-from .architecture import Architecture, HalfSpec
-from .genome import AutoencoderGenome
-from .pruning import PruningMethod, mutPrune
-from .training import mutTrain
+from ..architecture import Architecture, HalfSpec
+from ..genome import AutoencoderGenome
+from ..layers import Act, Conv, ConvTranspose, Flatten, Linear, Pool, Unflatten, Upsample
+from ..pruning import PruningMethod, mutPrune
+from ..training import mutTrain
 
-__all__ = ["check_pruning_method", "contract_architectures"]
+__all__ = ["check_pruning_method", "contract_architectures", "conv_architecture"]
 
 _DIM = 24
 
 
 def contract_architectures() -> dict[str, Architecture]:
-    """The paper's shape (small widths) and another one: 3 hidden layers per half, other widths and activations."""
+    """The paper's shape (small widths), a dense one with 3 hidden layers per half (other widths and
+    activations) and a convolutional one on 1×4×6 images (24 features, so the same rows feed all three):
+    Conv2d, max pooling, Flatten, Linear / Linear, Unflatten, Upsample, ConvTranspose2d."""
     return {
         "paper": Architecture.paper(input_dim=_DIM, hidden=10, latent=4),
         "3 hidden layers": Architecture(HalfSpec((_DIM, 16, 12, 8, 3), ("relu", "tanh", "relu", "relu")),
                                         HalfSpec((3, 8, 12, 16, _DIM), ("relu", "relu", "tanh", "sigmoid"))),
+        "conv": conv_architecture(),
     }
+
+
+def conv_architecture() -> Architecture:
+    """A small convolutional autoencoder on ``(1, 4, 6)`` images (see :func:`contract_architectures`)."""
+    enc = HalfSpec(layers=(Conv(2, 1, 4, 3, 1, 1), Act("relu"), Pool("max", 2, 2, 2), Flatten(), Linear(24, 3),
+                           Act("relu")), input_shape=(1, 4, 6))
+    dec = HalfSpec(layers=(Linear(3, 24), Act("relu"), Unflatten(1, (4, 2, 3)), Upsample((2,)),
+                           ConvTranspose(2, 4, 1, 3, 1, 1), Act("sigmoid")), input_shape=(3,))
+    return Architecture(enc, dec)
 
 
 def contract_data(n: int = 80, dim: int = _DIM) -> torch.Tensor:
@@ -274,8 +287,8 @@ def check_pruning_method(method: PruningMethod | type[PruningMethod], data: torc
                          architectures: dict[str, Architecture] | None = None) -> list[str]:
     """Run every contract check on ``method`` (a class, built with its defaults, or an instance).
 
-    Each check runs on the paper's architecture and on one with 3 hidden
-    layers per half (:func:`contract_architectures`), or on ``architectures``.
+    Each check runs on the paper's architecture, on one with 3 hidden
+    layers per half and on a convolutional one (:func:`contract_architectures`), or on ``architectures``.
     ``data`` (rows of width 24 by default) feeds methods that need it.
     Raises AssertionError naming the method and the failed check; returns the
     names of the checks passed.

@@ -1,0 +1,82 @@
+"""What a pruning method scores: :class:`PruneStack`, N genomes stacked on one device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["PruneStack"]
+
+
+@dataclass
+class PruneStack:
+    """What :meth:`PruningMethod.scores` sees: N genomes stacked on one device.
+
+    ``params[h]`` / ``masks[h]`` are half h's (0 encoder, 1 decoder) flat lists
+    ``[W0, b0, W1, b1, ...]`` of ``(N, ...)`` tensors; ``activations[h]`` (data
+    methods only) is the list of every layer's post-activation outputs
+    ``(N, cases, out)`` on each member's own sample of the data.  A convolution's neurons are its output
+    channels, each with its mean activation over positions per case
+    (:func:`evoprune.layers.neuron_activity`); :meth:`alive_neurons` and :meth:`per_neuron` know which
+    weight axis holds the neurons (0, or 1 for a transposed convolution).
+
+    Parameters
+    ----------
+    genomes
+        The N genomes.
+    params
+        Per half (0 encoder, 1 decoder), the stacked ``(N, ...)`` parameter tensors.
+    masks
+        Per half, the stacked boolean masks.
+    activations
+        Per half, every layer's ``(N, cases, out)`` outputs (data methods), else ``None``.
+    device
+        Device of the tensors.
+    """
+
+    genomes: list
+    params: list[list[torch.Tensor]]
+    masks: list[list[torch.Tensor]]
+    activations: list[list[torch.Tensor]] | None
+    device: torch.device
+
+    @property
+    def specs(self):
+        """``[encoder spec, decoder spec]`` of the stacked genomes."""
+        return [self.genomes[0].encoder.spec, self.genomes[0].decoder.spec]
+
+    def alive_neurons(self, half: int, layer: int) -> torch.Tensor:
+        """``(N, neurons)``: each member's neurons of ``layer`` with an unpruned weight or bias.
+
+        Parameters
+        ----------
+        half
+            0 encoder, 1 decoder.
+        layer
+            Index of the parametric layer.
+        """
+        axis = self.specs[half].neuron_axis(layer) + 1
+        w = self.masks[half][2 * layer].movedim(axis, 1)
+        return w.reshape(*w.shape[:2], -1).any(dim=2) | self.masks[half][2 * layer + 1]
+
+    def per_neuron(self, half: int, k: int, values: torch.Tensor) -> torch.Tensor:
+        """Member values per neuron of tensor ``k``'s layer, ``(neurons,)``, broadcast to the tensor's shape
+        (without the member axis): along the weight's neuron axis, or the bias itself.
+
+        Parameters
+        ----------
+        half
+            0 encoder, 1 decoder.
+        k
+            Index of the tensor in the half's flat ``[W0, b0, W1, b1, ...]``.
+        values
+            One value per neuron of that tensor's layer, ``(neurons,)``.
+        """
+        shape = tuple(self.params[half][k].shape[1:])
+        if k % 2:
+            return values.expand(shape)
+        axis = self.specs[half].neuron_axis(k // 2)
+        view = [1] * len(shape)
+        view[axis] = shape[axis]
+        return values.view(view).expand(shape)
