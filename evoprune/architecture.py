@@ -245,7 +245,9 @@ class Architecture:
         decoder
             The decoder stack.
         input_shape
-            Shape of one input row, e.g. ``(1, 8, 8)``; needed unless the encoder starts with a Linear layer.
+            Shape of one input row, e.g. ``(1, 8, 8)``.  By default: the encoder's first Linear layer's width,
+            else the shape the decoder outputs when it starts with a Linear layer (an autoencoder reconstructs
+            its input); give it when neither says it.
         """
         enc_layers = layers_from_sequential(encoder, "encoder")
         dec_layers = layers_from_sequential(decoder, "decoder")
@@ -254,11 +256,12 @@ class Architecture:
         if enc is None or input_shape not in (None, enc.in_shape):
             if input_shape is None:
                 first = enc_layers[0]
-                if not hasattr(first, "in_features"):
+                input_shape = (first.in_features,) if hasattr(first, "in_features") else _output_shape(dec_layers)
+                if input_shape is None:
                     name = type(next(iter(encoder.children()), encoder)).__name__
-                    raise ValueError(f"the encoder starts with {name}: give input_shape, the shape of one input "
-                                     f"row, e.g. Architecture.from_modules(enc, dec, input_shape=(1, 8, 8))")
-                input_shape = (first.in_features,)
+                    raise ValueError(f"the encoder starts with {name} and the decoder does not say what it "
+                                     f"outputs: give input_shape, the shape of one input row, e.g. "
+                                     f"Architecture.from_modules(enc, dec, input_shape=(1, 8, 8))")
             try:
                 enc = HalfSpec(layers=enc_layers, input_shape=tuple(input_shape))
             except ValueError as e:
@@ -301,6 +304,17 @@ class Architecture:
 def _fits(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     """Equal shapes, or flat rows (1-d) of the other's number of features (rows travel flat between halves)."""
     return a == b or (min(len(a), len(b)) == 1 and math.prod(a) == math.prod(b))
+
+
+def _output_shape(layers) -> tuple[int, ...] | None:
+    """What a decoder that starts with a Linear layer outputs (``None`` when it does not, or cannot run)."""
+    first = layers[0] if layers else None
+    if not hasattr(first, "in_features"):
+        return None
+    try:
+        return HalfSpec(layers=tuple(layers), input_shape=(first.in_features,)).out_shape
+    except ValueError:
+        return None
 
 
 def _dense_spec(layers) -> HalfSpec | None:

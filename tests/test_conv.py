@@ -104,8 +104,11 @@ def test_shape_mismatches_name_both_shapes():
     with pytest.raises(ValueError, match=r"decoder output shape \(1, 8, 8\) != encoder input shape \(1, 16, 16\)"):
         Architecture.from_modules(nn.Sequential(nn.Conv2d(1, 8, 3, 4, 1), nn.Flatten(), nn.Linear(128, 10)), dec,
                                   input_shape=(1, 16, 16))
-    with pytest.raises(ValueError, match="input_shape"):
-        Architecture.from_modules(enc, dec)
+    assert Architecture.from_modules(enc, dec).input_shape == (1, 8, 8)  # what the decoder outputs
+    unflat = nn.Sequential(nn.Unflatten(1, (10, 1, 1)), nn.ConvTranspose2d(10, 1, 8), nn.Sigmoid())
+    with pytest.raises(ValueError, match="give input_shape"):
+        Architecture.from_modules(enc, unflat)
+    assert Architecture.from_modules(enc, unflat, input_shape=(1, 8, 8)).latent_shape == (10,)
     with pytest.raises(ValueError, match=r"encoder: Linear\(128, 10\) needs input shape \(128,\), got \(200,\)"):
         Architecture.from_modules(enc, dec, input_shape=(1, 10, 10))
 

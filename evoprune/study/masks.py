@@ -35,6 +35,13 @@ def _layer_kept(genome) -> tuple[list[str], list[float]]:
     return names, kept
 
 
+def _rows(mask, axis: int) -> np.ndarray:
+    """A weight mask as a matrix: ``axis`` (0 or 1) as rows; a convolution's other axes, kernel included, as
+    columns."""
+    m = mask.cpu().numpy().astype(float)
+    return np.moveaxis(m, axis, 0).reshape(m.shape[axis], -1)
+
+
 def masks_figure(setting: str, best_runs: Mapping[str, str], model_of: Callable[[str], Path | None],
                  path: Path) -> list[str]:
     """One row per operator (its best run): the first encoder layer's mask (inputs × hidden units), the
@@ -60,8 +67,9 @@ def masks_figure(setting: str, best_runs: Mapping[str, str], model_of: Callable[
                              gridspec_kw={"width_ratios": [3, 3, 1.6], "hspace": 0.45})
     fig.subplots_adjust(top=1 - 0.9 / height)  # room for the two-line title above the first row's titles
     for k, (row, (op, genome)) in enumerate(zip(axes, models.items(), strict=True)):
-        first = genome.encoder.masks[0].cpu().numpy().astype(float)  # (hidden, inputs)
-        last = genome.decoder.masks[-2].cpu().numpy().astype(float).T  # (hidden, outputs)
+        first = _rows(genome.encoder.masks[0], genome.encoder.spec.neuron_axis(0))  # (hidden, inputs)
+        dec = genome.decoder
+        last = _rows(dec.masks[-2], 1 - dec.spec.neuron_axis(dec.spec.n_layers - 1))  # (hidden, outputs)
         for ax, mask, what in ((row[0], first, "encoder layer 1"), (row[1], last, "decoder last layer")):
             ax.imshow(mask, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
             empty = int((~mask.any(axis=1)).sum())
@@ -81,6 +89,7 @@ def masks_figure(setting: str, best_runs: Mapping[str, str], model_of: Callable[
     axes[-1, 0].set_xlabel("input")
     axes[-1, 1].set_xlabel("output")
     fig.suptitle(f"{setting}: surviving connections of each operator's best run\n"
-                 "(black: kept; rows: hidden units; columns: inputs or outputs)")
+                 "(black: kept; rows: hidden units or channels; columns: inputs or outputs, with a convolution's "
+                 "kernel positions)")
     save_figure(fig, path)
     return list(models)
