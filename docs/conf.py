@@ -51,6 +51,8 @@ nitpicky = True
 # Names that have no page to link to (each with the reason).
 # the fused kernel's step configuration is an internal type (evoprune.kernels_train has no API page)
 nitpick_ignore: list[tuple[str, str]] = [("py:class", "evoprune.kernels_train.StepConfig")]
+# the layer classes' module_type values render by their defining module (torch documents them as torch.nn.X)
+nitpick_ignore_regex = [("py:class", r"torch\.nn\.modules\..*")]
 
 # -- Links to other projects (offline) -------------------------------------------------
 

@@ -129,7 +129,7 @@ class HalfSpec:
 
     @property
     def as_layers(self) -> tuple[Layer, ...]:
-        """The half as a sequence of layers (a dense half: Linear and activation layers alternating)."""
+        """The half as a sequence of layers; a dense half gives its Linear and activation layers, alternating."""
         if not self.dense:
             return self.layers
         return tuple(x for (_, lin, _), act in zip(self.param_layers, self.activations, strict=True)

@@ -1,6 +1,6 @@
 """The tutorials' reading order in the gallery (sphinx-gallery sorts by this key)."""
 
-ORDER = ["quickstart.py", "toolbox.py", "grid.py", "study.py", "custom_pruning.py"]
+ORDER = ["quickstart.py", "toolbox.py", "grid.py", "study.py", "custom_pruning.py", "own_autoencoder.py"]
 
 
 class TutorialOrder:
