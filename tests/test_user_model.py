@@ -199,3 +199,53 @@ def test_images_option_in_a_study_file():
     assert study.load_data().shape == (1, 8, 8)
     with pytest.raises(StudyError, match="data.image: unknown argument"):
         parse_study(text.replace("images", "image"), "digits.toml")
+
+
+CONV_MODELS = '''
+from torch import nn
+
+
+def conv_ae():
+    encoder = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 6))
+    decoder = nn.Sequential(nn.Linear(6, 64), nn.ReLU(), nn.Unflatten(1, (4, 4, 4)),
+                            nn.ConvTranspose2d(4, 1, 4, stride=2, padding=1), nn.Sigmoid())
+    return encoder, decoder
+'''
+
+CONV_STUDY = """
+name = "conv-model"
+seed = 1
+trials = 1
+
+[data]
+name = "digits"
+images = true
+
+[run]
+model = "uconv_models:conv_ae"
+generations = 2
+batch_size = 64
+device = "cpu"
+
+[settings.grid]
+grid = "ring:3"
+
+[factors]
+setting = ["canonical", "grid"]
+operator = ["conjunctive", "magnitude"]
+schedule = ["fixed"]
+"""
+
+
+def test_a_convolutional_user_model_runs_in_both_settings_and_reports(tmp_path, capsys):
+    (tmp_path / "uconv_models.py").write_text(CONV_MODELS)
+    path = tmp_path / "study.toml"
+    path.write_text(CONV_STUDY)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 0
+    results = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/result.json"))]
+    assert len(results) == 4 and all(np.isfinite(r["test_l1"]) and r["backend"] == "torch" for r in results)
+    assert (out / "report" / "masks_canonical.png").is_file() and (out / "report" / "masks_grid.png").is_file()
+    path.write_text(CONV_STUDY.replace("images = true\n", ""))  # flat 64-pixel rows: refused, both shapes named
+    assert main(["run", str(path), "--out", str(tmp_path / "flat"), "--no-report"]) == 2
+    assert "digits data rows have shape (64,) but the architecture takes (1, 8, 8)" in capsys.readouterr().err
