@@ -92,7 +92,7 @@ def breakdown(setting: str, k: int, data, generations: int) -> str:
 
     train = share("fused_epoch", "train_step")
     decode = share("decoder_error_sums")
-    gemm = share("torch._C._nn.linear", "baddbmm", "torch.bmm")
+    gemm = share("torch._C._nn.linear", "addmm", "torch.bmm")
     return (f"{setting}: training kernel {train:.0%}, fused decoder errors {decode:.0%}, "
             f"matrix products (encoders, pairings) {gemm:.0%}, the rest (Python, stacking, pruning, statistics) "
             f"{1 - train - decode - gemm:.0%} of {total / (generations - 1) / k * 1e3:.0f} ms CPU per trial-generation")
