@@ -179,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     pk = sub.add_parser("pack", help="add the finished runs a pack folder lacks to it as one new compact shard")
     pk.add_argument("out", metavar="OUT", help="the study's output folder (or another pack folder of the study)")
     pk.add_argument("dir", metavar="DIR", help="the pack folder (created if needed; shards are only ever added)")
-    pk.add_argument("--models", choices=("none", "best"), default="none",
-                    help="best: also the model of each group's best run (DIR/models/); default: none")
+    pk.add_argument("--models", choices=("none", "best", "report"), default="none",
+                    help="best: also the model of each group's best run (DIR/models/); report: only each "
+                         "operator's best run per setting (the report's masks figure); default: none")
     pk.set_defaults(func=_pack)
 
     ex = sub.add_parser("export", help="write a finished run's model as a file PyTorch alone loads")

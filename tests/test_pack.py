@@ -228,3 +228,17 @@ def test_a_corrupt_or_truncated_pack_is_refused_naming_the_file(base, tmp_path, 
     assert main(["run", str(path), "--out", str(tmp_path / "new"), "--from", str(bad)]) == 2
     assert needle in capsys.readouterr().err
     assert _tree(bad) == before and not (tmp_path / "new").exists()
+
+
+def test_models_report_packs_what_the_masks_figure_draws(base, tmp_path):
+    from evoprune.study.analyse import best_runs
+
+    root, _, _ = base
+    assert main(["pack", str(root / "ref"), str(tmp_path / "p"), "--models", "report"]) == 0
+    df = load_results(root / "ref")
+    want = {run_id for _, runs in df.groupby("setting") for run_id in best_runs(runs).values()}
+    assert {p.stem for p in (tmp_path / "p" / "models").iterdir()} == want
+    assert len(want) == df.groupby(["setting", "operator"]).ngroups  # one per operator and setting
+    report(tmp_path / "p")
+    for fig in ("masks_canonical.png", "masks_grid.png"):
+        assert (tmp_path / "p" / "report" / fig).is_file(), fig

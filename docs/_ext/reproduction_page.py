@@ -207,7 +207,7 @@ def _figures(setting: str, sdf: pd.DataFrame, analysis: dict, pack: Path, folder
                        f"{setting}: pruning masks of the best model of each operator ({', '.join(drawn)})",
                        f"{setting}: what pruning kept in the best run of each operator's best group (by hypervolume).")
     else:
-        out += [f"No model files in the pack for {setting} (pack with ``--models best``): no mask figure.", ""]
+        out += [f"No model files in the pack for {setting} (pack with ``--models report``): no mask figure.", ""]
     return out
 
 

@@ -6,7 +6,8 @@ yet as a new shard (see :mod:`evoprune.study.shards` for the layout): configurat
 recomputed is left out: the trade-off front repeated in every log record (the run's final front
 stays in its result) and the log's ``test_l1`` / ``kept`` (copies of the setting's own keys).
 Checkpoints, claims and models are not packed; ``models="best"`` copies the model of each group's
-best run (highest hypervolume, then lowest trial, as the report picks) into ``DIR/models/``.
+best run (highest hypervolume, then lowest trial, as the report picks) into ``DIR/models/``, and
+``models="report"`` only those of each operator's best run per setting (what the report's masks figure draws).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pandas as pd
 
 from ..io import atomic_write_bytes, atomic_write_text
 from ..models import MODEL_FILE
+from .analyse import best_runs
 from .config import StudyError, load_study
 from .jobs import read_json
 from .load import load_logs, scan
@@ -45,8 +47,9 @@ from .shards import (
 
 __all__ = ["pack"]
 
-#: What ``models`` may be: no models, or the model of each group's best run.
-MODELS = ("none", "best")
+#: What ``models`` may be: no models, the model of each group's best run, or of each operator's best run
+#: in each setting (the models the report's masks figure draws).
+MODELS = ("none", "best", "report")
 #: Log keys left out of a pack: recomputed on reading (test_l1, kept) or repeated in every record.
 DROPPED_LOG_KEYS = ("test_l1", "kept", "tradeoff_front", "tradeoff_front_test")
 
@@ -99,10 +102,16 @@ def _best_per_group(df: pd.DataFrame) -> list[str]:
     return df.drop_duplicates(["setting", "group"])["run_id"].astype(str).tolist()
 
 
-def _pack_models(out: Path, dest: Path, df: pd.DataFrame, packs) -> list[str]:
-    """Copy into ``dest/models`` the model of each group's best run that it lacks; the run ids copied."""
+def _report_runs(df: pd.DataFrame) -> list[str]:
+    """Each operator's best run in each setting, as the report's masks figure picks them."""
+    return [run_id for _, runs in df.groupby("setting", observed=True) for run_id in best_runs(runs).values()]
+
+
+def _pack_models(out: Path, dest: Path, df: pd.DataFrame, packs, models: str) -> list[str]:
+    """Copy into ``dest/models`` the models ``models`` names (``best``: each group's best run; ``report``:
+    each operator's best run per setting) that it lacks; the run ids copied."""
     copied = []
-    for run_id in _best_per_group(df):
+    for run_id in _best_per_group(df) if models == "best" else _report_runs(df):
         target = dest / MODELS_DIR / f"{run_id}.safetensors"
         if target.is_file():
             continue
@@ -131,7 +140,8 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
     dest
         The pack folder to add the shard to.
     models
-        ``"none"``, or ``"best"``: also the model of each group's best run (``dest/models``).
+        ``"none"``; ``"best"``: also the model of each group's best run (``dest/models``); ``"report"``:
+        also the model of each operator's best run in each setting (the ones the report's masks figure draws).
     """
     if models not in MODELS:
         raise StudyError(f"models {models!r}: choose from {', '.join(MODELS)}")
@@ -156,8 +166,8 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
     packs = packs_of(out)
     new = df[~df["run_id"].isin(list(held))]
     if new.empty:
-        if models == "best" and held:
-            _pack_models(out, dest, df, packs)
+        if models != "none" and held:
+            _pack_models(out, dest, df, packs, models)
         return None, 0
     run_ids = new["run_id"].astype(str).tolist()
     rows, configs, fingerprints = _run_records(out, run_ids, packs)
@@ -183,8 +193,8 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if models == "best":
-        _pack_models(out, dest, df, packs)
+    if models != "none":
+        _pack_models(out, dest, df, packs, models)
     return shard, len(run_ids)
 
 
