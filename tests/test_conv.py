@@ -290,3 +290,52 @@ def test_a_dense_half_in_a_layered_architecture(digits):
     assert torch.allclose(g.encoder.spec.stacked_forward([p[None] for p in g.encoder.params], None, x[None])[0], z,
                           atol=1e-6)
     check_architecture(mixed, digits.reshape(-1, 64)[:48], name="dense encoder, conv decoder")
+
+
+class _BrokenTrain:
+    """mutTrain with one fault injected: ``stack`` (a stacked member drifts) or ``mask`` (a pruned weight regrows)."""
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
+
+    def __call__(self, g, data, rng=None, batch_size=32, loss="l1", epochs=1):
+        out = mutTrain(g, data, rng=rng, batch_size=batch_size, loss=loss, epochs=epochs)
+        if self.fault == "mask":
+            w, m = g.encoder.params[0], g.encoder.masks[0]
+            w[~m] = 0.5
+        return out
+
+    def batch(self, individuals, rngs, data, batch_size=32, loss="l1", epochs=1):
+        out = mutTrain.batch(individuals, rngs, data, batch_size, loss, epochs)
+        if self.fault == "stack":
+            individuals[1].decoder.params[0].add_(1e-3)
+        return out
+
+
+def _drifting_genome_from_tensors(arch, tensors, lr):
+    from evoprune.models import genome_from_tensors
+
+    g = genome_from_tensors(arch, tensors, lr)
+    g.decoder.params[-1].add_(1e-3)
+    return g
+
+
+@pytest.mark.parametrize("check, patch, needle", [
+    ("stacked training and evaluation = one genome at a time", ("mutTrain", _BrokenTrain("stack")),
+     "stacked training differs"),
+    ("masks and pruned moments stay zero through training", ("mutTrain", _BrokenTrain("mask")),
+     "a pruned weight is not 0"),
+    ("every built-in pruning method works", ("mutPrune", lambda g, *a, **k: (g,)), "pruned nothing"),
+    ("export to modules, model tensors, pickle round-trip", ("genome_from_tensors", _drifting_genome_from_tensors),
+     "the model file's tensors give another genome"),
+    ("data of the wrong shape is refused by name", ("reconstruction_error", lambda g, x: 0.0),
+     "evaluation accepted data of shape"),
+])
+def test_each_architecture_check_can_fail(monkeypatch, check, patch, needle):
+    import evoprune.testing.architecture as contract
+
+    monkeypatch.setattr(contract, *patch)
+    c = contract._Check(conv_architecture(), contract.architecture_data(conv_architecture()), "broken")
+    c.check = check
+    with pytest.raises(AssertionError, match=f"failed check {re.escape(repr(check))}: .*{re.escape(needle)}"):
+        contract.CHECKS[check](c)
