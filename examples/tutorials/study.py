@@ -203,7 +203,9 @@ study_file.write_text(STUDY)
 #    factor) names a function of your module ``my_models.py`` that takes no
 #    arguments and returns the encoder and the decoder as two ``nn.Sequential``
 #    stacks, e.g. ``Linear(64, 16), ReLU(), Linear(16, 4), ReLU()`` and
-#    ``Linear(4, 16), ReLU(), Linear(16, 64), Sigmoid()``. The module is looked for
+#    ``Linear(4, 16), ReLU(), Linear(16, 64), Sigmoid()``, or convolutional ones on
+#    images (``[data] images = true`` gives the digits as 1 × 8 × 8; see
+#    :doc:`own_autoencoder`). The module is looked for
 #    next to the study file, then in the current folder, then on ``sys.path``, as
 #    ``imports`` are; :meth:`evoprune.architecture.Architecture.from_modules` reads
 #    the network's shape from the two stacks. Only the shape is used: every trial
