@@ -188,12 +188,6 @@ def single_thread() -> None:
     torch.set_num_threads(1)
 
 
-def input_shape(arch: Architecture) -> tuple[int, ...]:
-    """The shape of one input of ``arch`` (its ``input_shape`` where it has one, else ``(input_dim,)``)."""
-    shape = getattr(arch, "input_shape", None)
-    return tuple(shape) if shape is not None else (arch.input_dim,)
-
-
 def run_architecture(cfg, data) -> Architecture:
     """The architecture of a run: ``cfg.model``'s (a user model), else the paper's with ``cfg.hidden`` and
     ``cfg.latent``; the data's rows must fit its input (:func:`~evoprune.data.check_row_shape`).
@@ -211,7 +205,7 @@ def run_architecture(cfg, data) -> Architecture:
         arch = Architecture.paper(data.dim, cfg.hidden, cfg.latent)
     else:
         arch = Architecture.from_modules(*user_model(cfg.model, [Path.cwd()]))
-    check_row_shape(data.shape, input_shape(arch), f"{data.name} data")
+    check_row_shape(data.shape, arch.input_shape, f"{data.name} data")
     return arch
 
 

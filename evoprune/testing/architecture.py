@@ -24,6 +24,7 @@ from ..kernels import reconstruction_errors
 from ..models import genome_from_tensors, genome_tensors
 from ..pruning import mutPrune
 from ..training import mutTrain
+from .pruning import masks_of, pre_prune
 
 __all__ = ["check_architecture", "architecture_data"]
 
@@ -55,12 +56,7 @@ class _Check:
 
     def genomes(self, k: int = 3) -> list[AutoencoderGenome]:
         out = [AutoencoderGenome(self.arch, rng=10 + i, lr=10 ** -(2 + i % 2)) for i in range(k)]
-        r = np.random.default_rng(1)
-        for h in out[-1].halves:  # one member pre-pruned: entries and a whole neuron
-            for j in range(0, len(h.params), 2):
-                n = h.params[j].numel()
-                h.prune_entries(j, r.choice(n, size=n // 3, replace=False))
-            h.prune_neurons(0, [0])
+        pre_prune(out[-1], np.random.default_rng(1), 3)  # one member pre-pruned: entries and a whole neuron
         return out
 
 
@@ -96,9 +92,9 @@ def _check_stack(c: _Check) -> None:
 
 def _check_masks(c: _Check) -> None:
     g = c.genomes()[-1]
-    before = [m.clone() for h in g.halves for m in h.masks]
+    before = masks_of(g)
     mutTrain(g, c.data, rng=0, batch_size=8, epochs=2)
-    after = [m.clone() for h in g.halves for m in h.masks]
+    after = masks_of(g)
     c.ensure(all(torch.equal(a, b) for a, b in zip(before, after, strict=True)), "training changed the masks")
     _zero_where_pruned(c, g, "after training")
 
@@ -108,7 +104,7 @@ def _check_pruning(c: _Check) -> None:
         g = c.genomes()[-1]
         mutTrain(g, c.data, rng=0, batch_size=16)
         for t in range(3):
-            before = [m.clone() for h in g.halves for m in h.masks]
+            before = masks_of(g)
             mutPrune(g, method, data=c.data, rng=t)
             after = [m for h in g.halves for m in h.masks]
             c.ensure(all(bool(torch.all(a | ~b)) for a, b in zip(before, after, strict=True)),

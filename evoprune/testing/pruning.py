@@ -97,16 +97,38 @@ class _Contract:
     def genome(arch: Architecture, seed: int = 0, pre_pruned: bool = False) -> AutoencoderGenome:
         g = AutoencoderGenome(arch, rng=seed)
         if pre_pruned:
-            r = np.random.default_rng(seed + 100)
-            for h in g.halves:
-                for k in range(0, len(h.params), 2):
-                    n = h.params[k].numel()
-                    h.prune_entries(k, r.choice(n, size=n // 2, replace=False))
-                h.prune_neurons(0, [0])
+            pre_prune(g, np.random.default_rng(seed + 100), 2)
         return g
 
 
-def _masks(g) -> list[torch.Tensor]:
+def pre_prune(g: AutoencoderGenome, rng: np.random.Generator, every: int) -> None:
+    """Prune, in each half of ``g``, ``1/every`` of every weight tensor's entries (drawn from ``rng``) and the
+    first layer's neuron 0: a genome with pruned entries and a whole pruned neuron for the contract checks.
+
+    Parameters
+    ----------
+    g
+        The genome (pruned in place).
+    rng
+        Generator of the entries drawn.
+    every
+        One entry in ``every`` is pruned.
+    """
+    for h in g.halves:
+        for k in range(0, len(h.params), 2):
+            n = h.params[k].numel()
+            h.prune_entries(k, rng.choice(n, size=n // every, replace=False))
+        h.prune_neurons(0, [0])
+
+
+def masks_of(g) -> list[torch.Tensor]:
+    """Copies of every mask of ``g``, encoder's then decoder's.
+
+    Parameters
+    ----------
+    g
+        The genome.
+    """
     return [m.clone() for h in g.halves for m in h.masks]
 
 
@@ -126,7 +148,7 @@ def _zero_where_pruned(c: _Contract, g, when: str) -> None:
 
 
 def _shrinks(c: _Contract, before: list[torch.Tensor], g) -> None:
-    for k, (old, new) in enumerate(zip(before, _masks(g), strict=True)):
+    for k, (old, new) in enumerate(zip(before, masks_of(g), strict=True)):
         c.ensure(bool(torch.all(old | ~new)), f"a pruned entry came back (mask tensor {k})")
 
 
@@ -155,13 +177,13 @@ def _check_needs_data(c: _Contract, arch: Architecture) -> None:
 def _check_shrink_and_training(c: _Contract, arch: Architecture) -> None:
     g = c.genome(arch, pre_pruned=True)
     mutTrain(g, c.data, rng=0, batch_size=16)  # Adam moments exist before pruning
-    before = _masks(g)
+    before = masks_of(g)
     c.prune([g], [1])
     _shrinks(c, before, g)
     _zero_where_pruned(c, g, "after pruning")
-    after = _masks(g)
+    after = masks_of(g)
     mutTrain(g, c.data, rng=1, batch_size=16, epochs=2)
-    c.ensure(all(torch.equal(a, b) for a, b in zip(after, _masks(g), strict=True)), "training changed the masks")
+    c.ensure(all(torch.equal(a, b) for a, b in zip(after, masks_of(g), strict=True)), "training changed the masks")
     _zero_where_pruned(c, g, "after training")
 
 
@@ -176,7 +198,7 @@ def _check_layers(c: _Contract, arch: Architecture) -> None:
 
 def _check_already_pruned(c: _Contract, arch: Architecture) -> None:
     g = c.genome(arch, seed=5, pre_pruned=True)
-    before = _masks(g)
+    before = masks_of(g)
     c.prune([g], [2])
     _shrinks(c, before, g)
     _zero_where_pruned(c, g, "pruning a pruned genome")
