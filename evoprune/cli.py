@@ -3,13 +3,60 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["build_parser", "main"]
 
 
+class _Terminated(Exception):
+    """The run command got SIGTERM."""
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``, a container or cluster stopping the job) stops the study now.
+
+    The runner's worker processes are ended with it rather than left computing on their own, and the
+    runs they held resume from their last checkpoint when the same command is run again.
+    """
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        for child in multiprocessing.active_children():  # the process pool's workers
+            child.terminate()
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run(args) -> int:
+    with _stop_on_sigterm():
+        try:
+            return _run_study(args)
+        except _Terminated:
+            pass
+    from .study.config import load_study
+    from .study.runner import study_status
+
+    study = load_study(args.study, imports=args.imports)
+    n = args.trials or study.trials
+    finished = set(study_status(study, args.out)["finished"]) if Path(args.out, "study.toml").is_file() else set()
+    ids = [s.run_id for s in study.runs() if s.trial < n]
+    print(f"stopped by SIGTERM: {sum(i in finished for i in ids)}/{len(ids)} runs finished; run the same command "
+          "to continue (unfinished runs resume from their last checkpoint)", flush=True)
+    return 128 + signal.SIGTERM
+
+
+def _run_study(args) -> int:
     from .study.config import load_study
     from .study.dispatch import parse_duration
     from .study.report import report, summary_text
@@ -136,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evolve and prune autoencoders with DEAP and PyTorch.",
         epilog="Errors are printed as 'evoprune: error: ...' naming the file at fault, without a traceback. "
         "Exit status: 0 success; 2 bad input (arguments, a missing or broken study or data file, "
-        "a different study in --out); 1 any other OS error (permissions, a full disk).",
+        "a different study in --out); 1 any other OS error (permissions, a full disk); 143 run stopped by "
+        "SIGTERM (run the same command to continue).",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
