@@ -102,10 +102,10 @@ def test_round_trip_is_exact(tmp_path):
     rng.random(7)
     rng.integers(0, 10, size=3, dtype=np.uint32)  # leaves has_uint32 / uinteger set
     state = rng.bit_generator.state
-    path = save_checkpoint(tmp_path, FP, 10, pop, lb, rng)
+    path = save_checkpoint(tmp_path, FP, 10, pop, lb, rng, wall_time=12.5)
     assert path.name == "ckpt-000010.safetensors"
     ck = read_checkpoint(path, FP)
-    assert ck.gen == 10
+    assert ck.gen == 10 and ck.wall_time == 12.5
     _assert_same_population(pop, ck.population)
     _assert_same_logbook(lb, ck.logbook)
     assert ck.rng_state == state and isinstance(ck.rng_state["state"]["state"], int)

@@ -119,9 +119,11 @@ def test_lockstep_catches_up_runs_resumed_at_different_generations(small_data, b
         return save
 
     full = run_trials(cfg, small_data, [1, 2], checkpoints=[keep(1), keep(2)])
+    saved[(2, 4)].wall_time = 1000.0  # the time the trial had taken before its checkpoint
     resumed = run_trials(cfg, small_data, [1, 2], resumes=[saved[(1, 2)], saved[(2, 4)]])
     for a, b in zip(full, resumed, strict=True):
         _assert_same_run(a, b)
+    assert resumed[0].wall_time < 1000.0 < resumed[1].wall_time
 
 
 def test_device_names():

@@ -1,5 +1,6 @@
 """SIGTERM stops ``evoprune run`` at once, ends its workers, and the same command continues to the same results."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from evoprune.cli import main
+from evoprune.study.checkpoint import latest_checkpoint
 from evoprune.study.claims import CLAIM, HISTORY
+from evoprune.study.config import load_study
 from evoprune.study.runner import TIMING_FIELDS, run_study
 
 from .test_claims import _eventually, _history
@@ -75,11 +78,18 @@ def test_sigterm_stops_the_runner_and_its_workers_and_the_same_command_continues
         "a worker went on computing after its runner stopped"
     assert all(pid != proc.pid for pid in held.values())  # they were the workers', not the runner's
 
+    study = load_study(path)
+    fingerprints = {s.run_id: s.fingerprint(study.data) for s in study.runs()}
+    so_far = {d: latest_checkpoint(d, fingerprints[d.name]).wall_time for d in held}
+    assert all(t > 0 for t in so_far.values()), so_far  # each checkpoint carries the run's time so far
+
     assert main(cmd) == 0  # the same command: takes over the runs the dead workers held, from their checkpoints
     for d, pid in held.items():
         history = _history(d)
         assert history[-2]["pid"] == pid and history[-1]["took_over"]["reason"] == f"process {pid} is gone"
         assert not (d / CLAIM).exists()
+        # a resumed run's wall time counts the time before its checkpoint too
+        assert json.loads((d / "result.json").read_text())["wall_time"] > so_far[d]
     ref = tmp_path / "ref"
     assert main(["run", str(path), "--out", str(ref), "--no-report"]) == 0
     assert _results(out) == _results(ref)

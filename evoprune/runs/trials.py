@@ -50,7 +50,8 @@ def run_trials(
     tolerance.  ``on_generation(k)`` is called after each generation of trial k;
     ``checkpoints[k](gen, population, logbook, rng)`` after each of its
     generations; ``resumes[k]`` (a checkpoint with ``population``, ``rng_state``,
-    ``gen`` and ``logbook``) continues trial k where it stopped.
+    ``gen`` and ``logbook``, and optionally ``wall_time``, the seconds it had taken: added to the
+    result's) continues trial k where it stopped.
 
     Parameters
     ----------
@@ -96,10 +97,11 @@ def run_trials(
         runs.append(steps)
     t0 = time.perf_counter()
     outcomes = lockstep(runs, ops, map_)
-    wall = (time.perf_counter() - t0) / len(seeds)
+    share = (time.perf_counter() - t0) / len(seeds)  # trials in lockstep share the job's time
+    before = [float(getattr(r, "wall_time", 0.0)) if r is not None else 0.0 for r in resumes or [None] * len(seeds)]
     results = []
-    for seed, (population, logbook) in zip(seeds, outcomes, strict=True):
-        result = finish(cfg.label, int(seed), setting.final(cfg, population, data), logbook, data, wall)
+    for seed, (population, logbook), prior in zip(seeds, outcomes, before, strict=True):
+        result = finish(cfg.label, int(seed), setting.final(cfg, population, data), logbook, data, prior + share)
         result.population = population
         results.append(result)
     return results

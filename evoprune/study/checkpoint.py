@@ -11,9 +11,10 @@ Nothing in a checkpoint can run code when read: the file is a safetensors file
   ``[W0, b0, W1, b1, ...]``; all saved from the CPU;
 * metadata ``evoprune`` = ``"checkpoint"``, ``format`` (the format version),
   ``state`` (JSON: fingerprint, generation, the run's NumPy bit-generator state,
-  the logbook with its chapters and headers, and per individual its ``creator``
-  class name, architecture, learning rate, fitness values, JSON-able attributes
-  such as ``pruned``, and per half Adam's step counter), and ``sha256``: the
+  the run's wall time so far in seconds (``wall_time``; 0 when absent), the logbook
+  with its chapters and headers, and per individual its ``creator`` class name,
+  architecture, learning rate, fitness values, JSON-able attributes such as ``pruned``,
+  and per half Adam's step counter), and ``sha256``: the
   SHA-256 of the ``state`` text and every tensor's name, dtype, shape and bytes.
 
 A file that does not parse or whose hash does not match (truncated, corrupt) is
@@ -59,6 +60,7 @@ class Checkpoint:
     population: list
     logbook: Any
     rng_state: dict
+    wall_time: float = 0.0  # seconds the run had taken when the checkpoint was written
 
 
 # -- JSON of the non-tensor state ------------------------------------------------------------------------------
@@ -130,7 +132,8 @@ def _bit_generator_state(rng: np.random.Generator) -> dict:
 
 
 # -- files -----------------------------------------------------------------------------------------------------
-def checkpoint_bytes(fingerprint: str, gen: int, population: list, logbook, rng: np.random.Generator) -> bytes:
+def checkpoint_bytes(fingerprint: str, gen: int, population: list, logbook, rng: np.random.Generator,
+                     wall_time: float = 0.0) -> bytes:
     """The bytes of one checkpoint file (see the module docstring)."""
     from safetensors.torch import save
 
@@ -147,16 +150,19 @@ def checkpoint_bytes(fingerprint: str, gen: int, population: list, logbook, rng:
             "halves": {name: {"step": int(getattr(ind, name).step), "moments": getattr(ind, name).exp_avg is not None}
                        for name in _HALVES}})
     state = json.dumps({"fingerprint": fingerprint, "gen": int(gen), "rng": _bit_generator_state(rng),
-                        "logbook": logbook_to_dict(logbook), "individuals": individuals})
+                        "wall_time": float(wall_time), "logbook": logbook_to_dict(logbook), "individuals": individuals})
     meta = {"evoprune": KIND, "format": str(FORMAT_VERSION), "state": state, "sha256": _digest(state, tensors)}
     return save(tensors, metadata=meta)
 
 
 def save_checkpoint(run_dir: str | Path, fingerprint: str, gen: int, population: list, logbook,
-                    rng: np.random.Generator, keep: int = 2) -> Path:
-    """Write ``ckpt-<gen>.safetensors`` atomically and delete all but the newest ``keep`` checkpoints."""
+                    rng: np.random.Generator, keep: int = 2, wall_time: float = 0.0) -> Path:
+    """Write ``ckpt-<gen>.safetensors`` atomically and delete all but the newest ``keep`` checkpoints.
+
+    ``wall_time`` is the run's wall time so far (seconds): a run resumed from the checkpoint adds it to its own.
+    """
     path = atomic_write_bytes(Path(run_dir) / f"ckpt-{gen:06d}.safetensors",
-                              checkpoint_bytes(fingerprint, gen, population, logbook, rng))
+                              checkpoint_bytes(fingerprint, gen, population, logbook, rng, wall_time))
     for old in checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path
@@ -233,7 +239,8 @@ def read_checkpoint(path: str | Path, fingerprint: str) -> Checkpoint:
             f"expected {fingerprint}); use a new --out folder or delete {path.parent}")
     ensure_creator()
     population = [_individual(i, info, tensors, path) for i, info in enumerate(body["individuals"])]
-    return Checkpoint(body["gen"], population, logbook_from_dict(body["logbook"]), body["rng"])
+    return Checkpoint(body["gen"], population, logbook_from_dict(body["logbook"]), body["rng"],
+                      float(body.get("wall_time", 0.0)))
 
 
 def latest_checkpoint(run_dir: str | Path, fingerprint: str) -> Checkpoint | None:

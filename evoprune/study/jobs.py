@@ -156,8 +156,11 @@ class JobTask:
         resumes = [latest_checkpoint(d, fp) for d, fp in zip(dirs, fingerprints, strict=True)]
         every = self.study.checkpoint_every
 
-        def saver(d: Path, fp: str):
+        start = time.perf_counter()
+
+        def saver(d: Path, fp: str, resume):
             last = [time.monotonic()]
+            before = 0.0 if resume is None else resume.wall_time
 
             def checkpoint(gen, population, logbook, rng):
                 # The log is rewritten whole (atomically), so not every generation: at each
@@ -167,7 +170,8 @@ class JobTask:
                     write_jsonl(d / "log.jsonl", normalise(logbook_records(logbook), cfg.setting))
                     last[0] = time.monotonic()
                 if due:
-                    save_checkpoint(d, fp, gen, population, logbook, rng)
+                    wall = before + (time.perf_counter() - start) / len(specs)  # as run_trials shares it
+                    save_checkpoint(d, fp, gen, population, logbook, rng, wall_time=wall)
             return checkpoint
 
         bar = None
@@ -178,7 +182,8 @@ class JobTask:
         try:
             results = run_trials(cfg, data, [s.seed for s in specs], device=self.device,
                                  on_generation=(lambda _k: bar.update(1)) if bar else None,
-                                 checkpoints=[saver(d, fp) for d, fp in zip(dirs, fingerprints, strict=True)],
+                                 checkpoints=[saver(d, fp, r) for d, fp, r in zip(dirs, fingerprints, resumes,
+                                                                                   strict=True)],
                                  resumes=resumes)
         finally:
             if bar is not None:
