@@ -48,12 +48,16 @@ def _run(args) -> int:
     from .study.runner import study_status
 
     study = load_study(args.study, imports=args.imports)
-    n = args.trials or study.trials
     finished = set(study_status(study, args.out)["finished"]) if Path(args.out, "study.toml").is_file() else set()
-    ids = [s.run_id for s in study.runs() if s.trial < n]
+    ids = _run_ids(study, args.trials)
     print(f"stopped by SIGTERM: {sum(i in finished for i in ids)}/{len(ids)} runs finished; run the same command "
           "to continue (unfinished runs resume from their last checkpoint)", flush=True)
     return 128 + signal.SIGTERM
+
+
+def _run_ids(study, trials: int | None) -> list[str]:
+    """The ids of the runs ``evoprune run --trials`` asks for (all when ``trials`` is None)."""
+    return [s.run_id for s in study.runs() if s.trial < (trials or study.trials)]
 
 
 def _run_study(args) -> int:
@@ -89,7 +93,7 @@ def _run_study(args) -> int:
             rows = run_study(study, args.out, pmap, **kw)
     else:
         rows = run_study(study, args.out, **kw)
-    total = sum(s.trial < (args.trials or study.trials) for s in study.runs())
+    total = len(_run_ids(study, args.trials))
     if len(rows) < total:
         print(f"stopped at the time limit: {len(rows)}/{total} runs finished; run the same command to continue")
         return 0

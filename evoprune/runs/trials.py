@@ -78,10 +78,11 @@ def run_trials(
     data = data.to(resolve_device(cfg.device if device is None else device))
     toolbox = setting.toolbox(cfg, data)
     ops = Operators.from_toolbox(toolbox, setting.prune_first(cfg))
-    runs = []
+    runs, priors = [], []  # priors: each trial's wall time before its checkpoint
     for k, seed in enumerate(seeds):
         g = np.random.default_rng(seed)
         resume = resumes[k] if resumes is not None else None
+        priors.append(float(getattr(resume, "wall_time", 0.0)))
         resume_from = None
         if resume is not None:
             population = resume.population
@@ -98,9 +99,8 @@ def run_trials(
     t0 = time.perf_counter()
     outcomes = lockstep(runs, ops, map_)
     share = (time.perf_counter() - t0) / len(seeds)  # trials in lockstep share the job's time
-    before = [float(getattr(r, "wall_time", 0.0)) if r is not None else 0.0 for r in resumes or [None] * len(seeds)]
     results = []
-    for seed, (population, logbook), prior in zip(seeds, outcomes, before, strict=True):
+    for seed, (population, logbook), prior in zip(seeds, outcomes, priors, strict=True):
         result = finish(cfg.label, int(seed), setting.final(cfg, population, data), logbook, data, prior + share)
         result.population = population
         results.append(result)
