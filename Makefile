@@ -13,7 +13,7 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt torch
 	$(PY) -m pip install -q -c constraints.txt -e '.[test,data,docs,distributed]'
-	$(PY) -c 'from evoprune import fused; fused.build()'   # the fused CPU kernels, built once (else torch is used)
+	$(PY) -c 'from evoprune.backends import fused; fused.build()'   # the fused CPU kernels, built once (else torch is used)
 	touch $(STAMP)
 
 # The main job: the quick study (both settings, every operator) on the built-in data, then its report

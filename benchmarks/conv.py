@@ -22,11 +22,11 @@ import time
 
 import numpy as np
 import torch
+from evoprune.kernels import reconstruction_errors
 from torch import nn
 
 from evoprune.data import digits
 from evoprune.genome import AutoencoderGenome
-from evoprune.kernels import reconstruction_errors
 from evoprune.training import mutTrain
 
 

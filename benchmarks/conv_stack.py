@@ -17,12 +17,12 @@ import time
 
 import numpy as np
 import torch
+from evoprune.kernels import stack_halves
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from evoprune.architecture import Architecture
 from evoprune.genome import AutoencoderGenome
-from evoprune.kernels import stack_halves
 from evoprune.training import mutTrain
 
 

@@ -14,12 +14,12 @@ import os
 import timeit
 
 import torch
+from evoprune.kernels import neighbourhood_errors, reconstruction_errors
 
 from evoprune import fused
 from evoprune.architecture import Architecture
 from evoprune.data import binary_clustering
 from evoprune.genome import AutoencoderGenome
-from evoprune.kernels import neighbourhood_errors, reconstruction_errors
 from evoprune.topology import Grid
 
 

@@ -15,12 +15,12 @@ import timeit
 
 import numpy as np
 import torch
+from evoprune.stack import GenomeStack, compile_enabled
 
 from evoprune import fused
 from evoprune.architecture import Architecture
 from evoprune.data import binary_clustering
 from evoprune.genome import AutoencoderGenome
-from evoprune.stack import GenomeStack, compile_enabled
 
 BATCH = 5
 

@@ -12,8 +12,8 @@ from torch import nn
 
 from .activations import ACTIVATIONS
 from .architecture import HalfSpec
-from .kernels import layer_outputs as _layer_outputs
-from .kernels import stacked_forward
+from .backends import layer_outputs as _layer_outputs
+from .backends import stacked_forward
 from .rng import RNGLike, as_generator
 
 __all__ = ["Half"]

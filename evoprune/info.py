@@ -9,7 +9,9 @@ from importlib import metadata
 
 import torch
 
-from . import __version__, fused
+from . import __version__
+from .architecture import Architecture
+from .backends import select_backend
 from .backends.build import kernel_dir
 
 __all__ = ["describe"]
@@ -35,14 +37,15 @@ def _devices() -> list[str]:
 
 def describe() -> str:
     """The report :command:`evoprune info` prints, as text (it loads, or builds, the fused kernel)."""
-    backend, why = fused.backend()
+    arch = Architecture.paper()
+    choice = select_backend((arch.encoder, arch.decoder), "cpu", "l1")
     lines = [
         f"evoprune {__version__} ({os.path.dirname(os.path.abspath(__file__))})",
         f"torch {torch.__version__}, DEAP {_version('deap')}, NumPy {_version('numpy')}, "
         f"Python {platform.python_version()} ({sys.executable})",
         "devices: " + "; ".join(_devices()),
         f"intra-op threads: {torch.get_num_threads()}",
-        f"kernel backend: {backend} ({why})",
+        f"kernel backend (dense networks on the CPU): {choice.name} ({choice.reason})",
         f"kernel folder: {kernel_dir()}",
     ]
     return "\n".join(lines)

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from deap import tools
 
+from .evaluation import reconstruction_errors
 from .genome import AutoencoderGenome
-from .kernels import reconstruction_errors
 
 __all__ = [
     "fraction_kept",

@@ -33,7 +33,7 @@ import torch
 from deap import base
 from deap.benchmarks.tools import hypervolume as _deap_hypervolume
 
-from .kernels import reconstruction_errors
+from .evaluation import reconstruction_errors
 
 __all__ = [
     "REFERENCE",

@@ -1,11 +1,9 @@
 """Training as a variation operator, batched over many genomes, and learning-rate mutation.
 
-All training goes through :func:`train_halves`, which stacks the parameters of
-N encoder/decoder pairs into ``(N, ...)`` tensors and runs one epoch of
-minibatch Adam for all of them at once (:class:`evoprune.stack.GenomeStack`:
-hand-written backward, optionally compiled, on the data's device).  Each
-member keeps its own masks, learning rate, minibatch order and Adam state, so
-training N members together gives the same weights as training each alone.
+:func:`train_halves` stacks N encoder/decoder pairs into ``(N, ...)`` tensors and trains them for one epoch of
+minibatch Adam on the backend :func:`evoprune.backends.select_backend` picks for their architecture, device and
+loss.  Each member keeps its own masks, learning rate, minibatch order and Adam state, so training N members
+together gives the same weights as training each alone.
 """
 
 from __future__ import annotations
@@ -17,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .backends import Stack, TrainOptions, select_backend
 from .genome import AutoencoderGenome
 from .half import Half
 from .layers import check_rows
-from .layers.train import train_layered_epoch
 from .losses import METRICS
 from .rng import RNGLike, as_generator
-from .stack import GenomeStack
+from .util.operator import Operator
 from .validation import check_choice, check_positive
 
 __all__ = ["LossSchedule", "mutTrain", "mutLearningRate", "train_halves"]
@@ -113,16 +111,14 @@ def train_halves(
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     persistent: bool = True,
+    optimizer_reset: str = "never",
 ) -> tuple[list[Half], list[Half], torch.Tensor]:
     """Train N encoder/decoder pairs for one epoch, batched, with Adam.
 
-    ``orders[n]`` is member n's sample order; minibatches are consecutive slices
-    of it (the last may be smaller).  Adam's moments persist across minibatches
-    and, with ``persistent=True``, across calls (they are stored on the halves).
-    Masked entries get no update and stay exactly zero.
-
-    Returns new halves (inputs are not modified) and each member's mean
-    training loss over the epoch, shape ``(N,)``.
+    ``orders[n]`` is member n's sample order; minibatches are consecutive slices of it (the last may be
+    smaller).  Adam's moments persist across minibatches (unless ``optimizer_reset="minibatch"``) and, with
+    ``persistent=True``, across calls (they are stored on the halves).  Masked entries get no update and stay
+    exactly zero.  Returns new halves (inputs are not modified) and each member's mean training loss ``(N,)``.
 
     Parameters
     ----------
@@ -146,66 +142,35 @@ def train_halves(
         Adam's epsilon.
     persistent
         Start from and keep the halves' Adam state.
+    optimizer_reset
+        ``"never"`` or ``"minibatch"`` (a fresh Adam for every minibatch; see
+        :class:`~evoprune.backends.TrainOptions`).
     """
-    check_choice("loss", loss, METRICS)
+    options = TrainOptions(loss, betas, eps, optimizer_reset)
     n = len(encoders)
     if not (len(decoders) == n == len(lrs) == orders.shape[0]):
         raise ValueError(f"got {n} encoders, {len(decoders)} decoders, {len(lrs)} lrs, {orders.shape[0]} orders")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    spec = encoders[0].spec
-    data = check_rows(data, spec.in_shape, "training data")
-    if not (spec.dense and decoders[0].spec.dense):
-        return _train_layered(encoders, decoders, lrs, data, orders, batch_size, loss, betas, eps, persistent)
-    stack = GenomeStack.from_halves(encoders, decoders, lrs, device=data.device, persistent=persistent)
-    losses = stack.train_epoch(data, orders, batch_size, loss, betas=betas, eps=eps)
-    new_encoders, new_decoders = stack.to_halves()
-    return new_encoders, new_decoders, losses
-
-
-def _train_layered(encoders, decoders, lrs, data, orders, batch_size, loss, betas, eps, persistent):
-    """:func:`train_halves` for layered halves: the general torch path (:mod:`evoprune.layers.train`)."""
-    dev = data.device
     specs = (encoders[0].spec, decoders[0].spec)
-    for what, halves, spec in (("encoder", encoders, specs[0]), ("decoder", decoders, specs[1])):
-        if any(h.spec != spec for h in halves):
-            raise ValueError(f"all {what}s of a stack need the same architecture")
-    halves = (encoders, decoders)
-
-    def stacked(attr):
-        out = []
-        for hs in halves:
-            for k in range(len(hs[0].params)):
-                ts = [getattr(h, attr)[k] if persistent and getattr(h, attr) is not None
-                      else torch.zeros_like(h.params[k]) for h in hs] if attr.startswith("exp") else \
-                     [getattr(h, attr)[k] for h in hs]
-                out.append(torch.stack(ts).to(dev).contiguous())
-        return out
-
-    params, masks, m, v = stacked("params"), stacked("masks"), stacked("exp_avg"), stacked("exp_avg_sq")
-    with torch.no_grad():
-        for ts in (params, m, v):
-            for t, mask in zip(ts, masks, strict=True):
-                t.mul_(mask)
-    steps = tuple(torch.tensor([float(h.step) if persistent else 0.0 for h in hs], dtype=torch.float64, device=dev)
-                  for hs in halves)
-    lr = torch.as_tensor(list(lrs), dtype=torch.float32, device=dev)
-    losses = train_layered_epoch(specs, params, masks, m, v, lr, steps, data, torch.as_tensor(orders).to(dev),
-                                 batch_size, loss, betas, eps)
-    n_enc = len(specs[0].shapes)
+    data = check_rows(data, specs[0].in_shape, "training data")
+    orders = torch.as_tensor(orders).to(device=data.device, dtype=torch.long)
+    if orders.dim() != 2:
+        raise ValueError(f"orders must have shape ({n}, samples), got {tuple(orders.shape)}")
+    backend = select_backend(specs, data.device, loss).backend
+    stack = Stack.from_halves(encoders, decoders, lrs, data.device, backend.layout(specs), persistent)
+    losses = backend.train_epoch(stack, data, orders, batch_size, options)
     out: tuple[list[Half], list[Half]] = ([], [])
-    for part, ks in ((0, range(n_enc)), (1, range(n_enc, len(params)))):
-        for i in range(len(encoders)):
-            h = Half(specs[part], [params[k][i].cpu().clone() for k in ks], [masks[k][i].cpu().clone() for k in ks])
+    for states in stack.members():
+        for part, state in enumerate(states):
+            h = Half(specs[part], state["params"], [m.bool() for m in state["masks"]])
             if persistent:
-                h.exp_avg = [m[k][i].cpu().clone() for k in ks]
-                h.exp_avg_sq = [v[k][i].cpu().clone() for k in ks]
-                h.step = int(round(float(steps[part][i])))
+                h.exp_avg, h.exp_avg_sq, h.step = state["exp_avg"], state["exp_avg_sq"], state["step"]
             out[part].append(h)
     return out[0], out[1], losses
 
 
-def mutTrain(
+def _train_one(
     individual: AutoencoderGenome,
     data: torch.Tensor,
     rng: RNGLike = None,
@@ -244,7 +209,7 @@ def mutTrain(
     tuple
         ``(individual,)``, as DEAP's operators return.
     """
-    return mutTrain.batch([individual], [as_generator(rng)], data, batch_size, loss, epochs, persistent)[0]
+    return _train_batch([individual], [as_generator(rng)], data, batch_size, loss, epochs, persistent)[0]
 
 
 def _train_batch(
@@ -286,7 +251,7 @@ def _train_batch(
     return [(ind,) for ind in individuals]
 
 
-mutTrain.batch = _train_batch
+mutTrain = Operator(_train_one, _train_batch, "mutTrain")
 
 
 def mutLearningRate(

@@ -12,11 +12,12 @@ grid in both update modes) produces offspring and hands them to
 
 Each member draws from its own :class:`numpy.random.Generator`, in that
 order, so a member's decisions do not depend on what else is in the stack.
-Operators whose function has a ``.batch`` attribute (``mutTrain``,
-``mutPrune``, ``evaluate``, ``evaluate_tradeoff``) are called once over the whole stack
-(pruning: over the members whose schedule draw fired),
-on the device of their data, with the keyword arguments they were registered
+Operators with a stacked form (:class:`~evoprune.util.operator.Operator`: ``mutTrain``,
+``mutPrune``, ``evaluate``, ``evaluate_tradeoff``) are called once with a
+:class:`~evoprune.util.operator.Batch` of the whole stack (pruning: of the members whose schedule draw
+fired), on the device of their data, with the keyword arguments they were registered
 with; any other operator (a user's plain function) is called member by member.
+A member's ``pruned`` attribute says whether this step pruned it.
 
 The algorithms themselves are generators (ask/tell): they yield a
 :class:`VaryRequest` and receive the varied offspring.  :func:`lockstep`
@@ -34,8 +35,9 @@ from typing import Any
 import numpy as np
 
 from .training import loss_kwargs
+from .util.operator import Batch, is_batched
 
-__all__ = ["Operators", "VaryRequest", "vary", "vary_stack", "lockstep", "run_steps", "batch_form", "evaluate_all"]
+__all__ = ["Operators", "VaryRequest", "vary", "vary_stack", "lockstep", "run_steps", "evaluate_all"]
 
 
 @dataclass
@@ -89,28 +91,6 @@ class Operators:
                    getattr(toolbox, "schedule", None), getattr(toolbox, "loss", None), prune_first)
 
 
-def batch_form(op: Callable | None) -> Callable | None:
-    """``op``'s stacked form: ``f.batch`` bound to the keywords ``op`` was registered with, or None.
-
-    ``toolbox.register("train", mutTrain, data=X)`` stores ``partial(mutTrain, data=X)``;
-    its batch form is ``partial(mutTrain.batch, data=X)``, called as ``(individuals, rngs, ...)``.
-
-    Parameters
-    ----------
-    op
-        A registered operator (a function or a ``partial`` of one), or ``None``.
-    """
-    keywords: dict[str, Any] = {}
-    f = op
-    while isinstance(f, partial):
-        if f.args:
-            return None
-        keywords = {**f.keywords, **keywords}
-        f = f.func
-    batch = getattr(f, "batch", None)
-    return None if batch is None else partial(batch, **keywords)
-
-
 def evaluate_all(individuals: Sequence, evaluate: Callable, map_: Callable = map) -> None:
     """Set the fitness of ``individuals``: one batched call if ``evaluate`` has a batch form, else through ``map_``.
 
@@ -125,8 +105,7 @@ def evaluate_all(individuals: Sequence, evaluate: Callable, map_: Callable = map
     """
     if not individuals:
         return
-    batch = batch_form(evaluate)
-    fits = batch(list(individuals)) if batch is not None else list(map_(evaluate, individuals))
+    fits = evaluate(Batch(individuals)) if is_batched(evaluate) else list(map_(evaluate, individuals))
     for ind, fit in zip(individuals, fits, strict=True):
         ind.fitness.values = fit
 
@@ -136,9 +115,8 @@ def _scheduled_prune(ops: Operators, individuals, rngs, gen: int, ngen: int, siz
         return
     fire = [g.random() < ops.schedule(gen, ngen, n) for g, n in zip(rngs, sizes, strict=True)]
     chosen = [(ind, g) for ind, g, f in zip(individuals, rngs, fire, strict=True) if f]
-    batch = batch_form(ops.prune)
-    if batch is not None and chosen:  # one call over the members to prune (each still draws from its own rng)
-        batch([ind for ind, _ in chosen], [g for _, g in chosen])
+    if is_batched(ops.prune) and chosen:  # one call over the members to prune (each still draws from its own rng)
+        ops.prune(Batch([ind for ind, _ in chosen], [g for _, g in chosen]))
     else:
         for ind, g in chosen:
             ops.prune(ind, rng=g)
@@ -173,9 +151,8 @@ def vary_stack(individuals: list, rngs: Sequence[np.random.Generator], ops: Oper
     if ops.prune_first:
         _scheduled_prune(ops, individuals, rngs, gen, ngen, sizes)
     kw = loss_kwargs(ops.loss, gen, ngen)
-    train = batch_form(ops.train)
-    if train is not None:
-        train(individuals, list(rngs), **kw)
+    if is_batched(ops.train):
+        ops.train(Batch(individuals, list(rngs)), **kw)
     else:
         for ind, g in zip(individuals, rngs, strict=True):
             ops.train(ind, rng=g, **kw)

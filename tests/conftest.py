@@ -53,7 +53,7 @@ def backend(request, monkeypatch):
     The fused case is skipped only where the kernel cannot be had (the reason is shown).
     """
     if request.param == "fused":
-        from evoprune import fused
+        from evoprune.backends import fused
 
         monkeypatch.setenv("EVOPRUNE_FUSED", "1")
         if fused.extension() is None:

@@ -21,6 +21,7 @@ from evoprune.runs import RunConfig
 from evoprune.study.config import StudyError, load_study
 from evoprune.study.runner import run_study
 from evoprune.testing import check_pruning_method, contract_architectures
+from evoprune.util.operator import Batch
 
 
 class LowActivity(PruningMethod):
@@ -144,7 +145,7 @@ def test_mutPrune_by_name_instance_and_batch():
     a, b, c = (AutoencoderGenome(arch, rng=0) for _ in range(3))
     mutPrune(a, "random", rng=3, amount=0.2)
     mutPrune(b, Random(0.2), rng=np.random.default_rng(3))
-    mutPrune.batch([c], [np.random.default_rng(3)], method="random", amount=0.2)
+    mutPrune(Batch([c], [np.random.default_rng(3)]), method="random", amount=0.2)
     assert all(torch.equal(x.encoder.masks[0], y.encoder.masks[0]) for x, y in ((a, b), (a, c)))
     with pytest.raises(ValueError, match="unknown pruning method 'nope'"):
         mutPrune(a, "nope")

@@ -21,6 +21,7 @@ from evoprune.pruning import mutPrune
 from evoprune.schedules import Schedule
 from evoprune.testing import check_architecture, check_pruning_method, contract_architectures, conv_architecture
 from evoprune.training import mutLearningRate, mutTrain
+from evoprune.util.operator import Batch
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
@@ -245,7 +246,7 @@ def test_canonical_algorithm_on_a_conv_autoencoder(digits):
 def test_grid_algorithm_pairs_conv_encoders_and_decoders(digits):
     pop = [creator.Genome(conv2d_arch(), rng=i, lr=5e-3) for i in range(4)]
     pop, log = eaToroidalGrid(pop, _toolbox(digits), "ring:4", 2, stats=default_stats(digits), rng=0,
-                              test_data=digits, eval_size=16)
+                              data=digits, test_data=digits, eval_size=16)
     assert len(pop) == 4 and all(ind.fitness.valid for ind in pop)
     assert np.isfinite(reconstruction_error(pop[0], digits))
 
@@ -256,7 +257,7 @@ def test_checkpoint_round_trip_of_conv_genomes(tmp_path, digits):
     from evoprune.study.checkpoint import read_checkpoint, save_checkpoint
 
     pop = [creator.Genome(conv2d_arch(), rng=i, lr=5e-3) for i in range(2)]
-    mutTrain.batch(pop, [np.random.default_rng(i) for i in range(2)], digits)
+    mutTrain(Batch(pop, [np.random.default_rng(i) for i in range(2)]), digits)
     mutPrune(pop[1], "conjunctive", data=digits, rng=0)
     path = save_checkpoint(tmp_path, "fp", 3, pop, tools.Logbook(), np.random.default_rng(0))
     back = read_checkpoint(path, "fp").population
@@ -299,16 +300,14 @@ class _BrokenTrain:
         self.fault = fault
 
     def __call__(self, g, data, rng=None, batch_size=32, loss="l1", epochs=1):
-        out = mutTrain(g, data, rng=rng, batch_size=batch_size, loss=loss, epochs=epochs)
-        if self.fault == "mask":
+        kw = {} if isinstance(g, Batch) else {"rng": rng}
+        out = mutTrain(g, data, batch_size=batch_size, loss=loss, epochs=epochs, **kw)
+        if isinstance(g, Batch):
+            if self.fault == "stack":
+                g.members[1].decoder.params[0].add_(1e-3)
+        elif self.fault == "mask":
             w, m = g.encoder.params[0], g.encoder.masks[0]
             w[~m] = 0.5
-        return out
-
-    def batch(self, individuals, rngs, data, batch_size=32, loss="l1", epochs=1):
-        out = mutTrain.batch(individuals, rngs, data, batch_size, loss, epochs)
-        if self.fault == "stack":
-            individuals[1].decoder.params[0].add_(1e-3)
         return out
 
 

@@ -11,7 +11,8 @@ from deap import creator
 from evoprune.device import check_device_name, resolve_device
 from evoprune.genome import Architecture, AutoencoderGenome
 from evoprune.runs import RunConfig, run, run_trials
-from evoprune.variation import Operators, batch_form, vary
+from evoprune.util.operator import Batch, is_batched
+from evoprune.variation import Operators, vary
 
 from .test_algorithms import make_toolbox
 
@@ -68,10 +69,14 @@ def test_deaps_default_toolbox_map_varies_one_stack(small_arch, small_data, monk
     assert calls == [5, 1, 1, 1, 1, 1]
 
 
-def test_batch_form_reads_the_registered_keywords_and_plain_functions_loop(small_arch, small_data):
+def test_registered_operators_keep_their_stacked_form_and_plain_functions_loop(small_arch, small_data):
     tb = make_toolbox(small_data)
-    assert batch_form(tb.train).keywords["data"] is small_data.train
-    assert batch_form(tb.mutate) is None  # no batch form: called member by member
+    assert is_batched(tb.train) and is_batched(tb.evaluate) and not is_batched(tb.mutate)
+    kids = _children(small_arch, 2)
+    fits = tb.evaluate(Batch(kids))  # the registered data applies to the stack too
+    assert fits == [tb.evaluate(k) for k in kids] and len(fits) == 2
+    with pytest.raises(ValueError, match="one generator per member"):
+        Batch(kids, [np.random.default_rng(0)])
     calls = []
 
     def train(ind, rng=None):
@@ -163,7 +168,7 @@ def test_no_private_torch_names_in_the_package():
 
 
 def test_errors_of_a_genome_in_a_batch_equal_its_errors_alone_bit_for_bit(small_arch, small_data, backend):
-    from evoprune.kernels import reconstruction_errors
+    from evoprune.evaluation import reconstruction_errors
     from evoprune.pruning import mutPrune
 
     gs = [AutoencoderGenome(small_arch, rng=s) for s in range(5)]

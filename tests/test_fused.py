@@ -1,13 +1,14 @@
-"""The fused C++ CPU epoch kernel (evoprune.fused) against the eager torch path of GenomeStack.train_epoch."""
+"""The fused C++ CPU kernel (evoprune.backends.fused) against the dense torch backend, beyond the contract."""
 
 import numpy as np
 import pytest
 import torch
 
-from evoprune import fused
 from evoprune.architecture import Architecture, HalfSpec
+from evoprune.backends import Stack, TrainOptions, fused, get_backend, stack_halves, stacked_forward
+from evoprune.backends.torch_dense import layout
+from evoprune.evaluation import WORST, neighbourhood_errors, reconstruction_errors
 from evoprune.genome import AutoencoderGenome
-from evoprune.stack import GenomeStack
 
 SMALL = Architecture.paper(input_dim=40, hidden=12, latent=4)  # relu, relu | relu, sigmoid
 ACTS = Architecture(
@@ -28,24 +29,34 @@ def fused_on(monkeypatch):
 def _stack(arch, n, seed=0):
     """N members with different lrs, masks (about 30% pruned) and step counters, and nonzero Adam moments."""
     inds = [AutoencoderGenome(arch, rng=seed + s, lr=10 ** (-3.3 + 0.4 * s)) for s in range(n)]
-    st = GenomeStack.from_halves([i.encoder for i in inds], [i.decoder for i in inds], [i.lr for i in inds])
+    st = _from(inds)
     g = torch.Generator().manual_seed(seed)
     for m in st.masks:
-        m.mul_((torch.rand(m.shape, generator=g) > 0.3).float())
+        m.mul_(torch.rand(m.shape, generator=g) > 0.3)
     for ts in (st.params, st.exp_avg, st.exp_avg_sq):
         for t, m in zip(ts, st.masks, strict=True):
             t.mul_(m)
     for m, v, k in zip(st.exp_avg, st.exp_avg_sq, st.masks, strict=True):
         m.copy_(torch.randn(m.shape, generator=g) * 1e-3 * k)
         v.copy_(torch.rand(m.shape, generator=g) * 1e-5 * k)
-    st.step_enc.copy_(torch.arange(n, dtype=st.step_enc.dtype).view(n, 1, 1) * 7)
-    st.step_dec.copy_(torch.arange(n, dtype=st.step_dec.dtype).view(n, 1, 1) * 3 + 1)
+    st.steps[0].copy_(torch.arange(n, dtype=st.steps[0].dtype) * 7)
+    st.steps[1].copy_(torch.arange(n, dtype=st.steps[1].dtype) * 3 + 1)
     return st
+
+
+def _from(inds):
+    specs = (inds[0].encoder.spec, inds[0].decoder.spec)
+    return Stack.from_halves([i.encoder for i in inds], [i.decoder for i in inds], [i.lr for i in inds],
+                             transposed=layout(specs))
 
 
 def _clone(st):
     c = [[t.clone() for t in ts] for ts in (st.params, st.masks, st.exp_avg, st.exp_avg_sq)]
-    return GenomeStack(st.enc_spec, st.dec_spec, *c, st.lr.clone(), st.step_enc.clone(), st.step_dec.clone())
+    return Stack(st.specs, *c, st.lr.clone(), tuple(t.clone() for t in st.steps), st.transposed)
+
+
+def _epoch(name, st, x, orders, batch_size, loss):
+    return get_backend(name).train_epoch(st, x, orders, batch_size, TrainOptions(loss))
 
 
 def _data(dim, rows=60, seed=0):
@@ -62,12 +73,9 @@ def _compare(monkeypatch, arch, loss, n=3, batch_size=5, samples=52, epochs=2, a
     ref = _stack(arch, n)
     mine = _clone(ref)
     orders = _orders(n, x.shape[0], samples)
-    monkeypatch.setenv("EVOPRUNE_FUSED", "0")
-    ref_losses = [ref.train_epoch(x, orders, batch_size, loss, compile=False) for _ in range(epochs)]
-    monkeypatch.setenv("EVOPRUNE_FUSED", "1")
-    cfg = mine.step_config(loss)
-    assert fused.supported(cfg, mine.params, x)
-    my_losses = [mine.train_epoch(x, orders, batch_size, loss, compile=False) for _ in range(epochs)]
+    ref_losses = [_epoch("torch", ref, x, orders, batch_size, loss) for _ in range(epochs)]
+    assert get_backend("fused").claims(mine.specs, torch.device("cpu"), loss) is None
+    my_losses = [_epoch("fused", mine, x, orders, batch_size, loss) for _ in range(epochs)]
     for a, b in zip(ref_losses, my_losses, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     for what in ("params", "exp_avg", "exp_avg_sq"):
@@ -75,8 +83,8 @@ def _compare(monkeypatch, arch, loss, n=3, batch_size=5, samples=52, epochs=2, a
             torch.testing.assert_close(b, a, rtol=1e-4, atol=atol, msg=lambda m, w=what, k=k: f"{w}[{k}]: {m}")
     for ts in (mine.params, mine.exp_avg, mine.exp_avg_sq):
         for t, m in zip(ts, mine.masks, strict=True):
-            assert torch.equal(t[m == 0], torch.zeros_like(t[m == 0]))  # pruned entries exactly zero
-    torch.testing.assert_close(mine.step_enc, ref.step_enc)
+            assert torch.equal(t[~m], torch.zeros_like(t[~m]))  # pruned entries exactly zero
+    torch.testing.assert_close(mine.steps[0], ref.steps[0])
     return mine
 
 
@@ -101,15 +109,10 @@ def test_minibatch_sizes(fused_on, monkeypatch, batch_size):
     _compare(monkeypatch, SMALL, "l1", batch_size=batch_size, samples=3 * batch_size + 1)
 
 
-def test_step_config_of_unsupported_activation_is_not_fused(fused_on):
+def test_unsupported_activation_is_not_claimed(fused_on):
     arch = Architecture(ACTS.encoder, HalfSpec((6, 16, 24, 40), ("gelu", "relu", "sigmoid")))
-    st = _stack(arch, 2)
-    x = _data(40)
-    total = torch.zeros(2, dtype=torch.float64)
-    coefs = torch.zeros(4, 4, 2, 1, 1)
-    args = (st.masks, total, x, _orders(2, 60, 20), 5, 4, coefs)
-    assert not fused.train_full_steps(st.step_config("l1"), st.params, st.exp_avg, st.exp_avg_sq, *args)
-    st.train_epoch(x, _orders(2, 60, 20), 5, "l1")  # the torch path (autograd for gelu)
+    why = get_backend("fused").claims((arch.encoder, arch.decoder), torch.device("cpu"), "l1")
+    assert why == "the fused kernel lacks the activation(s) gelu"
 
 
 def test_environment_switch(monkeypatch):
@@ -124,13 +127,10 @@ def test_environment_switch(monkeypatch):
         fused.fused_enabled()
 
 
-def test_disabled_fused_leaves_the_torch_path_untouched(monkeypatch):
+def test_disabled_fused_is_not_claimed(monkeypatch):
     monkeypatch.setenv("EVOPRUNE_FUSED", "0")
-    st = _stack(SMALL, 1)
-    total = torch.zeros(1, dtype=torch.float64)
-    coefs = torch.zeros(4, 4, 1, 1, 1)
-    args = (st.masks, total, _data(40), _orders(1, 60, 20), 5, 4, coefs)
-    assert not fused.train_full_steps(st.step_config("l1"), st.params, st.exp_avg, st.exp_avg_sq, *args)
+    why = get_backend("fused").claims((SMALL.encoder, SMALL.decoder), torch.device("cpu"), "l1")
+    assert "turned off (EVOPRUNE_FUSED=0)" in why
 
 
 def test_bad_row_index_raises_before_any_update(fused_on):
@@ -139,23 +139,23 @@ def test_bad_row_index_raises_before_any_update(fused_on):
     orders = _orders(2, 60, 20)
     orders[1, 17] = 60
     with pytest.raises(RuntimeError, match="row index"):
-        st.train_epoch(_data(40), orders, 5, "l1")
+        _epoch("fused", st, _data(40), orders, 5, "l1")
     assert all(torch.equal(a, b) for a, b in zip(before, st.params, strict=True))
 
 
 def test_trained_members_round_trip(fused_on):
     """Training through the fused path still hands back halves with Adam state and steps."""
     inds = [AutoencoderGenome(SMALL, rng=s, lr=1e-3) for s in range(2)]
-    st = GenomeStack.from_halves([i.encoder for i in inds], [i.decoder for i in inds], [i.lr for i in inds])
+    st = _from(inds)
     x = _data(40)
-    losses = [st.train_epoch(x, _orders(2, 60, 60, seed=e), 5, "l1") for e in range(5)]
+    losses = [_epoch("fused", st, x, _orders(2, 60, 60, seed=e), 5, "l1") for e in range(5)]
     assert np.all(np.isfinite(torch.stack(losses).numpy()))
     assert (losses[-1] < losses[0]).all()
-    encs, decs = st.to_halves()
-    assert encs[0].step == decs[1].step == 60
+    (enc, dec), (enc1, dec1) = st.members()
+    assert enc["step"] == dec1["step"] == 60
 
 
-# --- evaluation: fused decoder + error sums (fused.decoder_error_sums) against the torch path of evoprune.kernels ---
+# --- evaluation: fused decoder + error sums (fused.decoder_error_sums) against the dense torch backend ---
 
 IDENTITY_OUT = Architecture(SMALL.encoder, HalfSpec((4, 12, 40), ("relu", "identity")))
 
@@ -181,8 +181,6 @@ def _both(monkeypatch, fn):
 @pytest.mark.parametrize("metric", ["l1", "mse", "bce"])
 @pytest.mark.parametrize("arch", [SMALL, ACTS, TANH_OUT, IDENTITY_OUT], ids=["small", "acts", "tanh", "identity"])
 def test_reconstruction_errors_fused_matches_torch(fused_on, monkeypatch, arch, metric):
-    from evoprune.kernels import reconstruction_errors
-
     gs = _genomes(arch, 3)
     x = _data(arch.input_dim, rows=47)
     ref, mine = _both(monkeypatch, lambda: reconstruction_errors(gs, x, metric, rows=20))  # chunks 20, 20, 7
@@ -192,8 +190,6 @@ def test_reconstruction_errors_fused_matches_torch(fused_on, monkeypatch, arch, 
 
 @pytest.mark.parametrize("metric", ["l1", "mse", "bce"])
 def test_reconstruction_errors_fused_paper_size(fused_on, monkeypatch, metric):
-    from evoprune.kernels import reconstruction_errors
-
     gs = _genomes(Architecture.paper(), 2, prune=0.5)
     x = _data(1000, rows=203)
     ref, mine = _both(monkeypatch, lambda: reconstruction_errors(gs, x, metric, rows=100))
@@ -205,7 +201,6 @@ def test_reconstruction_errors_fused_paper_size(fused_on, monkeypatch, metric):
                                                      (Architecture.paper(), "ring:10", 13)],
                          ids=["small-ring", "tanh-moore", "paper-ring"])
 def test_neighbourhood_errors_fused_matches_torch(fused_on, monkeypatch, arch, grid, batch, metric):
-    from evoprune.kernels import neighbourhood_errors
     from evoprune.topology import Grid
 
     gr = Grid.from_string(grid)
@@ -219,8 +214,6 @@ def test_neighbourhood_errors_fused_matches_torch(fused_on, monkeypatch, arch, g
 
 def test_decoder_error_sums_groups_candidates_and_index(fused_on):
     """(N, G, K) sums with targets picked by index, against a plain torch computation (incl. odd widths)."""
-    from evoprune.kernels import stack_halves, stacked_forward
-
     arch = Architecture(HalfSpec((37, 9, 3), ("relu", "relu")), HalfSpec((3, 9, 5, 37), ("relu", "elu", "sigmoid")))
     gs = _genomes(arch, 2)
     spec = arch.decoder
@@ -247,7 +240,6 @@ def test_decoder_error_sums_groups_candidates_and_index(fused_on):
 
 
 def test_evaluation_nan_genome_is_worst_and_unsupported_falls_back(fused_on, monkeypatch):
-    from evoprune.kernels import WORST, neighbourhood_errors, reconstruction_errors
     from evoprune.topology import Grid
 
     gs = _genomes(SMALL, 2)
@@ -267,8 +259,6 @@ def test_evaluation_nan_genome_is_worst_and_unsupported_falls_back(fused_on, mon
 
 
 def stack_halves_of(arch):
-    from evoprune.kernels import stack_halves
-
     return stack_halves([AutoencoderGenome(arch, rng=0).decoder])
 
 

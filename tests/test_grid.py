@@ -40,7 +40,7 @@ def run(arch, data, grid="2x3", ngen=4, seed=1, tb=None, batched=True, map_=None
     tb = tb or toolbox(data)
     tb.register("map", map_ or (map if batched else one_by_one))
     return eaToroidalGrid(population(arch, grid.n_cells), tb, grid, ngen,
-                          stats=default_stats(data.test), rng=seed, test_data=data.test, **kw)
+                          stats=default_stats(data.test), rng=seed, data=data.train, test_data=data.test, **kw)
 
 
 def _weights(pop):
@@ -87,7 +87,7 @@ def test_masks_stay_zero_and_sparsity_follows_schedule(small_arch, small_data):
     stats.register("all", all)
     stats.register("kept", lambda _: None)
     grid = Grid.ring(5)
-    pop, log = eaToroidalGrid(population(small_arch, 5), tb, grid, 4, stats=stats, rng=0)
+    pop, log = eaToroidalGrid(population(small_arch, 5), tb, grid, 4, stats=stats, rng=0, data=small_data.train)
     assert log.select("all") == [True] * 5
     assert log.select("npruned") == [0, 5, 5, 5, 5]
     # every cell pruned 10% of each tensor's survivors every generation: each half keeps ≈ 0.9^4
@@ -95,7 +95,8 @@ def test_masks_stay_zero_and_sparsity_follows_schedule(small_arch, small_data):
         assert ind.encoder.fraction_kept == pytest.approx(0.9**4, abs=0.02)
         assert ind.decoder.fraction_kept == pytest.approx(0.9**4, abs=0.02)
     # prune_after: nothing until the last generation, then every cell
-    _, log = eaToroidalGrid(population(small_arch, 5), toolbox(small_data, ("prune_after", 1.0)), grid, 3, rng=0)
+    _, log = eaToroidalGrid(population(small_arch, 5), toolbox(small_data, ("prune_after", 1.0)), grid, 3, rng=0,
+                            data=small_data.train)
     assert log.select("npruned") == [0, 0, 0, 5]
 
 
@@ -119,7 +120,7 @@ def test_grid_learns_and_best_centre_uses_holdout(small_arch, small_data):
     errs = [reconstruction_error(i, small_data.validation) for i in pop]
     assert best_centre(pop, small_data.validation) is pop[int(np.argmin(errs))]
     hof = tools.HallOfFame(1)
-    eaToroidalGrid(pop, toolbox(small_data), Grid.ring(4), 1, halloffame=hof, rng=0)
+    eaToroidalGrid(pop, toolbox(small_data), Grid.ring(4), 1, halloffame=hof, rng=0, data=small_data.train)
     assert hof[0].fitness.values[0] <= min(i.fitness.values[0] for i in pop)
     assert all(hof[0] is not i for i in pop)
 
@@ -138,14 +139,14 @@ def test_selection_by_solution_concept():
 def test_bad_arguments(small_arch, small_data):
     pop = population(small_arch, 4)
     with pytest.raises(ValueError, match="4 individuals but the grid has 6"):
-        eaToroidalGrid(pop, toolbox(small_data), Grid(2, 3), 1)
+        eaToroidalGrid(pop, toolbox(small_data), Grid(2, 3), 1, data=small_data.train)
     with pytest.raises(ValueError, match="lazy"):
-        eaToroidalGrid(pop, toolbox(small_data), Grid(2, 2), 1, update="lazy")
+        eaToroidalGrid(pop, toolbox(small_data), Grid(2, 2), 1, update="lazy", data=small_data.train)
     with pytest.raises(ValueError, match="median"):
-        eaToroidalGrid(pop, toolbox(small_data), Grid(2, 2), 1, concept="median")
+        eaToroidalGrid(pop, toolbox(small_data), Grid(2, 2), 1, concept="median", data=small_data.train)
     tb = toolbox(small_data)
     tb.register("train", lambda ind, rng=None: (ind,))
-    eaToroidalGrid(pop, tb, Grid(2, 2), 1)  # a plain function (no .batch) runs member by member
+    eaToroidalGrid(pop, tb, Grid(2, 2), 1, data=small_data.train)  # a plain function runs member by member
 
 
 def test_parsimony_replacement_and_prune_first_one_stack_equals_stacks_of_one(small_arch, small_data):
@@ -170,13 +171,14 @@ def test_parsimony_replacement_and_prune_first_one_stack_equals_stacks_of_one(sm
 
 
 def test_grid_accepts_a_grid_string_and_keyword_only_arguments(small_arch, small_data):
-    a_pop, _ = eaToroidalGrid(population(small_arch, 6), toolbox(small_data), "2x3", 2, rng=1)
-    b_pop, _ = eaToroidalGrid(population(small_arch, 6), toolbox(small_data), Grid(2, 3), 2, rng=1)
+    a_pop, _ = eaToroidalGrid(population(small_arch, 6), toolbox(small_data), "2x3", 2, rng=1, data=small_data.train)
+    b_pop, _ = eaToroidalGrid(population(small_arch, 6), toolbox(small_data), Grid(2, 3), 2, rng=1,
+                              data=small_data.train)
     assert [i.n_kept for i in a_pop] == [i.n_kept for i in b_pop]
     for x, y in zip(_weights(a_pop), _weights(b_pop), strict=True):
         assert torch.equal(x, y)
     with pytest.raises(ValueError, match="ring:0"):
-        eaToroidalGrid(population(small_arch, 6), toolbox(small_data), "ring:0", 2)
+        eaToroidalGrid(population(small_arch, 6), toolbox(small_data), "ring:0", 2, data=small_data.train)
     with pytest.raises(TypeError):
         eaToroidalGrid(population(small_arch, 6), toolbox(small_data), "2x3", 2, None)  # stats is keyword-only
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evoprune import fused
+from evoprune.backends import fused
 from evoprune.backends.build import STALE_SECONDS, Outcome, kernel_dir, load_or_build
 
 FAKE_CXX = """#!/bin/sh
@@ -113,7 +113,7 @@ def _toolchain_only(tmp_path: Path) -> str:
 def test_real_build_killed_midway_then_built_by_the_next_process_with_only_the_compiler(tmp_path):
     env = {**os.environ, "PATH": _toolchain_only(tmp_path), "EVOPRUNE_KERNEL_DIR": str(tmp_path / "k"),
            "EVOPRUNE_FUSED": "1", "EVOPRUNE_KERNEL_WAIT": "0"}
-    first = subprocess.Popen([sys.executable, "-c", "from evoprune import fused; fused.build()"], env=env,
+    first = subprocess.Popen([sys.executable, "-c", "from evoprune.backends import fused; fused.build()"], env=env,
                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list((tmp_path / "k").glob("*.lock")):
@@ -124,13 +124,13 @@ def test_real_build_killed_midway_then_built_by_the_next_process_with_only_the_c
     first.wait()
     assert list((tmp_path / "k").glob("*.lock"))
     t0 = time.monotonic()
-    probe = ("import json; from evoprune import fused; from evoprune.cli import main; "
+    probe = ("import json; from evoprune.backends import fused; from evoprune.cli import main; "
              "print(json.dumps(fused.backend())); main(['info'])")
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     backend, why = json.loads(out.stdout.splitlines()[0])
     assert (backend, why.split()[0]) == ("fused", "built"), why  # no wait allowed: it took the dead lock over
-    assert "kernel backend: fused" in out.stdout
+    assert "kernel backend (dense networks on the CPU): fused" in out.stdout
     assert time.monotonic() - t0 < 900
     assert not list((tmp_path / "k").glob("*.lock"))
 

@@ -23,7 +23,6 @@ from evoprune.layers import (
     neuron_activity,
     sequence_forward,
 )
-from evoprune.layers.train import train_layered_epoch
 from evoprune.testing import architecture_data, conv_architecture
 
 CASES = [  # (module, input shape of one row)
@@ -118,22 +117,3 @@ def test_check_rows_accepts_shaped_or_flat_rows_and_names_shapes():
         check_rows(x.reshape(5, 1, 6, 4), (1, 4, 6))
 
 
-def test_train_layered_epoch_keeps_pruned_entries_zero():
-    arch = conv_architecture()
-    specs = (arch.encoder, arch.decoder)
-    n = 2
-    params = [torch.stack([p, p.clone()]) for p in _init(arch.encoder) + _init(arch.decoder)]
-    masks = [torch.rand(p.shape, generator=torch.Generator().manual_seed(k)) > 0.3 for k, p in enumerate(params)]
-    for p, m in zip(params, masks, strict=True):
-        p.mul_(m)
-    m1, m2 = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
-    steps = (torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64))
-    data = architecture_data(arch, n=20).reshape(20, -1)
-    orders = torch.stack([torch.randperm(20, generator=torch.Generator().manual_seed(i)) for i in range(n)])
-    losses = train_layered_epoch(specs, params, masks, m1, m2, torch.tensor([1e-2, 1e-3]), steps, data, orders, 8,
-                                 "mse")
-    assert losses.shape == (2,) and steps[0].tolist() == [3.0, 3.0]
-    for ts in (params, m1, m2):
-        for t, m in zip(ts, masks, strict=True):
-            assert torch.all(t[~m] == 0)
-    assert not torch.equal(params[0][0], params[0][1])  # two learning rates, two results

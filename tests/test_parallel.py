@@ -16,7 +16,7 @@ def _grid_run(small_arch, small_data, map_=None):
     tb = toolbox(small_data)
     if map_ is not None:
         tb.register("map", map_)
-    return eaToroidalGrid(population(small_arch, 4), tb, Grid(2, 2), 2, rng=3)
+    return eaToroidalGrid(population(small_arch, 4), tb, Grid(2, 2), 2, rng=3, data=small_data.train)
 
 
 def _ea_run(small_arch, small_data, map_=None):

@@ -68,8 +68,9 @@ def test_ask_tell_steps_give_what_the_loops_give(small_arch, small_data):
 
     tb = make_toolbox(small_data)
     tb.register("map", map)
-    ref_pop, _ = eaToroidalGrid(pop(4), tb, "2x2", 2, rng=1)
-    got_pop, _ = run_steps(gridSteps(pop(4), tb, "2x2", 2, rng=1), Operators.from_toolbox(tb, False))
+    ref_pop, _ = eaToroidalGrid(pop(4), tb, "2x2", 2, rng=1, data=small_data.train)
+    steps = gridSteps(pop(4), tb, "2x2", 2, rng=1, data=small_data.train)
+    got_pop, _ = run_steps(steps, Operators.from_toolbox(tb, False))
     assert [i.fitness.values for i in got_pop] == [i.fitness.values for i in ref_pop]
 
 

@@ -5,9 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from evoprune.evaluation import evaluate, reconstruction_error
+from evoprune.evaluation import evaluate, pairing_errors, reconstruction_error
 from evoprune.genome import AutoencoderGenome
-from evoprune.kernels import pairing_errors
 from evoprune.pruning import mutPrune
 from evoprune.training import minibatch_orders, mutLearningRate, mutTrain, train_halves
 

@@ -244,7 +244,7 @@ def test_a_convolutional_user_model_runs_in_both_settings_and_reports(tmp_path, 
     out = tmp_path / "out"
     assert main(["run", str(path), "--out", str(out)]) == 0
     results = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/result.json"))]
-    assert len(results) == 4 and all(np.isfinite(r["test_l1"]) and r["backend"] == "torch" for r in results)
+    assert len(results) == 4 and all(np.isfinite(r["test_l1"]) and r["backend"] == "torch-layered" for r in results)
     assert (out / "report" / "masks_canonical.png").is_file() and (out / "report" / "masks_grid.png").is_file()
     path.write_text(CONV_STUDY.replace("images = true\n", ""))  # flat 64-pixel rows: refused, both shapes named
     assert main(["run", str(path), "--out", str(tmp_path / "flat"), "--no-report"]) == 2

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from functools import partial
 
 import numpy as np
 import torch
 from deap import tools
 
-from ..kernels import WORST, neighbourhood_errors, pairing_errors, reconstruction_errors
+from ..evaluation import WORST, neighbourhood_errors, pairing_errors, reconstruction_errors
 from ..layers import check_rows
 from ..rng import RNGLike, as_generator, child_seeds
 from ..topology import Grid
@@ -73,15 +72,6 @@ def _draw_batch(g: np.random.Generator, n: int, size: int) -> np.ndarray:
     return g.choice(n, size=min(size, n), replace=False)
 
 
-def _training_data(toolbox, data, shape: tuple[int, ...]):
-    if data is not None:
-        return check_rows(data, shape, "pairing data")
-    ev = getattr(toolbox, "evaluate", None)
-    if not (isinstance(ev, partial) and "data" in ev.keywords):
-        raise ValueError("eaToroidalGrid needs data=<training data> (or toolbox.evaluate registered with data=...)")
-    return check_rows(ev.keywords["data"], shape, "pairing data")
-
-
 def gridSteps(
     population: list,
     toolbox,
@@ -133,7 +123,7 @@ def gridSteps(
     eval_size
         Rows of the pairing batch each cell draws.
     data
-        Training data the pairing batches come from (default: the ``data`` of ``toolbox.evaluate``).
+        Training rows the pairing batches are drawn from (required).
     test_data
         Held-out data for the logbook's ``best_test``, or ``None``.
     checkpoint
@@ -152,7 +142,9 @@ def gridSteps(
     if tournsize < 1 or eval_size < 1 or ngen < 0:
         raise ValueError(f"need tournsize >= 1, eval_size >= 1, ngen >= 0; got {tournsize}, {eval_size}, {ngen}")
     shape = population[0].arch.input_shape
-    data = _training_data(toolbox, data, shape)
+    if data is None:
+        raise ValueError("the grid needs data=<training rows> (the rows its pairing batches are drawn from)")
+    data = check_rows(data, shape, "pairing data")
     if test_data is not None:
         test_data = check_rows(test_data, shape, "test data")
     g = as_generator(rng)
@@ -249,8 +241,8 @@ def eaToroidalGrid(
     optionally ``mutate``, ``prune`` + ``schedule``, ``loss`` and ``select``:
     without ``select`` the child always replaces the centre (the paper's
     rule); with it (e.g. :func:`evoprune.selection.selParsimony`) the centre
-    survives a worse child.  Pairing batches are drawn from ``data`` (default:
-    the ``data`` ``toolbox.evaluate`` was registered with).
+    survives a worse child.  Pairing batches are drawn from ``data``, the
+    training rows (required).
 
     Pseudocode::
 
@@ -312,7 +304,7 @@ def eaToroidalGrid(
     eval_size
         Rows of the pairing batch each cell draws.
     data
-        Training data the pairing batches come from (default: the ``data`` of ``toolbox.evaluate``).
+        Training rows the pairing batches are drawn from (required).
     test_data
         Held-out data for the logbook's ``best_test``, or ``None``.
     checkpoint

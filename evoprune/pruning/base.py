@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..kernels import layer_outputs, stack_halves, stacked_forward
+from ..backends import layer_outputs, stack_halves, stacked_forward
 from ..layers import check_rows
 from ..plugins import load_entry_points
 from ..rng import RNGLike, as_generator

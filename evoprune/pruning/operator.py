@@ -9,12 +9,13 @@ import numpy as np
 import torch
 
 from ..rng import RNGLike, as_generator
+from ..util.operator import Operator
 from .base import PruningMethod, get_method
 
 __all__ = ["mutPrune"]
 
 
-def mutPrune(individual, method: str | PruningMethod = "random", data: torch.Tensor | None = None,
+def _prune_one(individual, method: str | PruningMethod = "random", data: torch.Tensor | None = None,
              rng: RNGLike = None, **params: Any):
     """Prune ``individual`` in place with ``method`` (a registered name, with ``params``, or an instance).
 
@@ -22,8 +23,8 @@ def mutPrune(individual, method: str | PruningMethod = "random", data: torch.Ten
     ``data`` (training rows, never test rows) is required by methods with
     ``needs_data``.  Register it as
     ``toolbox.register("prune", mutPrune, method=Variance(amount=0.2), data=X)``;
-    the variation engine then calls ``mutPrune.batch(individuals, rngs, ...)`` once
-    per stack of members to prune.
+    the variation engine then calls it once with a :class:`~evoprune.util.operator.Batch` of the
+    members to prune.
 
     Parameters
     ----------
@@ -52,4 +53,4 @@ def _prune_batch(individuals: Sequence, rngs: Sequence[np.random.Generator], met
     return get_method(method, **params).prune(individuals, rngs, data)
 
 
-mutPrune.batch = _prune_batch
+mutPrune = Operator(_prune_one, _prune_batch, "mutPrune")

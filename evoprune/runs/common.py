@@ -10,8 +10,7 @@ import numpy as np
 import torch
 from deap import base, creator, tools
 
-from .. import fused
-from ..activations import kernel_codes
+from ..backends import select_backend
 from ..data import check_row_shape
 from ..evaluation import reconstruction_error
 from ..genome import Architecture
@@ -91,7 +90,8 @@ class RunResult:
     inference_time
         Median seconds of one forward pass of the reported model over the test data.
     backend
-        What trained and evaluated it: ``"fused"`` (the C++ CPU kernel) or ``"torch"``.
+        What trained it: ``"fused"`` (the C++ CPU kernel), ``"torch"`` or ``"torch-layered"``
+        (see :func:`~evoprune.backends.select_backend`).
     tradeoff
         The run's trade-off summary (see :func:`~evoprune.tradeoff.summarise`).
     best
@@ -155,15 +155,8 @@ def select_final(population: list, holdout: torch.Tensor, tolerance: float):
     return population[min(near, key=lambda i: (population[i].n_kept, errors[i]))]
 
 
-def _backend(genome, device: torch.device) -> str:
-    acts = set(genome.encoder.spec.activations + genome.decoder.spec.activations)
-    dense = genome.encoder.spec.dense and genome.decoder.spec.dense
-    kernel = dense and device.type == "cpu" and acts <= kernel_codes().keys()
-    return fused.backend()[0] if kernel else "torch"
-
-
-def finish(label: str, seed: int, best, logbook, data, wall: float) -> RunResult:
-    """The :class:`RunResult` of a finished run whose reported model is ``best``."""
+def finish(label: str, seed: int, best, logbook, data, wall: float, loss: str = "l1") -> RunResult:
+    """The :class:`RunResult` of a finished run whose reported model is ``best`` (trained last with ``loss``)."""
     records = logbook_records(logbook)
     test_l1, kept = reconstruction_error(best, data.test), best.fraction_kept
     return RunResult(
@@ -177,7 +170,7 @@ def finish(label: str, seed: int, best, logbook, data, wall: float) -> RunResult
         kept_decoder=best.decoder.fraction_kept,
         wall_time=wall,
         inference_time=inference_time(best.to_module(), data.test.cpu()),
-        backend=_backend(best, data.test.device),
+        backend=select_backend((best.encoder.spec, best.decoder.spec), data.test.device, loss).name,
         tradeoff=summarise(run_points(records, (reconstruction_error(best, data.validation), kept, test_l1))),
         best=best,
     )

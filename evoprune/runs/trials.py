@@ -101,7 +101,8 @@ def run_trials(
     share = (time.perf_counter() - t0) / len(seeds)  # trials in lockstep share the job's time
     results = []
     for seed, (population, logbook), prior in zip(seeds, outcomes, priors, strict=True):
-        result = finish(cfg.label, int(seed), setting.final(cfg, population, data), logbook, data, prior + share)
+        result = finish(cfg.label, int(seed), setting.final(cfg, population, data), logbook, data, prior + share,
+                        cfg.loss_schedule.names[-1])
         result.population = population
         results.append(result)
     return results

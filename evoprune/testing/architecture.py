@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from ..architecture import Architecture
-from ..evaluation import reconstruction_error
+from ..evaluation import reconstruction_error, reconstruction_errors
 from ..genome import AutoencoderGenome
-from ..kernels import reconstruction_errors
 from ..models import genome_from_tensors, genome_tensors
 from ..pruning import mutPrune
 from ..training import mutTrain
+from ..util.operator import Batch
 from .pruning import masks_of, pre_prune
 
 __all__ = ["check_architecture", "architecture_data"]
@@ -78,7 +78,8 @@ def _check_stack(c: _Check) -> None:
     stack = copy.deepcopy(singles)
     for i, g in enumerate(singles):
         mutTrain(g, c.data, rng=i, batch_size=16, epochs=2)
-    mutTrain.batch(stack, [np.random.default_rng(i) for i in range(len(stack))], c.data, 16, "l1", 2)
+    rngs = [np.random.default_rng(i) for i in range(len(stack))]
+    mutTrain(Batch(stack, rngs), c.data, batch_size=16, loss="l1", epochs=2)
     for i, (a, b) in enumerate(zip(singles, stack, strict=True)):
         for x, y in zip(_tensors(a), _tensors(b), strict=True):
             c.ensure(torch.allclose(x, y, rtol=1e-4, atol=1e-6),

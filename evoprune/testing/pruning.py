@@ -24,6 +24,7 @@ from ..genome import AutoencoderGenome
 from ..layers import Act, Conv, ConvTranspose, Flatten, Linear, Pool, Unflatten, Upsample
 from ..pruning import PruningMethod, mutPrune
 from ..training import mutTrain
+from ..util.operator import Batch
 
 __all__ = ["check_pruning_method", "contract_architectures", "conv_architecture"]
 
@@ -88,7 +89,7 @@ class _Contract:
         m = self.m if method is None else method
         data = self.data if m.needs_data else None
         try:
-            mutPrune.batch(genomes, [np.random.default_rng(s) for s in seeds], method=m, data=data)
+            mutPrune(Batch(genomes, [np.random.default_rng(s) for s in seeds]), method=m, data=data)
         except Exception as e:  # noqa: BLE001 (any error is a failed check, reported with its name)
             raise self.fail(f"raised {type(e).__name__}: {e}") from e
 

@@ -48,9 +48,8 @@ from deap import base, creator
 from evoprune.algorithms import best_centre, eaToroidalGrid
 from evoprune.architecture import Architecture
 from evoprune.data import binary_clustering
-from evoprune.evaluation import evaluate
+from evoprune.evaluation import evaluate, pairing_errors, reconstruction_errors
 from evoprune.genome import AutoencoderGenome
-from evoprune.kernels import pairing_errors, reconstruction_errors
 from evoprune.metrics import default_stats
 from evoprune.pruning import mutPrune
 from evoprune.runs import RunConfig, run
@@ -143,8 +142,8 @@ print(f"{grid.n_cells} cells, {population[0].n_params} parameters per genome")
 #    the pruning mutation fires with the schedule's probability (``toolbox.prune``
 #    and ``toolbox.schedule``), and it is evaluated (``toolbox.evaluate``).
 #
-# Pairing batches come from the ``data`` argument of ``eaToroidalGrid``, or without
-# it from the data ``toolbox.evaluate`` was registered with. The toolbox holds the
+# Pairing batches come from the ``data`` argument of ``eaToroidalGrid`` (the training
+# rows). The toolbox holds the
 # same operators as the canonical loop (see :doc:`toolbox`); parents are
 # chosen by the tournaments above. Here: minibatches of 10 rows, binary
 # cross-entropy for the first half of the run and L1 after it
@@ -181,7 +180,7 @@ toolbox.register("evaluate", evaluate, data=data.train)  # also the pairing data
 
 population, logbook = eaToroidalGrid(
     population, toolbox, grid, 30, stats=default_stats(), rng=0,
-    update="synchronous", concept="best", test_data=data.test,
+    update="synchronous", concept="best", data=data.train, test_data=data.test,
 )
 train = logbook.chapters["train"].select("median")
 kept = logbook.chapters["kept"].select("median")
@@ -278,7 +277,7 @@ print(f"test L1 from {cell_l1.min():.3f} to {cell_l1.max():.3f}; largest gap bet
 # What a cell selects from
 # ------------------------
 #
-# :func:`evoprune.kernels.pairing_errors` computes the matrix a cell scores its
+# :func:`evoprune.evaluation.pairing_errors` computes the matrix a cell scores its
 # neighbourhood with: rows are encoders, columns decoders, both in neighbourhood
 # order (the centre first). Here for the middle cell, on 100 training rows:
 
@@ -401,7 +400,8 @@ for ax in (ax1, ax2):
 #        population = [creator.Individual(arch, rng=init, lr=0.01) for _ in range(9)]
 #        with ProcessMap(workers=2, threads_per_worker=1) as pmap:
 #            toolbox.register("map", pmap)  # each stack of cells: one chunk per worker
-#            population, logbook = eaToroidalGrid(population, toolbox, "3x3", 30, rng=0)
+#            population, logbook = eaToroidalGrid(population, toolbox, "3x3", 30, rng=0,
+#                                                 data=data.train)
 #        final = best_centre(population, data.validation)
 #        print(f"test L1 {reconstruction_error(final, data.test):.4f}, "
 #              f"fraction kept {final.fraction_kept:.3f}")

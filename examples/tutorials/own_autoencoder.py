@@ -141,7 +141,7 @@ for name, pruning in PRUNING.items():
     pop, _ = eaMuPlusLambda(pop, make_toolbox(pruning), mu=1, lambda_=1, ngen=60, rng=0)
     models[("canonical", name)] = pop[0]
     pop = [creator.Individual(arch, rng=c, lr=3e-3) for c in range(6)]
-    pop, _ = eaToroidalGrid(pop, make_toolbox(pruning), "ring:6", 20, rng=0, eval_size=64,
+    pop, _ = eaToroidalGrid(pop, make_toolbox(pruning), "ring:6", 20, rng=0, eval_size=64, data=train,
                             halloffame=tools.HallOfFame(1))
     models[("grid", name)] = best_centre(pop)
 

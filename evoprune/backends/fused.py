@@ -1,0 +1,213 @@
+"""The fused C++ CPU kernel: all full minibatches of an epoch in one call, and decoder error sums.
+
+For every member of the stack, and every full minibatch of the epoch, one pass per layer does the forward,
+the loss gradient, the backward pass, the gradient masking and the Adam update
+(:func:`~evoprune.backends.base.adam_update`'s math, applied to each weight row right after its gradient is
+formed).  Members are independent, so the loop is member-outer: one member's parameters, moments and
+(byte-packed) masks are reused, from cache, by all the steps of the epoch.  Results equal the dense torch
+backend's within float tolerance: the summation order differs, ``exp`` and ``log`` are vectorized polynomials
+good to about an ulp, and denormals are flushed to zero while the kernel runs.
+
+Evaluation (:func:`decoder_error_sums`): a stack of decoders run over latents, with the elementwise error
+against target rows summed per (member, group, candidate) while the last layer's outputs are formed, 16 at a
+time in registers; metrics ``l1``, ``mse``, ``bce`` (output clamped to [1e-7, 1 - 1e-7], logs at -100).
+
+The extension is compiled by the set-up (``make install`` calls :func:`build`) into the environment by
+:func:`evoprune.backends.build.load_or_build`.  A process that finds no binary builds it (waiting at most
+``EVOPRUNE_KERNEL_WAIT`` seconds, default 60, for another process's build); one that cannot get a working
+kernel warns once, with the reason, and :func:`evoprune.backends.select_backend` picks the torch path.
+``EVOPRUNE_FUSED``: ``"0"`` off, ``"1"``/unset/``"auto"`` on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ..activations import kernel_codes
+from ..losses import LOSSES
+from .base import Stack, TrainOptions, adam_coefficients
+from .build import Outcome, load_or_build
+from .torch_dense import TorchDense, step_config
+
+__all__ = ["Fused", "backend", "build", "decoder_error_sums", "extension", "fused_enabled", "kernel_source"]
+
+_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno"]
+_LOG = logging.getLogger(__name__)
+_STATE: dict[str, object] = {}  # "outcome": how the first extension() call went
+
+
+def kernel_source() -> str:
+    """The kernel's C++ source (``fused_kernel.cpp`` beside this module) after the generated name codes:
+    ``A_<ACTIVATION>`` and ``L_<LOSS>`` from the activation and loss tables, ``A_COUNT`` and ``L_COUNT``."""
+    acts = kernel_codes()
+    losses = {name: loss.kernel for name, loss in LOSSES.items() if loss.kernel is not None}
+    lines = ["// generated from evoprune.activations.ACTIVATIONS and evoprune.losses.LOSSES"]
+    for prefix, codes in (("A", acts), ("L", losses)):
+        items = [f"{prefix}_{n.upper()} = {c}" for n, c in sorted(codes.items(), key=lambda kv: kv[1])]
+        lines.append(f"enum {{ {', '.join(items)}, {prefix}_COUNT = {max(codes.values()) + 1} }};")
+    cpp = (Path(__file__).with_name("fused_kernel.cpp")).read_text(encoding="utf-8")
+    return "\n".join(lines) + "\n" + cpp
+
+
+def _wait_seconds() -> float:
+    value = os.environ.get("EVOPRUNE_KERNEL_WAIT", "60")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"EVOPRUNE_KERNEL_WAIT must be a number of seconds, got {value!r}") from None
+    if not seconds >= 0:
+        raise ValueError(f"EVOPRUNE_KERNEL_WAIT must be >= 0, got {value!r}")
+    return seconds
+
+
+def _outcome(force: bool = False) -> Outcome:
+    if "outcome" not in _STATE or force:
+        _LOG.info("loading (or building) the fused C++ training kernel")
+        try:
+            outcome = load_or_build("evoprune_fused", kernel_source(), _FLAGS, force=force, wait=_wait_seconds())
+        except Exception as err:  # noqa: BLE001 - anything at all: the torch path still works
+            outcome = Outcome(None, "failed", f"{type(err).__name__}: {err}", 0.0)
+        if outcome.module is None:
+            warnings.warn(f"evoprune fused CPU kernel unavailable ({outcome.how}: {outcome.detail}); "
+                          "using the torch path", RuntimeWarning, stacklevel=3)
+        _STATE["outcome"] = outcome
+    return _STATE["outcome"]  # type: ignore[return-value]
+
+
+def extension():
+    """The compiled extension, loaded (or built) on first call; ``None`` if it cannot be had (warned once)."""
+    return _outcome().module
+
+
+def backend() -> tuple[str, str]:
+    """``(backend, why)``: ``("fused", "loaded <path>")`` or ``("fused", "built <path>")`` when the kernel runs,
+    else ``("torch", reason)`` (turned off by ``EVOPRUNE_FUSED``, or why the kernel is unavailable)."""
+    if not fused_enabled():
+        return "torch", f"the fused kernel is turned off (EVOPRUNE_FUSED={os.environ.get('EVOPRUNE_FUSED')})"
+    outcome = _outcome()
+    if outcome.module is None:
+        return "torch", f"fused kernel {outcome.how}: {outcome.detail}"
+    return "fused", f"{outcome.how} {outcome.detail}"
+
+
+def fused_enabled() -> bool:
+    """Whether ``EVOPRUNE_FUSED`` allows the fused kernel: ``"0"`` off, ``"1"``/unset/``"auto"`` on."""
+    value = os.environ.get("EVOPRUNE_FUSED", "auto").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("", "auto", "1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"EVOPRUNE_FUSED must be '0', '1' or 'auto', got {value!r}")
+
+
+def decoder_error_sums(
+    spec,
+    params: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor] | None,
+    z: torch.Tensor,
+    target: torch.Tensor,
+    index: torch.Tensor,
+    metric: str,
+    final_activation: bool = True,
+) -> torch.Tensor | None:
+    """Per (member, group, candidate) error sums of a stack of dense decoders, or ``None`` if the kernel cannot
+    run (turned off, unavailable, a tensor not CPU float32, an activation or the metric not supported).
+
+    ``params``/``masks``: ``[W0, b0, ...]`` stacked ``(N, out, in)`` / ``(N, out)`` (``masks=None`` when pruned
+    entries are already zero); ``z``: latents ``(N, G, K, B, L)``; ``target``: ``(T, B, D)``; ``index``:
+    ``(N, G)`` rows of ``target``.  Float64 ``(N, G, K)``, NaN where a NaN arose in the decoder.
+    """
+    codes = kernel_codes()
+    if not fused_enabled() or LOSSES[metric].kernel is None or not set(spec.activations) <= codes.keys():
+        return None
+    if not all(t.device.type == "cpu" and t.dtype == torch.float32 for t in [*params, z, target]):
+        return None
+    if masks is not None and not all(m.device.type == "cpu" for m in masks):
+        return None
+    ext = extension()
+    if ext is None:
+        return None
+    if masks is not None:
+        params = [p * m for p, m in zip(params, masks, strict=True)]
+    return ext.decoder_error_sums(
+        [p.contiguous() for p in params], z.contiguous(), target.contiguous(), index.to(torch.long).contiguous(),
+        [codes[a] for a in spec.activations], bool(final_activation), LOSSES[metric].kernel,
+    )
+
+
+class Fused(TorchDense):
+    """The fused C++ CPU kernel: dense halves, float32, the activations and losses with a kernel code.
+
+    It trains the full minibatches of an epoch (a smaller last one runs on the dense torch path) and sums a
+    stack of decoders' errors in evaluation; everything else is the dense torch backend's.
+    """
+
+    name = "fused"
+
+    def claims(self, specs, device, loss) -> str | None:
+        why = super().claims(specs, device, loss)
+        if why is not None:
+            return why
+        if torch.device(device).type != "cpu":
+            return f"the fused kernel runs on the CPU, not {device}"
+        acts = {a for s in specs for a in s.activations}
+        missing = sorted(acts - kernel_codes().keys())
+        if missing:
+            return f"the fused kernel lacks the activation(s) {', '.join(missing)}"
+        if LOSSES[loss].kernel is None:
+            return f"the fused kernel lacks the loss {loss!r}"
+        name, why = backend()
+        return None if name == "fused" else why
+
+    def train_epoch(self, stack: Stack, data: torch.Tensor, orders: torch.Tensor, batch_size: int,
+                    options: TrainOptions) -> torch.Tensor:
+        full = orders.shape[1] // batch_size
+        ext = extension()
+        if full == 0 or ext is None or data.dtype != torch.float32 or data.dim() != 2:
+            return super().train_epoch(stack, data, orders, batch_size, options)
+        cfg = step_config(stack, options)
+        n_steps = -(-orders.shape[1] // batch_size)
+        total = torch.zeros(stack.n, dtype=torch.float64)
+        with torch.no_grad():
+            coefs = adam_coefficients(stack.lr, stack.steps, n_steps, cfg.betas, options.eps)
+            masks = [m.float() for m in stack.masks]
+            ext.fused_epoch(
+                stack.params, stack.exp_avg, stack.exp_avg_sq, masks, total, data.contiguous(), orders,
+                batch_size, full, coefs[:full].float().contiguous(),
+                [kernel_codes()[a] for a in cfg.activations], list(cfg.transposed), cfg.n_enc,
+                LOSSES[cfg.loss].kernel, *cfg.betas,
+            )
+        return self._epoch(stack, data, orders, batch_size, options, first=full, total=total, coefs=coefs)
+
+    def _masked_decoder(self, dec):
+        return [p * m for p, m in zip(*dec, strict=True)]
+
+    def _cpu_decoder_sums(self, dec_spec, dec, dec_masked, z, x, index, metric) -> torch.Tensor:
+        sums = self.decoder_errors(dec_spec, dec_masked, None, z[:, None, None], x.unsqueeze(0), index, metric)
+        return sums.view(-1)
+
+    def decoder_errors(self, spec, params, masks, z, target, index, metric) -> torch.Tensor:
+        sums = decoder_error_sums(spec, params, masks, z, target, index, metric)
+        if sums is None:  # a tensor the kernel does not take (not CPU float32): the torch path
+            return super().decoder_errors(spec, params, masks, z, target, index, metric)
+        return sums
+
+
+def build(force: bool = True) -> bool:
+    """Build (or load) the extension now, as the set-up (``make install``) does, and say how it went.
+
+    Parameters
+    ----------
+    force
+        Compile again even if an earlier compile failed (and was recorded).
+    """
+    outcome = _outcome(force=force)
+    state = "ready" if outcome.module is not None else "not available (the torch path is used)"
+    print(f"evoprune.fused: {state}, {outcome.how} in {outcome.seconds:.1f} s: {outcome.detail}")
+    return outcome.module is not None
