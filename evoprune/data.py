@@ -42,6 +42,7 @@ def binary_clustering(
     flip: float = 0.05,
     density: float = 0.75,
     seed: SeedLike = 0,
+    heldout_repeats: int = 1,
 ) -> Dataset:
     """Baldi's binary clustering data.
 
@@ -49,7 +50,10 @@ def binary_clustering(
     probability ``density``); every sample is a centroid with each bit flipped
     independently with probability ``flip``.  Train, test and validation each hold
     ``samples_per_cluster`` rows per cluster (shuffled), each row with fresh noise,
-    all around the same centroids (stored in ``Dataset.centroids``).
+    all around the same centroids (stored in ``Dataset.centroids``).  With
+    ``heldout_repeats = r`` the test and validation sets hold ``samples_per_cluster / r`` distinct rows per
+    cluster, each repeated r times, as the published data (``data_loader.py`` ``create_binary_cluster_data``:
+    100 distinct rows, each 10 times).
 
     Parameters
     ----------
@@ -65,8 +69,13 @@ def binary_clustering(
         Probability that a centroid bit is 1.
     seed
         Seed or NumPy generator.
+    heldout_repeats
+        Times each test and validation row appears (a divisor of ``samples_per_cluster``).
     """
     n_clusters = _check_positive_int("n_clusters", n_clusters)
+    heldout_repeats = _check_positive_int("heldout_repeats", heldout_repeats)
+    if samples_per_cluster % heldout_repeats:
+        raise ValueError(f"heldout_repeats={heldout_repeats} must divide samples_per_cluster={samples_per_cluster}")
     dim = _check_positive_int("dim", dim)
     samples_per_cluster = _check_positive_int("samples_per_cluster", samples_per_cluster)
     flip = _check_probability("flip", flip)
@@ -76,12 +85,12 @@ def binary_clustering(
     centroids = rng.random((n_clusters, dim)) < density
     labels = np.repeat(np.arange(n_clusters), samples_per_cluster)
 
-    def sample() -> np.ndarray:
-        order = rng.permutation(labels)
+    def sample(repeats: int = 1) -> np.ndarray:
+        order = rng.permutation(labels[::repeats])
         noise = rng.random((order.size, dim)) < flip
-        return (centroids[order] ^ noise).astype(np.float32)
+        return np.tile((centroids[order] ^ noise).astype(np.float32), (repeats, 1))
 
-    train, test, validation = sample(), sample(), sample()
+    train, test, validation = sample(), sample(heldout_repeats), sample(heldout_repeats)
     return Dataset(
         name="binary_clustering",
         train=train,

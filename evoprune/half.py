@@ -99,8 +99,11 @@ class Half:
         """Fraction of weights and biases pruned."""
         return 1.0 - self.fraction_kept
 
-    def prune_entries(self, index: int, flat: torch.Tensor | np.ndarray) -> None:
+    def prune_entries(self, index: int, flat: torch.Tensor | np.ndarray, permanent: bool = True) -> None:
         """Permanently prune entries ``flat`` (flat indices) of tensor ``index``.
+
+        With ``permanent=False`` the entries are only set to zero: the masks and Adam's moments stay, so
+        training may regrow them (the published code's ``prune.remove``).
 
         Parameters
         ----------
@@ -108,17 +111,21 @@ class Half:
             Position of the tensor in ``params`` (``2 * layer`` for a weight, ``2 * layer + 1`` for a bias).
         flat
             Flat indices into that tensor.
+        permanent
+            Keep them pruned (mask entry ``False``, moments zero).
         """
         flat = torch.as_tensor(flat, dtype=torch.long)
         if flat.numel() == 0:
             return
-        self.masks[index].view(-1)[flat] = False
         self.params[index].view(-1)[flat] = 0.0
+        if not permanent:
+            return
+        self.masks[index].view(-1)[flat] = False
         for state in (self.exp_avg, self.exp_avg_sq):
             if state is not None:
                 state[index].view(-1)[flat] = 0.0
 
-    def prune_neurons(self, layer: int, neurons: Sequence[int] | torch.Tensor) -> None:
+    def prune_neurons(self, layer: int, neurons: Sequence[int] | torch.Tensor, permanent: bool = True) -> None:
         """Prune whole output neurons of ``layer``: their incoming weight rows and biases.
 
         Parameters
@@ -127,6 +134,8 @@ class Half:
             Layer index.
         neurons
             Output neurons of that layer to prune.
+        permanent
+            As in :meth:`prune_entries`.
         """
         neurons = torch.as_tensor(neurons, dtype=torch.long)
         if neurons.numel() == 0:
@@ -135,15 +144,16 @@ class Half:
         if not self.spec.dense:  # a neuron is a slice along the layer's neuron axis (an output channel)
             axis = self.spec.neuron_axis(layer)
             for k, ax in ((w_idx, axis), (b_idx, 0)):
-                self.masks[k].index_fill_(ax, neurons, False)
-                for ts in (self.params, self.exp_avg, self.exp_avg_sq):
+                if permanent:
+                    self.masks[k].index_fill_(ax, neurons, False)
+                for ts in (self.params, self.exp_avg, self.exp_avg_sq) if permanent else (self.params,):
                     if ts is not None:
                         ts[k].index_fill_(ax, neurons, 0.0)
             return
         n_in = self.params[w_idx].shape[1]
         rows = (neurons[:, None] * n_in + torch.arange(n_in)[None, :]).reshape(-1)
-        self.prune_entries(w_idx, rows)
-        self.prune_entries(b_idx, neurons)
+        self.prune_entries(w_idx, rows, permanent)
+        self.prune_entries(b_idx, neurons, permanent)
 
     def alive_neurons(self, layer: int) -> torch.Tensor:
         """Boolean vector: output neurons of ``layer`` with at least one unpruned weight or bias.

@@ -25,6 +25,7 @@ __all__ = [
     "final_n",
     "population",
     "prune_after",
+    "PublishedClock",
 ]
 
 
@@ -267,6 +268,31 @@ class Schedule:
         if n < 1:
             raise ValueError(f"subpopulation size n must be >= 1, got {n}")
         return min(1.0, max(0.0, SCHEDULES[self.name](self.p, t, T, n, self.n_frac)))
+
+
+@dataclass(frozen=True)
+class PublishedClock:
+    """``schedule`` on the published code's clock: generation t (1..T) is its t - 1, and the schedules divide
+    by T in canonical training (``canonical_ae_training.py``: ``final_epoch = epochs``) and by T - 1 in the
+    coevolution (``lipi_ae_update_only_selected.py``: ``last_iteration = epochs - 1``); so ``prune_after``
+    never fires in canonical training, and ``decrease_published`` starts at probability 1.
+
+    Parameters
+    ----------
+    schedule
+        The schedule.
+    last
+        ``"T"`` (canonical) or ``"T-1"`` (coevolution): the denominator.
+    """
+
+    schedule: Schedule
+    last: str = "T"
+
+    def __post_init__(self) -> None:
+        check_choice("published clock's last generation", self.last, ("T", "T-1"))
+
+    def __call__(self, t: int, T: int, n: int = 1) -> float:
+        return self.schedule(t - 1, T if self.last == "T" else T - 1, n)
 
 
 def get_schedule(name: str, p: float = 0.5, n_frac: float = 0.25) -> Schedule:

@@ -24,7 +24,11 @@ from .rng import RNGLike, as_generator
 from .util.operator import Operator
 from .validation import check_choice, check_positive
 
-__all__ = ["LossSchedule", "mutTrain", "mutLearningRate", "train_halves"]
+__all__ = ["LR_MUTATIONS", "LossSchedule", "LRDecay", "mutTrain", "mutLearningRate", "train_halves",
+           "lr_decay_factor"]
+
+#: Learning-rate mutations: a step on the log scale (evoprune's), or the published additive step.
+LR_MUTATIONS = ("log", "additive")
 
 
 @dataclass(frozen=True)
@@ -90,9 +94,51 @@ class LossSchedule:
         return self.names[sum(t > s * T for s in self.switches)]
 
 
-def loss_kwargs(loss, gen: int, ngen: int) -> dict[str, str]:
-    """``{"loss": loss(gen, ngen)}`` for a registered loss schedule, ``{}`` for none (the operator's own loss)."""
-    return {} if loss is None else {"loss": loss(gen, ngen)}
+def lr_decay_factor(decay: str, t: int, T: int) -> float:
+    """The learning rate's factor at generation ``t`` (1..T) under ``decay``: ``"none"`` (1), or
+    ``"step:<every>:<gamma>"``, ``gamma ** ((t - 1) // max(1, int(every·T)))`` as ``torch.optim.lr_scheduler.StepLR``
+    stepped after every epoch (the published canonical training's ``step:0.25:0.1``)."""
+    if decay == "none":
+        return 1.0
+    parts = decay.split(":") if isinstance(decay, str) else []
+    try:
+        every, gamma = float(parts[1]), float(parts[2])
+        ok = len(parts) == 3 and parts[0] == "step" and 0 < every <= 1 and 0 < gamma <= 1
+    except (IndexError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"lr_decay must be 'none' or 'step:<every>:<gamma>' with 0 < every <= 1 and "
+                         f"0 < gamma <= 1 (e.g. 'step:0.25:0.1'), got {decay!r}")
+    return gamma ** ((t - 1) // max(1, int(every * T)))
+
+
+@dataclass(frozen=True)
+class LRDecay:
+    """A learning-rate decay to register on a toolbox as ``lr_schedule``: ``LRDecay("step:0.25:0.1")(t, T)``
+    is the factor :func:`lr_decay_factor` gives; the algorithms then train with ``lr · factor``.
+
+    Parameters
+    ----------
+    decay
+        ``"none"`` or ``"step:<every>:<gamma>"``.
+    """
+
+    decay: str = "none"
+
+    def __post_init__(self) -> None:
+        lr_decay_factor(self.decay, 1, 1)
+
+    def __call__(self, t: int, T: int) -> float:
+        return lr_decay_factor(self.decay, t, T)
+
+
+def train_kwargs(loss, lr_schedule, gen: int, ngen: int) -> dict:
+    """What the engine adds to ``train``'s call at generation ``gen``: ``loss`` from a registered loss schedule,
+    ``lr_scale`` from a registered learning-rate schedule (nothing for either when none is registered)."""
+    kw: dict = {} if loss is None else {"loss": loss(gen, ngen)}
+    if lr_schedule is not None:
+        kw["lr_scale"] = lr_schedule(gen, ngen)
+    return kw
 
 
 def minibatch_orders(n_samples: int, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
@@ -178,6 +224,9 @@ def _train_one(
     loss: str = "l1",
     epochs: int = 1,
     persistent: bool = True,
+    betas: tuple[float, float] = (0.9, 0.999),
+    optimizer_reset: str = "never",
+    lr_scale: float = 1.0,
 ):
     """Train ``individual`` in place for ``epochs`` epochs (default one) of minibatch Adam.
 
@@ -203,13 +252,21 @@ def _train_one(
         Number of passes over ``data``.
     persistent
         Keep Adam's moments on the genome so the next call continues from them.
+    betas
+        Adam's betas.
+    optimizer_reset
+        ``"never"``, or ``"minibatch"``: a fresh Adam for every minibatch (see
+        :class:`~evoprune.backends.TrainOptions`).
+    lr_scale
+        Factor on the genome's learning rate for these epochs (a registered ``lr_schedule`` sets it).
 
     Returns
     -------
     tuple
         ``(individual,)``, as DEAP's operators return.
     """
-    return _train_batch([individual], [as_generator(rng)], data, batch_size, loss, epochs, persistent)[0]
+    return _train_batch([individual], [as_generator(rng)], data, batch_size, loss, epochs, persistent, betas,
+                        optimizer_reset, lr_scale)[0]
 
 
 def _train_batch(
@@ -220,6 +277,9 @@ def _train_batch(
     loss: str = "l1",
     epochs: int = 1,
     persistent: bool = True,
+    betas: tuple[float, float] = (0.9, 0.999),
+    optimizer_reset: str = "never",
+    lr_scale: float = 1.0,
 ) -> list[tuple[AutoencoderGenome]]:
     """:func:`mutTrain` over a stack: every member trained together on ``data``'s device, each with its own
     generator (minibatch order), learning rate and Adam state.  Gives what N single calls give."""
@@ -236,12 +296,14 @@ def _train_batch(
         encs, decs, losses = train_halves(
             [ind.encoder for ind in individuals],
             [ind.decoder for ind in individuals],
-            [ind.lr for ind in individuals],
+            [ind.lr * lr_scale for ind in individuals],
             data,
             minibatch_orders(data.shape[0], rngs),
             batch_size,
             loss,
+            betas=betas,
             persistent=persistent,
+            optimizer_reset=optimizer_reset,
         )
         for ind, enc, dec, value in zip(individuals, encs, decs, losses.tolist(), strict=True):
             ind.encoder, ind.decoder, ind.train_loss = enc, dec, value
@@ -260,11 +322,14 @@ def mutLearningRate(
     low: float = 1e-5,
     high: float = 1e-1,
     rng: RNGLike = None,
+    scale: str = "log",
 ):
     """Gaussian step on the log learning rate, clipped to ``[low, high]``.
 
-    ``lr ← clip(lr · exp(N(0, sigma)), low, high)``.  A log scale keeps the
-    step relative to the rate (the published additive N(0, 1e-5) step froze cells).
+    ``lr ← clip(lr · exp(N(0, sigma)), low, high)``.  A log scale keeps the step relative to the rate.
+    ``scale="additive"`` is the published ``update_learning_rate`` (``lipi_ae_base.py``):
+    ``lr ← min(high, max(low, lr + N(0, sigma)))``, there with ``sigma = 1e-5``, ``low = 1e-9``, ``high = 10``
+    (near 0 the step is larger than the rate, which then sits at the floor for a while).
 
     Parameters
     ----------
@@ -278,6 +343,8 @@ def mutLearningRate(
         Largest learning rate.
     rng
         Seed or NumPy generator.
+    scale
+        ``"log"`` or ``"additive"``.
 
     Returns
     -------
@@ -285,8 +352,12 @@ def mutLearningRate(
         ``(individual,)``.
     """
     check_positive("sigma", sigma) if sigma != 0 else None
+    check_choice("learning-rate mutation scale", scale, LR_MUTATIONS)
     if not 0 < low <= high:
         raise ValueError(f"need 0 < low <= high, got low={low!r}, high={high!r}")
     g = as_generator(rng)
-    individual.lr = float(min(high, max(low, individual.lr * math.exp(g.normal(0.0, sigma)))))
+    if scale == "additive":
+        individual.lr = float(min(high, max(low, individual.lr + g.normal(0.0, sigma))))
+    else:
+        individual.lr = float(min(high, max(low, individual.lr * math.exp(g.normal(0.0, sigma)))))
     return (individual,)

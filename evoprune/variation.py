@@ -5,7 +5,8 @@ grid in both update modes) produces offspring and hands them to
 :func:`vary`, which applies, per member::
 
     with probability schedule(t, T, n): prune(child)        # if prune_first
-    train(child)                                            # one epoch, loss=loss(t, T) if registered
+    train(child)                                            # one epoch, loss=loss(t, T) and
+                                                            # lr_scale=lr_schedule(t, T) if registered
     mutate(child)                                           # learning-rate mutation
     with probability schedule(t, T, n): prune(child)        # if not prune_first
     child.fitness.values = evaluate(child)
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .training import loss_kwargs
+from .training import train_kwargs
 from .util.operator import Batch, is_batched
 
 __all__ = ["Operators", "VaryRequest", "vary", "vary_stack", "lockstep", "run_steps", "evaluate_all"]
@@ -60,6 +61,8 @@ class Operators:
         Optional loss schedule ``loss(t, T)``.
     prune_first
         Prune before training instead of after.
+    lr_schedule
+        Optional learning-rate factor ``lr_schedule(t, T)`` (e.g. :class:`~evoprune.training.LRDecay`).
     """
 
     train: Callable
@@ -69,6 +72,7 @@ class Operators:
     schedule: Callable | None = None
     loss: Callable | None = None
     prune_first: bool = False
+    lr_schedule: Callable | None = None
 
     @classmethod
     def from_toolbox(cls, toolbox, prune_first: bool = False) -> Operators:
@@ -88,7 +92,8 @@ class Operators:
         if not isinstance(prune_first, bool):
             raise ValueError(f"prune_first must be True or False, got {prune_first!r}")
         return cls(toolbox.train, toolbox.evaluate, getattr(toolbox, "mutate", None), getattr(toolbox, "prune", None),
-                   getattr(toolbox, "schedule", None), getattr(toolbox, "loss", None), prune_first)
+                   getattr(toolbox, "schedule", None), getattr(toolbox, "loss", None), prune_first,
+                   getattr(toolbox, "lr_schedule", None))
 
 
 def evaluate_all(individuals: Sequence, evaluate: Callable, map_: Callable = map) -> None:
@@ -150,7 +155,7 @@ def vary_stack(individuals: list, rngs: Sequence[np.random.Generator], ops: Oper
         ind.pruned = False
     if ops.prune_first:
         _scheduled_prune(ops, individuals, rngs, gen, ngen, sizes)
-    kw = loss_kwargs(ops.loss, gen, ngen)
+    kw = train_kwargs(ops.loss, ops.lr_schedule, gen, ngen)
     if is_batched(ops.train):
         ops.train(Batch(individuals, list(rngs)), **kw)
     else:

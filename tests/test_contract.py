@@ -66,8 +66,8 @@ def test_contract_with_other_parameters(method):
 class Regrows(Random, register=False):
     name = "regrows"
 
-    def prune(self, individuals, rngs, data=None):
-        out = super().prune(individuals, rngs, data)
+    def prune(self, individuals, rngs, data=None, masks="permanent"):
+        out = super().prune(individuals, rngs, data, masks)
         for ind in individuals:  # bring back the first pruned weight
             m = ind.encoder.masks[0].view(-1)
             m[int(torch.nonzero(~m)[0])] = True

@@ -20,7 +20,7 @@ Each algorithm is a thin driver around a generator of variation requests
 the ``rng`` argument (a seed or a NumPy Generator).
 """
 
-from .grid import CONCEPTS, best_centre, eaToroidalGrid, gridSteps, select_pair, tournament
+from .grid import CONCEPTS, PAIRINGS, best_centre, eaToroidalGrid, gridSteps, select_pair, tournament
 from .mulambda import eaMuCommaLambda, eaMuPlusLambda, muLambdaSteps
 
 __all__ = [
@@ -32,5 +32,6 @@ __all__ = [
     "gridSteps",
     "muLambdaSteps",
     "select_pair",
+    "PAIRINGS",
     "tournament",
 ]

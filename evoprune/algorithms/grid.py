@@ -44,8 +44,17 @@ def tournament(scores: torch.Tensor, tournsize: int, g: np.random.Generator) -> 
     return int(picks[int(torch.argmin(scores[torch.from_numpy(picks)]))])
 
 
-def select_pair(errors: torch.Tensor, concept: str, tournsize: int, g: np.random.Generator) -> tuple[int, int]:
-    """Tournament-select an encoder and a decoder (independently) from a pairing-error matrix.
+#: How a cell picks its pair: ``independent`` tournaments for the encoder and the decoder, or ``same_index``: the
+#: encoder by the solution concept over its pairings, and the decoder of the same neighbour with it (as published).
+PAIRINGS = ("independent", "same_index")
+
+
+def select_pair(errors: torch.Tensor, concept: str, tournsize: int, g: np.random.Generator,
+                pairing: str = "independent") -> tuple[int, int]:
+    """Tournament-select an encoder and a decoder from a pairing-error matrix.
+
+    ``pairing="same_index"`` is the published ``select`` (``lipi_ae_update_only_selected.py``): only encoders are
+    scored, and the decoder of the chosen encoder's neighbour comes with it.
 
     Parameters
     ----------
@@ -57,6 +66,8 @@ def select_pair(errors: torch.Tensor, concept: str, tournsize: int, g: np.random
         Tournament size.
     g
         NumPy generator.
+    pairing
+        A name of :data:`PAIRINGS`.
 
     Returns
     -------
@@ -65,7 +76,8 @@ def select_pair(errors: torch.Tensor, concept: str, tournsize: int, g: np.random
     """
     score = CONCEPTS[concept]
     errors = torch.nan_to_num(errors, nan=WORST)
-    return tournament(score(errors, 1), tournsize, g), tournament(score(errors, 0), tournsize, g)
+    enc = tournament(score(errors, 1), tournsize, g)
+    return (enc, enc) if pairing == "same_index" else (enc, tournament(score(errors, 0), tournsize, g))
 
 
 def _draw_batch(g: np.random.Generator, n: int, size: int) -> np.ndarray:
@@ -90,6 +102,7 @@ def gridSteps(
     test_data=None,
     checkpoint=None,
     resume_from=None,
+    pairing: str = "independent",
 ) -> Steps:
     """The grid algorithm as an ask/tell generator (see :func:`eaToroidalGrid`); returns ``(population, logbook)``.
 
@@ -130,9 +143,12 @@ def gridSteps(
         ``checkpoint(gen, population, logbook)``, called after every generation, or ``None``.
     resume_from
         ``(gen, logbook)`` of a saved run to continue, or ``None``.
+    pairing
+        ``"independent"`` tournaments, or ``"same_index"`` (see :data:`PAIRINGS`).
     """
     check_choice("update", update, ("synchronous", "asynchronous"))
     check_choice("solution concept", concept, CONCEPTS)
+    check_choice("pairing", pairing, PAIRINGS)
     if isinstance(grid, str):
         grid = Grid.from_string(grid)
     elif not isinstance(grid, Grid):
@@ -155,7 +171,7 @@ def gridSteps(
     logbook = new_logbook(["gen", "nevals", "npruned", "time", "lr_median", "best", "best_test"], stats)
 
     def child_of(c: int, errors: torch.Tensor, cell_rng, hood) -> object:
-        ei, di = select_pair(errors, concept, tournsize, cell_rng)
+        ei, di = select_pair(errors, concept, tournsize, cell_rng, pairing)
         centre = population[c]
         return type(centre).from_halves(population[hood[ei]].encoder.clone(), population[hood[di]].decoder.clone(),
                                         centre.lr)
@@ -230,6 +246,7 @@ def eaToroidalGrid(
     checkpoint=None,
     resume_from=None,
     prune_first: bool = False,
+    pairing: str = "independent",
 ):
     """Spatial coevolution of encoders and decoders on a toroidal grid.
 
@@ -313,6 +330,8 @@ def eaToroidalGrid(
         ``(gen, logbook)`` of a saved run to continue, or ``None``.
     prune_first
         Prune before training instead of after.
+    pairing
+        ``"independent"`` tournaments, or ``"same_index"`` (see :data:`PAIRINGS`).
 
     Returns
     -------
@@ -321,7 +340,7 @@ def eaToroidalGrid(
     """
     steps = gridSteps(population, toolbox, grid, ngen, stats=stats, halloffame=halloffame, verbose=verbose, rng=rng,
                       update=update, concept=concept, tournsize=tournsize, eval_size=eval_size, data=data,
-                      test_data=test_data, checkpoint=checkpoint, resume_from=resume_from)
+                      test_data=test_data, checkpoint=checkpoint, resume_from=resume_from, pairing=pairing)
     return run_steps(steps, Operators.from_toolbox(toolbox, prune_first), toolbox.map)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .base import (
     DEFAULT_P,
+    MASKS,
     METHODS,
     NEEDS_DATA,
     SCOPES,
@@ -28,7 +29,9 @@ from .base import (
 )
 from .methods import Conjunctive, Magnitude, Random, Variance, conjunctive_candidates, neuron_variance
 from .operator import mutPrune
+from .published import ConjunctivePublished, VariancePublished
 
-__all__ = ["DEFAULT_P", "METHODS", "NEEDS_DATA", "SCOPES", "Conjunctive", "Magnitude", "PruneStack", "PruningMethod",
-           "Random", "Variance", "conjunctive_candidates", "get_method", "method_names", "mutPrune", "neuron_variance",
+__all__ = ["DEFAULT_P", "MASKS", "METHODS", "NEEDS_DATA", "SCOPES", "Conjunctive", "ConjunctivePublished",
+           "Magnitude", "PruneStack", "PruningMethod", "Random", "Variance", "VariancePublished",
+           "conjunctive_candidates", "get_method", "method_names", "mutPrune", "neuron_variance",
            "paper_probability", "register_method", "unregister_method"]

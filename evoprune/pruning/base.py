@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..backends import layer_outputs, stack_halves, stacked_forward
+from ..backends import stack_halves, stacked_forward
 from ..layers import check_rows
 from ..plugins import load_entry_points
 from ..rng import RNGLike, as_generator
@@ -45,6 +45,10 @@ DEFAULT_P = 0.5
 
 #: Valid ``scope`` values: prune a fraction of every tensor or layer, or of the whole genome.
 SCOPES = ("layer", "global")
+
+#: What pruning leaves: ``permanent`` masks (a pruned weight stays 0), or ``transient`` zeros that training
+#: may regrow (no mask is kept; Adam's moments stay), as the published code's ``prune.remove``.
+MASKS = ("permanent", "transient")
 
 
 class PruningMethod:
@@ -70,6 +74,14 @@ class PruningMethod:
     needs_data: ClassVar[bool] = False
     paper_p: ClassVar[float | None] = None
     random_ties: ClassVar[bool] = True
+    #: Whether the output layer's activations are read before its activation (logits), as the published code's
+    #: forward hooks on the decoder's last Linear layer read them (a dense decoder's; a layered one's after it).
+    logits: ClassVar[bool] = False
+    #: Whether a layer keeps its last unpruned weight or neuron (False only for a published method without
+    #: that guard).
+    keeps_layers: ClassVar[bool] = True
+    #: Which rows a data method reads whatever a run's ``pruning_data`` says (``None``: the run's choice).
+    reads: ClassVar[str | None] = None
 
     def __init__(self, amount: float | None = 0.1, scope: str = "layer") -> None:
         self.amount = None if amount is None else check_amount("amount", amount)
@@ -122,8 +134,12 @@ class PruningMethod:
         raise NotImplementedError
 
     # -- shared code ------------------------------------------------------------
-    def prune(self, individuals: Sequence, rngs: Sequence[RNGLike], data: torch.Tensor | None = None) -> list:
+    def prune(self, individuals: Sequence, rngs: Sequence[RNGLike], data: torch.Tensor | None = None,
+              masks: str = "permanent") -> list:
         """Prune ``individuals`` in place, each with its own generator; returns ``[(ind,), ...]``.
+
+        Each genome's ``zeros_at_prune`` becomes the number of its parameters that are exactly zero right
+        after this pruning (what the published code reports as pruned).
 
         Parameters
         ----------
@@ -133,7 +149,10 @@ class PruningMethod:
             One seed or generator per genome.
         data
             Training data (methods with ``needs_data``), else ``None``.
+        masks
+            ``"permanent"``, or ``"transient"`` (see :data:`MASKS`).
         """
+        check_choice("masks", masks, MASKS)
         individuals = list(individuals)
         rngs = [as_generator(g) for g in rngs]
         if len(rngs) != len(individuals):
@@ -144,7 +163,8 @@ class PruningMethod:
         scores = self.scores(stack, rngs)
         for i, (ind, g) in enumerate(zip(individuals, rngs, strict=True)):
             member = [[s[i].detach().cpu().double() for s in half] for half in scores]
-            self._apply(ind, member, g)
+            self._apply(ind, member, g, masks == "permanent")
+            ind.zeros_at_prune = sum(int((p == 0).sum()) for h in ind.halves for p in h.params)
             if hasattr(ind, "fitness"):
                 del ind.fitness.values
         return [(ind,) for ind in individuals]
@@ -159,18 +179,33 @@ class PruningMethod:
             raise ValueError(f"pruning method {self.name!r} needs data (training rows): "
                              f"pass data=... to mutPrune or register it on the toolbox")
         data = check_rows(data, individuals[0].arch.input_shape, f"pruning data of method {self.name!r}")
-        k = min(int(getattr(self, "n_cases", data.shape[0])), data.shape[0])
-        rows = torch.from_numpy(np.stack([g.choice(data.shape[0], size=k, replace=False) for g in rngs]))
+        rows = torch.from_numpy(np.stack([self.case_rows(g, data.shape[0]) for g in rngs]))
         x = data[rows.to(data.device)]  # (N, k, D), each member its own cases
         enc = stack_halves([i.encoder for i in individuals], data.device)
         dec = stack_halves([i.decoder for i in individuals], data.device)
         with torch.no_grad():
             acts_e: list[torch.Tensor] = []
             z = stacked_forward(individuals[0].encoder.spec, *enc, x, outputs=acts_e)
-            acts_d = layer_outputs(individuals[0].decoder.spec, *dec, z)
+            acts_d: list[torch.Tensor] = []
+            spec = individuals[0].decoder.spec
+            stacked_forward(spec, *dec, z, final_activation=not (self.logits and spec.dense), outputs=acts_d)
         return PruneStack(individuals, [enc[0], dec[0]], [enc[1], dec[1]], [acts_e, acts_d], data.device)
 
-    def _apply(self, ind, scores: list[list[torch.Tensor]], g: np.random.Generator) -> None:
+    def case_rows(self, g: np.random.Generator, n_rows: int) -> np.ndarray:
+        """The rows of the data a member's activations are recorded on: ``n_cases`` of them (all rows if the
+        method has no ``n_cases``), drawn without replacement.
+
+        Parameters
+        ----------
+        g
+            The member's generator.
+        n_rows
+            Rows in the data.
+        """
+        k = min(int(getattr(self, "n_cases", n_rows)), n_rows)
+        return g.choice(n_rows, size=k, replace=False)
+
+    def _apply(self, ind, scores: list[list[torch.Tensor]], g: np.random.Generator, permanent: bool = True) -> None:
         """Turn one member's scores into pruned entries or neurons."""
         halves = ind.halves
         if self.unit == "entry":
@@ -196,11 +231,11 @@ class PruningMethod:
         self._keep_layers(halves, alive, flat, chosen)
         for (hi, k), which in chosen.items():
             if which.numel():
-                (halves[hi].prune_entries if self.unit == "entry" else halves[hi].prune_neurons)(k, which)
+                (halves[hi].prune_entries if self.unit == "entry" else halves[hi].prune_neurons)(k, which, permanent)
 
     def _reserve(self, halves, alive, group, cand) -> int:
         """Candidates that must stay in a per-tensor/per-layer group so that its layer keeps a weight."""
-        if len(group) != 1:
+        if len(group) != 1 or not self.keeps_layers:
             return 0
         hi, k = group[0]
         if self.unit == "entry" and k % 2 == 1:  # biases may all go: the weights keep the layer connected

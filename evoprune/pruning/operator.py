@@ -16,7 +16,7 @@ __all__ = ["mutPrune"]
 
 
 def _prune_one(individual, method: str | PruningMethod = "random", data: torch.Tensor | None = None,
-             rng: RNGLike = None, **params: Any):
+             rng: RNGLike = None, masks: str = "permanent", **params: Any):
     """Prune ``individual`` in place with ``method`` (a registered name, with ``params``, or an instance).
 
     DEAP style: returns ``(individual,)`` with its fitness invalidated.
@@ -36,6 +36,9 @@ def _prune_one(individual, method: str | PruningMethod = "random", data: torch.T
         Training data for methods that need activations.
     rng
         Seed or NumPy generator.
+    masks
+        ``"permanent"`` (pruned weights stay 0), or ``"transient"``: weights are zeroed but may regrow, as
+        in the published code (see :data:`~evoprune.pruning.MASKS`).
     params
         Hyper-parameters when ``method`` is a name.
 
@@ -44,13 +47,13 @@ def _prune_one(individual, method: str | PruningMethod = "random", data: torch.T
     tuple
         ``(individual,)``.
     """
-    return get_method(method, **params).prune([individual], [as_generator(rng)], data)[0]
+    return get_method(method, **params).prune([individual], [as_generator(rng)], data, masks)[0]
 
 
 def _prune_batch(individuals: Sequence, rngs: Sequence[np.random.Generator], method: str | PruningMethod = "random",
-                 data: torch.Tensor | None = None, **params: Any) -> list:
+                 data: torch.Tensor | None = None, masks: str = "permanent", **params: Any) -> list:
     """:func:`mutPrune` over a stack (member i draws from ``rngs[i]``); gives what N single calls give."""
-    return get_method(method, **params).prune(individuals, rngs, data)
+    return get_method(method, **params).prune(individuals, rngs, data, masks)
 
 
 mutPrune = Operator(_prune_one, _prune_batch, "mutPrune")

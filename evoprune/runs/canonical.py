@@ -14,7 +14,8 @@ __all__ = ["Canonical", "canonical_toolbox"]
 
 
 class Canonical(Setting):
-    """(μ + λ) training (μ = λ = 1 by default) with parsimony, best or NSGA-II survivor selection."""
+    """(μ + λ) training (μ = λ = 1 by default) with parsimony, best or NSGA-II survivor selection, or (μ, λ)
+    with ``selection = "always"``: every epoch's child is kept, as the published canonical training."""
 
     name = "canonical"
     record_keys = ("test_min", "kept_min")
@@ -28,9 +29,9 @@ class Canonical(Setting):
             tb.register("evaluate", evaluate, data=data.train)
             if cfg.selection == "parsimony":
                 tb.register("select", selParsimony, tolerance=cfg.tolerance)
-            else:
+            else:  # best; or always: the (1, 1) loop keeps the child whatever its fitness
                 tb.register("select", tools.selBest)
-        register_pruning(tb, cfg, data.train)
+        register_pruning(tb, cfg, data, last="T")
         return tb
 
     def population(self, cfg, data, seed: int) -> list:
@@ -47,8 +48,9 @@ class Canonical(Setting):
         return run_stats(data)
 
     def steps(self, cfg, data, toolbox, population, rng, stats, checkpoint, resume_from):
-        return muLambdaSteps(population, toolbox, cfg.mu, cfg.lambda_, cfg.generations, plus=True, stats=stats,
-                             rng=rng, checkpoint=checkpoint, resume_from=resume_from)
+        return muLambdaSteps(population, toolbox, cfg.mu, cfg.lambda_, cfg.generations,
+                             plus=cfg.selection != "always", stats=stats, rng=rng, checkpoint=checkpoint,
+                             resume_from=resume_from)
 
     def final(self, cfg, population, data):
         return population[0] if len(population) == 1 else select_final(population, data.validation, cfg.tolerance)

@@ -12,15 +12,15 @@ from deap import base, creator, tools
 
 from ..backends import select_backend
 from ..data import check_row_shape
-from ..evaluation import reconstruction_error
+from ..evaluation import reconstruction_error, reconstruction_errors
 from ..genome import Architecture
 from ..io import logbook_records
 from ..metrics import PopulationErrors, default_stats, inference_time
 from ..plugins import user_model
 from ..pruning import mutPrune
-from ..schedules import Schedule
+from ..schedules import PublishedClock, Schedule
 from ..tradeoff import TradeoffStatistics, run_points, summarise
-from ..training import mutLearningRate, mutTrain
+from ..training import LRDecay, mutLearningRate, mutTrain
 
 
 def ensure_creator() -> None:
@@ -44,23 +44,31 @@ def ensure_creator() -> None:
 
 def base_toolbox(cfg, data) -> base.Toolbox:
     """What every setting registers: ``train`` (one epoch of :func:`~evoprune.training.mutTrain`), the loss
-    schedule, and learning-rate mutation when ``lr_sigma > 0``."""
+    schedule, a learning-rate decay if any, and learning-rate mutation when ``lr_sigma > 0``."""
     tb = base.Toolbox()
-    tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size)
+    tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size, betas=cfg.adam_betas,
+                optimizer_reset=cfg.optimizer_reset)
     tb.register("loss", cfg.loss_schedule)
+    if cfg.lr_decay != "none":
+        tb.register("lr_schedule", LRDecay(cfg.lr_decay))
     if cfg.lr_sigma > 0:
-        tb.register("mutate", mutLearningRate, sigma=cfg.lr_sigma)
+        tb.register("mutate", mutLearningRate, sigma=cfg.lr_sigma, scale=cfg.lr_mutation, low=cfg.lr_bounds[0],
+                    high=cfg.lr_bounds[1])
     return tb
 
 
-def register_pruning(toolbox: base.Toolbox, cfg, train_data: torch.Tensor) -> None:
+def register_pruning(toolbox: base.Toolbox, cfg, data, last: str = "T") -> None:
     """Register ``prune`` (:func:`~evoprune.pruning.mutPrune` with ``cfg.method()``) and ``schedule``
-    for ``cfg.operator`` (nothing for ``"none"``); methods that need data get the training rows."""
+    for ``cfg.operator`` (nothing for ``"none"``); methods that need data get ``cfg.pruning_data``'s rows
+    (the training rows by default) unless they say which they read.  ``last`` is the published clock's denominator in this setting."""
     method = cfg.method()
     if method is None:
         return
-    toolbox.register("prune", mutPrune, method=method, data=train_data if method.needs_data else None)
-    toolbox.register("schedule", Schedule(cfg.schedule, cfg.probability))
+    rows = getattr(data, method.reads or cfg.pruning_data) if method.needs_data else None
+    masks = {} if cfg.masks == "permanent" else {"masks": cfg.masks}
+    toolbox.register("prune", mutPrune, method=method, data=rows, **masks)
+    schedule = Schedule(cfg.schedule, cfg.probability)
+    toolbox.register("schedule", schedule if cfg.schedule_clock == "evoprune" else PublishedClock(schedule, last))
 
 
 @dataclass
@@ -98,6 +106,9 @@ class RunResult:
         The reported model (a genome), or ``None``.
     population
         The final population, or ``None``.
+    published
+        With ``report_metric = "published"``: ``published_train_l1`` and ``published_kept`` (see
+        :func:`published_numbers`).
     """
 
     label: str
@@ -114,11 +125,14 @@ class RunResult:
     tradeoff: dict = field(default_factory=dict)
     best: Any = None
     population: Any = None
+    published: dict = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """The results to save: scalars and the trade-off summary (no records, genomes or population)."""
-        skip = ("records", "best", "population", "tradeoff")
-        return {**{k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}, **self.tradeoff}
+        """The results to save: scalars, the trade-off summary and the published figures' numbers if
+        recorded (no records, genomes or population)."""
+        skip = ("records", "best", "population", "tradeoff", "published")
+        return {**{k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}, **self.tradeoff,
+                **self.published}
 
 
 def run_stats(data, test_chapter: bool = True) -> tools.MultiStatistics:
@@ -174,6 +188,16 @@ def finish(label: str, seed: int, best, logbook, data, wall: float, loss: str = 
         tradeoff=summarise(run_points(records, (reconstruction_error(best, data.validation), kept, test_l1))),
         best=best,
     )
+
+
+def published_numbers(population: list, data) -> dict[str, float]:
+    """The published figures' numbers for a final population (``paper_plots.ipynb``): the training L1
+    averaged over every member (``mean_L1``), and the fraction kept counted from the zeros right after each
+    member's last pruning, biases included, averaged too (``1 - (n_pruned_encoder + n_pruned_decoder) /
+    61670``; 1 for a member never pruned)."""
+    train = reconstruction_errors(population, data.train)
+    kept = [1 - getattr(ind, "zeros_at_prune", 0) / ind.n_params for ind in population]
+    return {"published_train_l1": float(train.mean()), "published_kept": float(np.mean(kept))}
 
 
 def single_thread() -> None:

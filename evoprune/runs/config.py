@@ -6,13 +6,14 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..algorithms import CONCEPTS
+from ..algorithms import CONCEPTS, PAIRINGS
+from ..backends import TrainOptions
 from ..device import check_device_name
 from ..plugins import load_entry_points, split_model_entry
-from ..pruning import METHODS, PruningMethod, get_method, method_names, paper_probability
+from ..pruning import MASKS, METHODS, PruningMethod, get_method, method_names, paper_probability
 from ..schedules import SCHEDULES
 from ..topology import Grid
-from ..training import LossSchedule
+from ..training import LR_MUTATIONS, LossSchedule, lr_decay_factor
 from ..validation import check_amount, check_choice, check_probability
 from .registry import get_setting
 
@@ -25,8 +26,15 @@ METHOD_FIELDS = ("amount", "n_cases")
 def operators() -> tuple[str, ...]:
     """``"none"`` and every registered pruning method (a method defined after import included)."""
     return ("none", *method_names())
-#: Survivor selections of the canonical setting.
-SELECTIONS = ("parsimony", "best", "nsga2")
+#: Survivor selections of the canonical setting (``always``: the child replaces its parent, as published).
+SELECTIONS = ("parsimony", "best", "nsga2", "always")
+#: The fields that reproduce the published code's conditions, with their (evoprune) defaults; a field at its
+#: default is left out of a run's identity and config, so runs that do not set them keep their fingerprints.
+PUBLISHED_FIELDS: dict[str, Any] = {
+    "adam_betas": (0.9, 0.999), "optimizer_reset": "never", "lr_decay": "none", "lr_mutation": "log",
+    "lr_bounds": (1e-5, 0.1), "masks": "permanent", "pruning_data": "train", "pairing": "independent",
+    "eval_rows": 100, "schedule_clock": "evoprune", "report_metric": "evoprune",
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,43 @@ class RunConfig:
         A user model instead of the built-in network (``hidden``/``latent``): ``"module:function"``,
         a function returning ``(encoder, decoder)`` ``nn.Sequential`` stacks (see
         :func:`~evoprune.plugins.user_model`); initial weights still come from the run's seed.
+    adam_betas
+        Adam's betas (published: ``(0.5, 0.999)``, ``canonical_ae_training.py`` ``evaluate_ann_canonical`` and
+        ``lipi_ae_base.py`` ``update_ann``).
+    optimizer_reset
+        ``never``, or ``minibatch``: a fresh Adam for every minibatch, as the published coevolution
+        (``lipi_ae_base.py`` ``update_ann``).
+    lr_decay
+        ``none``, or ``step:<every>:<gamma>``: the learning rate times ``gamma`` every ``int(every·T)``
+        generations, as the published canonical training's ``StepLR(step_size=int(T/4), gamma=0.1)``
+        (``step:0.25:0.1``; ``canonical_ae_training.py`` ``evaluate_ann_canonical``).
+    lr_mutation
+        ``log`` (a step on the log learning rate), or ``additive``: ``lr + N(0, lr_sigma)``, as the published
+        ``update_learning_rate`` (``lipi_ae_base.py``; with ``lr_sigma = 1e-5``, ``lr_bounds = [1e-9, 10]``).
+    lr_bounds
+        The learning rate's clip range under mutation.
+    masks
+        ``permanent`` (a pruned weight stays 0), or ``transient``: pruning zeroes weights and keeps no mask,
+        so they regrow and Adam's moments are kept, as the published ``prune.remove`` right after each
+        pruning (``prune_ann.py`` ``prune_ann``).
+    pruning_data
+        Rows the data-driven pruning methods read: ``train``, or ``test`` as the published CONJUNCTIVE
+        (``prune_ann.py`` ``prune_ae``).
+    pairing
+        Grid: ``independent`` tournaments for the encoder and the decoder, or ``same_index``: the encoder
+        by its best pairing, the decoder at its index, as published (``lipi_ae_update_only_selected.py``
+        ``select``).
+    eval_rows
+        Grid: rows of the training batch a cell's pairings are scored on (published: 5, one minibatch,
+        ``lipi_ae_base.py`` ``evaluate_anns``).
+    schedule_clock
+        ``evoprune`` (generations 1..T), or ``published``: t counts from 0 and the schedules divide by T in
+        the canonical setting and by T − 1 on the grid (``canonical_ae_training.py``,
+        ``lipi_ae_update_only_selected.py``), so ``prune_after`` never fires in canonical training.
+    report_metric
+        ``evoprune``, or ``published``: the result also records the published figures' numbers, the
+        training L1 averaged over every cell and the fraction kept counted right after each cell's last
+        pruning, biases included (``published_train_l1``, ``published_kept``; ``paper_plots.ipynb``).
     """
 
     setting: str = "canonical"  # a name of evoprune.runs.SETTINGS
@@ -118,6 +163,17 @@ class RunConfig:
     device: str = "auto"  # cpu, cuda, cuda:N, mps or auto; not part of a run's identity (see identity())
     pruning: dict = field(default_factory=dict)  # further parameters of the operator's method, e.g. {"threshold": 0.2}
     model: str | None = None  # "module:function" returning (encoder, decoder); None: the built-in network
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    optimizer_reset: str = "never"
+    lr_decay: str = "none"
+    lr_mutation: str = "log"
+    lr_bounds: tuple[float, float] = (1e-5, 0.1)
+    masks: str = "permanent"
+    pruning_data: str = "train"
+    pairing: str = "independent"
+    eval_rows: int = 100
+    schedule_clock: str = "evoprune"
+    report_metric: str = "evoprune"
 
     def __post_init__(self) -> None:
         get_setting(self.setting)
@@ -150,6 +206,7 @@ class RunConfig:
         ):
             raise ValueError(f"lr_sigma must be a finite number >= 0, got {self.lr_sigma!r}")
         check_device_name(self.device)
+        self._check_published()
         if self.prune_first is not None and not isinstance(self.prune_first, bool):
             raise ValueError(f"prune_first must be true or false, got {self.prune_first!r}")
         if self.model is not None:
@@ -157,6 +214,26 @@ class RunConfig:
             if (self.hidden, self.latent) != (RunConfig.hidden, RunConfig.latent):
                 raise ValueError(f"model {self.model!r} and hidden/latent both given: a user model has its own "
                                  "layer sizes; give either model or hidden/latent")
+
+    def _check_published(self) -> None:
+        for name in ("adam_betas", "lr_bounds"):
+            v = getattr(self, name)
+            if not (isinstance(v, list | tuple) and len(v) == 2 and all(_number(x) for x in v)):
+                raise ValueError(f"{name} must be two numbers, got {v!r}")
+            object.__setattr__(self, name, tuple(float(x) for x in v))
+        TrainOptions(betas=self.adam_betas, optimizer_reset=self.optimizer_reset)  # checks both
+        low, high = self.lr_bounds
+        if not 0 < low <= high < math.inf:
+            raise ValueError(f"lr_bounds must be 0 < low <= high, got {list(self.lr_bounds)}")
+        lr_decay_factor(self.lr_decay, 1, 1)  # checks the string
+        check_choice("lr_mutation", self.lr_mutation, LR_MUTATIONS)
+        check_choice("masks", self.masks, MASKS)
+        check_choice("pruning_data", self.pruning_data, ("train", "test"))
+        check_choice("pairing", self.pairing, PAIRINGS)
+        check_choice("schedule_clock", self.schedule_clock, ("evoprune", "published"))
+        check_choice("report_metric", self.report_metric, ("evoprune", "published"))
+        if isinstance(self.eval_rows, bool) or not isinstance(self.eval_rows, int) or self.eval_rows < 1:
+            raise ValueError(f"eval_rows must be an integer >= 1, got {self.eval_rows!r}")
 
     def _check_pruning(self) -> None:
         if not isinstance(self.pruning, dict):
@@ -204,11 +281,12 @@ class RunConfig:
         return LossSchedule(self.loss, self.loss_switch)
 
     def as_dict(self) -> dict[str, Any]:
-        """All fields as a dict (``model`` only when set, so configurations without one read as before)."""
+        """All fields as a dict (``model`` and the published-condition fields only when set, so
+        configurations without them read as before)."""
         out = asdict(self)
         if out["model"] is None:
             del out["model"]
-        return out
+        return _drop_defaults(out)
 
     def identity(self) -> dict[str, Any]:
         """What fixes the run's results: every field but ``device`` (a run resumes on any device).
@@ -218,9 +296,28 @@ class RunConfig:
         they had before.
         """
         out = {k: v for k, v in asdict(self).items() if k not in ("device", "pruning", "model")}
+        out = _drop_defaults(out)
         out["extra"] = {}
         if self.pruning:
             out["pruning"] = dict(self.pruning)
         if self.model is not None:
             out["model"] = self.model
         return out
+
+
+def _drop_defaults(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` without the published-condition fields at their defaults (lists for tuples, as JSON has them)."""
+    out = {}
+    for k, v in d.items():
+        if k in PUBLISHED_FIELDS and _same(v, PUBLISHED_FIELDS[k]):
+            continue
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    return list(a) == list(b) if isinstance(a, list | tuple) else a == b
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)

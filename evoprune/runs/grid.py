@@ -25,7 +25,7 @@ class GridSetting(Setting):
         tb.register("evaluate", evaluate, data=data.train)
         if cfg.replacement == "parsimony":
             tb.register("select", selParsimony, tolerance=cfg.tolerance)
-        register_pruning(tb, cfg, data.train)
+        register_pruning(tb, cfg, data, last="T-1")
         return tb
 
     def population(self, cfg, data, seed: int) -> list:
@@ -39,8 +39,8 @@ class GridSetting(Setting):
 
     def steps(self, cfg, data, toolbox, population, rng, stats, checkpoint, resume_from):
         return gridSteps(population, toolbox, cfg.grid, cfg.generations, stats=stats, rng=rng, update=cfg.update,
-                         concept=cfg.concept, data=data.train, test_data=data.test, checkpoint=checkpoint,
-                         resume_from=resume_from)
+                         concept=cfg.concept, eval_size=cfg.eval_rows, data=data.train, test_data=data.test,
+                         checkpoint=checkpoint, resume_from=resume_from, pairing=cfg.pairing)
 
     def final(self, cfg, population, data):
         return best_centre(population, data.validation)

@@ -10,7 +10,7 @@ import numpy as np
 from ..data import Dataset
 from ..device import resolve_device
 from ..variation import Operators, Steps, lockstep
-from .common import RunResult, finish
+from .common import RunResult, finish, published_numbers
 from .config import RunConfig
 from .registry import get_setting
 
@@ -104,6 +104,8 @@ def run_trials(
         result = finish(cfg.label, int(seed), setting.final(cfg, population, data), logbook, data, prior + share,
                         cfg.loss_schedule.names[-1])
         result.population = population
+        if cfg.report_metric == "published":
+            result.published = published_numbers(population, data)
         results.append(result)
     return results
 

@@ -31,6 +31,13 @@ Example (a smaller cousin of ``studies/quick.toml``)::
     operator = ["none", "random", "conjunctive"]
     schedule = ["exponential", "final_n"]
 
+    [[groups]]                  # and groups listed one by one (not crossed), e.g. one more on a larger ring
+    setting = "grid"
+    operator = "random"
+    schedule = "exponential"
+    grid = "ring:20"
+    variant = "ring20"          # optional: the group is labelled random-exponential@ring20
+
 A ``[run]`` (or factor) ``model = "my_models:dense_ae"`` replaces the built-in network
 (``hidden``/``latent``) with the ``(encoder, decoder)`` a function of the user's module returns
 (the module is looked for next to this file, then in the current folder, then on sys.path).
@@ -64,7 +71,7 @@ from .user_models import resolve_models
 __all__ = ["Study", "RunSpec", "StudyError", "load_study", "parse_study"]
 
 TOP_KEYS = {"name", "description", "imports", "seed", "trials", "checkpoint_every", "trials_per_job", "data", "run",
-            "settings", "factors"}
+            "settings", "factors", "groups"}
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}  # "pruning" is a table, checked on its own
 _PRIMARY = ("setting", "operator", "schedule")
 
@@ -138,6 +145,8 @@ class Study:
         the modules of its ``model`` entries.
     plugin_folders
         Folders those modules were found in (workers import them from there).
+    groups
+        Groups listed one by one (``[[groups]]``), each its own fields, after the crossed ones.
     """
 
     name: str
@@ -153,15 +162,19 @@ class Study:
     trials_per_job: int | None = None
     imports: tuple[str, ...] = ()
     plugin_folders: tuple[str, ...] = ()
+    groups: tuple[dict[str, Any], ...] = ()
 
     def identity(self) -> dict[str, Any]:
         """What defines the study's runs (not its description, file path, checkpoint interval, jobs or device)."""
         def strip(table: dict) -> dict:
             return {k: v for k, v in table.items() if k != "device"}
 
-        return {"name": self.name, "seed": self.seed, "trials": self.trials, "data": self.data,
-                "run": strip(self.run), "settings": {k: strip(v) for k, v in self.settings.items()},
-                "factors": {k: v for k, v in self.factors.items() if k != "device"}}
+        out = {"name": self.name, "seed": self.seed, "trials": self.trials, "data": self.data,
+               "run": strip(self.run), "settings": {k: strip(v) for k, v in self.settings.items()},
+               "factors": {k: v for k, v in self.factors.items() if k != "device"}}
+        if self.groups:
+            out["groups"] = [strip(g) for g in self.groups]
+        return out
 
     def fingerprint(self) -> str:
         """Short hash of :meth:`identity`: equal for every copy (and every ``--trials`` prefix) of the study."""
@@ -177,8 +190,10 @@ class Study:
         keys = list(self.factors)
         specs: list[RunSpec] = []
         seen: set[tuple] = set()
-        for combo in itertools.product(*(self.factors[k] for k in keys)):
-            chosen = dict(zip(keys, combo, strict=True))
+        crossed = [] if self.groups and not keys else [dict(zip(keys, combo, strict=True)) for combo
+                                                        in itertools.product(*(self.factors[k] for k in keys))]
+        for chosen in [*crossed, *(dict(g) for g in self.groups)]:
+            variant = chosen.pop("variant", None)
             setting = chosen.get("setting", self.run.get("setting", RunConfig.setting))
             fields = {**self.run, **self.settings.get(setting, {})}
             table = merge_pruning(self.run.get("pruning", {}), self.settings.get(setting, {}).get("pruning", {}))
@@ -191,8 +206,10 @@ class Study:
             if fields.get("operator", "none") == "none":  # schedule, p and amount mean nothing unpruned
                 for k in ("schedule", "p", "amount", "pruning"):
                     fields.pop(k, None)
+            fields.pop("variant", None)
             cfg = RunConfig(**fields)
-            group = group_label(cfg, {k: v for k, v in chosen.items() if k not in _PRIMARY})
+            group = (group_label(cfg, {k: v for k, v in chosen.items() if k not in _PRIMARY}) if variant is None
+                     else f"{cfg.label}@{variant}")
             if (setting, group) in seen:
                 continue
             seen.add((setting, group))
@@ -351,6 +368,19 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
             raise _fail(path, f"factors.{k}", f"expected a non-empty list, got {values!r}")
         for v in values:
             _check_value(path, f"factors.{k}", k, v)
+    groups = raw.get("groups", [])
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and g for g in groups):
+        raise _fail(path, "groups", "expected [[groups]] tables, each with the fields of one group")
+    for i, g in enumerate(groups):
+        for k, v in g.items():
+            if k == "variant":
+                if not (isinstance(v, str) and v and all(c.isalnum() or c in "-_." for c in v)):
+                    raise _fail(path, f"groups[{i}].variant", f"expected a name of letters, digits, - _ or ., got "
+                                                              f"{v!r}")
+                continue
+            if k not in RUN_FIELDS or k == "pruning":
+                raise _fail(path, f"groups[{i}].{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
+            _check_value(path, f"groups[{i}].{k}", k, v)
     study = Study(
         name=str(raw.get("name", default_name or Path(str(path)).stem)),
         path=str(path),
@@ -365,6 +395,7 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
         trials_per_job=raw.get("trials_per_job"),
         imports=modules,
         plugin_folders=folders,
+        groups=tuple(groups),
     )
     try:
         study.runs()  # every combination must make a valid RunConfig

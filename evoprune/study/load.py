@@ -50,6 +50,9 @@ SCHEMA: dict[str, tuple[str, str]] = {
     "wall_time": ("float64", "seconds the run took"),
     "inference_time": ("float64", "seconds of one forward pass over the test set"),
     "generations": ("Int64", "generations run"),
+    "published_train_l1": ("float64", "report_metric = published: training L1 averaged over every cell"),
+    "published_kept": ("float64", "report_metric = published: fraction kept right after each cell's last "
+                                  "pruning, averaged"),
 }
 _REQUIRED = ("setting", "group", "test_l1", "fraction_kept")
 _NUMERIC = ("test_l1", "fraction_kept")
