@@ -60,7 +60,8 @@ def base_toolbox(cfg, data) -> base.Toolbox:
 def register_pruning(toolbox: base.Toolbox, cfg, data, last: str = "T") -> None:
     """Register ``prune`` (:func:`~evoprune.pruning.mutPrune` with ``cfg.method()``) and ``schedule``
     for ``cfg.operator`` (nothing for ``"none"``); methods that need data get ``cfg.pruning_data``'s rows
-    (the training rows by default) unless they say which they read.  ``last`` is the published clock's denominator in this setting."""
+    (the training rows by default) unless they say which they read.  ``last`` is the published clock's
+    denominator in this setting."""
     method = cfg.method()
     if method is None:
         return
