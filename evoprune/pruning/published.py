@@ -54,7 +54,7 @@ class VariancePublished(PruningMethod):
         return g.permutation(n_rows)[: (n_rows // self.batch_size) * self.batch_size]
 
     def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
-        prune_p = []  # per half, per layer: (N, units), the probability each entry of a unit is pruned
+        keep_p = []  # per half, per layer: (N, units), the normalised score an entry's draw must stay below
         for acts in stack.activations:
             layers = []
             for a in acts:
@@ -64,15 +64,15 @@ class VariancePublished(PruningMethod):
                 lo, hi = s.amin(1, keepdim=True), s.amax(1, keepdim=True)
                 spread = hi - lo
                 keep = torch.where(spread > 0, (hi - s) / torch.where(spread > 0, spread, 1.0), 1.0 - s.abs())
-                layers.append((1.0 - keep).cpu())
-            prune_p.append(layers)
+                layers.append(keep.cpu())
+            keep_p.append(layers)
         out: list[list[list[torch.Tensor]]] = [[[] for _ in half] for half in stack.params]
         for i, g in enumerate(rngs):
             for hi, half in enumerate(stack.params):
                 for k, p in enumerate(half):
-                    q = stack.per_neuron(hi, k, prune_p[hi][k // 2][i])
+                    keep = stack.per_neuron(hi, k, keep_p[hi][k // 2][i])
                     u = torch.from_numpy(g.random(tuple(p.shape[1:])))
-                    out[hi][k].append(torch.where(u < q, 0.0, math.inf))  # keep iff 1 - q > u
+                    out[hi][k].append(torch.where(keep > u, math.inf, 0.0))  # compute_mask: t_p > rnd_values
         return [[torch.stack(ts).double() for ts in half] for half in out]
 
 
