@@ -1,8 +1,10 @@
 """Compaction: a pruned genome as a smaller ordinary ``nn.Module`` with its dead parts removed, and its export.
 
 :func:`compact` (also :meth:`AutoencoderGenome.compact <evoprune.genome.AutoencoderGenome.compact>`) gives a
-:class:`CompactAutoencoder` whose output equals the masked model's (``genome.to_module()``) on every row, to
-float32 rounding.  The rules, applied over encoder and decoder as one chain until nothing changes:
+:class:`CompactAutoencoder` whose output equals the masked model's (``genome.to_module()``) on every row:
+exactly up to the order of floating-point sums (``dtype=torch.float64`` matches ``to_module().double()`` to
+about 1e-15; in float32 the two differ by rounding of the size of float32's own error).  The rules,
+applied over encoder and decoder as one chain until nothing changes:
 
 * A unit (a Linear neuron, a convolution's output channel) that *feeds nothing* (every weight that reads it
   in the next parametric layer is pruned) is removed with its incoming weights and bias.
@@ -10,10 +12,11 @@ float32 rounding.  The rules, applied over encoder and decoder as one chain unti
   too), through the parameter-free layers that follow (activations, pooling, upsampling, reshapes: computed
   exactly, padding included).  Its contribution is folded into the next layer's bias and the unit is
   removed.  Into a Linear layer this is always exact.  Into a convolution or transposed convolution it is
-  folded only where the contribution is the same at every output position (to 1e-10): always when the
-  constant is 0 (e.g. a ReLU channel whose bias is pruned or negative), with no padding when the constant
-  is spatially uniform; a nonzero constant read through zero padding differs at the borders, and such a
-  channel is kept (with its zero weights).
+  folded only where its contribution is the same at every output position (checked, to 1e-10): always
+  when the constant is 0 (e.g. a ReLU channel whose bias is pruned or negative), and for a convolution
+  without padding reading a spatially uniform constant.  A nonzero constant read through zero padding (or
+  spread by a transposed convolution, whose border outputs get fewer kernel taps) differs at the borders:
+  such a channel is kept, with its zero weights.
 * Inputs that feed nothing are not read: a :class:`SelectInputs` module at the front takes the original
   rows and keeps the features (or, before a convolution, the channels) the model reads.
 * The output layer keeps its width: an output unit with no weights left emits its constant.
