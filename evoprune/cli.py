@@ -151,9 +151,15 @@ def _status(args) -> int:
 def _export(args) -> int:
     from .models import export_model
 
-    path = export_model(args.run_dir, args.out, dense=args.dense)
+    path = export_model(args.run_dir, args.out, dense=args.dense, compact=args.compact)
     print(f"wrote {path}")
+    if args.compact:
+        print(f"load it with PyTorch alone: {_LOAD_HINT['.onnx' if path.suffix == '.onnx' else 'pt2']}")
     return 0
+
+
+_LOAD_HINT = {"pt2": "model = torch.export.load(FILE).module(); y = model(x)",
+              ".onnx": "onnxruntime.InferenceSession(FILE).run(None, {'x': x})[0]"}
 
 
 def _compare(args) -> int:
@@ -239,9 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="write a finished run's model as a file PyTorch alone loads")
     ex.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (OUT/runs/<run_id>) or its model.safetensors")
     ex.add_argument("--out", required=True, help="required: FILE.safetensors (safetensors), else a torch.save "
-                    "state dict (torch.load(FILE, weights_only=True) reads it)")
+                    "state dict (torch.load(FILE, weights_only=True) reads it); with --compact FILE.pt2 or FILE.onnx")
     ex.add_argument("--dense", action="store_true", help="pruning applied: plain nn.Sequential names "
                     "(encoder.0.weight, ...), no masks (default: weight_orig/weight_mask as torch.nn.utils.prune)")
+    ex.add_argument("--compact", action="store_true", help="the compact model, dead units removed, as a program: "
+                    "torch.export (load with torch.export.load(FILE).module()), or ONNX for FILE.onnx (needs "
+                    "pip install 'evoprune[onnx]')")
     ex.set_defaults(func=_export)
 
     d = sub.add_parser("compare", help="train the paper's full-size network once unpruned and once with each "

@@ -171,6 +171,30 @@ class AutoencoderGenome:
         """
         return Autoencoder(self.encoder.to_sequential(prune_layout), self.decoder.to_sequential(prune_layout))
 
+    def compact(self, sparse: str = "never", batch_size: int = 256, dtype: torch.dtype = torch.float32):
+        """This genome's masked network as a smaller ordinary module, its dead units removed.
+
+        See :func:`evoprune.compact.compact` for the rules; the output equals :meth:`to_module`'s.
+
+        Parameters
+        ----------
+        sparse
+            ``"never"`` (dense Linear weights), ``"always"`` (CSR) or ``"auto"`` (CSR where measured faster
+            for ``batch_size`` rows).
+        batch_size
+            Rows per call to time with ``sparse="auto"``.
+        dtype
+            Of the compact model's weights (``torch.float64`` checks the compaction without float32 rounding).
+
+        Returns
+        -------
+        ~evoprune.compact.CompactAutoencoder
+            The compact model (``n_params``, ``layouts``, ``save(path)``, ``file_size()``).
+        """
+        from .compact import compact
+
+        return compact(self, sparse=sparse, batch_size=batch_size, dtype=dtype)
+
     def __repr__(self) -> str:
         enc, dec = (s.sizes or (f"{s.in_shape}", f"{len(s.layers)} layers", f"{s.out_shape}")
                     for s in (self.arch.encoder, self.arch.decoder))

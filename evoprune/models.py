@@ -330,25 +330,36 @@ def export_state_dict(genome: AutoencoderGenome, dense: bool = False) -> dict[st
     return genome_tensors(genome)
 
 
-def export_model(run_dir_or_file: str | os.PathLike, out: str | os.PathLike, dense: bool = False) -> Path:
+def export_model(run_dir_or_file: str | os.PathLike, out: str | os.PathLike, dense: bool = False,
+                 compact: bool = False) -> Path:
     """Write a run's model as a file PyTorch alone loads: safetensors if ``out`` ends with ``.safetensors``,
-    else ``torch.save`` of a plain dict of tensors (``torch.load(out, weights_only=True)`` reads it).
+    else ``torch.save`` of a plain dict of tensors (``torch.load(out, weights_only=True)`` reads it); with
+    ``compact=True`` the compact model as a program (see :func:`~evoprune.compact.export_compact`).
 
     Parameters
     ----------
     run_dir_or_file
         A run folder or its model file.
     out
-        The file to write (``.safetensors`` or a ``torch.save`` file).
+        The file to write (``.safetensors`` or a ``torch.save`` file; with ``compact``, ``.pt2`` or ``.onnx``).
     dense
         As in :func:`export_state_dict`.
+    compact
+        Write the genome's :func:`~evoprune.compact.compact` model, dead units removed, as a ``torch.export``
+        program (``torch.export.load(out).module()`` runs it) or, for ``out`` ending with ``.onnx``, ONNX.
 
     Returns
     -------
     pathlib.Path
         ``out``.
     """
+    if dense and compact:
+        raise ValueError("export: choose dense (a state dict) or compact (a program), not both")
     genome = load_model(run_dir_or_file)
+    if compact:
+        from .compact import export_compact
+
+        return export_compact(genome.compact(), out)
     state = export_state_dict(genome, dense)
     out = Path(out)
     if out.suffix == ".safetensors":
