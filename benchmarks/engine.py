@@ -22,7 +22,7 @@ from torch import nn
 
 from evoprune.data import binary_clustering
 from evoprune.runs import RunConfig, run_trials
-from evoprune.study.config import load_study
+from evoprune.study.studyfile import load_study
 
 
 def plain_epoch_seconds(data: torch.Tensor, batch_size: int, device: torch.device, epochs: int = 7,

@@ -16,8 +16,8 @@ import timeit
 import torch
 from evoprune.kernels import neighbourhood_errors, reconstruction_errors
 
-from evoprune import fused
 from evoprune.architecture import Architecture
+from evoprune.backends import fused
 from evoprune.data import binary_clustering
 from evoprune.genome import AutoencoderGenome
 from evoprune.topology import Grid

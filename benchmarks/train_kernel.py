@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from evoprune.stack import GenomeStack, compile_enabled
 
-from evoprune import fused
 from evoprune.architecture import Architecture
+from evoprune.backends import fused
 from evoprune.data import binary_clustering
 from evoprune.genome import AutoencoderGenome
 

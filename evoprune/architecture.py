@@ -16,7 +16,7 @@ from torch import nn
 
 from .activations import ACTIVATIONS
 from .layers import Act, Layer, Linear, layers_from_sequential, sequence_forward
-from .validation import check_choice
+from .util.validation import check_choice
 
 __all__ = ["HalfSpec", "Architecture"]
 

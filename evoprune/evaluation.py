@@ -19,7 +19,7 @@ from .genome import AutoencoderGenome
 from .layers import check_rows
 from .losses import METRICS
 from .util.operator import Operator
-from .validation import check_choice
+from .util.validation import check_choice
 
 __all__ = ["WORST", "evaluate", "evaluate_tradeoff", "reconstruction_error", "reconstruction_errors",
            "pairing_errors", "neighbourhood_errors"]

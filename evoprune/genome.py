@@ -18,10 +18,11 @@ from torch import nn
 
 from .architecture import Architecture
 from .half import Half
+from .layers.autoencoder import Autoencoder
 from .rng import RNGLike, as_generator
-from .validation import check_positive
+from .util.validation import check_positive
 
-__all__ = ["AutoencoderGenome", "Autoencoder"]
+__all__ = ["AutoencoderGenome"]
 
 
 class AutoencoderGenome:
@@ -174,7 +175,7 @@ class AutoencoderGenome:
     def compact(self, sparse: str = "never", batch_size: int = 256, dtype: torch.dtype = torch.float32):
         """This genome's masked network as a smaller ordinary module, its dead units removed.
 
-        See :func:`evoprune.compact.compact` for the rules; the output equals :meth:`to_module`'s.
+        See :func:`evoprune.models.compact.compact` for the rules; the output equals :meth:`to_module`'s.
 
         Parameters
         ----------
@@ -188,10 +189,10 @@ class AutoencoderGenome:
 
         Returns
         -------
-        ~evoprune.compact.CompactAutoencoder
+        ~evoprune.models.compact.CompactAutoencoder
             The compact model (``n_params``, ``layouts``, ``save(path)``, ``file_size()``).
         """
-        from .compact import compact
+        from .models.compact import compact
 
         return compact(self, sparse=sparse, batch_size=batch_size, dtype=dtype)
 
@@ -205,30 +206,3 @@ class AutoencoderGenome:
             + (f", fitness={fit.values}" if fit is not None and fit.valid else "")
             + ")"
         )
-
-
-class Autoencoder(nn.Module):
-    """Plain encoder/decoder module exported from a genome.
-
-    Parameters
-    ----------
-    encoder
-        The encoder stack.
-    decoder
-        The decoder stack.
-    """
-
-    def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.decoder = decoder
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of ``x``: ``decoder(encoder(x))``.
-
-        Parameters
-        ----------
-        x
-            Input of shape ``(batch, input_dim)``.
-        """
-        return self.decoder(self.encoder(x))

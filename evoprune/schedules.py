@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .validation import check_choice, check_probability
+from .util.validation import check_choice, check_probability
 
 __all__ = [
     "Schedule",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .validation import check_amount
+from .util.validation import check_amount
 
 __all__ = ["selParsimony"]
 

@@ -22,7 +22,7 @@ from .layers import check_rows
 from .losses import METRICS
 from .rng import RNGLike, as_generator
 from .util.operator import Operator
-from .validation import check_choice, check_positive
+from .util.validation import check_choice, check_positive
 
 __all__ = ["LR_MUTATIONS", "LossSchedule", "LRDecay", "mutTrain", "mutLearningRate", "train_halves",
            "lr_decay_factor"]

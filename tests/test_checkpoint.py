@@ -22,8 +22,8 @@ from evoprune.study.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from evoprune.study.config import parse_study
 from evoprune.study.runner import TIMING_FIELDS, run_study
+from evoprune.study.studyfile import parse_study
 
 from .test_study import TINY
 

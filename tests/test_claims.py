@@ -251,7 +251,7 @@ def test_status_shows_who_holds_which_run(tmp_path, capsys):
     live = try_claim(runs / "grid__none__t00")
     _write_claim(runs / "grid__none__t01", heartbeat=time.time() - 500, host="node9", pid=77)
     try:
-        from evoprune.study.config import load_study
+        from evoprune.study.studyfile import load_study
 
         state = study_status(load_study(study), out)
         assert state["running"] == ["grid__none__t00"] and "grid__none__t01" in state["pending"]

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from evoprune.cli import main
-from evoprune.compare import compare_operators
+from evoprune.cli.compare import compare_operators
 
 
 def test_compare_writes_table_plot_and_logbooks(tmp_path, small_data, capsys):

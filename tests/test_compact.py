@@ -1,4 +1,4 @@
-"""Compaction (evoprune.compact): dead units removed, constants folded, same outputs, sparse layouts, export."""
+"""Compaction (evoprune.models.compact): dead units removed, constants folded, same outputs, sparse layouts, export."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from torch import nn
 
 from evoprune.architecture import Architecture, HalfSpec
 from evoprune.cli import main
-from evoprune.compact import (
+from evoprune.genome import AutoencoderGenome
+from evoprune.models import load_model, save_model
+from evoprune.models.compact import (
     SPARSE,
     CompactAutoencoder,
     ConstantOutput,
@@ -22,8 +24,6 @@ from evoprune.compact import (
     compact,
     export_compact,
 )
-from evoprune.genome import AutoencoderGenome
-from evoprune.models import load_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_MODELS = sorted((ROOT / "results" / "paper" / "models").glob("*.safetensors"))

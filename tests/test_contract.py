@@ -18,8 +18,8 @@ from evoprune.pruning import (
     mutPrune,
 )
 from evoprune.runs import RunConfig
-from evoprune.study.config import StudyError, load_study
 from evoprune.study.runner import run_study
+from evoprune.study.studyfile import StudyError, load_study
 from evoprune.testing import check_pruning_method, contract_architectures
 from evoprune.util.operator import Batch
 

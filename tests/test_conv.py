@@ -312,7 +312,7 @@ class _BrokenTrain:
 
 
 def _drifting_genome_from_tensors(arch, tensors, lr):
-    from evoprune.models import genome_from_tensors
+    from evoprune.models.files import genome_from_tensors
 
     g = genome_from_tensors(arch, tensors, lr)
     g.decoder.params[-1].add_(1e-3)

@@ -21,7 +21,7 @@ from evoprune.data import (
     digits,
     load_dataset,
 )
-from evoprune.datafiles import load_array, load_idx, read_idx
+from evoprune.data.files import load_array, load_idx, read_idx
 
 # --------------------------------------------------------------------------- helpers
 

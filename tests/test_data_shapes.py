@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from evoprune.data import Dataset, check_data, check_row_shape, digits, load_dataset
-from evoprune.datafiles import check_shape, load_array, load_idx
+from evoprune.data.files import check_shape, load_array, load_idx
 
 from .test_data import write_idx
 

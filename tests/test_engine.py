@@ -8,11 +8,11 @@ import pytest
 import torch
 from deap import creator
 
-from evoprune.device import check_device_name, resolve_device
+from evoprune.engine.variation import Operators, vary
 from evoprune.genome import Architecture, AutoencoderGenome
 from evoprune.runs import RunConfig, run, run_trials
+from evoprune.util.device import check_device_name, resolve_device
 from evoprune.util.operator import Batch, is_batched
-from evoprune.variation import Operators, vary
 
 from .test_algorithms import make_toolbox
 
@@ -59,7 +59,7 @@ def test_deaps_default_toolbox_map_varies_one_stack(small_arch, small_data, monk
     # DEAP's toolbox.map is partial(map): serial, so the stack must not be cut into chunks.
     from deap import base
 
-    import evoprune.variation as variation
+    import evoprune.engine.variation as variation
 
     calls = []
     real = variation.vary_stack

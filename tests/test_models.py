@@ -9,16 +9,10 @@ import evoprune
 from evoprune.architecture import Architecture
 from evoprune.cli import main
 from evoprune.genome import AutoencoderGenome
-from evoprune.models import (
-    MODEL_FILE,
-    POPULATION_FILE,
-    genome_tensors,
-    load_population,
-    model_metadata,
-    save_population,
-)
-from evoprune.study.config import parse_study
+from evoprune.models import load_population, model_metadata, save_population
+from evoprune.models.files import MODEL_FILE, POPULATION_FILE, genome_tensors
 from evoprune.study.runner import TIMING_FIELDS, run_study
+from evoprune.study.studyfile import parse_study
 
 from .test_study import TINY
 
@@ -163,7 +157,7 @@ def test_export_without_model_is_a_clear_error(study_out, tmp_path, capsys):
 def test_studies_without_model_files_still_resume_and_report(study_out, tmp_path):
     import shutil
 
-    from evoprune.study.report import report
+    from evoprune.report.report import report
 
     study, out, rows = study_out
     old = tmp_path / "old"

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from evoprune.cli import main
-from evoprune.study.config import StudyError, load_study
-from evoprune.study.load import load_logs, load_results
-from evoprune.study.pack import DROPPED_LOG_KEYS, pack
-from evoprune.study.report import report
+from evoprune.report.report import report
 from evoprune.study.runner import TIMING_FIELDS, run_study, study_status
-from evoprune.study.shards import Pack, read_pack
+from evoprune.study.store.load import load_logs, load_results
+from evoprune.study.store.pack import DROPPED_LOG_KEYS, pack
+from evoprune.study.store.shards import Pack, read_pack
+from evoprune.study.studyfile import StudyError, load_study
 
 from .test_study import TINY
 
@@ -231,7 +231,7 @@ def test_a_corrupt_or_truncated_pack_is_refused_naming_the_file(base, tmp_path, 
 
 
 def test_models_report_packs_what_the_masks_figure_draws(base, tmp_path):
-    from evoprune.study.analyse import best_runs
+    from evoprune.report.analyse import best_runs
 
     root, _, _ = base
     assert main(["pack", str(root / "ref"), str(tmp_path / "p"), "--models", "report"]) == 0

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from evoprune import plugins
 from evoprune.cli import main
 from evoprune.pruning import METHODS, unregister_method
 from evoprune.runs import RunConfig
+from evoprune.util import plugins
 
 ROOT = Path(__file__).resolve().parent.parent
 

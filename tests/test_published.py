@@ -24,7 +24,7 @@ from evoprune.pruning import ConjunctivePublished, VariancePublished, mutPrune
 from evoprune.runs import RunConfig
 from evoprune.runs.common import published_numbers
 from evoprune.schedules import PublishedClock, Schedule
-from evoprune.study.config import StudyError, parse_study
+from evoprune.study.studyfile import StudyError, parse_study
 from evoprune.training import LRDecay, lr_decay_factor, mutLearningRate, mutTrain, train_halves
 
 ARCH = Architecture.paper(40, 12, 4)

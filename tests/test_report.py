@@ -11,9 +11,9 @@ from deap import creator
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
+from evoprune.report.report import report, summary_text
 from evoprune.study import load_results
-from evoprune.study.load import SCHEMA
-from evoprune.study.report import report, summary_text
+from evoprune.study.store.load import SCHEMA
 
 GENS = 8
 # group -> (operator, schedule, centre of test L1, kept, hypervolume)
@@ -180,7 +180,8 @@ def test_missing_runs_dir_and_empty_study(tmp_path):
 
 
 def test_masks_figure_from_saved_models(tmp_path, small_arch):
-    from evoprune.models import MODEL_FILE, save_model
+    from evoprune.models import save_model
+    from evoprune.models.files import MODEL_FILE
 
     make_study(tmp_path, trials=2)
     genome = creator.Genome(small_arch, rng=0)
@@ -195,7 +196,7 @@ def test_masks_figure_from_saved_models(tmp_path, small_arch):
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
 def test_atomic_writes_follow_the_umask(tmp_path, umask, mode):
-    from evoprune.io import atomic_write_text
+    from evoprune.util.io import atomic_write_text
 
     old = os.umask(umask)
     try:

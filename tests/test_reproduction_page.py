@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evoprune.report import reproduction as rp
+from evoprune.report.analyse import ALPHA, best_per_operator
 from evoprune.study import load_results
-from evoprune.study import reproduction as rp
-from evoprune.study.analyse import ALPHA, best_per_operator
-from evoprune.study.config import load_study
-from evoprune.study.pack import pack
+from evoprune.study.store.pack import pack
+from evoprune.study.studyfile import load_study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "docs" / "_ext"))
 page_ext = pytest.importorskip("reproduction_page")

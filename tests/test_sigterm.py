@@ -12,8 +12,8 @@ import pytest
 from evoprune.cli import main
 from evoprune.study.checkpoint import latest_checkpoint
 from evoprune.study.claims import CLAIM, HISTORY
-from evoprune.study.config import load_study
 from evoprune.study.runner import TIMING_FIELDS, run_study
+from evoprune.study.studyfile import load_study
 
 from .test_claims import _eventually, _history
 from .test_study import TINY

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from evoprune.stats import a12_magnitude, compare_groups, min_pvalue, trials_needed, vargha_delaney_a12
+from evoprune.report.stats import a12_magnitude, compare_groups, min_pvalue, trials_needed, vargha_delaney_a12
 
 
 def test_a12_known_values_and_antisymmetry():
@@ -106,7 +106,7 @@ def test_holm_marks_significance_at_alpha():
 
 def test_signed_rank_test_with_ties_gives_scipys_numbers():
     """The vectorised exact test (ties or zeros, at most 13 pairs) and SciPy's agree exactly."""
-    from evoprune.stats import _wilcoxon
+    from evoprune.report.stats import _wilcoxon
 
     rng = np.random.default_rng(5)
     for n in (3, 6, 10, 13, 14):
@@ -117,7 +117,7 @@ def test_signed_rank_test_with_ties_gives_scipys_numbers():
 
 
 def test_holm_gives_statsmodels_numbers():
-    from evoprune.stats import holm
+    from evoprune.report.stats import holm
 
     rng = np.random.default_rng(2)
     for m in (1, 2, 5, 12):

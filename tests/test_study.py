@@ -10,8 +10,8 @@ import pytest
 
 from evoprune.parallel import ProcessMap
 from evoprune.study.checkpoint import CheckpointMismatch, checkpoints, latest_checkpoint
-from evoprune.study.config import StudyError, load_study, parse_study
 from evoprune.study.runner import TIMING_FIELDS, run_study, study_status
+from evoprune.study.studyfile import StudyError, load_study, parse_study
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evoprune.study.analyse import analyse
-from evoprune.study.config import StudyError, parse_study
+from evoprune.report.analyse import analyse
+from evoprune.report.report import report
 from evoprune.study.dispatch import Deadline, dispatch, parse_duration
 from evoprune.study.jobs import make_jobs
-from evoprune.study.report import report
+from evoprune.study.studyfile import StudyError, parse_study
 
 STUDY = """
 name = "order"

@@ -8,11 +8,11 @@ import torch
 from deap import creator, tools
 
 from evoprune.data import binary_clustering
+from evoprune.engine.tradeoff import TradeoffStatistics, hypervolume, l1_at_kept, pareto_front, run_points, summarise
 from evoprune.evaluation import reconstruction_error
+from evoprune.report.report import report
 from evoprune.runs import RunConfig, run, select_final
 from evoprune.runs.canonical import canonical_toolbox
-from evoprune.study.report import report
-from evoprune.tradeoff import TradeoffStatistics, hypervolume, l1_at_kept, pareto_front, run_points, summarise
 
 SMALL = {"hidden": 12, "latent": 4, "batch_size": 10}
 

@@ -11,10 +11,10 @@ import torch
 
 from evoprune.cli import main
 from evoprune.data import binary_clustering, digits
-from evoprune.plugins import PluginError, model_function, split_model_entry, user_model
 from evoprune.runs import RunConfig, get_setting, run
-from evoprune.study.config import StudyError, load_study, parse_study
+from evoprune.study.studyfile import StudyError, load_study, parse_study
 from evoprune.study.user_models import resolve_models
+from evoprune.util.plugins import PluginError, model_function, split_model_entry, user_model
 
 from .test_study import TINY
 

@@ -7,8 +7,8 @@ from evoprune.cli import main
 from evoprune.data import load_dataset
 from evoprune.runs import RunConfig
 from evoprune.study.checkpoint import CheckpointMismatch
-from evoprune.study.config import StudyError, load_study
 from evoprune.study.runner import run_study
+from evoprune.study.studyfile import StudyError, load_study
 
 STUDY = """
 name = "v"

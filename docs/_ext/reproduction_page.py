@@ -2,7 +2,7 @@
 
 At ``builder-inited`` it reads the pack folder (``reproduction_pack`` in ``conf.py``, default ``results/paper``;
 the environment variable ``EVOPRUNE_REPRODUCTION_PACK`` overrides it) with :func:`evoprune.study.load_results`
-and :func:`~evoprune.study.load.load_logs`, runs :mod:`evoprune.study.reproduction` and the report's figures, and
+and :func:`~evoprune.study.store.load.load_logs`, runs :mod:`evoprune.report.reproduction` and the report's figures, and
 writes ``docs/_generated/reproduction.inc`` (reST, included by ``reproduction.rst``) and its PNG figures.  No
 study is rerun; every evoprune number on the page comes from the pack.  The *published* column holds the
 paper's figures (read off its plots), the only numbers typed here.  Without a pack, or without finished runs
@@ -168,10 +168,10 @@ def _figure(name: str, alt: str, caption: str) -> list[str]:
 
 
 def _figures(setting: str, sdf: pd.DataFrame, analysis: dict, pack: Path, folder: Path) -> list[str]:
-    from evoprune.study import figures as fg
-    from evoprune.study.load import load_logs, model_path
-    from evoprune.study.masks import masks_figure
-    from evoprune.study.shards import packs_of
+    from evoprune.report import figures as fg
+    from evoprune.report.masks import masks_figure
+    from evoprune.study.store.load import load_logs, model_path
+    from evoprune.study.store.shards import packs_of
 
     s = re.sub(r"[^A-Za-z0-9_.-]+", "_", setting)
     out: list[str] = []
@@ -249,10 +249,10 @@ def page(pack: Path, folder: Path, workers: int = 2, machine: str = "this machin
     shown
         How the page names the pack folder (default: its path).
     """
+    from evoprune.report import reproduction as rp
+    from evoprune.report.analyse import best_per_operator, best_runs
     from evoprune.study import load_results
-    from evoprune.study import reproduction as rp
-    from evoprune.study.analyse import best_per_operator, best_runs
-    from evoprune.study.shards import is_pack, read_pack
+    from evoprune.study.store.shards import is_pack, read_pack
 
     shown = shown or str(pack)
     head = [".. This part of the page is generated at build time by docs/_ext/reproduction_page.py; do not edit.", ""]

@@ -16,7 +16,7 @@ The toolbox supplies the operators:
 
 Each algorithm is a thin driver around a generator of variation requests
 (``muLambdaSteps``, ``gridSteps``); the variation itself is
-:func:`evoprune.variation.vary`, written once.  Every random choice comes from
+:func:`evoprune.engine.variation.vary`, written once.  Every random choice comes from
 the ``rng`` argument (a seed or a NumPy Generator).
 """
 

@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from deap import tools
 
+from ..engine.variation import Operators, Steps, VaryRequest, evaluate_all, run_steps
 from ..evaluation import WORST, neighbourhood_errors, pairing_errors, reconstruction_errors
 from ..layers import check_rows
 from ..rng import RNGLike, as_generator, child_seeds
 from ..topology import Grid
-from ..validation import check_choice
-from ..variation import Operators, Steps, VaryRequest, evaluate_all, run_steps
+from ..util.validation import check_choice
 from .common import new_logbook, record
 
 #: Solution concepts by name (``best``, ``worst``, ``mean``): how an encoder (decoder) is scored from
@@ -276,7 +276,7 @@ def eaToroidalGrid(
                 enc = tournament(encoders of N)          # independent draws
                 dec = tournament(decoders of N)
                 child = (enc, dec) with cell c's learning rate
-            vary(children):                              # evoprune.variation.vary
+            vary(children):                              # evoprune.engine.variation.vary
                 p = schedule(t, ngen, |N|)
                 with probability p: prune(child)         # if prune_first
                 train(child)                             # one epoch (loss(t, ngen))

@@ -7,9 +7,9 @@ import time
 import numpy as np
 from deap import tools
 
+from ..engine.variation import Operators, Steps, VaryRequest, evaluate_all, run_steps
 from ..rng import RNGLike, as_generator, child_seeds
-from ..validation import check_probability
-from ..variation import Operators, Steps, VaryRequest, evaluate_all, run_steps
+from ..util.validation import check_probability
 from .common import new_logbook, record
 
 
@@ -29,10 +29,10 @@ def muLambdaSteps(
     checkpoint=None,
     resume_from=None,
 ) -> Steps:
-    """The (μ +/, λ) loop as an ask/tell generator: yields a :class:`~evoprune.variation.VaryRequest`
+    """The (μ +/, λ) loop as an ask/tell generator: yields a :class:`~evoprune.engine.variation.VaryRequest`
     per generation, receives the varied offspring, returns ``(population, logbook)``.
 
-    :func:`eaMuPlusLambda` drives one; :func:`evoprune.variation.lockstep` drives many together.
+    :func:`eaMuPlusLambda` drives one; :func:`evoprune.engine.variation.lockstep` drives many together.
 
     Parameters
     ----------
@@ -141,7 +141,7 @@ def eaMuPlusLambda(
                 with probability cxpb: child = mate(clone(p1), clone(p2))  # random parents
                 otherwise:             child = clone(random parent)
                 offspring += child
-            vary(offspring):                         # evoprune.variation.vary, one stack
+            vary(offspring):                         # evoprune.engine.variation.vary, one stack
                 with probability schedule(t, ngen, mu): prune(child)  # if prune_first
                 train(child)                         # one epoch (loss(t, ngen) if registered)
                 mutate(child)                        # e.g. learning-rate mutation

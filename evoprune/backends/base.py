@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from ..activations import ACTIVATIONS
 from ..losses import LOSSES, METRICS
-from ..validation import check_choice
+from ..util.validation import check_choice
 
 __all__ = ["Backend", "Stack", "TrainOptions", "adam_coefficients", "adam_update", "stacked_forward",
            "layer_outputs", "stack_halves", "stack_members"]

@@ -33,7 +33,7 @@ from types import ModuleType
 import torch
 from torch.utils import cpp_extension
 
-from ..io import atomic_write_text
+from ..util.io import atomic_write_text
 
 __all__ = ["Outcome", "STALE_SECONDS", "kernel_dir", "load_or_build"]
 

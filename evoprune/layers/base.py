@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..dataset import check_data
+from ..data.dataset import check_data
 
 __all__ = ["Layer", "LAYER_KINDS", "layer_from_dict", "check_rows"]
 

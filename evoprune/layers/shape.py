@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..activations import ACTIVATIONS
-from ..validation import check_choice
+from ..util.validation import check_choice
 from .base import Layer, member_batch
 
 __all__ = ["Act", "Flatten", "Unflatten", "Pool", "Upsample"]

@@ -32,9 +32,9 @@ import torch
 
 from ..backends import stack_halves, stacked_forward
 from ..layers import check_rows
-from ..plugins import load_entry_points
 from ..rng import RNGLike, as_generator
-from ..validation import check_amount, check_choice
+from ..util.plugins import load_entry_points
+from ..util.validation import check_amount, check_choice
 from .prune_stack import PruneStack
 
 #: Registered pruning methods by name, in definition order (the order of :func:`method_names`).
@@ -82,6 +82,8 @@ class PruningMethod:
     keeps_layers: ClassVar[bool] = True
     #: Which rows a data method reads whatever a run's ``pruning_data`` says (``None``: the run's choice).
     reads: ClassVar[str | None] = None
+    #: Whether the method reproduces the published code's behaviour, defects included (not one to choose).
+    published: ClassVar[bool] = False
 
     def __init__(self, amount: float | None = 0.1, scope: str = "layer") -> None:
         self.amount = None if amount is None else check_amount("amount", amount)

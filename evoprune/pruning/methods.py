@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..validation import check_positive, check_probability
+from ..util.validation import check_positive, check_probability
 from .base import PruneStack, PruningMethod
 
 

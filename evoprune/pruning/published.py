@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..validation import check_probability
+from ..util.validation import check_probability
 from .base import PruneStack, PruningMethod
 from .methods import _check_cases
 
@@ -41,6 +41,7 @@ class VariancePublished(PruningMethod):
     """
 
     name = "variance_published"
+    published = True
     needs_data = True
     paper_p = 0.1
     logits = True
@@ -115,6 +116,7 @@ class ConjunctivePublished(PruningMethod):
     """
 
     name = "conjunctive_published"
+    published = True
     unit = "neuron"
     needs_data = True
     paper_p = 0.5

@@ -5,12 +5,11 @@ Importing this package registers the built-in settings, ``canonical`` and ``grid
 
 from . import canonical, grid  # noqa: F401  (registers the settings)
 from .common import RunResult, ensure_creator, select_final, single_thread
-from .config import OPERATORS, SELECTIONS, RunConfig, operators
+from .config import SELECTIONS, RunConfig, operators
 from .registry import SETTINGS, Setting, get_setting, register_setting
 from .trials import run, run_trials
 
 __all__ = [
-    "OPERATORS",
     "SELECTIONS",
     "SETTINGS",
     "RunConfig",

@@ -12,15 +12,15 @@ from deap import base, creator, tools
 
 from ..backends import select_backend
 from ..data import check_row_shape
+from ..engine.tradeoff import TradeoffStatistics, run_points, summarise
 from ..evaluation import reconstruction_error, reconstruction_errors
 from ..genome import Architecture
-from ..io import logbook_records
 from ..metrics import PopulationErrors, default_stats, inference_time
-from ..plugins import user_model
 from ..pruning import mutPrune
 from ..schedules import PublishedClock, Schedule
-from ..tradeoff import TradeoffStatistics, run_points, summarise
 from ..training import LRDecay, mutLearningRate, mutTrain
+from ..util.io import logbook_records
+from ..util.plugins import user_model
 
 
 def ensure_creator() -> None:
@@ -102,7 +102,7 @@ class RunResult:
         What trained it: ``"fused"`` (the C++ CPU kernel), ``"torch"`` or ``"torch-layered"``
         (see :func:`~evoprune.backends.select_backend`).
     tradeoff
-        The run's trade-off summary (see :func:`~evoprune.tradeoff.summarise`).
+        The run's trade-off summary (see :func:`~evoprune.engine.tradeoff.summarise`).
     best
         The reported model (a genome), or ``None``.
     population

@@ -8,24 +8,23 @@ from typing import Any
 
 from ..algorithms import CONCEPTS, PAIRINGS
 from ..backends import TrainOptions
-from ..device import check_device_name
-from ..plugins import load_entry_points, split_model_entry
 from ..pruning import MASKS, METHODS, PruningMethod, get_method, method_names, paper_probability
 from ..schedules import SCHEDULES
 from ..topology import Grid
 from ..training import LR_MUTATIONS, LossSchedule, lr_decay_factor
-from ..validation import check_amount, check_choice, check_probability
+from ..util.device import check_device_name
+from ..util.plugins import load_entry_points, split_model_entry
+from ..util.validation import check_amount, check_choice, check_probability
 from .registry import get_setting
 
-#: The built-in operators ("none" and the pruning methods of evoprune itself); :func:`operators` is the live list.
-OPERATORS = ("none", *method_names())
 #: RunConfig fields that are passed to every pruning method that takes them.
 METHOD_FIELDS = ("amount", "n_cases")
 
 
-def operators() -> tuple[str, ...]:
-    """``"none"`` and every registered pruning method (a method defined after import included)."""
-    return ("none", *method_names())
+def operators(published: bool = True) -> tuple[str, ...]:
+    """``"none"`` and every registered pruning method (a method defined after import included); with
+    ``published=False``, without the methods that reproduce the published code's defects."""
+    return ("none", *(n for n in method_names() if published or not METHODS[n].published))
 #: Survivor selections of the canonical setting (``always``: the child replaces its parent, as published).
 SELECTIONS = ("parsimony", "best", "nsga2", "always")
 #: The fields that reproduce the published code's conditions, with their (evoprune) defaults; a field at its
@@ -97,7 +96,7 @@ class RunConfig:
     model
         A user model instead of the built-in network (``hidden``/``latent``): ``"module:function"``,
         a function returning ``(encoder, decoder)`` ``nn.Sequential`` stacks (see
-        :func:`~evoprune.plugins.user_model`); initial weights still come from the run's seed.
+        :func:`~evoprune.util.plugins.user_model`); initial weights still come from the run's seed.
     adam_betas
         Adam's betas (published: ``(0.5, 0.999)``, ``canonical_ae_training.py`` ``evaluate_ann_canonical`` and
         ``lipi_ae_base.py`` ``update_ann``).

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from deap import base
 
-from ..plugins import load_entry_points
+from ..util.plugins import load_entry_points
 
 #: Settings by name (``canonical``, ``grid``; a user's own once registered).
 SETTINGS: dict[str, Setting] = {}
@@ -73,7 +73,7 @@ class Setting:
         raise NotImplementedError
 
     def steps(self, cfg, data, toolbox, population: list, rng, stats, checkpoint, resume_from):
-        """The ask/tell algorithm generator of the run (see :mod:`evoprune.variation`).
+        """The ask/tell algorithm generator of the run (see :mod:`evoprune.engine.variation`).
 
         Parameters
         ----------

@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..data import Dataset
-from ..device import resolve_device
-from ..variation import Operators, Steps, lockstep
+from ..engine.variation import Operators, Steps, lockstep
+from ..util.device import resolve_device
 from .common import RunResult, finish, published_numbers
 from .config import RunConfig
 from .registry import get_setting

@@ -5,7 +5,7 @@ __all__ = ["load_results"]
 
 def __getattr__(name: str):
     if name == "load_results":  # pandas is imported only when results are read
-        from .load import load_results
+        from .store.load import load_results
 
         return load_results
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -38,8 +38,8 @@ import torch
 from deap import creator, tools
 
 from ..half import Half
-from ..io import atomic_write_bytes
-from ..models import arch_from_dict, arch_to_dict, read_header
+from ..models.files import arch_from_dict, arch_to_dict, read_header
+from ..util.io import atomic_write_bytes
 
 FORMAT_VERSION = 2
 KIND = "checkpoint"

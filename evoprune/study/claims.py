@@ -34,7 +34,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..io import create_exclusive, replace_atomic
+from ..util.io import create_exclusive, replace_atomic
 
 __all__ = ["Claim", "try_claim", "claim_state", "read_claim"]
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import RunSpec
 from .errors import StudyError
+from .studyfile import RunSpec
 
 __all__ = ["Deadline", "dispatch", "parse_duration"]
 
@@ -27,7 +27,7 @@ _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\
 def parse_duration(text: str | float | int) -> float:
     """Seconds of a duration such as ``2h30m``, ``45m``, ``90s``, ``1h`` or plain seconds (``5400``).
 
-    Raises :class:`~evoprune.study.config.StudyError` naming the text for anything else, and for zero or
+    Raises :class:`~evoprune.study.studyfile.StudyError` naming the text for anything else, and for zero or
     negative durations.
 
     Parameters

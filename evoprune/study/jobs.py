@@ -19,13 +19,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..io import atomic_write_text, logbook_records, write_jsonl
-from ..models import MODEL_FILE, POPULATION_FILE, save_model, save_population
-from ..plugins import import_plugins
+from ..models.files import MODEL_FILE, POPULATION_FILE, save_model, save_population
 from ..runs import ensure_creator, get_setting, run_trials, single_thread
+from ..util.io import atomic_write_text, logbook_records, write_jsonl
+from ..util.plugins import import_plugins
 from .checkpoint import CheckpointMismatch, checkpoints, latest_checkpoint, old_checkpoints, save_checkpoint
 from .claims import try_claim
-from .config import RunSpec, Study, StudyError
+from .studyfile import RunSpec, Study, StudyError
 
 __all__ = ["JobTask", "TRIALS_PER_JOB", "make_jobs"]
 

@@ -30,7 +30,7 @@ study, its data (loaded once), and that ``OUT`` holds this study or none (its
 Jobs start in trial-major order (:func:`~evoprune.study.jobs.make_jobs`), so a study stopped early
 holds balanced blocks of trials.  With a time limit no job starts that would not finish in time
 (:mod:`evoprune.study.dispatch`); ``trials`` runs a prefix of the study (the same runs, ids and
-fingerprints).  Runs packed into shards (:mod:`evoprune.study.pack`) that ``OUT`` was continued
+fingerprints).  Runs packed into shards (:mod:`evoprune.study.store.pack`) that ``OUT`` was continued
 from (``packs``, recorded in ``OUT/packs.json``) count as finished.
 """
 
@@ -45,14 +45,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..io import atomic_write_text
+from ..util.io import atomic_write_text
 from .checkpoint import CheckpointMismatch, checkpoints
 from .claims import claim_state
-from .config import RunSpec, Study, StudyError, load_study
 from .dispatch import Deadline, dispatch, parse_duration
 from .jobs import JobTask, check_same_config, default_trials_per_job, make_jobs, read_json, run_dir
-from .shards import check_same_study, link_packs, linked_packs, read_pack
 from .sharing import finish_claimed
+from .store.shards import check_same_study, link_packs, linked_packs, read_pack
+from .studyfile import RunSpec, Study, StudyError, load_study
 
 __all__ = ["run_study", "study_status", "is_finished"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..architecture import Architecture
-from ..plugins import PluginError, model_function, user_model
+from ..util.plugins import PluginError, model_function, user_model
 from .errors import _fail
 
 __all__ = ["resolve_models"]
@@ -33,7 +33,7 @@ def resolve_models(path: Any, study: Any) -> Any:
     path
         The study file (named in errors).
     study
-        The parsed :class:`~evoprune.study.config.Study`.
+        The parsed :class:`~evoprune.study.studyfile.Study`.
 
     Raises
     ------

@@ -20,7 +20,7 @@ import torch
 from ..architecture import Architecture
 from ..evaluation import reconstruction_error, reconstruction_errors
 from ..genome import AutoencoderGenome
-from ..models import genome_from_tensors, genome_tensors
+from ..models.files import genome_from_tensors, genome_tensors
 from ..pruning import mutPrune
 from ..training import mutTrain
 from ..util.operator import Batch

@@ -34,10 +34,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from evoprune.report.report import report
 from evoprune.study import load_results
-from evoprune.study.config import StudyError, load_study
-from evoprune.study.report import report
 from evoprune.study.runner import run_study
+from evoprune.study.studyfile import StudyError, load_study
 
 STUDY = """\
 name = "tiny"
@@ -86,7 +86,7 @@ study_file.write_text(STUDY)
 #    arguments, so every run of the study sees the same data. Rows are vectors by
 #    default; ``images = true`` gives ``digits`` as 1 × 8 × 8 images, and a file's
 #    ``shape = "keep"`` keeps its rows' shape (``shape = [1, 28, 28]`` reshapes them;
-#    see :func:`evoprune.datafiles.load_array`). The rows' shape must be the shape the
+#    see :func:`evoprune.data.files.load_array`). The rows' shape must be the shape the
 #    network takes: ``data rows have shape (64,) but the architecture takes (1, 8, 8)``
 #    stops a run whose data and network do not fit.
 # ``[run]``
@@ -219,7 +219,7 @@ study_file.write_text(STUDY)
 # Checking a study
 # ----------------
 #
-# :func:`evoprune.study.config.load_study` reads and checks the whole file before
+# :func:`evoprune.study.studyfile.load_study` reads and checks the whole file before
 # anything runs: unknown keys, values of the wrong type, unknown data-set arguments
 # and every combination of the factors. A group is named by its operator and
 # schedule; without pruning the schedule means nothing, so ``none`` is one group,
@@ -265,7 +265,7 @@ for key in ["run_id", "seed", "test_l1", "fraction_kept", "hypervolume"]:
 # %%
 # On the command line the same run is ``evoprune run tiny.toml --out out``; at the
 # end it prints the median test L1, fraction kept and hypervolume of each group
-# (:func:`evoprune.study.report.summary_text`) and writes the report:
+# (:func:`evoprune.report.report.summary_text`) and writes the report:
 #
 # * without ``--workers`` (or with ``--workers 1``) the runs go one after another in
 #   that process, with a progress bar;
@@ -284,7 +284,7 @@ for key in ["run_id", "seed", "test_l1", "fraction_kept", "hypervolume"]:
 #
 # :func:`evoprune.study.load_results` gives the finished runs as a pandas
 # DataFrame, one row per run (the columns are
-# :data:`evoprune.study.load.SCHEMA`), so any summary is one ``groupby`` away:
+# :data:`evoprune.study.store.load.SCHEMA`), so any summary is one ``groupby`` away:
 
 df = load_results(out)
 columns = ["group", "trial", "test_l1", "fraction_kept", "hypervolume"]
@@ -303,7 +303,7 @@ print(medians.round(4).to_string())
 # The report
 # ----------
 #
-# :func:`evoprune.study.report.report` (what ``evoprune report OUT`` runs, and
+# :func:`evoprune.report.report.report` (what ``evoprune report OUT`` runs, and
 # ``evoprune run`` at its end) reads the finished runs and writes ``OUT/report/``:
 # ``report.md`` with the group table (median and interquartile range), the best
 # schedule per operator, the tests the design asks for (operators within each

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plots import plt, save_figure
 from .figures import colour
+from .plots import plt, save_figure
 
 __all__ = ["masks_figure"]
 

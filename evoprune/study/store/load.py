@@ -7,7 +7,7 @@ A study output directory ``OUT`` holds one folder per run::
     OUT/runs/<run_id>/model.safetensors  # the run's reported model (studies since models are saved)
 
 and, if it was continued from packs (``OUT/packs.json``), their runs count too.  A pack folder
-(:mod:`evoprune.study.shards`) is read the same way.
+(:mod:`evoprune.study.store.shards`) is read the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..tradeoff import LEVELS, level_key
+from ...engine.tradeoff import LEVELS, level_key
 from .shards import is_pack, linked_packs, packs_of
 
 __all__ = ["SCHEMA", "load_logs", "scan"]
@@ -50,9 +50,6 @@ SCHEMA: dict[str, tuple[str, str]] = {
     "wall_time": ("float64", "seconds the run took"),
     "inference_time": ("float64", "seconds of one forward pass over the test set"),
     "generations": ("Int64", "generations run"),
-    "published_train_l1": ("float64", "report_metric = published: training L1 averaged over every cell"),
-    "published_kept": ("float64", "report_metric = published: fraction kept right after each cell's last "
-                                  "pruning, averaged"),
 }
 _REQUIRED = ("setting", "group", "test_l1", "fraction_kept")
 _NUMERIC = ("test_l1", "fraction_kept")
@@ -160,7 +157,7 @@ def scan(out: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
 def load_results(out: str | os.PathLike) -> pd.DataFrame:
     """The finished runs of a study as a DataFrame, one row per run.
 
-    Columns are those of :data:`~evoprune.study.load.SCHEMA` (in that order, missing values as NA)
+    Columns are those of :data:`~evoprune.study.store.load.SCHEMA` (in that order, missing values as NA)
     followed by any other scalar key of the result files.  Rows are sorted by
     setting, group and trial.  Unfinished runs are left out; a corrupt
     ``result.json`` (not JSON, not an object, missing ``setting``, ``group``,
@@ -181,7 +178,7 @@ def load_results(out: str | os.PathLike) -> pd.DataFrame:
 def load_logs(out: str | os.PathLike, run_ids) -> dict[str, list[dict]]:
     """Each run's ``log.jsonl`` records, keyed by run id (an empty list where a run has no log).
 
-    A packed run's records come from its pack (its scalar statistics; see :mod:`evoprune.study.pack`).
+    A packed run's records come from its pack (its scalar statistics; see :mod:`evoprune.study.store.pack`).
 
     Parameters
     ----------
@@ -209,9 +206,9 @@ def model_path(out: str | os.PathLike, run_id: str, packs: list | None = None) -
     run_id
         The run.
     packs
-        The packs of ``out`` if already read (:func:`~evoprune.study.shards.packs_of`).
+        The packs of ``out`` if already read (:func:`~evoprune.study.store.shards.packs_of`).
     """
-    from ..models import MODEL_FILE
+    from ...models.files import MODEL_FILE
 
     p = Path(out) / "runs" / run_id / MODEL_FILE
     if p.is_file():

@@ -10,8 +10,8 @@ global RNG state and nothing is downloaded.
 
 * :func:`binary_clustering` -- Baldi's synthetic binary clustering data.
 * :func:`digits` -- scikit-learn's bundled 8x8 digits (``pip install evoprune[data]``).
-* :func:`~evoprune.datafiles.load_array` -- a local ``.npy`` / ``.npz`` file.
-* :func:`~evoprune.datafiles.read_idx` / :func:`~evoprune.datafiles.load_idx` -- MNIST-format IDX files
+* :func:`~evoprune.data.files.load_array` -- a local ``.npy`` / ``.npz`` file.
+* :func:`~evoprune.data.files.read_idx` / :func:`~evoprune.data.files.load_idx` -- MNIST-format IDX files
   (optionally gzipped).
 * :func:`load_dataset` -- one entry point for all of the above, by name or path.
 """
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .datafiles import SeedLike, _split, load_array, load_idx
 from .dataset import Dataset, _check_fraction, _check_positive_int, _check_probability, check_data, check_row_shape
+from .files import SeedLike, _split, load_array, load_idx
 
 __all__ = ["DATASETS", "Dataset", "binary_clustering", "check_data", "check_row_shape", "digits", "load_dataset"]
 

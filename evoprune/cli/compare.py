@@ -8,10 +8,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .data import Dataset, binary_clustering
-from .io import atomic_write_text, write_jsonl
-from .plots import plot_curves
-from .runs import OPERATORS, RunConfig, RunResult, run, single_thread
+from ..data import Dataset, binary_clustering
+from ..report.plots import plot_curves
+from ..runs import RunConfig, RunResult, operators, run, single_thread
+from ..util.io import atomic_write_text, write_jsonl
 
 __all__ = ["compare_operators"]
 
@@ -65,7 +65,8 @@ def compare_operators(out: str | Path = "out/compare", generations: int = 200, s
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     single_thread()
-    cfgs = [RunConfig(operator=op, schedule=schedule, generations=generations, **config) for op in OPERATORS]
+    cfgs = [RunConfig(operator=op, schedule=schedule, generations=generations, **config)
+            for op in operators(published=False)]
     data = data if data is not None else binary_clustering(seed=seed)
     t0 = time.perf_counter()
     if workers > 1:

@@ -9,10 +9,10 @@ from importlib import metadata
 
 import torch
 
-from . import __version__
-from .architecture import Architecture
-from .backends import select_backend
-from .backends.build import kernel_dir
+from .. import __version__
+from ..architecture import Architecture
+from ..backends import select_backend
+from ..backends.build import kernel_dir
 
 __all__ = ["describe"]
 

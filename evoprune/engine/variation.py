@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from .training import train_kwargs
-from .util.operator import Batch, is_batched
+from ..training import train_kwargs
+from ..util.operator import Batch, is_batched
 
 __all__ = ["Operators", "VaryRequest", "vary", "vary_stack", "lockstep", "run_steps", "evaluate_all"]
 

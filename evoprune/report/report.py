@@ -1,14 +1,14 @@
 """The report of a finished (or partly finished) study: ``OUT/report/``.
 
 :func:`report` reads the finished runs (:func:`~evoprune.study.load_results`),
-compares what the study asks (:mod:`evoprune.study.analyse`) and writes
-``report.md``, CSV and LaTeX tables (:mod:`evoprune.study.tables`) and PNG
-figures per setting (:mod:`evoprune.study.figures`, :mod:`evoprune.study.masks`).
+compares what the study asks (:mod:`evoprune.report.analyse`) and writes
+``report.md``, CSV and LaTeX tables (:mod:`evoprune.report.tables`) and PNG
+figures per setting (:mod:`evoprune.report.figures`, :mod:`evoprune.report.masks`).
 :func:`summary_text` is the short table ``evoprune run`` and ``evoprune report`` print.
 
 Examples
 --------
->>> from evoprune.study.report import report, summary_text  # doctest: +SKIP
+>>> from evoprune.report.report import report, summary_text  # doctest: +SKIP
 >>> path = report("out/study")                                # doctest: +SKIP
 >>> print(summary_text("out/study"))                          # doctest: +SKIP
 """
@@ -22,15 +22,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import atomic_write_text
 from ..runs import SETTINGS
+from ..study.store.load import load_logs, load_results, model_path, scan
+from ..study.store.shards import packs_of
+from ..study.studyfile import load_study
+from ..util.io import atomic_write_text
 from . import figures as fg
 from . import tables as tb
 from .analyse import ALPHA, analyse, ordered
-from .config import load_study
-from .load import load_logs, load_results, model_path, scan
 from .masks import masks_figure
-from .shards import packs_of
 
 __all__ = ["report", "summary_text"]
 

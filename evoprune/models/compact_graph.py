@@ -1,4 +1,4 @@
-"""The analysis behind :func:`evoprune.compact.compact` (internal): which units of a masked autoencoder can go.
+"""The analysis behind :func:`evoprune.models.compact.compact` (internal): which units of a masked autoencoder can go.
 
 The autoencoder is read as one chain of *stages* (parametric layers, encoder's then decoder's) joined by
 *links* (the parameter-free layers between two stages, the encoder/decoder boundary included).  A link's
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from .layers import Act, Flatten, Layer, Linear, Unflatten
+from ..layers import Act, Flatten, Layer, Linear, Unflatten
 
 __all__: list[str] = []
 

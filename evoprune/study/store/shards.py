@@ -1,4 +1,4 @@
-"""Reading packed studies: a folder of append-only shards that :mod:`evoprune.study.pack` writes.
+"""Reading packed studies: a folder of append-only shards that :mod:`evoprune.study.store.pack` writes.
 
 A pack folder ``DIR`` holds::
 
@@ -24,9 +24,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..io import atomic_write_text
-from ..runs import get_setting
-from .config import Study, StudyError, parse_study
+from ...runs import get_setting
+from ...util.io import atomic_write_text
+from ..studyfile import Study, StudyError, parse_study
 
 __all__ = ["Pack", "is_pack", "read_pack"]
 
@@ -225,7 +225,7 @@ def read_study_text(path: Path) -> tuple[str, Study]:
 def read_pack(path: str | os.PathLike) -> Pack:
     """Read and check a pack folder: its study and every shard (manifest, checksums, same study).
 
-    Raises :class:`~evoprune.study.config.StudyError` naming the folder, shard or file at fault.
+    Raises :class:`~evoprune.study.studyfile.StudyError` naming the folder, shard or file at fault.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Data from local files: NumPy ``.npy`` / ``.npz`` arrays and MNIST-format IDX files.
 
-Both loaders return a :class:`~evoprune.dataset.Dataset`; rows the file does not split
+Both loaders return a :class:`~evoprune.data.dataset.Dataset`; rows the file does not split
 are split by a seeded permutation (the helpers here are shared with :mod:`evoprune.data`).
 Rows are flattened to vectors unless ``shape="keep"`` (the file's row shape, e.g. images)
 or a row shape such as ``shape=(1, 28, 28)`` is asked for (:func:`check_shape`).

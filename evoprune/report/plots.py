@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .io import atomic_write_bytes  # noqa: E402
+from ..util.io import atomic_write_bytes  # noqa: E402
 
 __all__ = ["save_figure", "plot_curves"]
 

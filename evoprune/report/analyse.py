@@ -14,7 +14,7 @@ trials.  On a partly finished study a family's blocked tests use the trials
 finished in every group it compares (the others are left out, and the report
 says so).  Where a family is not blocked (fewer than two such trials, different
 seeds) Kruskal–Wallis and Mann–Whitney U are used.  Holm's correction runs within a
-family; A12 is given for every pair (see :func:`evoprune.stats.compare_groups`).
+family; A12 is given for every pair (see :func:`evoprune.report.stats.compare_groups`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from .. import stats as st
 from ..pruning import method_names
+from . import stats as st
 
 __all__ = ["analyse", "compare"]
 
@@ -124,7 +124,7 @@ def families(df: pd.DataFrame) -> list[tuple[str, list[str], list[tuple[str, str
 
 
 def compare(df: pd.DataFrame, metrics: list[tuple[str, str, bool]]) -> list[dict]:
-    """One result per (family, metric): see :func:`evoprune.stats.compare_groups`, plus family and metric.
+    """One result per (family, metric): see :func:`evoprune.report.stats.compare_groups`, plus family and metric.
 
     Parameters
     ----------

@@ -33,7 +33,7 @@ import torch
 from deap import base
 from deap.benchmarks.tools import hypervolume as _deap_hypervolume
 
-from .evaluation import reconstruction_errors
+from ..evaluation import reconstruction_errors
 
 __all__ = [
     "REFERENCE",
@@ -155,7 +155,7 @@ def run_points(records: Iterable[dict], final: Sequence[float] | None = None) ->
     Parameters
     ----------
     records
-        The run's logbook records (see :func:`evoprune.io.logbook_records`).
+        The run's logbook records (see :func:`evoprune.util.io.logbook_records`).
     final
         The final model's point, if any.
 

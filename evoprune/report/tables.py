@@ -8,7 +8,7 @@ import pandas as pd
 
 from .analyse import group_order
 
-__all__: list[str] = []  # the report's building blocks; evoprune.study.report is the entry point
+__all__: list[str] = []  # the report's building blocks; evoprune.report.report is the entry point
 
 #: Columns summarised per group, each with its short label.
 SUMMARY = {"test_l1": "test L1", "fraction_kept": "kept", "hypervolume": "HV"}
@@ -65,7 +65,7 @@ def markdown_best(best: pd.DataFrame) -> str:
     Parameters
     ----------
     best
-        The rows of ``evoprune.study.analyse.best_per_operator``.
+        The rows of ``evoprune.report.analyse.best_per_operator``.
     """
     cols = {"operator": "operator", "schedule": "best schedule", "n": "n", "hypervolume": "HV median",
             "test_l1": "test L1 median", "fraction_kept": "kept median"}
@@ -87,7 +87,7 @@ def markdown_comparisons(results: list[dict]) -> str:
     Parameters
     ----------
     results
-        The results of :func:`evoprune.study.analyse.compare`.
+        The results of :func:`evoprune.report.analyse.compare`.
     """
     rows: dict[str, dict] = {}
     for r in results:

@@ -42,11 +42,11 @@ from typing import Any
 
 import torch
 
-from .architecture import Architecture, HalfSpec
-from .genome import AutoencoderGenome
-from .half import Half
-from .io import atomic_write_bytes
-from .layers import layer_from_dict
+from ..architecture import Architecture, HalfSpec
+from ..genome import AutoencoderGenome
+from ..half import Half
+from ..layers import layer_from_dict
+from ..util.io import atomic_write_bytes
 
 __all__ = [
     "save_model",
@@ -334,7 +334,7 @@ def export_model(run_dir_or_file: str | os.PathLike, out: str | os.PathLike, den
                  compact: bool = False) -> Path:
     """Write a run's model as a file PyTorch alone loads: safetensors if ``out`` ends with ``.safetensors``,
     else ``torch.save`` of a plain dict of tensors (``torch.load(out, weights_only=True)`` reads it); with
-    ``compact=True`` the compact model as a program (see :func:`~evoprune.compact.export_compact`).
+    ``compact=True`` the compact model as a program (see :func:`~evoprune.models.compact.export_compact`).
 
     Parameters
     ----------
@@ -345,7 +345,7 @@ def export_model(run_dir_or_file: str | os.PathLike, out: str | os.PathLike, den
     dense
         As in :func:`export_state_dict`.
     compact
-        Write the genome's :func:`~evoprune.compact.compact` model, dead units removed, as a ``torch.export``
+        Write the genome's :func:`~evoprune.models.compact.compact` model, dead units removed, as a ``torch.export``
         program (``torch.export.load(out).module()`` runs it) or, for ``out`` ending with ``.onnx``, ONNX.
 
     Returns

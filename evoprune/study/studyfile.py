@@ -61,9 +61,9 @@ from typing import Any
 import numpy as np
 
 from ..data import DATASETS, Dataset, load_dataset
-from ..plugins import PluginError, import_plugins
 from ..runs import SETTINGS, RunConfig
 from ..runs.config import METHOD_FIELDS
+from ..util.plugins import PluginError, import_plugins
 from .errors import StudyError, _fail
 from .pruning_table import check_pruning_table, merge_pruning, method_fields
 from .user_models import resolve_models

@@ -45,9 +45,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..layers.autoencoder import Autoencoder
+from ..util.io import atomic_write_bytes
 from .compact_graph import constant_output, kept_units, link_op, plan, stage_layer
-from .genome import Autoencoder
-from .io import atomic_write_bytes
 
 __all__ = ["SPARSE", "compact", "CompactAutoencoder", "SelectInputs", "SparseLinear", "ConstantOutput",
            "export_compact"]

@@ -1,7 +1,7 @@
 """Packing a study: its finished runs as one compact, append-only shard of a pack folder.
 
 :func:`pack` writes the finished runs of a study output folder that the pack folder does not hold
-yet as a new shard (see :mod:`evoprune.study.shards` for the layout): configurations and results in
+yet as a new shard (see :mod:`evoprune.study.store.shards` for the layout): configurations and results in
 ``runs.parquet``, the per-generation statistics in ``logs.parquet`` (float32, zstd).  What can be
 recomputed is left out: the trade-off front repeated in every log record (the run's final front
 stays in its result) and the log's ``test_l1`` / ``kept`` (copies of the setting's own keys).
@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_write_bytes, atomic_write_text
-from ..models import MODEL_FILE
-from .analyse import best_runs
-from .config import StudyError, load_study
-from .jobs import read_json
+from ...models.files import MODEL_FILE
+from ...report.analyse import best_runs
+from ...util.io import atomic_write_bytes, atomic_write_text
+from ..jobs import read_json
+from ..studyfile import StudyError, load_study
 from .load import load_logs, scan
 from .shards import (
     FORMAT,

@@ -44,8 +44,8 @@ def _run(args) -> int:
             return _run_study(args)
         except _Terminated:
             pass
-    from .study.config import load_study
-    from .study.runner import study_status
+    from ..study.runner import study_status
+    from ..study.studyfile import load_study
 
     study = load_study(args.study, imports=args.imports)
     finished = set(study_status(study, args.out)["finished"]) if Path(args.out, "study.toml").is_file() else set()
@@ -61,14 +61,14 @@ def _run_ids(study, trials: int | None) -> list[str]:
 
 
 def _run_study(args) -> int:
-    from .study.config import load_study
-    from .study.dispatch import parse_duration
-    from .study.report import report, summary_text
-    from .study.runner import run_study
+    from ..report.report import report, summary_text
+    from ..study.dispatch import parse_duration
+    from ..study.runner import run_study
+    from ..study.studyfile import load_study
 
     study = load_study(args.study, imports=args.imports)
     if args.device is not None:
-        from .device import resolve_device
+        from ..util.device import resolve_device
 
         resolve_device(args.device)  # a device this machine lacks is refused before anything runs
     time_limit = None if args.time_limit is None else parse_duration(args.time_limit)
@@ -82,12 +82,12 @@ def _run_study(args) -> int:
         except ImportError as e:
             raise ValueError(f"--scheduler needs dask.distributed (pip install 'dask[distributed]'): {e}") from e
 
-        from .parallel import dask_map
+        from ..parallel import dask_map
 
         with Client(args.scheduler) as client:
             rows = run_study(study, args.out, dask_map(client), **kw)
     elif args.workers > 1:
-        from .parallel import ProcessMap
+        from ..parallel import ProcessMap
 
         with ProcessMap(args.workers) as pmap:
             rows = run_study(study, args.out, pmap, **kw)
@@ -104,7 +104,7 @@ def _run_study(args) -> int:
 
 
 def _report(args) -> int:
-    from .study.report import report, summary_text
+    from ..report.report import report, summary_text
 
     path = report(args.out)
     print(summary_text(args.out))
@@ -113,7 +113,7 @@ def _report(args) -> int:
 
 
 def _pack(args) -> int:
-    from .study.pack import pack
+    from ..study.store.pack import pack
 
     shard, n = pack(args.out, args.dir, models=args.models)
     print(f"packed {n} runs into {shard}" if shard else f"nothing to pack: {args.dir} holds every finished run "
@@ -122,10 +122,10 @@ def _pack(args) -> int:
 
 
 def _status(args) -> int:
-    from .study.config import load_study
-    from .study.runner import study_status
-    from .study.shards import is_pack, read_pack
-    from .study.sharing import describe_claims
+    from ..study.runner import study_status
+    from ..study.sharing import describe_claims
+    from ..study.store.shards import is_pack, read_pack
+    from ..study.studyfile import load_study
 
     if is_pack(args.out):
         pack = read_pack(args.out)
@@ -149,7 +149,7 @@ def _status(args) -> int:
 
 
 def _export(args) -> int:
-    from .models import export_model
+    from ..models import export_model
 
     path = export_model(args.run_dir, args.out, dense=args.dense, compact=args.compact)
     print(f"wrote {path}")
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     int
         The exit status.
     """
-    from .study.checkpoint import CheckpointMismatch
+    from ..study.checkpoint import CheckpointMismatch
 
     args = build_parser().parse_args(argv)
     try:

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..plots import plt, save_figure
+from ..engine.tradeoff import pareto_front
 from ..pruning import method_names
 from ..schedules import SCHEDULES
-from ..stats import vargha_delaney_a12
-from ..tradeoff import pareto_front
 from .analyse import BASELINE, group_order, ordered
+from .plots import plt, save_figure
+from .stats import vargha_delaney_a12
 
 __all__ = ["colour", "marker", "heatmap", "curves", "boxes", "scatter", "a12_matrix"]
 
@@ -145,7 +145,7 @@ def curves(setting: str, df: pd.DataFrame, logs: Mapping[str, list[dict]], path:
     df
         The results (rows of :func:`evoprune.study.load_results`).
     logs
-        Each run's log records by run id (see :func:`~evoprune.study.load.load_logs`).
+        Each run's log records by run id (see :func:`~evoprune.study.store.load.load_logs`).
     path
         The PNG file to write.
     """

@@ -4,7 +4,8 @@ Everything here is computed from a study folder or a pack folder (:func:`~evopru
 
 * :func:`rank_combinations`: per setting and metric, the operator × schedule groups ranked by median over the
   trials finished in every group (the blocked design), with Friedman's test across them and Holm-corrected
-  Wilcoxon signed-rank tests and A12 of the best against each other group (:func:`evoprune.stats.compare_groups`);
+  Wilcoxon signed-rank tests and A12 of the best against each other group
+  (:func:`evoprune.report.stats.compare_groups`);
 * :func:`claim_rows`: the paper's two claims (an activation-guided operator beats RANDOM in canonical training;
   RANDOM beats the guided ones in coevolution), each tested on the trade-off hypervolume of every operator at its
   best schedule, with a verdict at the number of trials there are;
@@ -27,11 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import stats as st
 from ..data import binary_clustering
+from ..study.store.shards import packs_of
+from ..study.studyfile import Study
+from . import stats as st
 from .analyse import ALPHA, BASELINE, _blocked_values, best_per_operator, group_order
-from .config import Study
-from .shards import packs_of
 
 __all__ = ["FLOOR_TOLERANCE", "METRICS", "CLAIMS", "CLAIM_METRIC", "loss_floor", "fronts", "add_kept_at_floor",
            "rank_combinations", "claim_rows", "wall_times"]
@@ -124,7 +125,7 @@ def rank_combinations(df: pd.DataFrame, col: str, higher: bool) -> dict[str, Any
 
     The medians, the Friedman test (three groups or more) and the Wilcoxon signed-rank tests of the best group
     against each other one (Holm-corrected) use the trials finished in every group; with fewer than two such
-    trials, every run, Kruskal–Wallis and Mann–Whitney U (see :mod:`evoprune.study.analyse`).
+    trials, every run, Kruskal–Wallis and Mann–Whitney U (see :mod:`evoprune.report.analyse`).
 
     Parameters
     ----------
