@@ -44,6 +44,17 @@ def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "
     Genomes of one architecture run together, on the backend chosen for them, ``rows`` rows at a time.  On
     a CPU every genome's first layer runs in one matrix product over the rows (each output summed as in a
     product of its own, so the errors equal those of genomes evaluated one at a time, bit for bit).
+
+    Parameters
+    ----------
+    genomes
+        The genomes (anything with ``encoder`` and ``decoder`` halves).
+    data
+        Evaluation data, ``(samples, input_dim)``.
+    metric
+        A key of :data:`~evoprune.losses.METRICS`.
+    rows
+        Rows per chunk.
     """
     check_metric(metric)
     genomes = list(genomes)

@@ -97,7 +97,17 @@ class LossSchedule:
 def lr_decay_factor(decay: str, t: int, T: int) -> float:
     """The learning rate's factor at generation ``t`` (1..T) under ``decay``: ``"none"`` (1), or
     ``"step:<every>:<gamma>"``, ``gamma ** ((t - 1) // max(1, int(every·T)))`` as ``torch.optim.lr_scheduler.StepLR``
-    stepped after every epoch (the published canonical training's ``step:0.25:0.1``)."""
+    stepped after every epoch (the published canonical training's ``step:0.25:0.1``).
+
+    Parameters
+    ----------
+    decay
+        ``"none"`` or ``"step:<every>:<gamma>"``.
+    t
+        Generation, 1..T.
+    T
+        Number of generations.
+    """
     if decay == "none":
         return 1.0
     parts = decay.split(":") if isinstance(decay, str) else []

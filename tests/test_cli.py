@@ -4,13 +4,17 @@ import pytest
 
 from evoprune.cli import main
 from evoprune.cli.compare import compare_operators
+from evoprune.runs import operators
 
 
 def test_compare_writes_table_plot_and_logbooks(tmp_path, small_data, capsys):
     results = compare_operators(tmp_path, generations=6, seed=0, data=small_data, hidden=12, latent=4)
     out = capsys.readouterr().out
-    assert [r.label for r in results] == ["none", "random-exponential", "variance-exponential",
-                                         "conjunctive-exponential", "magnitude-exponential"]
+    labels = [r.label for r in results]  # every registered method (a test's own ones too), the published aside
+    assert labels[:5] == ["none", "random-exponential", "variance-exponential", "conjunctive-exponential",
+                          "magnitude-exponential"]
+    assert labels == ["none", *(f"{m}-exponential" for m in operators(published=False)[1:])]
+    assert not any("published" in label for label in labels)
     for r in results:
         assert f"| {r.label} | {r.test_l1:.4f}" in out
         rows = [json.loads(line) for line in (tmp_path / f"{r.label}.jsonl").read_text().splitlines()]

@@ -325,7 +325,7 @@ def generate(app) -> None:
     """``builder-inited``: write ``_generated/reproduction.inc`` and its figures from the pack."""
     from sphinx.util import logging
 
-    from evoprune.study.errors import StudyError
+    from evoprune.study.checks import StudyError
 
     folder = Path(app.srcdir) / "_generated"
     configured = app.config.reproduction_pack

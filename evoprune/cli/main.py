@@ -8,7 +8,8 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+
+from ..study.store.layout import runs_dir, study_file
 
 __all__ = ["build_parser", "main"]
 
@@ -48,7 +49,7 @@ def _run(args) -> int:
     from ..study.studyfile import load_study
 
     study = load_study(args.study, imports=args.imports)
-    finished = set(study_status(study, args.out)["finished"]) if Path(args.out, "study.toml").is_file() else set()
+    finished = set(study_status(study, args.out)["finished"]) if study_file(args.out).is_file() else set()
     ids = _run_ids(study, args.trials)
     print(f"stopped by SIGTERM: {sum(i in finished for i in ids)}/{len(ids)} runs finished; run the same command "
           "to continue (unfinished runs resume from their last checkpoint)", flush=True)
@@ -132,14 +133,14 @@ def _status(args) -> int:
         print(f"{args.out}: pack of study {pack.study.name!r}: {len(pack.runs)}/{len(pack.study.runs())} runs "
               f"in {len(pack.shards)} shards")
         return 0
-    study_file = Path(args.out) / "study.toml"
-    if not study_file.is_file():
-        raise ValueError(f"{args.out} has no study.toml: not a study output folder")
-    state = study_status(load_study(study_file, imports=args.imports, check_models=False), args.out)
+    saved = study_file(args.out)
+    if not saved.is_file():
+        raise ValueError(f"{args.out} has no {saved.name}: not a study output folder")
+    state = study_status(load_study(saved, imports=args.imports, check_models=False), args.out)
     total = sum(len(v) for v in state.values())
     print(f"{args.out}: {len(state['finished'])}/{total} runs finished, {len(state['running'])} running, "
           f"{len(state['started'])} started, {len(state['pending'])} pending")
-    for line in describe_claims(Path(args.out) / "runs", state["running"] + state["started"] + state["pending"]):
+    for line in describe_claims(runs_dir(args.out), state["running"] + state["started"] + state["pending"]):
         print(f"  {line}")
     if args.verbose:
         for key in ("started", "pending"):

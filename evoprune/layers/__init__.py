@@ -4,13 +4,14 @@ A dense half (Linear layers and activations, :class:`~evoprune.architecture.Half
 its own fast paths; any other half is a sequence of these layers and runs on the general torch path.
 """
 
+from .autoencoder import Autoencoder
 from .base import LAYER_KINDS, Layer, check_rows, layer_from_dict
 from .conv import Conv, ConvTranspose, Linear
 from .sequence import layers_from_sequential, neuron_activity, sequence_forward
 from .shape import Act, Flatten, Pool, Unflatten, Upsample
 
 __all__ = [
-    "LAYER_KINDS", "Layer", "check_rows", "layer_from_dict", "Conv", "ConvTranspose", "Linear",
+    "Autoencoder", "LAYER_KINDS", "Layer", "check_rows", "layer_from_dict", "Conv", "ConvTranspose", "Linear",
     "layers_from_sequential", "neuron_activity", "sequence_forward", "Act", "Flatten", "Pool", "Unflatten",
     "Upsample",
 ]

@@ -24,7 +24,7 @@ name (as scikit-learn estimators do).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -345,28 +345,3 @@ def paper_probability(name: str) -> float:
     """
     p = METHODS[name].paper_p
     return DEFAULT_P if p is None else float(p)
-
-
-class _NeedsData(Mapping):
-    """Live view: names of registered methods that need data (``name in NEEDS_DATA``)."""
-
-    def _names(self) -> list[str]:
-        return [n for n, c in METHODS.items() if c.needs_data]
-
-    def __getitem__(self, name: str) -> bool:
-        if name not in self._names():
-            raise KeyError(name)
-        return True
-
-    def __iter__(self):
-        return iter(self._names())
-
-    def __len__(self) -> int:
-        return len(self._names())
-
-    def __repr__(self) -> str:
-        return f"NEEDS_DATA({self._names()})"
-
-
-#: Names of the registered methods that need activation data (a live view of :data:`METHODS`).
-NEEDS_DATA = _NeedsData()

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..runs import SETTINGS
+from ..study.store.layout import study_file
 from ..study.store.load import load_logs, load_results, model_path, scan
 from ..study.store.shards import packs_of
 from ..study.studyfile import load_study
@@ -59,7 +60,7 @@ def _safe(name: str) -> str:
 def _study_size(out: Path) -> int | None:
     """The number of runs of the study in ``out`` (its ``study.toml``); None without a readable one."""
     try:
-        return len(load_study(out / "study.toml", check_models=False).runs())
+        return len(load_study(study_file(out), check_models=False).runs())
     except (OSError, ValueError):
         return None
 

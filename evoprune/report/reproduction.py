@@ -22,13 +22,13 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..data import binary_clustering
+from ..study.store.layout import RESULT_FILE, run_dir
 from ..study.store.shards import packs_of
 from ..study.studyfile import Study
 from . import stats as st
@@ -83,7 +83,7 @@ def fronts(out: str | os.PathLike, run_ids) -> dict[str, list]:
     """
     got: dict[str, list] = {}
     for r in map(str, run_ids):
-        f = Path(out) / "runs" / r / "result.json"
+        f = run_dir(out, r) / RESULT_FILE
         if f.is_file():
             got[r] = json.loads(f.read_text(encoding="utf-8")).get("front") or []
     rest = {str(r) for r in run_ids} - set(got)

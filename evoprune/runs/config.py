@@ -22,8 +22,13 @@ METHOD_FIELDS = ("amount", "n_cases")
 
 
 def operators(published: bool = True) -> tuple[str, ...]:
-    """``"none"`` and every registered pruning method (a method defined after import included); with
-    ``published=False``, without the methods that reproduce the published code's defects."""
+    """``"none"`` and every registered pruning method (a method defined after import included).
+
+    Parameters
+    ----------
+    published
+        Include the methods that reproduce the published code's defects (``variance_published``, ...).
+    """
     return ("none", *(n for n in method_names() if published or not METHODS[n].published))
 #: Survivor selections of the canonical setting (``always``: the child replaces its parent, as published).
 SELECTIONS = ("parsimony", "best", "nsga2", "always")

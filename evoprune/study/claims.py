@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..util.io import create_exclusive, replace_atomic
+from .store import layout
 
 __all__ = ["Claim", "try_claim", "claim_state", "read_claim"]
 
@@ -45,10 +46,10 @@ STALE_HEARTBEATS = 5
 #: An unreadable claim file younger than this is taken as being written (held), not as stale.
 UNREADABLE_GRACE_S = 5.0
 
-CLAIM = "claim.json"
-HISTORY = "claims.log"
+CLAIM = layout.CLAIM_FILE
+HISTORY = layout.CLAIMS_LOG
 #: The file whose presence marks a run finished (a finished run is never claimed).
-DONE = "result.json"
+DONE = layout.RESULT_FILE
 
 
 def _now() -> float:

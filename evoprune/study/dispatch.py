@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import StudyError
+from .checks import StudyError
 from .studyfile import RunSpec
 
 __all__ = ["Deadline", "dispatch", "parse_duration"]

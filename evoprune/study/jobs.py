@@ -19,12 +19,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..models.files import MODEL_FILE, POPULATION_FILE, save_model, save_population
+from ..models.files import save_model, save_population
 from ..runs import ensure_creator, get_setting, run_trials, single_thread
 from ..util.io import atomic_write_text, logbook_records, write_jsonl
 from ..util.plugins import import_plugins
 from .checkpoint import CheckpointMismatch, checkpoints, latest_checkpoint, old_checkpoints, save_checkpoint
 from .claims import try_claim
+from .store import layout
 from .studyfile import RunSpec, Study, StudyError
 
 __all__ = ["JobTask", "TRIALS_PER_JOB", "make_jobs"]
@@ -47,7 +48,7 @@ def default_trials_per_job(device: str) -> int:
 
 
 def run_dir(out: str | Path, spec: RunSpec) -> Path:
-    return Path(out) / "runs" / spec.run_id
+    return layout.run_dir(out, spec.run_id)
 
 
 def read_json(path: Path) -> Any:
@@ -60,7 +61,7 @@ def read_json(path: Path) -> Any:
 
 def check_same_config(d: Path, fingerprint: str) -> None:
     """Refuse to mix runs of different configurations in one output folder."""
-    cfg = d / "config.json"
+    cfg = d / layout.CONFIG_FILE
     if cfg.is_file():
         saved = read_json(cfg)
         old = saved.get("fingerprint") if isinstance(saved, dict) else None
@@ -128,7 +129,7 @@ class JobTask:
             for spec in specs:
                 d = run_dir(self.out, spec)
                 check_same_config(d, spec.fingerprint(self.study.data))
-                done = d / "result.json"
+                done = d / layout.RESULT_FILE
                 claim = None if done.is_file() else try_claim(d)
                 if claim is None:
                     rows[spec.run_id] = read_json(done) if done.is_file() else None
@@ -150,7 +151,7 @@ class JobTask:
                     "fingerprint": fp, "config": spec.config.as_dict(), "data": self.study.data}
                    for spec, fp in zip(specs, fingerprints, strict=True)]
         for d, run_config in zip(dirs, configs, strict=True):
-            atomic_write_text(d / "config.json", json.dumps(run_config, indent=1))
+            atomic_write_text(d / layout.CONFIG_FILE, json.dumps(run_config, indent=1))
         data = self.study.load_data()
         ensure_creator()  # checkpoints name creator classes; a fresh worker process must have them first
         resumes = [latest_checkpoint(d, fp) for d, fp in zip(dirs, fingerprints, strict=True)]
@@ -167,7 +168,7 @@ class JobTask:
                 # checkpoint and at most every LOG_SECONDS in between.
                 due = gen % every == 0 or gen == cfg.generations
                 if due or time.monotonic() - last[0] >= LOG_SECONDS:
-                    write_jsonl(d / "log.jsonl", normalise(logbook_records(logbook), cfg.setting))
+                    write_jsonl(d / layout.LOG_FILE, normalise(logbook_records(logbook), cfg.setting))
                     last[0] = time.monotonic()
                 if due:
                     wall = before + (time.perf_counter() - start) / len(specs)  # as run_trials shares it
@@ -190,18 +191,18 @@ class JobTask:
                 bar.close()
         rows = {}
         for spec, d, result, run_config in zip(specs, dirs, results, configs, strict=True):
-            write_jsonl(d / "log.jsonl", normalise(result.records, cfg.setting))
+            write_jsonl(d / layout.LOG_FILE, normalise(result.records, cfg.setting))
             # the model files come before result.json: a finished run always has them
-            save_model(d / MODEL_FILE, result.best, run_id=spec.run_id, config=run_config,
+            save_model(d / layout.MODEL_FILE, result.best, run_id=spec.run_id, config=run_config,
                        test_l1=result.test_l1, train_l1=result.train_l1)
             if cfg.setting == "grid":
-                save_population(d / POPULATION_FILE, result.population, run_id=spec.run_id, config=run_config)
+                save_population(d / layout.POPULATION_FILE, result.population, run_id=spec.run_id, config=run_config)
             row = {"run_id": spec.run_id, "setting": cfg.setting, "operator": cfg.operator,
                    "schedule": cfg.schedule if cfg.operator != "none" else "-",
                    "p": cfg.probability if cfg.operator != "none" else 0.0, "amount": cfg.amount,
                    "group": spec.group, "trial": spec.trial, "seed": spec.seed, "generations": cfg.generations,
                    **{k: v for k, v in result.summary().items() if k not in ("label", "seed")}}
-            atomic_write_text(d / "result.json", json.dumps(row, indent=1, sort_keys=True))
+            atomic_write_text(d / layout.RESULT_FILE, json.dumps(row, indent=1, sort_keys=True))
             for ckpt in checkpoints(d) + old_checkpoints(d):  # finished: the result replaces the checkpoints
                 ckpt.unlink(missing_ok=True)
             rows[spec.run_id] = row

@@ -51,6 +51,7 @@ from .claims import claim_state
 from .dispatch import Deadline, dispatch, parse_duration
 from .jobs import JobTask, check_same_config, default_trials_per_job, make_jobs, read_json, run_dir
 from .sharing import finish_claimed
+from .store import layout
 from .store.shards import check_same_study, link_packs, linked_packs, read_pack
 from .studyfile import RunSpec, Study, StudyError, load_study
 
@@ -70,12 +71,12 @@ def is_finished(out: str | Path, spec: RunSpec) -> bool:
     spec
         The run.
     """
-    return (run_dir(out, spec) / "result.json").is_file()
+    return layout.finished(run_dir(out, spec))
 
 
 def _check_same_study(out: Path, study: Study) -> None:
     """Refuse to run a study into a folder that holds a different one (its ``study.toml``)."""
-    saved = out / "study.toml"
+    saved = layout.study_file(out)
     if not saved.is_file():
         return
     try:  # the copy of an unnamed study is named after its original file, not "study"
@@ -200,10 +201,10 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
         trials_per_job = study.trials_per_job or default_trials_per_job(device or specs[0].config.device)
     if isinstance(trials_per_job, bool) or not isinstance(trials_per_job, int) or trials_per_job < 1:
         raise StudyError(f"trials_per_job must be an integer >= 1, got {trials_per_job!r}")
-    copy = None if (out / "study.toml").is_file() else _study_copy(study)
+    copy = None if layout.study_file(out).is_file() else _study_copy(study)
     out.mkdir(parents=True, exist_ok=True)
     if copy is not None:
-        atomic_write_text(out / "study.toml", copy)
+        atomic_write_text(layout.study_file(out), copy)
     if packs:
         link_packs(out, list(packs))
     todo = [s for s in specs if s.run_id not in packed and not is_finished(out, s)]
@@ -227,7 +228,7 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
             finish_claimed(todo, lambda s: run_dir(out, s), run_some, progress=waited)
         except _Stopped:
             pass
-    return [packed[s.run_id] if s.run_id in packed else read_json(run_dir(out, s) / "result.json")
+    return [packed[s.run_id] if s.run_id in packed else read_json(run_dir(out, s) / layout.RESULT_FILE)
             for s in specs if s.run_id in packed or is_finished(out, s)]
 
 
@@ -247,11 +248,11 @@ def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:
     packed = _packed(study, specs, linked_packs(out))
     for spec in specs:
         d = run_dir(out, spec)
-        if (d / "result.json").is_file() or spec.run_id in packed:
+        if layout.finished(d) or spec.run_id in packed:
             state["finished"].append(spec.run_id)
         elif (claim_state(d) or ("",))[0] == "held":
             state["running"].append(spec.run_id)
-        elif (d / "log.jsonl").is_file() or checkpoints(d):
+        elif (d / layout.LOG_FILE).is_file() or checkpoints(d):
             state["started"].append(spec.run_id)
         else:
             state["pending"].append(spec.run_id)

@@ -47,9 +47,7 @@ Everything is checked before anything runs; errors name the file and the key.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import inspect
 import itertools
 import json
 import tomllib
@@ -60,19 +58,26 @@ from typing import Any
 
 import numpy as np
 
-from ..data import DATASETS, Dataset, load_dataset
+from ..data import Dataset, load_dataset
 from ..runs import SETTINGS, RunConfig
-from ..runs.config import METHOD_FIELDS
 from ..util.plugins import PluginError, import_plugins
-from .errors import StudyError, _fail
-from .pruning_table import check_pruning_table, merge_pruning, method_fields
+from .checks import (
+    RUN_FIELDS,
+    StudyError,
+    check_data_table,
+    check_run_table,
+    check_value,
+    fail,
+    merge_pruning,
+    method_fields,
+)
 from .user_models import resolve_models
 
 __all__ = ["Study", "RunSpec", "StudyError", "load_study", "parse_study"]
 
 TOP_KEYS = {"name", "description", "imports", "seed", "trials", "checkpoint_every", "trials_per_job", "data", "run",
             "settings", "factors", "groups"}
-RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}  # "pruning" is a table, checked on its own
+
 _PRIMARY = ("setting", "operator", "schedule")
 
 
@@ -236,75 +241,12 @@ def group_label(cfg: RunConfig, extra: dict[str, Any]) -> str:
     return cfg.label + "".join(f"-{k}{v}" for k, v in extra.items())
 
 
-#: Python types a TOML value may have for each RunConfig field type, and how to say it.
-_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "int": (int, "int"),
-    "float": ((int, float), "float"),
-    "float | None": ((int, float), "float"),
-    "str": (str, "str"),
-    "str | None": (str, "str"),  # None (the default) cannot be written in TOML: leave the key out
-    "bool": (bool, "true or false"),
-    "bool | None": (bool, "true or false"),  # None (the default) cannot be written in TOML: leave the key out
-}
-
-
-def _check_type(path, key: str, value: Any, field: dataclasses.Field) -> None:
-    expected = _TYPES.get(str(field.type))
-    if expected is None:
-        return
-    types, words = expected
-    if (isinstance(value, bool) and types is not bool) or not isinstance(value, types):
-        raise _fail(path, key, f"expected {words}, got {type(value).__name__} {value!r}")
-
-
-def _check_value(path, key: str, field: str, value: Any) -> None:
-    """Type-check one RunConfig value and let RunConfig validate it alone (names, ranges)."""
-    _check_type(path, key, value, RUN_FIELDS[field])
-    try:
-        RunConfig(**{field: value})
-    except (ValueError, TypeError) as e:
-        raise _fail(path, key, str(e)) from e
-
-
-def _check_run_table(path, prefix: str, table: Any) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise _fail(path, prefix, f"expected a table, got {table!r}")
-    for k, v in table.items():
-        if k not in RUN_FIELDS:
-            raise _fail(path, f"{prefix}.{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
-        if k == "pruning":
-            check_pruning_table(path, f"{prefix}.pruning", v, _check_value)
-            continue
-        _check_value(path, f"{prefix}.{k}", k, v)
-    for k in METHOD_FIELDS:
-        if k in table and k in table.get("pruning", {}):
-            raise _fail(path, f"{prefix}.pruning.{k}", f"also set as {prefix}.{k}: set it in one place")
-    return dict(table)
-
-
-def _check_data(path, table: Any) -> dict[str, Any]:
-    if not isinstance(table, dict) or "name" not in table:
-        raise _fail(path, "data", "needs a table with at least 'name' (a dataset or a .npy/.npz/IDX path)")
-    name = table["name"]
-    if not isinstance(name, str) or not name:
-        raise _fail(path, "data.name", f"expected a dataset name or a file path (a string), got {name!r}")
-    func = DATASETS.get(name)
-    if func is not None:
-        params = set(inspect.signature(func).parameters)
-        for k in table:
-            if k != "name" and k not in params:
-                raise _fail(
-                    path, f"data.{k}", f"unknown argument of dataset {name!r}; valid: {', '.join(sorted(params))}"
-                )
-    return dict(table)
-
-
 def _import_modules(path, raw: dict, extra: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Import ``extra`` (next to the study file, in the current folder, then on sys.path), then the study's
     ``imports`` (next to its file, then on sys.path)."""
     names = raw.get("imports", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise _fail(path, "imports", f"expected a list of module names, got {names!r}")
+        raise fail(path, "imports", f"expected a list of module names, got {names!r}")
     here = [Path(str(path)).parent] if Path(str(path)).is_file() else []
     try:
         folders = import_plugins(extra, [*here, Path.cwd()])
@@ -313,7 +255,7 @@ def _import_modules(path, raw: dict, extra: Sequence[str]) -> tuple[tuple[str, .
     try:
         folders += import_plugins(names, here)
     except PluginError as e:
-        raise _fail(path, "imports", str(e)) from e
+        raise fail(path, "imports", str(e)) from e
     return tuple(dict.fromkeys([*names, *extra])), tuple(dict.fromkeys(folders))
 
 
@@ -344,50 +286,50 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
         raise StudyError(f"{path}: not valid TOML: {e}") from e
     for k in raw:
         if k not in TOP_KEYS:
-            raise _fail(path, k, f"unknown key; valid: {', '.join(sorted(TOP_KEYS))}")
+            raise fail(path, k, f"unknown key; valid: {', '.join(sorted(TOP_KEYS))}")
     modules, folders = _import_modules(path, raw, imports)  # they may register the methods named below
     for key, default in (("seed", 0), ("trials", 30), ("checkpoint_every", 10), ("trials_per_job", 1)):
         v = raw.get(key, default)
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "seed" else 1):
-            raise _fail(path, key, f"expected an integer >= {0 if key == 'seed' else 1}, got {v!r}")
-    run = _check_run_table(path, "run", raw.get("run", {}))
+            raise fail(path, key, f"expected an integer >= {0 if key == 'seed' else 1}, got {v!r}")
+    run = check_run_table(path, "run", raw.get("run", {}))
     settings = raw.get("settings", {})
     if not isinstance(settings, dict):
-        raise _fail(path, "settings", "expected tables [settings.canonical] / [settings.grid]")
+        raise fail(path, "settings", "expected tables [settings.canonical] / [settings.grid]")
     for name, table in settings.items():
         if name not in SETTINGS:
-            raise _fail(path, f"settings.{name}", f"unknown setting; valid: {', '.join(SETTINGS)}")
-        settings[name] = _check_run_table(path, f"settings.{name}", table)
+            raise fail(path, f"settings.{name}", f"unknown setting; valid: {', '.join(SETTINGS)}")
+        settings[name] = check_run_table(path, f"settings.{name}", table)
     factors = raw.get("factors", {})
     if not isinstance(factors, dict):
-        raise _fail(path, "factors", "expected a table of lists")
+        raise fail(path, "factors", "expected a table of lists")
     for k, values in factors.items():
         if k not in RUN_FIELDS or k == "pruning":
-            raise _fail(path, f"factors.{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
+            raise fail(path, f"factors.{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
         if not isinstance(values, list) or not values:
-            raise _fail(path, f"factors.{k}", f"expected a non-empty list, got {values!r}")
+            raise fail(path, f"factors.{k}", f"expected a non-empty list, got {values!r}")
         for v in values:
-            _check_value(path, f"factors.{k}", k, v)
+            check_value(path, f"factors.{k}", k, v)
     groups = raw.get("groups", [])
     if not isinstance(groups, list) or not all(isinstance(g, dict) and g for g in groups):
-        raise _fail(path, "groups", "expected [[groups]] tables, each with the fields of one group")
+        raise fail(path, "groups", "expected [[groups]] tables, each with the fields of one group")
     for i, g in enumerate(groups):
         for k, v in g.items():
             if k == "variant":
                 if not (isinstance(v, str) and v and all(c.isalnum() or c in "-_." for c in v)):
-                    raise _fail(path, f"groups[{i}].variant", f"expected a name of letters, digits, - _ or ., got "
+                    raise fail(path, f"groups[{i}].variant", f"expected a name of letters, digits, - _ or ., got "
                                                               f"{v!r}")
                 continue
             if k not in RUN_FIELDS or k == "pruning":
-                raise _fail(path, f"groups[{i}].{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
-            _check_value(path, f"groups[{i}].{k}", k, v)
+                raise fail(path, f"groups[{i}].{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
+            check_value(path, f"groups[{i}].{k}", k, v)
     study = Study(
         name=str(raw.get("name", default_name or Path(str(path)).stem)),
         path=str(path),
         seed=raw.get("seed", 0),
         trials=raw.get("trials", 30),
         checkpoint_every=raw.get("checkpoint_every", 10),
-        data=_check_data(path, raw.get("data", {"name": "binary_clustering"})),
+        data=check_data_table(path, raw.get("data", {"name": "binary_clustering"})),
         run=run,
         settings=settings,
         factors=factors,

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..architecture import Architecture
 from ..util.plugins import PluginError, model_function, user_model
-from .errors import _fail
+from .checks import fail
 
 __all__ = ["resolve_models"]
 
@@ -49,9 +49,9 @@ def resolve_models(path: Any, study: Any) -> Any:
             found += model_function(entry, folders)[1]
             Architecture.from_modules(*user_model(entry, folders))
         except PluginError as e:
-            raise _fail(path, key, str(e)) from e
+            raise fail(path, key, str(e)) from e
         except (ValueError, TypeError) as e:  # modules that make no architecture
-            raise _fail(path, key, f"model {entry!r} returned modules evoprune cannot use: {e}") from e
+            raise fail(path, key, f"model {entry!r} returned modules evoprune cannot use: {e}") from e
         modules.append(entry.split(":")[0])
     return dataclasses.replace(study, imports=tuple(dict.fromkeys(modules)),
                                plugin_folders=tuple(dict.fromkeys(found)))

@@ -237,7 +237,7 @@ for spec in runs[:4] + runs[-2:]:
 # A mistake in the file stops everything before any run starts, with a message that
 # names the file and the key. ``evoprune run`` prints it as
 # ``evoprune: error: ...`` and exits with status 2; from Python the error is a
-# :class:`evoprune.study.errors.StudyError`:
+# :class:`evoprune.study.checks.StudyError`:
 
 for wrong, right in [('"magnitude"]', '"magnitud"]'),
                      ("generations = 30", "generatoins = 30")]:

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ...engine.tradeoff import LEVELS, level_key
+from . import layout
 from .shards import is_pack, linked_packs, packs_of
 
 __all__ = ["SCHEMA", "load_logs", "scan"]
@@ -56,7 +57,7 @@ _NUMERIC = ("test_l1", "fraction_kept")
 
 
 def _runs_dir(out: str | os.PathLike) -> Path:
-    runs = Path(out) / "runs"
+    runs = layout.runs_dir(out)
     if not runs.is_dir():
         raise FileNotFoundError(
             f"no study runs found: {runs} does not exist (is {Path(out)} a study output directory?)")
@@ -139,9 +140,9 @@ def scan(out: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
         The study's output folder, or a pack folder.
     """
     rows, unfinished = [], []
-    if not is_pack(out) and ((Path(out) / "runs").is_dir() or not linked_packs(out)):
+    if not is_pack(out) and (layout.runs_dir(out).is_dir() or not linked_packs(out)):
         for run_dir in sorted(p for p in _runs_dir(out).iterdir() if p.is_dir()):
-            result = run_dir / "result.json"
+            result = run_dir / layout.RESULT_FILE
             if not result.is_file():
                 unfinished.append(run_dir.name)
             elif (row := _read_result(result)) is not None:
@@ -188,8 +189,8 @@ def load_logs(out: str | os.PathLike, run_ids) -> dict[str, list[dict]]:
         The runs whose logs to read.
     """
     run_ids = [str(r) for r in run_ids]
-    local = set() if is_pack(out) else {r for r in run_ids if (Path(out) / "runs" / r / "log.jsonl").is_file()}
-    logs = {r: _read_log(Path(out) / "runs" / r / "log.jsonl") for r in local}
+    local = set() if is_pack(out) else {r for r in run_ids if (layout.run_dir(out, r) / layout.LOG_FILE).is_file()}
+    logs = {r: _read_log(layout.run_dir(out, r) / layout.LOG_FILE) for r in local}
     rest = [r for r in run_ids if r not in local]
     for pack in packs_of(out) if rest else []:
         logs.update(pack.logs(r for r in rest if r not in logs))
@@ -208,9 +209,8 @@ def model_path(out: str | os.PathLike, run_id: str, packs: list | None = None) -
     packs
         The packs of ``out`` if already read (:func:`~evoprune.study.store.shards.packs_of`).
     """
-    from ...models.files import MODEL_FILE
 
-    p = Path(out) / "runs" / run_id / MODEL_FILE
+    p = layout.run_dir(out, run_id) / layout.MODEL_FILE
     if p.is_file():
         return p
     packs = packs_of(out) if packs is None else packs

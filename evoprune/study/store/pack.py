@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...models.files import MODEL_FILE
 from ...report.analyse import best_runs
 from ...util.io import atomic_write_bytes, atomic_write_text
 from ..jobs import read_json
 from ..studyfile import StudyError, load_study
+from . import layout
 from .load import load_logs, scan
 from .shards import (
     FORMAT,
@@ -115,7 +115,7 @@ def _pack_models(out: Path, dest: Path, df: pd.DataFrame, packs, models: str) ->
         target = dest / MODELS_DIR / f"{run_id}.safetensors"
         if target.is_file():
             continue
-        source = out / "runs" / run_id / MODEL_FILE
+        source = layout.run_dir(out, run_id) / layout.MODEL_FILE
         if not source.is_file():
             source = next((m for p in packs if (m := p.model(run_id)) is not None), None)
         if source is None:
@@ -148,15 +148,15 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
     out, dest = Path(out), Path(dest)
     if is_pack(out):
         study_text, study = read_study_text(out)
-    elif (out / "study.toml").is_file():
-        study_text = (out / "study.toml").read_text(encoding="utf-8")
-        study = load_study(out / "study.toml", check_models=False)
+    elif layout.study_file(out).is_file():
+        study_text = layout.study_file(out).read_text(encoding="utf-8")
+        study = load_study(layout.study_file(out), check_models=False)
     else:
         raise StudyError(f"{out} is neither a study output folder (no study.toml) nor a pack folder")
     if dest.exists() and not dest.is_dir():
         raise StudyError(f"pack folder {dest} exists and is not a folder")
     held: dict[str, str] = {}
-    if (dest / "study.toml").is_file():
+    if layout.study_file(dest).is_file():
         existing = read_pack(dest)  # checks every shard: a corrupt pack is not added to
         check_same_study(existing, study)
         held = existing.fingerprints()
@@ -175,8 +175,8 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
     runs_table, json_cols = _runs_table(rows, configs, fingerprints)
     logs_table = _logs_table(logs)
     dest.mkdir(parents=True, exist_ok=True)
-    if not (dest / "study.toml").is_file():
-        atomic_write_text(dest / "study.toml", study_text)
+    if not layout.study_file(dest).is_file():
+        atomic_write_text(layout.study_file(dest), study_text)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     digest = hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()[:8]
     shard = dest / f"{SHARD_PREFIX}{stamp}-{digest}"
@@ -208,10 +208,10 @@ def _run_records(out: Path, run_ids: list[str], packs) -> tuple[list[dict], dict
                 index=False), strict=True):
             packed[run_id] = (row, fp, cfg)
     for run_id in run_ids:
-        d = out / "runs" / run_id
-        if (d / "result.json").is_file():
-            saved = read_json(d / "config.json")
-            rows.append(read_json(d / "result.json"))
+        d = layout.run_dir(out, run_id)
+        if layout.finished(d):
+            saved = read_json(d / layout.CONFIG_FILE)
+            rows.append(read_json(d / layout.RESULT_FILE))
             configs[run_id], fingerprints[run_id] = saved["config"], saved["fingerprint"]
         else:
             row, fingerprints[run_id], configs[run_id] = packed[run_id]

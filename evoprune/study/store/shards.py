@@ -27,18 +27,19 @@ import pandas as pd
 from ...runs import get_setting
 from ...util.io import atomic_write_text
 from ..studyfile import Study, StudyError, parse_study
+from . import layout
 
 __all__ = ["Pack", "is_pack", "read_pack"]
 
 #: Version of the shard layout.
 FORMAT = 1
 SHARD_PREFIX = "shard-"
-MANIFEST = "shard.json"
-RUNS_FILE = "runs.parquet"
-LOGS_FILE = "logs.parquet"
-MODELS_DIR = "models"
+MANIFEST = layout.MANIFEST
+RUNS_FILE = layout.RUNS_TABLE
+LOGS_FILE = layout.LOGS_TABLE
+MODELS_DIR = layout.MODELS_DIR
 #: The file of a study output folder that names the packs it was continued from.
-PACKS_FILE = "packs.json"
+PACKS_FILE = layout.PACKS_FILE
 
 
 def sha256(path: Path) -> str:
@@ -69,7 +70,7 @@ def is_pack(path: str | os.PathLike) -> bool:
     path
         The folder.
     """
-    return not (Path(path) / "runs").is_dir() and bool(shard_dirs(path))
+    return not layout.runs_dir(path).is_dir() and bool(shard_dirs(path))
 
 
 def _bad(path: Path, what: str) -> StudyError:
@@ -214,7 +215,7 @@ class Pack:
 
 def read_study_text(path: Path) -> tuple[str, Study]:
     """A pack folder's ``study.toml``: its text and the study."""
-    f = path / "study.toml"
+    f = layout.study_file(path)
     try:
         text = f.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

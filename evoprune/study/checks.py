@@ -1,0 +1,167 @@
+"""Checks of a study file's tables (``[run]``, ``[settings.X]``, their pruning tables, ``[data]``), and the error a
+study that cannot be run raises, naming the file and the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from ..data import DATASETS
+from ..pruning import METHODS, get_method
+from ..runs import RunConfig
+from ..runs.config import METHOD_FIELDS
+
+__all__ = ["StudyError", "check_data_table", "check_pruning_table", "check_run_table", "check_value", "fail",
+           "merge_pruning", "method_fields"]
+
+RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}  # "pruning" is a table, checked on its own
+
+
+class StudyError(ValueError):
+    """A study file that cannot be run; the message names the file and the key."""
+
+
+def fail(path, key: str, msg: str) -> StudyError:
+    """The error for ``key`` of the study file ``path``."""
+    return StudyError(f"{path}: {key}: {msg}")
+
+
+#: Python types a TOML value may have for each RunConfig field type, and how to say it.
+_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "int": (int, "int"),
+    "float": ((int, float), "float"),
+    "float | None": ((int, float), "float"),
+    "str": (str, "str"),
+    "str | None": (str, "str"),  # None (the default) cannot be written in TOML: leave the key out
+    "bool": (bool, "true or false"),
+    "bool | None": (bool, "true or false"),  # None (the default) cannot be written in TOML: leave the key out
+}
+
+
+def check_type(path, key: str, value: Any, field: dataclasses.Field) -> None:
+    expected = _TYPES.get(str(field.type))
+    if expected is None:
+        return
+    types, words = expected
+    if (isinstance(value, bool) and types is not bool) or not isinstance(value, types):
+        raise fail(path, key, f"expected {words}, got {type(value).__name__} {value!r}")
+
+
+def check_value(path, key: str, field: str, value: Any) -> None:
+    """Type-check one RunConfig value and let RunConfig validate it alone (names, ranges)."""
+    check_type(path, key, value, RUN_FIELDS[field])
+    try:
+        RunConfig(**{field: value})
+    except (ValueError, TypeError) as e:
+        raise fail(path, key, str(e)) from e
+
+
+def check_run_table(path, prefix: str, table: Any) -> dict[str, Any]:
+    """``table`` (``[run]`` or ``[settings.X]``) as a dict, every key a RunConfig field with a valid value."""
+    if not isinstance(table, dict):
+        raise fail(path, prefix, f"expected a table, got {table!r}")
+    for k, v in table.items():
+        if k not in RUN_FIELDS:
+            raise fail(path, f"{prefix}.{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
+        if k == "pruning":
+            check_pruning_table(path, f"{prefix}.pruning", v, check_value)
+            continue
+        check_value(path, f"{prefix}.{k}", k, v)
+    for k in METHOD_FIELDS:
+        if k in table and k in table.get("pruning", {}):
+            raise fail(path, f"{prefix}.pruning.{k}", f"also set as {prefix}.{k}: set it in one place")
+    return dict(table)
+
+
+def check_data_table(path, table: Any) -> dict[str, Any]:
+    """The ``[data]`` table as a dict: a dataset name (or file path) and that dataset's own arguments."""
+    if not isinstance(table, dict) or "name" not in table:
+        raise fail(path, "data", "needs a table with at least 'name' (a dataset or a .npy/.npz/IDX path)")
+    name = table["name"]
+    if not isinstance(name, str) or not name:
+        raise fail(path, "data.name", f"expected a dataset name or a file path (a string), got {name!r}")
+    func = DATASETS.get(name)
+    if func is not None:
+        params = set(inspect.signature(func).parameters)
+        for k in table:
+            if k != "name" and k not in params:
+                raise fail(
+                    path, f"data.{k}", f"unknown argument of dataset {name!r}; valid: {', '.join(sorted(params))}"
+                )
+    return dict(table)
+
+
+def merge_pruning(base: dict, over: dict) -> dict:
+    """A ``[settings.X.pruning]`` table over the ``[run.pruning]`` table (method tables merged key by key)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for k, v in over.items():
+        out[k] = {**out.get(k, {}), **v} if isinstance(v, dict) else v
+    return out
+
+
+def method_fields(table: dict, operator: str) -> dict[str, Any]:
+    """The RunConfig fields one operator gets from a pruning table: ``amount``/``n_cases`` as run fields,
+    the method's other parameters (shared keys it takes, then its own table) as ``pruning``."""
+    if operator not in METHODS:
+        return {"pruning": {}}
+    valid = METHODS[operator].hyper_parameters()
+    params = {k: v for k, v in table.items() if not isinstance(v, dict) and k in valid}
+    params.update(table.get(operator, {}))
+    out: dict[str, Any] = {k: params.pop(k) for k in METHOD_FIELDS if k in params}
+    out["pruning"] = params
+    return out
+
+
+def _pruning_keys() -> dict[str, list[str]]:
+    """Every parameter name a pruning table may set, with the methods that take it."""
+    keys: dict[str, list[str]] = {k: ["run field"] for k in METHOD_FIELDS}
+    for name, cls in METHODS.items():
+        for k in cls.hyper_parameters():
+            keys.setdefault(k, []).append(name)
+    return keys
+
+
+def _check_method_value(path, key: str, name: str, params: dict) -> None:
+    try:
+        get_method(name, **params)
+    except (ValueError, TypeError) as e:
+        raise fail(path, key, str(e)) from e
+
+
+def check_pruning_table(path, prefix: str, table: Any, check_value: Callable) -> dict[str, Any]:
+    """Check a ``[run.pruning]`` / ``[settings.X.pruning]`` table: shared keys and per-method tables.
+
+    ``check_value(path, key, field, value)`` checks a value of a RunConfig field (``amount``, ``n_cases``).
+    """
+    if not isinstance(table, dict):
+        raise fail(path, prefix, f"expected a table of pruning parameters, got {table!r}")
+    keys = _pruning_keys()
+    for k, v in table.items():
+        key = f"{prefix}.{k}"
+        if k in METHODS:
+            if not isinstance(v, dict):
+                raise fail(path, key, f"expected a table of parameters of method {k!r}, got {v!r}")
+            valid = METHODS[k].hyper_parameters()
+            for kk, vv in v.items():
+                if kk not in valid:
+                    raise fail(path, f"{key}.{kk}", f"unknown parameter of pruning method {k!r}; "
+                                                     f"valid: {', '.join(valid) or '(none)'}")
+                if isinstance(vv, dict | list):
+                    raise fail(path, f"{key}.{kk}", f"expected a single value, got {vv!r}")
+                if kk in METHOD_FIELDS:
+                    check_value(path, f"{key}.{kk}", kk, vv)
+                _check_method_value(path, f"{key}.{kk}", k, {kk: vv})
+        elif k in keys:
+            if isinstance(v, dict | list):
+                raise fail(path, key, f"expected a single value, got {v!r}")
+            if k in METHOD_FIELDS:
+                check_value(path, key, k, v)
+            for name in keys[k]:
+                if name in METHODS:
+                    _check_method_value(path, key, name, {k: v})
+        else:
+            raise fail(path, key, f"unknown key; valid: {', '.join(sorted(keys))}, "
+                                   f"or a table per method: {', '.join(METHODS)}")
+    return dict(table)
