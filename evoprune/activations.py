@@ -26,20 +26,7 @@ Derivative = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class Activation:
-    """One activation.
-
-    Parameters
-    ----------
-    fn
-        The function, elementwise on a tensor.
-    module
-        Its ``torch.nn`` module class (no-argument constructor), for genomes exported as modules.
-    derivative
-        ``derivative(g, z, a)``: the gradient w.r.t. the pre-activation ``z`` given the gradient ``g`` w.r.t.
-        ``a = fn(z)``; ``None``: autograd, eagerly.
-    kernel
-        Its code in the fused C++ kernel (``A_<NAME>`` there), or ``None`` when the kernel lacks it.
-    """
+    """One activation."""
 
     fn: Callable[[torch.Tensor], torch.Tensor]
     module: type[nn.Module]

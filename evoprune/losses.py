@@ -22,17 +22,7 @@ BCE_CLAMP = 1e-7
 
 @dataclass(frozen=True)
 class Loss:
-    """One loss.
-
-    Parameters
-    ----------
-    fn
-        ``fn(out, target) -> (N,)``: per-member mean error of ``(N, B, D)`` tensors.
-    kernel
-        Its code in the fused C++ kernel (``L_<NAME>`` there), or ``None`` when the kernel lacks it.
-    public
-        Whether users may name it as a training loss or an evaluation metric.
-    """
+    """One loss."""
 
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     kernel: int | None = None

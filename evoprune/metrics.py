@@ -34,13 +34,7 @@ def fraction_kept(individual: AutoencoderGenome) -> float:
 
 
 def train_error(individual) -> float:
-    """The first fitness value of ``individual`` (its training error; a statistics key).
-
-    Parameters
-    ----------
-    individual
-        An individual with a valid fitness.
-    """
+    """The first fitness value of ``individual`` (its training error; a statistics key)."""
     return individual.fitness.values[0]
 
 

@@ -1,8 +1,22 @@
 """Pruning schedules: the probability that the pruning mutation fires at generation t of T.
 
-``p`` is the base probability and ``n`` the size of the subpopulation the
-individual was selected from (μ in the canonical loop, the neighbourhood size
-on a grid).  Generations count from 1 to T.
+``p`` is the base probability and ``n`` the size of the subpopulation the individual was selected from (μ in
+the canonical loop, the neighbourhood size on a grid).  Generations count from 1 to T.
+
+================== ==========================================================================
+name               probability at generation t of T
+================== ==========================================================================
+fixed              ``p``
+increase           ``p·t/T``
+decrease           ``p·(1 − t/T)``
+exponential        ``p·(1 − exp(−2t/T))``
+final_n            ``p`` when ``t ≥ (1 − n_frac)·T``, else 0 (``n_frac`` = 0.25)
+population         ``p·t/(T·n)``
+prune_after        ``p`` at the last generation only
+decrease_published ``1 − p·t/T``: the published code's ``decrease``, which starts at 1 (to reproduce it only)
+================== ==========================================================================
+
+:class:`PublishedClock` runs a schedule on the published code's clock (t from 0; T − 1 on the grid).
 """
 
 from __future__ import annotations
@@ -13,226 +27,53 @@ from dataclasses import dataclass
 
 from .util.validation import check_choice, check_probability
 
-__all__ = [
-    "Schedule",
-    "SCHEDULES",
-    "get_schedule",
-    "fixed",
-    "increase",
-    "decrease",
-    "decrease_published",
-    "exponential",
-    "final_n",
-    "population",
-    "prune_after",
-    "PublishedClock",
-]
+__all__ = ["SCHEDULES", "PublishedClock", "Schedule", "get_schedule"]
 
 
-def fixed(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
-    """``p`` at every generation.
-
-    Parameters
-    ----------
-    p
-        Base probability.
-    t
-        Generation, from 1 to ``T``.
-    T
-        Number of generations.
-    n
-        Size of the subpopulation the individual was selected from.
-    n_frac
-        Final share of the run in which ``final_n`` fires.
-
-    Returns
-    -------
-    float
-        The probability that the pruning mutation fires.
-    """
+def _fixed(p: float, t: int, T: int, n: int, n_frac: float) -> float:
     return p
 
 
-def increase(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
-    """``p·t/T``: rises linearly to ``p``.
-
-    Parameters
-    ----------
-    p
-        Base probability.
-    t
-        Generation, from 1 to ``T``.
-    T
-        Number of generations.
-    n
-        Size of the subpopulation the individual was selected from.
-    n_frac
-        Final share of the run in which ``final_n`` fires.
-
-    Returns
-    -------
-    float
-        The probability that the pruning mutation fires.
-    """
+def _increase(p: float, t: int, T: int, n: int, n_frac: float) -> float:
     return p * t / T
 
 
-def decrease(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
-    """``p·(1 - t/T)``: falls linearly from ``p`` to 0.
-
-    Parameters
-    ----------
-    p
-        Base probability.
-    t
-        Generation, from 1 to ``T``.
-    T
-        Number of generations.
-    n
-        Size of the subpopulation the individual was selected from.
-    n_frac
-        Final share of the run in which ``final_n`` fires.
-
-    Returns
-    -------
-    float
-        The probability that the pruning mutation fires.
-    """
+def _decrease(p: float, t: int, T: int, n: int, n_frac: float) -> float:
     return p * (1 - t / T)
 
 
-def decrease_published(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
-    """The published code's ``1 - p·t/T`` (starts at probability 1); for reproducing it only.
-
-    Parameters
-    ----------
-    p
-        Base probability.
-    t
-        Generation, from 1 to ``T``.
-    T
-        Number of generations.
-    n
-        Size of the subpopulation the individual was selected from.
-    n_frac
-        Final share of the run in which ``final_n`` fires.
-
-    Returns
-    -------
-    float
-        The probability that the pruning mutation fires.
-    """
+def _decrease_published(p: float, t: int, T: int, n: int, n_frac: float) -> float:
     return 1 - p * t / T
 
 
-def exponential(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
-    """``p·(1 - exp(-2t/T))``: rises quickly, then levels off below ``p``.
-
-    Parameters
-    ----------
-    p
-        Base probability.
-    t
-        Generation, from 1 to ``T``.
-    T
-        Number of generations.
-    n
-        Size of the subpopulation the individual was selected from.
-    n_frac
-        Final share of the run in which ``final_n`` fires.
-
-    Returns
-    -------
-    float
-        The probability that the pruning mutation fires.
-    """
+def _exponential(p: float, t: int, T: int, n: int, n_frac: float) -> float:
     return p * (1 - math.exp(-2 * t / T))
 
 
-def final_n(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
-    """``p`` in the last ``n_frac`` of the run, 0 before.
-
-    Parameters
-    ----------
-    p
-        Base probability.
-    t
-        Generation, from 1 to ``T``.
-    T
-        Number of generations.
-    n
-        Size of the subpopulation the individual was selected from.
-    n_frac
-        Final share of the run in which ``final_n`` fires.
-
-    Returns
-    -------
-    float
-        The probability that the pruning mutation fires.
-    """
+def _final_n(p: float, t: int, T: int, n: int, n_frac: float) -> float:
     return p if t >= (1 - n_frac) * T else 0.0
 
 
-def population(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
-    """``p·t/(T·n)``: :func:`increase` shared over a subpopulation of ``n``.
-
-    Parameters
-    ----------
-    p
-        Base probability.
-    t
-        Generation, from 1 to ``T``.
-    T
-        Number of generations.
-    n
-        Size of the subpopulation the individual was selected from.
-    n_frac
-        Final share of the run in which ``final_n`` fires.
-
-    Returns
-    -------
-    float
-        The probability that the pruning mutation fires.
-    """
+def _population(p: float, t: int, T: int, n: int, n_frac: float) -> float:
     return p * t / (T * n)
 
 
-def prune_after(p: float, t: int, T: int, n: int = 1, n_frac: float = 0.25) -> float:
-    """``p`` at the last generation only (prune once training is done).
-
-    Parameters
-    ----------
-    p
-        Base probability.
-    t
-        Generation, from 1 to ``T``.
-    T
-        Number of generations.
-    n
-        Size of the subpopulation the individual was selected from.
-    n_frac
-        Final share of the run in which ``final_n`` fires.
-
-    Returns
-    -------
-    float
-        The probability that the pruning mutation fires.
-    """
+def _prune_after(p: float, t: int, T: int, n: int, n_frac: float) -> float:
     return p if t >= T else 0.0
 
 
-#: Schedule functions by name; ``decrease_published`` is the published variant, not one of the seven.
+#: Schedule functions ``f(p, t, T, n, n_frac)`` by name (the table above).
 #:
 #: :meta hide-value:
 SCHEDULES: dict[str, Callable[..., float]] = {
-    "fixed": fixed,
-    "increase": increase,
-    "decrease": decrease,
-    "exponential": exponential,
-    "final_n": final_n,
-    "population": population,
-    "prune_after": prune_after,
-    "decrease_published": decrease_published,
+    "fixed": _fixed,
+    "increase": _increase,
+    "decrease": _decrease,
+    "exponential": _exponential,
+    "final_n": _final_n,
+    "population": _population,
+    "prune_after": _prune_after,
+    "decrease_published": _decrease_published,
 }
 
 

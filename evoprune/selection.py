@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .util.validation import check_amount
+from .util.validation import check_fraction
 
 __all__ = ["selParsimony"]
 
@@ -35,7 +35,7 @@ def selParsimony(individuals: Sequence, k: int, tolerance: float = 0.01, fit_att
     list
         The ``k`` selected individuals, best first.
     """
-    check_amount("tolerance", tolerance)
+    check_fraction("tolerance", tolerance)
     pool = list(individuals)
     if not 0 <= k <= len(pool):
         raise ValueError(f"cannot select k={k} from {len(pool)} individuals")

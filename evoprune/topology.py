@@ -45,19 +45,7 @@ def _check_int(name: str, value: object) -> int:
 
 @dataclass(frozen=True)
 class Grid:
-    """A toroidal ``rows × cols`` grid with a neighbourhood shape (see the module docstring).
-
-    Parameters
-    ----------
-    rows
-        Number of rows.
-    cols
-        Number of columns.
-    neighbourhood
-        A name of :data:`NEIGHBOURHOODS`.
-    radius
-        Ring radius (``ring`` only; 1 otherwise).
-    """
+    """A toroidal ``rows × cols`` grid with a neighbourhood shape (see the module docstring)."""
 
     rows: int
     cols: int
@@ -81,15 +69,7 @@ class Grid:
 
     @classmethod
     def ring(cls, n: int, radius: int = 1) -> Grid:
-        """A ring of ``n`` cells (a 1×n grid) where each cell sees ``radius`` cells either side.
-
-        Parameters
-        ----------
-        n
-            Number of cells.
-        radius
-            Cells seen on either side.
-        """
+        """A ring of ``n`` cells (a 1×n grid) where each cell sees ``radius`` cells either side."""
         return cls(1, n, "ring", radius)
 
     @classmethod
@@ -97,11 +77,6 @@ class Grid:
         """Parse ``"RxC[:neighbourhood[:radius]]"`` or ``"ring:N[:radius]"``.
 
         Case and surrounding whitespace are ignored, e.g. ``"4x5:moore"``, ``"ring:10:2"``, ``"1x10:ring:1"``.
-
-        Parameters
-        ----------
-        spec
-            E.g. ``"4x4"``, ``"3x3:moore"`` or ``"ring:8:2"``.
         """
         if not isinstance(spec, str):
             raise TypeError(f"grid spec must be a str, got {spec!r}")
@@ -137,36 +112,16 @@ class Grid:
         return self.rows * self.cols
 
     def coords(self, i: int) -> tuple[int, int]:
-        """``(row, col)`` of cell ``i``; raises IndexError outside ``[0, n_cells)``.
-
-        Parameters
-        ----------
-        i
-            Cell index.
-        """
+        """``(row, col)`` of cell ``i``; raises IndexError outside ``[0, n_cells)``."""
         i = self._check_cell(i)
         return divmod(i, self.cols)
 
     def index(self, r: int, c: int) -> int:
-        """Index of the cell at ``(r, c)``, wrapping both coordinates around the torus.
-
-        Parameters
-        ----------
-        r
-            Row (wraps around).
-        c
-            Column (wraps around).
-        """
+        """Index of the cell at ``(r, c)``, wrapping both coordinates around the torus."""
         return (operator.index(r) % self.rows) * self.cols + operator.index(c) % self.cols
 
     def neighbours(self, i: int) -> tuple[int, ...]:
-        """Distinct cells in the neighbourhood of cell ``i``, the cell itself first.
-
-        Parameters
-        ----------
-        i
-            Cell index.
-        """
+        """Distinct cells in the neighbourhood of cell ``i``, the cell itself first."""
         return _neighbourhoods(self)[self._check_cell(i)]
 
     def neighbourhoods(self) -> list[tuple[int, ...]]:

@@ -22,7 +22,7 @@ from .layers import check_rows
 from .losses import METRICS
 from .rng import RNGLike, as_generator
 from .util.operator import Operator
-from .util.validation import check_choice, check_positive
+from .util.validation import check_choice, check_positive, check_positive_int
 
 __all__ = ["LR_MUTATIONS", "LossSchedule", "LRDecay", "mutTrain", "mutLearningRate", "train_halves",
            "lr_decay_factor"]
@@ -298,8 +298,7 @@ def _train_batch(
             f"mutTrain takes one loss, got {loss!r}; register a loss schedule on the toolbox instead: "
             f"toolbox.register('loss', LossSchedule({loss!r}, switch=0.5))"
         )
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    check_positive_int("epochs", epochs)
     if not individuals:
         return []
     for _ in range(epochs):

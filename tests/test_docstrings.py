@@ -56,13 +56,27 @@ def documented_names(doc: str | None, sections: tuple[str, ...] = ("Parameters",
     return names
 
 
+_AS = re.compile(r"[Pp]arameters: as :func:`~?([\w.]+)`|other parameters: as :func:`~?([\w.]+)`")
+
+
+def _delegated(func, doc: str | None) -> set[str]:
+    """Parameters a twin's docstring leaves to another function's ("Parameters: as :func:`eaToroidalGrid`")."""
+    m = _AS.search(" ".join((doc or "").split()))
+    if not m:
+        return set()
+    name = m.group(1) or m.group(2)
+    module = importlib.import_module(func.__module__)
+    other = getattr(module, name.rsplit(".", 1)[-1], None)
+    return documented_names(other.__doc__) if other is not None else set()
+
+
 def missing_parameters(func, doc: str | None, extra: set[str] = frozenset()) -> list[str]:
-    """Parameters of ``func``'s signature that ``doc`` does not describe."""
+    """Parameters of ``func``'s signature that ``doc`` (or the function it defers to) does not describe."""
     try:
         params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):  # builtins without a signature
         return []
-    named = documented_names(doc) | extra
+    named = documented_names(doc) | extra | _delegated(func, doc)
     return [p.name for p in params if p.name not in ("self", "cls") and p.name not in named]
 
 
@@ -162,7 +176,12 @@ class _Bad:
         self.a, self.b = a, b
 
 
+def _twin(alpha: int, beta: str = "", *args, gamma: float = 0.0, **kwargs) -> None:
+    """A twin. Parameters: as :func:`_bad`."""
+
+
 def test_checker_catches_undescribed_parameters():
+    assert missing_parameters(_twin, _twin.__doc__) == ["beta", "gamma", "kwargs"]  # what _bad lacks
     assert missing_parameters(_bad, _bad.__doc__) == ["beta", "gamma", "kwargs"]
     assert missing_parameters(_Bad, _Bad.__doc__) == ["b"]
     assert missing_parameters(lambda x: x, None) == ["x"]

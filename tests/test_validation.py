@@ -174,7 +174,7 @@ def _tree(folder):
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        ('name = "binary_clustering"\ndim = 0', "dim must be a positive int"),
+        ('name = "binary_clustering"\ndim = 0', "dim must be an integer >= 1"),
         ('name = "binary_clustering"\nseed = "abc"', "data:"),  # numpy raises TypeError: no traceback either
         ('name = "{tmp}/corrupt.npz"', "corrupt.npz"),
         ('name = "{tmp}/folder.npy"', "folder.npy"),

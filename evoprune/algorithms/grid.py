@@ -106,45 +106,8 @@ def gridSteps(
 ) -> Steps:
     """The grid algorithm as an ask/tell generator (see :func:`eaToroidalGrid`); returns ``(population, logbook)``.
 
-    Synchronous update asks for one stack of all cells per generation;
-    asynchronous update asks for one stack of one cell at a time.
-
-    Parameters
-    ----------
-    population
-        One genome per cell (the list is updated in place).
-    toolbox
-        A :class:`deap.base.Toolbox` with the operators (see :mod:`evoprune.algorithms`).
-    grid
-        A :class:`~evoprune.topology.Grid` with one cell per individual, or its string form.
-    ngen
-        Number of generations.
-    stats
-        Statistics recorded each generation, or ``None``.
-    halloffame
-        Hall of fame updated with the population, or ``None``.
-    verbose
-        Print the logbook as it grows.
-    rng
-        Seed or NumPy generator of every random choice.
-    update
-        ``"synchronous"`` or ``"asynchronous"``.
-    concept
-        Solution concept, a key of :data:`CONCEPTS`.
-    tournsize
-        Tournament size of the encoder and decoder selection.
-    eval_size
-        Rows of the pairing batch each cell draws.
-    data
-        Training rows the pairing batches are drawn from (required).
-    test_data
-        Held-out data for the logbook's ``best_test``, or ``None``.
-    checkpoint
-        ``checkpoint(gen, population, logbook)``, called after every generation, or ``None``.
-    resume_from
-        ``(gen, logbook)`` of a saved run to continue, or ``None``.
-    pairing
-        ``"independent"`` tournaments, or ``"same_index"`` (see :data:`PAIRINGS`).
+    Synchronous update asks for one stack of all cells per generation; asynchronous update asks for one stack
+    of one cell at a time.  Parameters: as :func:`eaToroidalGrid`.
     """
     check_choice("update", update, ("synchronous", "asynchronous"))
     check_choice("solution concept", concept, CONCEPTS)

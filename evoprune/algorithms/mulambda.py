@@ -33,35 +33,12 @@ def muLambdaSteps(
     per generation, receives the varied offspring, returns ``(population, logbook)``.
 
     :func:`eaMuPlusLambda` drives one; :func:`evoprune.engine.variation.lockstep` drives many together.
+    The other parameters: as :func:`eaMuPlusLambda`.
 
     Parameters
     ----------
-    population
-        Initial individuals (the list is updated in place).
-    toolbox
-        A :class:`deap.base.Toolbox` with the operators (see :mod:`evoprune.algorithms`).
-    mu
-        Number of survivors per generation.
-    lambda_
-        Number of offspring per generation.
-    ngen
-        Number of generations.
-    cxpb
-        Probability that a child comes from ``toolbox.mate`` of two parents.
-    stats
-        Statistics recorded each generation, or ``None``.
-    halloffame
-        Hall of fame updated with every evaluated individual, or ``None``.
-    verbose
-        Print the logbook as it grows.
-    rng
-        Seed or NumPy generator of every random choice.
     plus
         ``True`` for (μ + λ), ``False`` for (μ, λ).
-    checkpoint
-        ``checkpoint(gen, population, logbook)``, called after every generation, or ``None``.
-    resume_from
-        ``(gen, logbook)`` of a saved run to continue, or ``None``.
     """
     if mu < 1 or lambda_ < 1:
         raise ValueError(f"mu and lambda_ must be >= 1, got mu={mu}, lambda_={lambda_}")
@@ -229,41 +206,8 @@ def eaMuCommaLambda(
     parent survives whenever the trained, pruned child is worse, so pruning
     is accepted only when it does not hurt).
 
-    Pseudocode: as :func:`eaMuPlusLambda` with ``population = select(offspring, mu)``.
-
-    Parameters
-    ----------
-    population
-        Initial individuals (the list is updated in place).
-    toolbox
-        A :class:`deap.base.Toolbox` with the operators (see :mod:`evoprune.algorithms`).
-    mu
-        Number of survivors per generation.
-    lambda_
-        Number of offspring per generation.
-    ngen
-        Number of generations.
-    cxpb
-        Probability that a child comes from ``toolbox.mate`` of two parents.
-    stats
-        Statistics recorded each generation, or ``None``.
-    halloffame
-        Hall of fame updated with every evaluated individual, or ``None``.
-    verbose
-        Print the logbook as it grows.
-    rng
-        Seed or NumPy generator of every random choice.
-    prune_first
-        Prune before training (the pruned child trains for an epoch before selection) instead of after.
-    checkpoint
-        ``checkpoint(gen, population, logbook)``, called after every generation, or ``None``.
-    resume_from
-        ``(gen, logbook)`` of a saved run to continue, or ``None``.
-
-    Returns
-    -------
-    tuple
-        ``(population, logbook)``.
+    Pseudocode: as :func:`eaMuPlusLambda` with ``population = select(offspring, mu)``; parameters: as
+    :func:`eaMuPlusLambda`.
     """
     steps = muLambdaSteps(population, toolbox, mu, lambda_, ngen, cxpb=cxpb, plus=False, stats=stats,
                           halloffame=halloffame, verbose=verbose, rng=rng, checkpoint=checkpoint,

@@ -30,21 +30,7 @@ OPTIMIZER_RESETS = ("never", "minibatch")
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """How one epoch trains: the loss and Adam's settings.
-
-    Parameters
-    ----------
-    loss
-        ``l1``, ``mse`` or ``bce``.
-    betas
-        Adam's betas.
-    eps
-        Adam's epsilon.
-    optimizer_reset
-        ``"never"``: Adam's moments and step count carry over from minibatch to minibatch (and, on persistent
-        halves, from epoch to epoch); ``"minibatch"``: a fresh Adam for every minibatch, as the published
-        coevolution builds one (``aes_lipi/algorithms/lipi_ae_base.py``, ``update_ann``).
-    """
+    """How one epoch trains: the loss and Adam's settings."""
 
     loss: str = "l1"
     betas: tuple[float, float] = (0.9, 0.999)

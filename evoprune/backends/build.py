@@ -45,21 +45,7 @@ _POLL = 0.2
 
 @dataclass(frozen=True)
 class Outcome:
-    """How :func:`load_or_build` went.
-
-    Parameters
-    ----------
-    module
-        The loaded extension module, or ``None``.
-    how
-        ``"loaded"`` (an existing binary), ``"built"``, ``"failed"`` (compile error, no compiler, time-out),
-        ``"busy"`` (another process was still building after ``wait`` seconds) or ``"missing"`` (not built, and
-        building was not allowed).
-    detail
-        One line: the binary's path, or why there is no module.
-    seconds
-        Wall time of the call.
-    """
+    """How :func:`load_or_build` went."""
 
     module: ModuleType | None
     how: str
@@ -192,27 +178,7 @@ def load_or_build(
     name: str, source: str, cflags: list[str], *, build: bool = True, force: bool = False, wait: float = 60.0,
     timeout: float = 900.0, directory: Path | None = None,
 ) -> Outcome:
-    """Load the extension ``name`` compiled from ``source`` with ``cflags``, building it first if needed.
-
-    Parameters
-    ----------
-    name
-        Module name prefix (the key is appended).
-    source
-        Complete C++ source, with its ``PYBIND11_MODULE(TORCH_EXTENSION_NAME, m)`` block.
-    cflags
-        Extra compiler flags (part of the key).
-    build
-        Whether to compile when no binary exists.
-    force
-        Compile again after a recorded failure.
-    wait
-        Longest wait (seconds) for another live process's build of the same binary.
-    timeout
-        Longest compile (seconds).
-    directory
-        Where binaries live (default :func:`kernel_dir`).
-    """
+    """Load the extension ``name`` compiled from ``source`` with ``cflags``, building it first if needed."""
     t0 = time.monotonic()
 
     def done(module, how, detail):

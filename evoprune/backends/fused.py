@@ -200,13 +200,7 @@ class Fused(TorchDense):
 
 
 def build(force: bool = True) -> bool:
-    """Build (or load) the extension now, as the set-up (``make install``) does, and say how it went.
-
-    Parameters
-    ----------
-    force
-        Compile again even if an earlier compile failed (and was recorded).
-    """
+    """Build (or load) the extension now, as the set-up (``make install``) does, and say how it went."""
     outcome = _outcome(force=force)
     state = "ready" if outcome.module is not None else "not available (the torch path is used)"
     print(f"evoprune.fused: {state}, {outcome.how} in {outcome.seconds:.1f} s: {outcome.detail}")

@@ -20,15 +20,7 @@ BACKENDS: tuple[Backend, ...] = (Fused(), TorchDense(), TorchLayered())
 
 @dataclass(frozen=True)
 class Choice:
-    """The backend that runs a stack, and why the ones before it did not.
-
-    Parameters
-    ----------
-    backend
-        The chosen backend.
-    reason
-        One line: why it was chosen (what the faster ones lacked, or where the fused kernel was loaded from).
-    """
+    """The backend that runs a stack, and why the ones before it did not."""
 
     backend: Backend
     reason: str
@@ -40,17 +32,7 @@ class Choice:
 
 
 def select_backend(specs, device: torch.device | str = "cpu", loss: str = "l1") -> Choice:
-    """The backend for a stack of ``specs`` (encoder, decoder) on ``device`` with ``loss`` (or metric).
-
-    Parameters
-    ----------
-    specs
-        ``(encoder spec, decoder spec)``.
-    device
-        Where the stack runs.
-    loss
-        The training loss or evaluation metric.
-    """
+    """The backend for a stack of ``specs`` (encoder, decoder) on ``device`` with ``loss`` (or metric)."""
     device = torch.device(device)
     skipped = []
     for b in BACKENDS:
@@ -64,13 +46,7 @@ def select_backend(specs, device: torch.device | str = "cpu", loss: str = "l1") 
 
 
 def get_backend(name: str) -> Backend:
-    """The backend called ``name`` (``fused``, ``torch``, ``torch-layered``).
-
-    Parameters
-    ----------
-    name
-        A backend's name.
-    """
+    """The backend called ``name`` (``fused``, ``torch``, ``torch-layered``)."""
     for b in BACKENDS:
         if b.name == name:
             return b

@@ -39,28 +39,6 @@ def compare_operators(out: str | Path = "out/compare", generations: int = 200, s
 
     ``data`` defaults to the paper's binary-clustering set; ``config`` overrides
     :class:`~evoprune.runs.RunConfig` fields (e.g. ``hidden``, ``latent``).
-
-    Parameters
-    ----------
-    out
-        Output folder: a table, one logbook per variant and a figure.
-    generations
-        Generations (epochs) per variant.
-    seed
-        Seed of the data and of every run.
-    workers
-        Processes the variants run on.
-    schedule
-        Pruning schedule of the pruned variants.
-    data
-        The data set (default: the paper's binary clustering data).
-    config
-        Further :class:`~evoprune.runs.RunConfig` fields.
-
-    Returns
-    -------
-    list of RunResult
-        One result per variant, unpruned first.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -270,18 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``evoprune`` command; errors in the input are printed (no traceback) and give status 2.
-
-    Parameters
-    ----------
-    argv
-        The arguments, without the program name (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        The exit status.
-    """
+    """Run the ``evoprune`` command; errors in the input are printed (no traceback) and give status 2."""
     from ..study.checkpoint import CheckpointMismatch
 
     args = build_parser().parse_args(argv)

@@ -26,10 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import Dataset, _check_fraction, _check_positive_int, _check_probability, check_data, check_row_shape
-from .files import SeedLike, _split, load_array, load_idx
+from ..rng import RNGLike
+from ..util.validation import check_fraction, check_positive_int, check_probability
+from .dataset import Dataset, split_rows
+from .files import load_array, load_idx
 
-__all__ = ["DATASETS", "Dataset", "binary_clustering", "check_data", "check_row_shape", "digits", "load_dataset"]
+__all__ = ["DATASETS", "binary_clustering", "digits", "load_dataset"]
 
 
 # --------------------------------------------------------------------------- synthetic data
@@ -41,7 +43,7 @@ def binary_clustering(
     samples_per_cluster: int = 100,
     flip: float = 0.05,
     density: float = 0.75,
-    seed: SeedLike = 0,
+    seed: RNGLike = 0,
     heldout_repeats: int = 1,
 ) -> Dataset:
     """Baldi's binary clustering data.
@@ -72,14 +74,14 @@ def binary_clustering(
     heldout_repeats
         Times each test and validation row appears (a divisor of ``samples_per_cluster``).
     """
-    n_clusters = _check_positive_int("n_clusters", n_clusters)
-    heldout_repeats = _check_positive_int("heldout_repeats", heldout_repeats)
+    n_clusters = check_positive_int("n_clusters", n_clusters)
+    heldout_repeats = check_positive_int("heldout_repeats", heldout_repeats)
     if samples_per_cluster % heldout_repeats:
         raise ValueError(f"heldout_repeats={heldout_repeats} must divide samples_per_cluster={samples_per_cluster}")
-    dim = _check_positive_int("dim", dim)
-    samples_per_cluster = _check_positive_int("samples_per_cluster", samples_per_cluster)
-    flip = _check_probability("flip", flip)
-    density = _check_probability("density", density)
+    dim = check_positive_int("dim", dim)
+    samples_per_cluster = check_positive_int("samples_per_cluster", samples_per_cluster)
+    flip = check_probability("flip", flip)
+    density = check_probability("density", density)
     rng = np.random.default_rng(seed)
 
     centroids = rng.random((n_clusters, dim)) < density
@@ -103,7 +105,7 @@ def binary_clustering(
 # --------------------------------------------------------------------------- scikit-learn digits
 
 
-def digits(seed: SeedLike = 0, test_fraction: float = 0.2, validation_fraction: float = 0.1,
+def digits(seed: RNGLike = 0, test_fraction: float = 0.2, validation_fraction: float = 0.1,
            images: bool = False) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1797 x 64), scaled to [0, 1], split by a seeded permutation.
 
@@ -122,8 +124,8 @@ def digits(seed: SeedLike = 0, test_fraction: float = 0.2, validation_fraction: 
     """
     if not isinstance(images, bool | np.bool_):
         raise ValueError(f"images must be true or false, got {images!r}")
-    test_fraction = _check_fraction("test_fraction", test_fraction)
-    validation_fraction = _check_fraction("validation_fraction", validation_fraction)
+    test_fraction = check_fraction("test_fraction", test_fraction)
+    validation_fraction = check_fraction("validation_fraction", validation_fraction)
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:
@@ -133,7 +135,7 @@ def digits(seed: SeedLike = 0, test_fraction: float = 0.2, validation_fraction: 
     x = load_digits().data.astype(np.float64) / 16.0
     if images:
         x = x.reshape(len(x), 1, 8, 8)
-    parts = _split(x, np.random.default_rng(seed), {"test": test_fraction, "validation": validation_fraction})
+    parts = split_rows(x, np.random.default_rng(seed), {"test": test_fraction, "validation": validation_fraction})
     return Dataset(name="digits", **parts)
 
 

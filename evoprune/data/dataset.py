@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = ["Dataset", "check_data", "check_row_shape"]
+
 #: Tensors that passed :func:`check_data` as they are, by id (weak: a freed tensor drops out).
 _CHECKED: dict[int, weakref.ref] = {}
 
@@ -111,27 +113,31 @@ def check_data(x: Any, name: str = "data", dim: int | Sequence[int] | None = Non
     return t
 
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+def _split_counts(n: int, fractions: dict[str, float]) -> dict[str, int]:
+    """Rows per held-out split, each at least 1, leaving at least 1 training row."""
+    counts = {}
+    for split, frac in fractions.items():
+        k = int(round(n * frac))
+        if k < 1:
+            raise ValueError(f"{split}_fraction={frac} of {n} rows leaves an empty {split} split")
+        counts[split] = k
+    if sum(counts.values()) >= n:
+        detail = ", ".join(f"{s}_fraction={f}" for s, f in fractions.items())
+        raise ValueError(f"{detail} of {n} rows leaves no training rows")
+    return counts
 
 
-def _check_probability(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}") from None
-    if math.isnan(v) or not 0.0 <= v <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return v
+def split_rows(x: np.ndarray, rng: np.random.Generator, fractions: dict[str, float]) -> dict[str, np.ndarray]:
+    """Split ``x`` by a seeded permutation into ``train`` plus the named held-out splits."""
+    counts = _split_counts(len(x), fractions)
+    perm = rng.permutation(len(x))
+    out, start = {}, 0
+    for split, k in counts.items():
+        out[split] = x[perm[start : start + k]]
+        start += k
+    out["train"] = x[perm[start:]]
+    return out
 
-
-def _check_fraction(name: str, value: Any) -> float:
-    v = _check_probability(name, value)
-    if v >= 1.0:
-        raise ValueError(f"{name} must be a fraction in [0, 1), got {value!r}")
-    return v
 
 
 # --------------------------------------------------------------------------- Dataset

@@ -18,41 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import Dataset, _check_fraction, check_data
+from ..rng import RNGLike
+from ..util.validation import check_fraction
+from .dataset import Dataset, check_data, split_rows
 
 __all__ = ["check_shape", "load_array", "read_idx", "load_idx"]
-
-SeedLike = int | np.integer | np.random.Generator | None
-
-
-# --------------------------------------------------------------------------- splitting helpers
-
-
-def _split_counts(n: int, fractions: dict[str, float]) -> dict[str, int]:
-    """Rows per held-out split, each at least 1, leaving at least 1 training row."""
-    counts = {}
-    for split, frac in fractions.items():
-        k = int(round(n * frac))
-        if k < 1:
-            raise ValueError(f"{split}_fraction={frac} of {n} rows leaves an empty {split} split")
-        counts[split] = k
-    if sum(counts.values()) >= n:
-        detail = ", ".join(f"{s}_fraction={f}" for s, f in fractions.items())
-        raise ValueError(f"{detail} of {n} rows leaves no training rows")
-    return counts
-
-
-def _split(x: np.ndarray, rng: np.random.Generator, fractions: dict[str, float]) -> dict[str, np.ndarray]:
-    """Split ``x`` by a seeded permutation into ``train`` plus the named held-out splits."""
-    counts = _split_counts(len(x), fractions)
-    perm = rng.permutation(len(x))
-    out, start = {}, 0
-    for split, k in counts.items():
-        out[split] = x[perm[start : start + k]]
-        start += k
-    out["train"] = x[perm[start:]]
-    return out
-
 
 #: What ``shape=`` of a loader may be: ``None`` (flat vectors), ``"keep"`` (the file's) or a row shape.
 ShapeLike = str | tuple[int, ...] | list[int] | None
@@ -162,7 +132,7 @@ def _read_arrays(p: Path, suffix: str, key: str | None) -> dict[str, np.ndarray]
 def load_array(
     path: str | os.PathLike[str],
     key: str | None = None,
-    seed: SeedLike = 0,
+    seed: RNGLike = 0,
     test_fraction: float = 0.2,
     validation_fraction: float = 0.1,
     scale: str | None = None,
@@ -205,8 +175,8 @@ def load_array(
     if scale not in (None, "minmax"):
         raise ValueError(f"unknown scale {scale!r}; valid: None, 'minmax'")
     shape = check_shape(shape)
-    test_fraction = _check_fraction("test_fraction", test_fraction)
-    validation_fraction = _check_fraction("validation_fraction", validation_fraction)
+    test_fraction = check_fraction("test_fraction", test_fraction)
+    validation_fraction = check_fraction("validation_fraction", validation_fraction)
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in (".npy", ".npz"):
@@ -228,7 +198,7 @@ def load_array(
 def _arrays_to_dataset(
     name: str,
     given: dict[str, np.ndarray],
-    seed: SeedLike,
+    seed: RNGLike,
     test_fraction: float,
     validation_fraction: float,
     scale: str | None,
@@ -237,11 +207,11 @@ def _arrays_to_dataset(
     arrays = {s: _shape_rows(_as_float(a, "array" if s == "all" else f"{s} array"), shape) for s, a in given.items()}
     rng = np.random.default_rng(seed)
     if "all" in arrays:
-        splits = _split(arrays["all"], rng, {"test": test_fraction, "validation": validation_fraction})
+        splits = split_rows(arrays["all"], rng, {"test": test_fraction, "validation": validation_fraction})
     else:
         missing = {s: f for s, f in (("test", test_fraction), ("validation", validation_fraction)) if s not in arrays}
         train = check_data(arrays["train"], "train array", shaped=True).numpy()
-        splits = _split(train, rng, missing) if missing else {"train": train}
+        splits = split_rows(train, rng, missing) if missing else {"train": train}
         splits.update({s: a for s, a in arrays.items() if s != "train"})
 
     if scale == "minmax":
@@ -331,7 +301,7 @@ def _idx_images(path: str | os.PathLike[str], shape: str | tuple[int, ...] | Non
 def load_idx(
     images_path: str | os.PathLike[str],
     test_images_path: str | os.PathLike[str] | None = None,
-    seed: SeedLike = 0,
+    seed: RNGLike = 0,
     validation_fraction: float = 0.1,
     test_fraction: float = 0.2,
     shape: ShapeLike = None,
@@ -365,16 +335,16 @@ def load_idx(
     evoprune.data.Dataset
         The splits as float32 tensors.
     """
-    validation_fraction = _check_fraction("validation_fraction", validation_fraction)
-    test_fraction = _check_fraction("test_fraction", test_fraction)
+    validation_fraction = check_fraction("validation_fraction", validation_fraction)
+    test_fraction = check_fraction("test_fraction", test_fraction)
     shape = check_shape(shape)
     x = _idx_images(images_path, shape)
     rng = np.random.default_rng(seed)
     try:
         if test_images_path is not None:
-            splits = _split(x, rng, {"validation": validation_fraction})
+            splits = split_rows(x, rng, {"validation": validation_fraction})
         else:
-            splits = _split(x, rng, {"test": test_fraction, "validation": validation_fraction})
+            splits = split_rows(x, rng, {"test": test_fraction, "validation": validation_fraction})
     except ValueError as e:  # too few images
         raise ValueError(f"IDX file {os.fspath(images_path)!r}: {e}") from e
     if test_images_path is not None:

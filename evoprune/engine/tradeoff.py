@@ -62,11 +62,6 @@ def pareto_front(points: Iterable[Sequence[float]]) -> list[Point]:
     """Non-dominated points when minimising the first two coordinates, sorted by the first.
 
     Further coordinates (e.g. a test L1 carried along) are kept but do not take part.
-
-    Parameters
-    ----------
-    points
-        Points ``(L1, fraction kept, ...)``.
     """
     front: list[Point] = []
     for p in sorted((tuple(float(v) for v in p) for p in points), key=lambda p: (p[0], p[1])):
@@ -76,15 +71,7 @@ def pareto_front(points: Iterable[Sequence[float]]) -> list[Point]:
 
 
 def hypervolume(points: Iterable[Sequence[float]], ref: Sequence[float] = REFERENCE) -> float:
-    """Area dominated by ``(L1, fraction kept)`` points up to ``ref`` (both minimised), by DEAP.
-
-    Parameters
-    ----------
-    points
-        Points ``(L1, fraction kept, ...)``.
-    ref
-        Reference point ``(L1, fraction kept)``; points beyond it add nothing.
-    """
+    """Area dominated by ``(L1, fraction kept)`` points up to ``ref`` (both minimised), by DEAP."""
     ref = (float(ref[0]), float(ref[1]))
     inside = [p[:2] for p in pareto_front(points) if p[0] < ref[0] and p[1] < ref[1]]
     if not inside:
@@ -99,17 +86,7 @@ def _at_kept(points: Iterable[Sequence[float]], level: float) -> Point | None:
 
 
 def l1_at_kept(points: Iterable[Sequence[float]], level: float, worst: float = REFERENCE[0]) -> float:
-    """Lowest L1 among points with at most ``level`` of the parameters kept (``worst`` if there is none).
-
-    Parameters
-    ----------
-    points
-        Points ``(L1, fraction kept, ...)``.
-    level
-        Largest fraction of parameters kept.
-    worst
-        Value when no point is sparse enough.
-    """
+    """Lowest L1 among points with at most ``level`` of the parameters kept (``worst`` if there is none)."""
     best = _at_kept(points, level)
     return float(worst) if best is None else best[0]
 
@@ -125,15 +102,6 @@ def summarise(points: Iterable[Sequence[float]], ref: Sequence[float] = REFERENC
 
     Points with a third coordinate (the model's test L1) add ``front_test`` (the test L1 of each front
     point) and ``test_l1_at_kept_<s>`` (the test L1 of the model chosen at sparsity s by its validation L1).
-
-    Parameters
-    ----------
-    points
-        Points ``(validation L1, fraction kept)`` or ``(validation L1, fraction kept, test L1)``.
-    ref
-        Reference point of the hypervolume.
-    levels
-        Sparsity levels (fractions kept) at which the L1 is read.
     """
     front = pareto_front(points)
     out: dict[str, float | list] = {"front": [list(p[:2]) for p in front], "hypervolume": hypervolume(front, ref)}
@@ -151,18 +119,6 @@ def summarise(points: Iterable[Sequence[float]], ref: Sequence[float] = REFERENC
 def run_points(records: Iterable[dict], final: Sequence[float] | None = None) -> list[Point]:
     """All trade-off points a run logged (``tradeoff_front`` per generation, with ``tradeoff_front_test`` as a
     third coordinate where recorded), plus its final model's point.
-
-    Parameters
-    ----------
-    records
-        The run's logbook records (see :func:`evoprune.util.io.logbook_records`).
-    final
-        The final model's point, if any.
-
-    Returns
-    -------
-    list of tuple
-        The Pareto front of all those points.
     """
     points: list[Point] = []
     for r in records:
@@ -187,20 +143,6 @@ class TradeoffStatistics:
     ``front_test``, the test L1 of each of those models (for reporting only: the front is chosen on ``data``).
     ``errors`` / ``test_errors`` (:class:`~evoprune.metrics.PopulationErrors`) share the population's errors
     with other chapters of the same statistics.
-
-    Parameters
-    ----------
-    data
-        Validation data the front is chosen on.
-    metric
-        Error metric (``l1``, ``mse`` or ``bce``).
-    errors
-        A :class:`~evoprune.metrics.PopulationErrors` for ``data`` shared with other chapters, or ``None`` to
-        compute the errors here.
-    test
-        Test data; adds ``front_test``.
-    test_errors
-        A :class:`~evoprune.metrics.PopulationErrors` for ``test``, or ``None``.
     """
 
     fields = ["front", "front_test"]
@@ -211,13 +153,7 @@ class TradeoffStatistics:
         self.test, self.test_errors = test, test_errors
 
     def compile(self, population: Sequence) -> dict[str, list]:
-        """The record of ``population``: ``front`` and, with test data, ``front_test``.
-
-        Parameters
-        ----------
-        population
-            The genomes.
-        """
+        """The record of ``population``: ``front`` and, with test data, ``front_test``."""
         population = list(population)
         if self.errors is not None:
             errors = self.errors(population)

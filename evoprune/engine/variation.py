@@ -43,27 +43,7 @@ __all__ = ["Operators", "VaryRequest", "vary", "vary_stack", "lockstep", "run_st
 
 @dataclass
 class Operators:
-    """The variation operators of a toolbox (picklable, so a stack can be varied in another process).
-
-    Parameters
-    ----------
-    train
-        Training operator, ``train(ind, rng=...)``.
-    evaluate
-        Evaluation function, ``evaluate(ind) -> fitness``.
-    mutate
-        Optional strategy mutation, ``mutate(ind, rng=...)``.
-    prune
-        Optional pruning mutation, ``prune(ind, rng=...)``.
-    schedule
-        Pruning schedule ``schedule(t, T, n)`` (with ``prune``).
-    loss
-        Optional loss schedule ``loss(t, T)``.
-    prune_first
-        Prune before training instead of after.
-    lr_schedule
-        Optional learning-rate factor ``lr_schedule(t, T)`` (e.g. :class:`~evoprune.training.LRDecay`).
-    """
+    """The variation operators of a toolbox (picklable, so a stack can be varied in another process)."""
 
     train: Callable
     evaluate: Callable
@@ -76,15 +56,7 @@ class Operators:
 
     @classmethod
     def from_toolbox(cls, toolbox, prune_first: bool = False) -> Operators:
-        """The operators registered on ``toolbox`` (``train`` and ``evaluate`` required; ``prune`` needs ``schedule``).
-
-        Parameters
-        ----------
-        toolbox
-            A :class:`deap.base.Toolbox`.
-        prune_first
-            Prune before training instead of after.
-        """
+        """The operators registered on ``toolbox`` (``train``, ``evaluate``; ``prune`` needs ``schedule``)."""
         if not hasattr(toolbox, "train") or not hasattr(toolbox, "evaluate"):
             raise ValueError("the toolbox needs 'train' and 'evaluate' registered")
         if hasattr(toolbox, "prune") != hasattr(toolbox, "schedule"):
@@ -97,17 +69,7 @@ class Operators:
 
 
 def evaluate_all(individuals: Sequence, evaluate: Callable, map_: Callable = map) -> None:
-    """Set the fitness of ``individuals``: one batched call if ``evaluate`` has a batch form, else through ``map_``.
-
-    Parameters
-    ----------
-    individuals
-        Individuals to evaluate (their fitness is set).
-    evaluate
-        The evaluation function.
-    map_
-        Map for the member-by-member case.
-    """
+    """Set the fitness of ``individuals``: one batched call if ``evaluate`` has a batch form, else through ``map_``."""
     if not individuals:
         return
     fits = evaluate(Batch(individuals)) if is_batched(evaluate) else list(map_(evaluate, individuals))
@@ -135,21 +97,6 @@ def vary_stack(individuals: list, rngs: Sequence[np.random.Generator], ops: Oper
 
     ``sizes[i]`` is the size of the subpopulation member i was selected from
     (the schedule's ``n``).  Individuals are modified in place.
-
-    Parameters
-    ----------
-    individuals
-        The stack (modified in place).
-    rngs
-        One NumPy generator per member.
-    ops
-        The operators.
-    gen
-        Current generation (the schedules' ``t``).
-    ngen
-        Number of generations (the schedules' ``T``).
-    sizes
-        Per member, the size of the subpopulation it was selected from (the schedules' ``n``).
     """
     for ind in individuals:
         ind.pruned = False
@@ -189,25 +136,6 @@ def vary(individuals: list, rngs: Sequence[np.random.Generator], ops: Operators,
     By default the whole stack is one chunk under the builtin ``map`` and one
     chunk per worker under a parallel map (its ``workers`` attribute, else one
     per individual).  Chunking does not change any decision or weight.
-
-    Parameters
-    ----------
-    individuals
-        The stack (modified in place).
-    rngs
-        One NumPy generator per member.
-    ops
-        The operators.
-    gen
-        Current generation (the schedules' ``t``).
-    ngen
-        Number of generations (the schedules' ``T``).
-    sizes
-        Per member, the size of the subpopulation it was selected from (the schedules' ``n``).
-    map_
-        A map (``map``, :class:`~evoprune.parallel.ProcessMap`, :func:`~evoprune.parallel.dask_map`).
-    chunks
-        Number of chunks, or ``None`` for the default.
     """
     n = len(individuals)
     if n == 0:
@@ -233,21 +161,7 @@ def _serial(map_: Callable) -> bool:
 
 @dataclass
 class VaryRequest:
-    """What an algorithm asks the engine for: vary ``offspring`` at generation ``gen`` of ``ngen``.
-
-    Parameters
-    ----------
-    offspring
-        Individuals to vary.
-    rngs
-        One NumPy generator per offspring.
-    sizes
-        Per offspring, the schedules' ``n``.
-    gen
-        Generation.
-    ngen
-        Number of generations.
-    """
+    """What an algorithm asks the engine for: vary ``offspring`` at generation ``gen`` of ``ngen``."""
 
     offspring: list
     rngs: list[np.random.Generator]
@@ -266,17 +180,6 @@ def lockstep(runs: Sequence[Steps], ops: Operators, map_: Callable = map, chunks
     resumed from different checkpoints catch up first), concatenates them,
     varies them as one stack and sends each run its part back.  Runs are
     independent: a run gives the same result alone as in any lockstep group.
-
-    Parameters
-    ----------
-    runs
-        Algorithm generators (e.g. from :func:`~evoprune.algorithms.muLambdaSteps`).
-    ops
-        The shared operators.
-    map_
-        Map the variation chunks go through.
-    chunks
-        Number of chunks per stack, or ``None`` for the default.
     """
     results: list[Any] = [None] * len(runs)
     pending: dict[int, VaryRequest] = {}
@@ -307,17 +210,5 @@ def lockstep(runs: Sequence[Steps], ops: Operators, map_: Callable = map, chunks
 
 
 def run_steps(steps: Steps, ops: Operators, map_: Callable = map, chunks: int | None = None):
-    """Drive one ask/tell algorithm to its end and return its result.
-
-    Parameters
-    ----------
-    steps
-        An algorithm generator.
-    ops
-        The operators.
-    map_
-        Map the variation chunks go through.
-    chunks
-        Number of chunks per stack, or ``None`` for the default.
-    """
+    """Drive one ask/tell algorithm to its end and return its result."""
     return lockstep([steps], ops, map_, chunks)[0]

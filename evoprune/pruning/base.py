@@ -34,7 +34,7 @@ from ..backends import stack_halves, stacked_forward
 from ..layers import check_rows
 from ..rng import RNGLike, as_generator
 from ..util.plugins import load_entry_points
-from ..util.validation import check_amount, check_choice
+from ..util.validation import check_choice, check_fraction
 from .prune_stack import PruneStack
 
 #: Registered pruning methods by name, in definition order (the order of :func:`method_names`).
@@ -86,7 +86,7 @@ class PruningMethod:
     published: ClassVar[bool] = False
 
     def __init__(self, amount: float | None = 0.1, scope: str = "layer") -> None:
-        self.amount = None if amount is None else check_amount("amount", amount)
+        self.amount = None if amount is None else check_fraction("amount", amount)
         self.scope = check_choice("pruning scope", scope, SCOPES)
 
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:

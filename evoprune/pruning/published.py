@@ -13,9 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..util.validation import check_probability
+from ..util.validation import check_positive_int, check_probability
 from .base import PruneStack, PruningMethod
-from .methods import _check_cases
 
 __all__ = ["ConjunctivePublished", "VariancePublished", "published_candidates"]
 
@@ -49,7 +48,7 @@ class VariancePublished(PruningMethod):
 
     def __init__(self, batch_size: int = 5) -> None:
         super().__init__(amount=None, scope="layer")
-        self.batch_size = _check_cases(batch_size)
+        self.batch_size = check_positive_int("batch_size", batch_size)
 
     def case_rows(self, g: np.random.Generator, n_rows: int) -> np.ndarray:
         return g.permutation(n_rows)[: (n_rows // self.batch_size) * self.batch_size]
@@ -126,7 +125,7 @@ class ConjunctivePublished(PruningMethod):
     def __init__(self, threshold: float = 0.1, n_cases: int = 100) -> None:
         super().__init__(amount=None, scope="layer")
         self.threshold = check_probability("threshold", threshold)
-        self.n_cases = _check_cases(n_cases)
+        self.n_cases = check_positive_int("n_cases", n_cases)
 
     def case_rows(self, g: np.random.Generator, n_rows: int) -> np.ndarray:
         if n_rows < 2:

@@ -98,13 +98,7 @@ def _blocked_values(df: pd.DataFrame, groups: list[str],
 
 
 def families(df: pd.DataFrame) -> list[tuple[str, list[str], list[tuple[str, str]] | None]]:
-    """(name, groups, pairs or None for all pairs) of the comparisons the study asks for.
-
-    Parameters
-    ----------
-    df
-        One setting's results (rows of :func:`evoprune.study.load_results`).
-    """
+    """(name, groups, pairs or None for all pairs) of the comparisons the study asks for."""
     out = []
     pruned = df[df["operator"] != BASELINE]
     groups = group_order(df)
@@ -124,15 +118,7 @@ def families(df: pd.DataFrame) -> list[tuple[str, list[str], list[tuple[str, str
 
 
 def compare(df: pd.DataFrame, metrics: list[tuple[str, str, bool]]) -> list[dict]:
-    """One result per (family, metric): see :func:`evoprune.report.stats.compare_groups`, plus family and metric.
-
-    Parameters
-    ----------
-    df
-        One setting's results (rows of :func:`evoprune.study.load_results`).
-    metrics
-        ``(column, label, higher is better)`` of the metrics to compare.
-    """
+    """One result per (family, metric): see :func:`evoprune.report.stats.compare_groups`, plus family and metric."""
     results = []
     for name, groups, pairs in families(df):
         for col, label, higher in metrics:
@@ -154,13 +140,7 @@ def _span(trials: list[int]) -> str:
 
 
 def partial_notes(results: list[dict]) -> list[str]:
-    """One line per family of a partly finished study: the trials its blocked tests compare.
-
-    Parameters
-    ----------
-    results
-        The results of :func:`compare`.
-    """
+    """One line per family of a partly finished study: the trials its blocked tests compare."""
     notes: dict[str, str] = {}
     for r in results:
         if r["blocked"] and r["left_out"] and r["family"] not in notes:
@@ -170,13 +150,7 @@ def partial_notes(results: list[dict]) -> list[str]:
 
 
 def power_notes(results: list[dict]) -> list[str]:
-    """One line per kind of family whose pairwise tests cannot reach α with the trials there are.
-
-    Parameters
-    ----------
-    results
-        The results of :func:`compare`.
-    """
+    """One line per kind of family whose pairwise tests cannot reach α with the trials there are."""
     notes, seen = [], set()
     for r in results:
         test = "wilcoxon" if r["blocked"] else "mannwhitney"
@@ -194,13 +168,7 @@ def power_notes(results: list[dict]) -> list[str]:
 
 
 def best_per_operator(df: pd.DataFrame) -> pd.DataFrame:
-    """Per pruned operator, the schedule with the highest median hypervolume (ties: lower median test L1).
-
-    Parameters
-    ----------
-    df
-        One setting's results (rows of :func:`evoprune.study.load_results`).
-    """
+    """Per pruned operator, the schedule with the highest median hypervolume (ties: lower median test L1)."""
     pruned = df[df["operator"] != BASELINE]
     if pruned.empty or pruned["hypervolume"].isna().all():
         return pd.DataFrame()
@@ -226,18 +194,7 @@ def best_runs(df: pd.DataFrame) -> dict[str, str]:
 
 
 def analyse(df: pd.DataFrame) -> dict:
-    """Everything the report says about one setting's runs.
-
-    Parameters
-    ----------
-    df
-        One setting's results (rows of :func:`evoprune.study.load_results`).
-
-    Returns
-    -------
-    dict
-        The families, comparisons, power notes and best groups the report prints.
-    """
+    """Everything the report says about one setting's runs."""
     metrics, constant = informative_metrics(df)
     results = compare(df, metrics)
     return {"metrics": metrics, "constant": constant, "results": results, "power": power_notes(results),

@@ -30,11 +30,6 @@ _LINESTYLES = ["-", "--", ":", "-."]
 def colour(operator: str) -> str:
     """The colour of ``operator`` in every figure: black for the baseline, then by registration order
     (operators no longer registered: a stable pick by name).
-
-    Parameters
-    ----------
-    operator
-        The operator's name.
     """
     if operator == BASELINE:
         return "black"
@@ -44,13 +39,7 @@ def colour(operator: str) -> str:
 
 
 def marker(schedule: str) -> str:
-    """The marker of ``schedule`` in every figure ("*" for the unpruned baseline's "-").
-
-    Parameters
-    ----------
-    schedule
-        The schedule's name.
-    """
+    """The marker of ``schedule`` in every figure ("*" for the unpruned baseline's "-")."""
     return "*" if schedule == "-" else _MARKERS.get(schedule, "p")
 
 
@@ -77,21 +66,7 @@ PANELS = (("test_l1", "test L1", "viridis_r"), ("fraction_kept", "fraction kept"
 
 def heatmap(setting: str, df: pd.DataFrame, path: Path, panels: Sequence[tuple[str, str, str]] = PANELS,
             marks: Mapping[str, Mapping[tuple[str, str], str]] | None = None) -> None:
-    """Operator × schedule heatmaps of median test L1, median kept and median hypervolume, values written in.
-
-    Parameters
-    ----------
-    setting
-        The setting's name (in titles and file names).
-    df
-        The results (rows of :func:`evoprune.study.load_results`).
-    path
-        The PNG file to write.
-    panels
-        ``(column, title, colour map)`` of each panel (a ``_r`` map where lower is better).
-    marks
-        Per column, a mark written under the value of an ``(operator, schedule)`` cell (e.g. significance).
-    """
+    """Operator × schedule heatmaps of median test L1, median kept and median hypervolume, values written in."""
     pruned = df[df["operator"] != BASELINE]
     base = df[df["operator"] == BASELINE]
     ops, schedules = ordered(pruned["operator"]), sorted(pruned["schedule"].unique())
@@ -137,17 +112,6 @@ def _band(logs: list[list[dict]], key: str) -> tuple[np.ndarray, np.ndarray]:
 def curves(setting: str, df: pd.DataFrame, logs: Mapping[str, list[dict]], path: Path) -> bool:
     """Median and IQR band per generation; one column of panels per operator, one line per schedule,
     the unpruned baseline dashed grey in every panel; rows: test L1 and fraction kept.
-
-    Parameters
-    ----------
-    setting
-        The setting's name (in titles and file names).
-    df
-        The results (rows of :func:`evoprune.study.load_results`).
-    logs
-        Each run's log records by run id (see :func:`~evoprune.study.store.load.load_logs`).
-    path
-        The PNG file to write.
     """
     ops = [o for o in ordered(df["operator"]) if o != BASELINE] or [BASELINE]
     schedules = sorted(s for s in df["schedule"].unique() if s != "-")
@@ -189,17 +153,7 @@ def curves(setting: str, df: pd.DataFrame, logs: Mapping[str, list[dict]], path:
 
 
 def boxes(setting: str, df: pd.DataFrame, path: Path) -> None:
-    """Box plots per group of test L1, fraction kept and hypervolume, every run drawn as a point.
-
-    Parameters
-    ----------
-    setting
-        The setting's name (in titles and file names).
-    df
-        The results (rows of :func:`evoprune.study.load_results`).
-    path
-        The PNG file to write.
-    """
+    """Box plots per group of test L1, fraction kept and hypervolume, every run drawn as a point."""
     groups = group_order(df)
     cols = [(c, label) for c, label in (("test_l1", "final test L1"), ("fraction_kept", "fraction kept"),
                                         ("hypervolume", "hypervolume")) if df[c].notna().all()]
@@ -225,17 +179,7 @@ def boxes(setting: str, df: pd.DataFrame, path: Path) -> None:
 
 
 def scatter(setting: str, df: pd.DataFrame, path: Path) -> None:
-    """Final (fraction kept, test L1) of every run; each group's attainment front as a step line.
-
-    Parameters
-    ----------
-    setting
-        The setting's name (in titles and file names).
-    df
-        The results (rows of :func:`evoprune.study.load_results`).
-    path
-        The PNG file to write.
-    """
+    """Final (fraction kept, test L1) of every run; each group's attainment front as a step line."""
     schedules = sorted(s for s in df["schedule"].unique() if s != "-")
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     top = float(df["test_l1"].max())
@@ -259,17 +203,7 @@ def scatter(setting: str, df: pd.DataFrame, path: Path) -> None:
 
 
 def a12_matrix(setting: str, df: pd.DataFrame, path: Path) -> None:
-    """A12 of row group versus column group, for test L1 and hypervolume (0.5: no effect).
-
-    Parameters
-    ----------
-    setting
-        The setting's name (in titles and file names).
-    df
-        The results (rows of :func:`evoprune.study.load_results`).
-    path
-        The PNG file to write.
-    """
+    """A12 of row group versus column group, for test L1 and hypervolume (0.5: no effect)."""
     groups = group_order(df)
     cols = [(c, label) for c, label in (("test_l1", "test L1 (low is good)"),
                                         ("hypervolume", "hypervolume (high is good)")) if df[c].notna().all()]

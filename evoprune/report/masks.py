@@ -47,17 +47,6 @@ def masks_figure(setting: str, best_runs: Mapping[str, str], model_of: Callable[
     """One row per operator (its best run): the first encoder layer's mask (inputs × hidden units), the
     decoder's last layer (hidden units × outputs) and the kept fraction per layer.  Returns the operators
     drawn (none if no run has a model file; the figure is then not written).
-
-    Parameters
-    ----------
-    setting
-        The setting's name (in the title).
-    best_runs
-        Per operator, the run id to show.
-    model_of
-        A run id's model file (None: the run has none).
-    path
-        The PNG file to write.
     """
     models = {op: g for op, run_id in best_runs.items() if (g := _load(model_of(run_id))) is not None}
     if not models:

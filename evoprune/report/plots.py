@@ -17,17 +17,7 @@ __all__ = ["save_figure", "plot_curves"]
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 200) -> None:
-    """Save ``fig`` as PNG atomically and close it (200 dpi: sharp when the figure is zoomed).
-
-    Parameters
-    ----------
-    fig
-        A Matplotlib figure.
-    path
-        The PNG file to write.
-    dpi
-        Resolution.
-    """
+    """Save ``fig`` as PNG atomically and close it (200 dpi: sharp when the figure is zoomed)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -40,19 +30,7 @@ def plot_curves(
     panels: Sequence[tuple[str, str]] = (("test_l1", "test L1"), ("kept", "fraction kept")),
     title: str = "",
 ) -> None:
-    """One panel per ``(key, label)``; one line per curve name; x is the generation.
-
-    Parameters
-    ----------
-    curves
-        Per curve name, the series by key (one value per generation).
-    path
-        The PNG file to write.
-    panels
-        ``(key, y label)`` of each panel.
-    title
-        Figure title.
-    """
+    """One panel per ``(key, label)``; one line per curve name; x is the generation."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8))
     axes = [axes] if len(panels) == 1 else axes
     for ax, (key, label) in zip(axes, panels, strict=True):

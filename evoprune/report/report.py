@@ -126,13 +126,6 @@ def report(out: str | os.PathLike, formats: Sequence[str] = ("md", "csv", "tex")
     ``curves_<s>.png``, ``box_<s>.png``, ``scatter_<s>.png``, ``a12_<s>.png``
     and, for studies that saved models, ``masks_<s>.png``.  Files are written
     atomically and are readable by everyone the umask allows.
-
-    Parameters
-    ----------
-    out
-        The study's output folder.
-    formats
-        Table formats to write: ``md``, ``csv``, ``tex``.
     """
     formats = tuple(formats)
     if unknown := set(formats) - _FORMATS:
@@ -175,11 +168,6 @@ def report(out: str | os.PathLike, formats: Sequence[str] = ("md", "csv", "tex")
 def summary_text(out: str | os.PathLike) -> str:
     """A short Markdown table of the finished runs for the terminal: per setting and group, ``n`` and the
     medians of test L1, fraction kept and hypervolume.  Raises FileNotFoundError if ``out/runs`` does not exist.
-
-    Parameters
-    ----------
-    out
-        The study's output folder.
     """
     df = load_results(out)
     if df.empty:

@@ -58,13 +58,7 @@ CLAIM_METRIC = "hypervolume"
 
 
 def loss_floor(study: Study) -> float | None:
-    """The test L1 of an ideal denoiser on the study's data (its bit-flip probability); None for other data.
-
-    Parameters
-    ----------
-    study
-        The study (e.g. a pack's ``study.toml``).
-    """
+    """The test L1 of an ideal denoiser on the study's data (its bit-flip probability); None for other data."""
     if study.data.get("name") != "binary_clustering":
         return None
     default = inspect.signature(binary_clustering).parameters["flip"].default
@@ -72,15 +66,7 @@ def loss_floor(study: Study) -> float | None:
 
 
 def fronts(out: str | os.PathLike, run_ids) -> dict[str, list]:
-    """Each run's (validation L1, fraction kept) front from its ``result.json`` or its pack ([] if none).
-
-    Parameters
-    ----------
-    out
-        A study output folder or a pack folder.
-    run_ids
-        The runs.
-    """
+    """Each run's (validation L1, fraction kept) front from its ``result.json`` or its pack ([] if none)."""
     got: dict[str, list] = {}
     for r in map(str, run_ids):
         f = run_dir(out, r) / RESULT_FILE
@@ -94,17 +80,7 @@ def fronts(out: str | os.PathLike, run_ids) -> dict[str, list]:
 
 
 def add_kept_at_floor(df: pd.DataFrame, run_fronts: dict[str, list], floor: float | None) -> pd.DataFrame:
-    """``df`` with the column ``kept_at_floor`` (see the module docstring; NaN without a floor).
-
-    Parameters
-    ----------
-    df
-        Rows of :func:`~evoprune.study.load_results`.
-    run_fronts
-        Each run's front (:func:`fronts`).
-    floor
-        The loss floor (:func:`loss_floor`).
-    """
+    """``df`` with the column ``kept_at_floor`` (see the module docstring; NaN without a floor)."""
     df = df.copy()
     if floor is None:
         df["kept_at_floor"] = np.nan
@@ -126,23 +102,6 @@ def rank_combinations(df: pd.DataFrame, col: str, higher: bool) -> dict[str, Any
     The medians, the Friedman test (three groups or more) and the Wilcoxon signed-rank tests of the best group
     against each other one (Holm-corrected) use the trials finished in every group; with fewer than two such
     trials, every run, Kruskal–Wallis and Mann–Whitney U (see :mod:`evoprune.report.analyse`).
-
-    Parameters
-    ----------
-    df
-        One setting's results (with ``kept_at_floor`` for that metric).
-    col
-        The metric.
-    higher
-        Whether a higher value is better.
-
-    Returns
-    -------
-    dict
-        ``best`` (group), ``blocked``, ``n`` (trials per group compared), ``trials`` (their indices, or None),
-        ``test``, ``pvalue`` (omnibus, or None), ``pair_test`` and ``table``: one row per group, best first, with
-        operator, schedule, n, median, q1, q3, ``a12`` (chance that a run of the best group beats one of this
-        group), ``p_holm`` and ``significant`` (both NaN / False for the best itself).
     """
     pruned = df[(df["operator"] != BASELINE) & df[col].notna()]
     groups = group_order(pruned)
@@ -203,20 +162,6 @@ def claim_rows(by_setting: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
     Each operator is taken at its best schedule (highest median hypervolume, as the report picks it); the pairs
     (winner, loser) are compared with the Wilcoxon signed-rank test over the trials finished in all the groups of
     the claim (Mann–Whitney U with fewer than two), Holm-corrected over the claim's pairs.
-
-    Parameters
-    ----------
-    by_setting
-        Each setting's results.
-
-    Returns
-    -------
-    list of dict
-        ``claim`` (the claim's dict), ``groups`` (operator → group compared), ``medians`` (group → median test L1,
-        kept and hypervolume over the compared trials), ``n``, ``blocked``, ``trials``, ``test``, ``pairs`` (``a``,
-        ``b``, ``better``, ``claimed``, ``p_holm``, ``a12``: chance that a run of the claimed winner has the
-        higher value), ``needed`` (trials per group the pairs need to be able to reach α) and ``verdict``;
-        or ``missing`` (why the claim cannot be tested yet) instead.
     """
     rows = []
     for claim in CLAIMS:
@@ -253,13 +198,6 @@ def wall_times(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     A run's ``wall_time`` is its share of its job (trials in lockstep share one job's time), so the sum is the
     time one worker spends; the projection scales each group's mean to the study's trials, and a group with no
     finished run yet by the setting's mean per run.
-
-    Parameters
-    ----------
-    df
-        The results (rows of :func:`~evoprune.study.load_results`).
-    study
-        The study the runs belong to.
     """
     planned = pd.DataFrame([{"setting": s.config.setting, "group": s.group} for s in study.runs()])
     rows = []

@@ -41,13 +41,6 @@ def vargha_delaney_a12(x: Sequence[float], y: Sequence[float]) -> float:
     """Probability that a value drawn from ``x`` is larger than one drawn from ``y`` (ties count one half).
 
     0.5 means no effect; ``a12(y, x) == 1 - a12(x, y)``.
-
-    Parameters
-    ----------
-    x
-        First sample.
-    y
-        Second sample.
     """
     a, b = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
     if a.size == 0 or b.size == 0:
@@ -59,13 +52,7 @@ def vargha_delaney_a12(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def a12_magnitude(a12: float) -> str:
-    """``negligible`` (``|A12 − 0.5|`` < 0.06), ``small`` (< 0.14), ``medium`` (< 0.21) or ``large``.
-
-    Parameters
-    ----------
-    a12
-        An A12 value in [0, 1].
-    """
+    """``negligible`` (``|A12 − 0.5|`` < 0.06), ``small`` (< 0.14), ``medium`` (< 0.21) or ``large``."""
     a12 = float(a12)
     if math.isnan(a12) or not 0.0 <= a12 <= 1.0:
         raise ValueError(f"A12 must lie in [0, 1], got {a12}")
@@ -77,13 +64,6 @@ def min_pvalue(test: str, n: int) -> float:
     """Smallest two-sided p-value of a pairwise test with ``n`` trials per group (exact, no ties).
 
     ``"mannwhitney"``: 2 / C(2n, n); ``"wilcoxon"`` (signed-rank, n pairs): 2 / 2^n.
-
-    Parameters
-    ----------
-    test
-        ``"mannwhitney"`` or ``"wilcoxon"``.
-    n
-        Trials per group (pairs for Wilcoxon).
     """
     if n < 1:
         return 1.0
@@ -100,17 +80,6 @@ def trials_needed(test: str, pairs: int = 1, alpha: float = 0.05, limit: int = 1
     Holm multiplies the smallest p-value by the number of pairs, so this is the
     smallest n with ``pairs * min_pvalue(test, n) <= alpha``: a necessary
     condition, not a power calculation.
-
-    Parameters
-    ----------
-    test
-        ``"mannwhitney"`` or ``"wilcoxon"``.
-    pairs
-        Number of Holm-corrected comparisons.
-    alpha
-        Significance level.
-    limit
-        Largest number of trials tried.
     """
     return next(n for n in range(1, limit + 1) if max(pairs, 1) * min_pvalue(test, n) <= alpha)
 
@@ -149,13 +118,6 @@ def holm(pvalues: Sequence[float], alpha: float) -> tuple[np.ndarray, np.ndarray
 
     The numbers of ``statsmodels.stats.multitest.multipletests(..., method="holm")``, without the
     full garbage collection it runs on every call (a second each in a large report).
-
-    Parameters
-    ----------
-    pvalues
-        The p-values of the family.
-    alpha
-        Family-wise significance level.
     """
     p = np.asarray(pvalues, dtype=float)
     order = np.argsort(p)
@@ -195,31 +157,7 @@ def _omnibus(data: Mapping[str, np.ndarray], paired: bool) -> tuple[float, float
 
 def compare_groups(groups: Mapping[str, Sequence[float]], blocked: bool, higher_is_better: bool = False,
                    pairs: Sequence[tuple[str, str]] | None = None, alpha: float = 0.05) -> dict[str, Any]:
-    """Compare one family of groups with the tests that fit the design.
-
-    Parameters
-    ----------
-    groups
-        Values per group.  With ``blocked`` the i-th values of all groups form
-        a block (the same trial seed), so all groups must have the same length.
-    blocked
-        Friedman + Wilcoxon signed-rank (paired) if True, else Kruskal–Wallis + Mann–Whitney U.
-    higher_is_better
-        Direction used for the average ranks (rank 1 is best).
-    pairs
-        The ``(a, b)`` pairs to test (default: every pair); Holm's correction runs over these.
-    alpha
-        Significance level of the Holm-corrected pairwise tests.
-
-    Returns
-    -------
-    dict
-        ``test`` (name of the omnibus test, or None with fewer than three
-        groups), ``statistic``, ``pvalue``, ``ranks`` (average rank per group;
-        within blocks when blocked), ``pair_test`` and ``pairs``: one dict per
-        pair with ``a``, ``b``, ``statistic``, ``pvalue``, ``pvalue_holm``,
-        ``a12`` (A12 of a versus b), ``magnitude`` and ``significant``.
-    """
+    """Compare one family of groups with the tests that fit the design."""
     data = {str(k): np.asarray(v, dtype=float).ravel() for k, v in groups.items()}
     if any(v.size == 0 or np.isnan(v).any() for v in data.values()):
         raise ValueError("every group needs values and no NaN")

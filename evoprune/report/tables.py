@@ -24,13 +24,7 @@ def _q3(s: pd.Series) -> float:
 
 
 def group_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per setting and group: n, and median, q1 and q3 of each ``SUMMARY`` column (plus median wall time).
-
-    Parameters
-    ----------
-    df
-        The results (rows of :func:`evoprune.study.load_results`).
-    """
+    """Per setting and group: n, and median, q1 and q3 of each ``SUMMARY`` column (plus median wall time)."""
     cols = [c for c in SUMMARY if df[c].notna().all()]
     agg = {"n": ("run_id", "size")}
     for c in cols:
@@ -44,13 +38,7 @@ def group_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_groups(summary: pd.DataFrame) -> str:
-    """Median [q1, q3] per group, one Markdown row per group.
-
-    Parameters
-    ----------
-    summary
-        Rows of ``group_summary``.
-    """
+    """Median [q1, q3] per group, one Markdown row per group."""
     table = summary[["operator", "schedule", "n"]].copy()
     for c, label in SUMMARY.items():
         if f"{c}_median" in summary:
@@ -60,13 +48,7 @@ def markdown_groups(summary: pd.DataFrame) -> str:
 
 
 def markdown_best(best: pd.DataFrame) -> str:
-    """One Markdown row per operator: its best schedule and that group's medians.
-
-    Parameters
-    ----------
-    best
-        The rows of ``evoprune.report.analyse.best_per_operator``.
-    """
+    """One Markdown row per operator: its best schedule and that group's medians."""
     cols = {"operator": "operator", "schedule": "best schedule", "n": "n", "hypervolume": "HV median",
             "test_l1": "test L1 median", "fraction_kept": "kept median"}
     return best[list(cols)].rename(columns=cols).to_markdown(index=False, floatfmt=FLOAT)
@@ -82,13 +64,7 @@ def _cell(r: dict) -> str:
 
 
 def markdown_comparisons(results: list[dict]) -> str:
-    """One row per family, one cell per metric: the omnibus p (or the smallest Holm p) and significant pairs.
-
-    Parameters
-    ----------
-    results
-        The results of :func:`evoprune.report.analyse.compare`.
-    """
+    """One row per family, one cell per metric: the omnibus p (or the smallest Holm p) and significant pairs."""
     rows: dict[str, dict] = {}
     for r in results:
         rows.setdefault(r["family"], {"family": r["family"]})[r["label"]] = _cell(r)
@@ -146,15 +122,7 @@ def pairwise_frame(setting: str, results: list[dict]) -> pd.DataFrame:
 
 
 def latex_groups(summary: pd.DataFrame, setting: str) -> str:
-    """A booktabs table of one setting's group summaries (``Styler.to_latex``).
-
-    Parameters
-    ----------
-    summary
-        Rows of ``group_summary``.
-    setting
-        The setting whose groups to show.
-    """
+    """A booktabs table of one setting's group summaries (``Styler.to_latex``)."""
     cols = ["group", "n", *(f"{c}_{q}" for c in SUMMARY for q in ("median", "q1", "q3") if f"{c}_median" in summary)]
     table = summary.loc[summary["setting"] == setting, cols].rename(columns=lambda c: c.replace("_", " "))
     styler = table.style.hide(axis="index").format(precision=3).format_index(escape="latex", axis=1)
@@ -165,13 +133,7 @@ def latex_groups(summary: pd.DataFrame, setting: str) -> str:
 
 
 def summary_table(df: pd.DataFrame) -> str:
-    """The terminal summary: per setting and group, n and the medians of test L1, kept and hypervolume.
-
-    Parameters
-    ----------
-    df
-        The results (rows of :func:`evoprune.study.load_results`).
-    """
+    """The terminal summary: per setting and group, n and the medians of test L1, kept and hypervolume."""
     summary = group_summary(df)
     cols = {"setting": "setting", "group": "group", "n": "n", "test_l1_median": "median test L1",
             "fraction_kept_median": "median fraction kept", "hypervolume_median": "median hypervolume"}

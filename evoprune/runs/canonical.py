@@ -60,13 +60,5 @@ CANONICAL = register_setting(Canonical())
 
 
 def canonical_toolbox(cfg, data) -> base.Toolbox:
-    """The (μ + λ) canonical-training toolbox for ``cfg`` (selection: parsimony, best or NSGA-II).
-
-    Parameters
-    ----------
-    cfg
-        The run's :class:`~evoprune.runs.RunConfig`.
-    data
-        The run's :class:`~evoprune.data.Dataset` (training rows are registered).
-    """
+    """The (μ + λ) canonical-training toolbox for ``cfg`` (selection: parsimony, best or NSGA-II)."""
     return CANONICAL.toolbox(cfg, data)

@@ -211,13 +211,6 @@ def run_architecture(cfg, data) -> Architecture:
     ``cfg.latent``; the data's rows must fit its input (:func:`~evoprune.data.check_row_shape`).
 
     Only the shape of the user model's modules is used: every trial draws its own initial weights.
-
-    Parameters
-    ----------
-    cfg
-        The run's :class:`~evoprune.runs.RunConfig`.
-    data
-        The run's :class:`~evoprune.data.Dataset`.
     """
     if cfg.model is None:
         arch = Architecture.paper(data.dim, cfg.hidden, cfg.latent)

@@ -14,7 +14,7 @@ from ..topology import Grid
 from ..training import LR_MUTATIONS, LossSchedule, lr_decay_factor
 from ..util.device import check_device_name
 from ..util.plugins import load_entry_points, split_model_entry
-from ..util.validation import check_amount, check_choice, check_probability
+from ..util.validation import check_choice, check_fraction, check_positive_int, check_probability
 from .registry import get_setting
 
 #: RunConfig fields that are passed to every pruning method that takes them.
@@ -193,16 +193,14 @@ class RunConfig:
         Grid.from_string(self.grid)
         if self.p is not None:
             check_probability("p", self.p)
-        check_amount("amount", self.amount)
-        check_amount("tolerance", self.tolerance)
+        check_fraction("amount", self.amount)
+        check_fraction("tolerance", self.tolerance)
         check_probability("loss_switch", self.loss_switch)
         if isinstance(self.loss, str) and self.loss.count(">") > 1:
             raise ValueError(f"loss {self.loss!r}: a run configuration takes at most two stages (one loss_switch)")
         LossSchedule(self.loss, self.loss_switch)  # checks the loss names
-        for name in ("generations", "batch_size", "hidden", "latent", "n_cases", "mu", "lambda_"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        for name in ("generations", "batch_size", "hidden", "latent", "n_cases", "mu", "lambda_", "eval_rows"):
+            check_positive_int(name, getattr(self, name))
         if isinstance(self.lr, bool) or not isinstance(self.lr, int | float) or not (0 < self.lr < math.inf):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if isinstance(self.lr_sigma, bool) or not isinstance(self.lr_sigma, int | float) or not (
@@ -236,8 +234,6 @@ class RunConfig:
         check_choice("pairing", self.pairing, PAIRINGS)
         check_choice("schedule_clock", self.schedule_clock, ("evoprune", "published"))
         check_choice("report_metric", self.report_metric, ("evoprune", "published"))
-        if isinstance(self.eval_rows, bool) or not isinstance(self.eval_rows, int) or self.eval_rows < 1:
-            raise ValueError(f"eval_rows must be an integer >= 1, got {self.eval_rows!r}")
 
     def _check_pruning(self) -> None:
         if not isinstance(self.pruning, dict):

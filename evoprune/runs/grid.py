@@ -50,13 +50,5 @@ GRID = register_setting(GridSetting())
 
 
 def grid_toolbox(cfg, data) -> base.Toolbox:
-    """Toolbox for :func:`~evoprune.algorithms.eaToroidalGrid` from ``cfg``.
-
-    Parameters
-    ----------
-    cfg
-        The run's :class:`~evoprune.runs.RunConfig`.
-    data
-        The run's :class:`~evoprune.data.Dataset` (training rows are registered).
-    """
+    """Toolbox for :func:`~evoprune.algorithms.eaToroidalGrid` from ``cfg``."""
     return GRID.toolbox(cfg, data)

@@ -41,6 +41,9 @@ from ..half import Half
 from ..models.files import arch_from_dict, arch_to_dict, read_header
 from ..util.io import atomic_write_bytes
 
+__all__ = ["Checkpoint", "CheckpointMismatch", "checkpoint_bytes", "checkpoints", "latest_checkpoint",
+           "logbook_from_dict", "logbook_to_dict", "old_checkpoints", "read_checkpoint", "save_checkpoint"]
+
 FORMAT_VERSION = 2
 KIND = "checkpoint"
 _NAME = re.compile(r"ckpt-(\d+)\.safetensors")
@@ -88,6 +91,7 @@ def logbook_to_dict(logbook: tools.Logbook) -> dict:
 
 
 def logbook_from_dict(d: dict) -> tools.Logbook:
+    """The Logbook :func:`logbook_to_dict` describes."""
     logbook = tools.Logbook()
     logbook.header = d["header"]
     logbook.log_header = d["log_header"]

@@ -92,13 +92,7 @@ def _identity(raw: bytes) -> str:
 
 
 def read_claim(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """The claim of ``run_dir`` as a dict; None if there is none or it cannot be read.
-
-    Parameters
-    ----------
-    run_dir
-        A run folder.
-    """
+    """The claim of ``run_dir`` as a dict; None if there is none or it cannot be read."""
     got = _read_raw(Path(run_dir))
     return None if got is None else _parse(got[0])
 
@@ -131,15 +125,6 @@ def claim_state(run_dir: str | os.PathLike, stale_s: float | None = None,
 
     ``info`` is the claim (``host``, ``pid``, ...) with ``age``, the seconds since its heartbeat,
     and for a stale claim ``reason``.  ``stale_s`` overrides the claim's own ``stale_s``.
-
-    Parameters
-    ----------
-    run_dir
-        A run folder.
-    stale_s
-        Seconds without a heartbeat after which the claim is stale (``None``: the claim's own).
-    now
-        The time to judge at (default: now).
     """
     got = _read_raw(Path(run_dir))
     if got is None:
@@ -152,15 +137,6 @@ class Claim:
 
     Get one with :func:`try_claim`.  ``lost`` turns True if the heartbeat finds the claim file
     gone or owned by someone else (this runner was taken for dead and another took the run over).
-
-    Parameters
-    ----------
-    run_dir
-        The run folder held.
-    info
-        The claim as written (with its ``token``).
-    heartbeat_s
-        Seconds between heartbeats.
     """
 
     def __init__(self, run_dir: Path, info: dict[str, Any], heartbeat_s: float) -> None:
@@ -249,17 +225,6 @@ def try_claim(run_dir: str | os.PathLike, heartbeat_s: float | None = None, stal
     (finished meanwhile) is not claimed either: None.  The claim gets a heartbeat thread every
     ``heartbeat_s`` seconds (default ``HEARTBEAT_S``, 30 s) and is stale for others after ``stale_s``
     (default ``STALE_HEARTBEATS * heartbeat_s``) without one.  Release it (or use it in ``with``).
-
-    Parameters
-    ----------
-    run_dir
-        The run folder.
-    heartbeat_s
-        Seconds between heartbeats (default ``HEARTBEAT_S``, 30 s).
-    stale_s
-        Seconds without a heartbeat after which others take the claim over.
-    done
-        Name of the file that marks the run finished, or ``None``.
     """
     run_dir = Path(run_dir)
     heartbeat_s = float(HEARTBEAT_S if heartbeat_s is None else heartbeat_s)

@@ -29,11 +29,6 @@ def parse_duration(text: str | float | int) -> float:
 
     Raises :class:`~evoprune.study.studyfile.StudyError` naming the text for anything else, and for zero or
     negative durations.
-
-    Parameters
-    ----------
-    text
-        The duration: text, or a number of seconds.
     """
     if isinstance(text, int | float) and not isinstance(text, bool):
         seconds = float(text)
@@ -63,13 +58,6 @@ class Deadline:
 
     A job is estimated by the longest finished job of the same kind (setting, generations, trials),
     else of the same setting, else of any; with no job finished yet, it may start while time is left.
-
-    Parameters
-    ----------
-    seconds
-        The limit, from now.
-    clock
-        Monotonic clock in seconds (default: :func:`time.monotonic`; tests inject their own).
     """
 
     seconds: float
@@ -82,13 +70,7 @@ class Deadline:
         self.end = self.clock() + self.seconds
 
     def estimate(self, job: Sequence[RunSpec]) -> float:
-        """Seconds the job is expected to take (0 when nothing comparable has finished).
-
-        Parameters
-        ----------
-        job
-            The job's runs.
-        """
+        """Seconds the job is expected to take (0 when nothing comparable has finished)."""
         key = _job_key(job)
         for match in (lambda k: k == key, lambda k: k[0] == key[0], lambda k: True):
             found = [v for k, v in self.done.items() if match(k)]
@@ -97,26 +79,12 @@ class Deadline:
         return 0.0
 
     def allows(self, job: Sequence[RunSpec]) -> bool:
-        """Whether the job, started now, is expected to finish before the limit.
-
-        Parameters
-        ----------
-        job
-            The job's runs.
-        """
+        """Whether the job, started now, is expected to finish before the limit."""
         now = self.clock()
         return now < self.end and now + self.estimate(job) <= self.end
 
     def record(self, job: Sequence[RunSpec], seconds: float) -> None:
-        """A job of this kind took ``seconds``.
-
-        Parameters
-        ----------
-        job
-            The job's runs.
-        seconds
-            How long it took.
-        """
+        """A job of this kind took ``seconds``."""
         key = _job_key(job)
         self.done[key] = max(self.done.get(key, 0.0), seconds)
 
@@ -129,19 +97,6 @@ def dispatch(task: Callable[[list[RunSpec]], Any], jobs: Sequence[list[RunSpec]]
     job's result as it finishes.  Returns True if every job ran, False if the deadline stopped it
     (jobs in flight were still waited for).  A map with ``submit`` (ProcessMap, dask_map) is fed
     one job at a time; any other map gets ``workers`` jobs per call.
-
-    Parameters
-    ----------
-    task
-        Runs one job (picklable for a process pool or dask).
-    jobs
-        The jobs, in the order to start them.
-    map_
-        The map (``None``: run here, one job after the other).
-    on_done
-        Called with each job's result.
-    deadline
-        The time limit (``None``: none).
     """
     clock = deadline.clock if deadline is not None else time.monotonic
     allowed = (lambda job: True) if deadline is None else deadline.allows

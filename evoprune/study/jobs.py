@@ -84,13 +84,6 @@ def make_jobs(specs: Sequence[RunSpec], trials_per_job: int) -> list[list[RunSpe
     trials (``0..K-1``, ``K..2K-1``, ...), every configuration's block ``b`` before any block ``b + 1``.
 
     A study stopped at any point thus holds (nearly) the same trials of every configuration.
-
-    Parameters
-    ----------
-    specs
-        The runs to do, in study order.
-    trials_per_job
-        ``K``, the largest number of trials per job.
     """
     key = lambda s: (s.config.setting, s.group, s.config, s.trial // trials_per_job)  # noqa: E731
     jobs = [list(group) for _, group in groupby(specs, key=key)]
@@ -102,17 +95,6 @@ class JobTask:
     """A picklable job: claims its runs, resumes, runs them in lockstep, writes each run's files.
 
     Returns one result row per run; None for a run another live runner holds.
-
-    Parameters
-    ----------
-    out
-        The study's output folder.
-    study
-        The study.
-    progress
-        Show a progress bar.
-    device
-        Device to run on (default: each run's).
     """
 
     out: str

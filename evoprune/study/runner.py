@@ -62,15 +62,7 @@ TIMING_FIELDS = frozenset({"wall_time", "inference_time", "time"})
 
 
 def is_finished(out: str | Path, spec: RunSpec) -> bool:
-    """Whether the run ``spec`` of the study in ``out`` has its ``result.json``.
-
-    Parameters
-    ----------
-    out
-        The study's output folder.
-    spec
-        The run.
-    """
+    """Whether the run ``spec`` of the study in ``out`` has its ``result.json``."""
     return layout.finished(run_dir(out, spec))
 
 
@@ -153,31 +145,6 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
 
     The rows are in study order: every run's, unless ``time_limit`` stopped the study
     first (then the finished ones; running the same call again continues it).
-
-    Parameters
-    ----------
-    study
-        The study, or the path of its file.
-    out
-        The output folder (re-running it resumes).
-    map_
-        Map the jobs go through (``None``: in this process).
-    progress
-        Show progress bars.
-    device
-        Device for every run (default: each run's).
-    trials_per_job
-        Trials per job (default: the study's, else by device).
-    trials
-        Run only trials ``0..trials-1`` of each configuration (default: all).
-    time_limit
-        Wall-clock limit (seconds, or text such as ``2h30m``): no job starts that its estimate
-        (the longest finished job of its kind) says would end later; running jobs finish.
-    packs
-        Pack folders of this study (``evoprune pack``) whose runs count as finished; remembered in
-        ``out/packs.json``.
-    clock
-        Monotonic clock of the time limit (default: :func:`time.monotonic`; for tests).
     """
     deadline = None if time_limit is None else Deadline(parse_duration(time_limit), clock)
     if not isinstance(study, Study):
@@ -235,13 +202,6 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
 def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:
     """Run ids by state: ``finished`` (also packed runs ``out`` was continued from), ``running`` (claimed
     by a live runner), ``started`` (has a log or checkpoint) and ``pending``.
-
-    Parameters
-    ----------
-    study
-        The study.
-    out
-        The study's output folder.
     """
     state: dict[str, list[str]] = {"finished": [], "running": [], "started": [], "pending": []}
     specs = study.runs()

@@ -83,21 +83,7 @@ _PRIMARY = ("setting", "operator", "schedule")
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a study: its configuration, trial number and seed.
-
-    Parameters
-    ----------
-    run_id
-        Folder name of the run (its group and a fingerprint).
-    group
-        Label of the run's configuration group.
-    trial
-        Trial number within the group.
-    seed
-        The run's seed.
-    config
-        The run's configuration.
-    """
+    """One run of a study: its configuration, trial number and seed."""
 
     run_id: str
     group: str
@@ -106,53 +92,14 @@ class RunSpec:
     config: RunConfig
 
     def fingerprint(self, data: dict) -> str:
-        """Short hash of what fixes the run's results: its configuration's identity, seed and data.
-
-        Parameters
-        ----------
-        data
-            The study's ``[data]`` table.
-        """
+        """Short hash of what fixes the run's results: its configuration's identity, seed and data."""
         blob = json.dumps({"config": self.config.identity(), "seed": self.seed, "data": data}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Study:
-    """A parsed, validated study file.
-
-    Parameters
-    ----------
-    name
-        The study's name.
-    path
-        The file it was read from.
-    seed
-        Master seed of the trials' seeds.
-    trials
-        Trials per group.
-    checkpoint_every
-        Generations between checkpoints.
-    data
-        The ``[data]`` table (data set name or path and its options).
-    run
-        The ``[run]`` table: :class:`~evoprune.runs.RunConfig` fields shared by every run.
-    settings
-        Per setting, its own :class:`~evoprune.runs.RunConfig` fields.
-    factors
-        The varied fields and their values (the groups are their product).
-    description
-        Free text.
-    trials_per_job
-        Trials run in lockstep as one job (``None``: by device).
-    imports
-        Modules imported before the study is read (its ``imports`` and ``evoprune run --import``), and
-        the modules of its ``model`` entries.
-    plugin_folders
-        Folders those modules were found in (workers import them from there).
-    groups
-        Groups listed one by one (``[[groups]]``), each its own fields, after the crossed ones.
-    """
+    """A parsed, validated study file."""
 
     name: str
     path: str
@@ -225,15 +172,7 @@ class Study:
 
 
 def group_label(cfg: RunConfig, extra: dict[str, Any]) -> str:
-    """Label of a group: the configuration's label plus its varied fields (``p`` and ``amount`` dropped for ``none``).
-
-    Parameters
-    ----------
-    cfg
-        The group's configuration.
-    extra
-        The group's varied fields besides operator and schedule.
-    """
+    """Label of a group: the configuration's label and its varied fields (``p``, ``amount`` dropped for ``none``)."""
     if cfg.operator == "none":
         extra = {k: v for k, v in extra.items() if k not in ("p", "amount")}
     if "model" in extra:  # "module:function" as module.function (a folder name without a colon)
@@ -265,20 +204,6 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
 
     A study without ``name`` is named ``default_name``, or else after its file (``path``'s stem).
     Its ``imports`` (and ``imports``, as ``evoprune run --import`` gives them) are imported first.
-
-    Parameters
-    ----------
-    text
-        The TOML text.
-    path
-        Where the text comes from (named in errors).
-    default_name
-        Name of a study without ``name``.
-    imports
-        More modules to import (looked for next to the study file, in the current folder, then on sys.path).
-    check_models
-        Resolve and call the functions of ``model`` entries (``False`` for a study's copy in an output
-        folder, which is read only to compare or count its runs).
     """
     try:
         raw = tomllib.loads(text)
@@ -348,19 +273,7 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
 
 def load_study(path: str | Path, default_name: str | None = None, imports: Sequence[str] = (),
                check_models: bool = True) -> Study:
-    """Read and validate a study file (``default_name``, ``imports``, ``check_models``: see :func:`parse_study`).
-
-    Parameters
-    ----------
-    path
-        The study file.
-    default_name
-        Name of a study without ``name``.
-    imports
-        More modules to import first.
-    check_models
-        Resolve and call the functions of ``model`` entries.
-    """
+    """Read and validate a study file (``default_name``, ``imports``, ``check_models``: see :func:`parse_study`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"study file not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))

@@ -28,13 +28,6 @@ def resolve_models(path: Any, study: Any) -> Any:
     returns two modules, and they make an :class:`~evoprune.architecture.Architecture`; the modules join
     the study's ``imports`` (and their folders its ``plugin_folders``), so worker processes import them.
 
-    Parameters
-    ----------
-    path
-        The study file (named in errors).
-    study
-        The parsed :class:`~evoprune.study.studyfile.Study`.
-
     Raises
     ------
     StudyError

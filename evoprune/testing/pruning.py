@@ -53,15 +53,7 @@ def conv_architecture() -> Architecture:
 
 
 def contract_data(n: int = 80, dim: int = _DIM) -> torch.Tensor:
-    """Binary rows for the checks (drawn from a private generator).
-
-    Parameters
-    ----------
-    n
-        Number of rows.
-    dim
-        Row width.
-    """
+    """Binary rows for the checks (drawn from a private generator)."""
     return (torch.rand(n, dim, generator=torch.Generator().manual_seed(0)) > 0.5).float()
 
 
@@ -105,15 +97,6 @@ class _Contract:
 def pre_prune(g: AutoencoderGenome, rng: np.random.Generator, every: int) -> None:
     """Prune, in each half of ``g``, ``1/every`` of every weight tensor's entries (drawn from ``rng``) and the
     first layer's neuron 0: a genome with pruned entries and a whole pruned neuron for the contract checks.
-
-    Parameters
-    ----------
-    g
-        The genome (pruned in place).
-    rng
-        Generator of the entries drawn.
-    every
-        One entry in ``every`` is pruned.
     """
     for h in g.halves:
         for k in range(0, len(h.params), 2):
@@ -123,13 +106,7 @@ def pre_prune(g: AutoencoderGenome, rng: np.random.Generator, every: int) -> Non
 
 
 def masks_of(g) -> list[torch.Tensor]:
-    """Copies of every mask of ``g``, encoder's then decoder's.
-
-    Parameters
-    ----------
-    g
-        The genome.
-    """
+    """Copies of every mask of ``g``, encoder's then decoder's."""
     return [m.clone() for h in g.halves for m in h.masks]
 
 

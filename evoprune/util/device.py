@@ -12,18 +12,7 @@ _NAME = re.compile(r"(cpu|cuda|cuda:\d+|mps|auto)")
 
 
 def check_device_name(name: str) -> str:
-    """Validate a device name without needing the device (study files are checked on any machine).
-
-    Parameters
-    ----------
-    name
-        ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
-
-    Returns
-    -------
-    str
-        ``name``.
-    """
+    """Validate a device name without needing the device (study files are checked on any machine)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"device must be one of cpu, cuda, cuda:N, mps, auto; got {name!r}")
     return name
@@ -33,11 +22,6 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     """The :class:`torch.device` for ``name``; ``auto`` picks CUDA, then MPS, then the CPU.
 
     Asking for a device this machine lacks is an error that says so.
-
-    Parameters
-    ----------
-    name
-        A device name, a :class:`torch.device` (returned as is) or ``None`` (``auto``).
     """
     if isinstance(name, torch.device):
         return name

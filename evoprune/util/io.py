@@ -28,20 +28,7 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half of one.
-
-    Parameters
-    ----------
-    path
-        The file to write (its folder must exist).
-    data
-        The new content.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -59,20 +46,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`atomic_write_bytes` does.
-
-    Parameters
-    ----------
-    path
-        The file to write.
-    text
-        The new content.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
+    """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`atomic_write_bytes` does."""
     return atomic_write_bytes(path, text.encode())
 
 
@@ -90,11 +64,6 @@ def logbook_records(logbook) -> list[dict]:
     """Flatten a DEAP Logbook (with chapters) into one JSON-able dict per generation.
 
     Chapter fields become ``"<chapter>_<field>"`` (e.g. ``test_min``).
-
-    Parameters
-    ----------
-    logbook
-        A :class:`deap.tools.Logbook`, possibly with chapters.
     """
     rows = []
     for i, rec in enumerate(logbook):
@@ -108,20 +77,7 @@ def logbook_records(logbook) -> list[dict]:
 
 
 def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> Path:
-    """Write ``rows`` as JSON lines (one object per line, keys sorted), atomically.
-
-    Parameters
-    ----------
-    path
-        The file to write.
-    rows
-        JSON-able dicts, e.g. from :func:`logbook_records`.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
+    """Write ``rows`` as JSON lines (one object per line, keys sorted), atomically."""
     return atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 

@@ -22,15 +22,7 @@ __all__ = ["Batch", "Operator", "is_batched"]
 
 @dataclass
 class Batch:
-    """Members of a stack, and one NumPy generator per member (``None`` for operators that draw nothing).
-
-    Parameters
-    ----------
-    members
-        The individuals.
-    rngs
-        One generator per member, or ``None``.
-    """
+    """Members of a stack, and one NumPy generator per member (``None`` for operators that draw nothing)."""
 
     members: list
     rngs: Sequence[np.random.Generator] | None = None

@@ -70,19 +70,6 @@ def import_plugins(names: Sequence[str], folders: Sequence[str | Path] = ()) -> 
 
     Entry points of the ``evoprune.pruning`` group are loaded first (once per process).
 
-    Parameters
-    ----------
-    names
-        Dotted module names, e.g. ``["my_pruning"]``.
-    folders
-        Folders searched before ``sys.path`` (the folder a module is found in is added to ``sys.path``).
-
-    Returns
-    -------
-    tuple of str
-        The folders the modules were found in (empty for modules found on ``sys.path``), to pass to
-        another process's call.
-
     Raises
     ------
     PluginError
@@ -109,13 +96,7 @@ def import_plugins(names: Sequence[str], folders: Sequence[str | Path] = ()) -> 
 
 
 def split_model_entry(entry: Any) -> tuple[str, str]:
-    """``"module:function"`` as ``(module, function)``; PluginError for anything else.
-
-    Parameters
-    ----------
-    entry
-        A model entry such as ``"my_models:conv_ae"`` (the module may be dotted).
-    """
+    """``"module:function"`` as ``(module, function)``; PluginError for anything else."""
     parts = entry.split(":") if isinstance(entry, str) else []
     if len(parts) != 2 or not parts[1].isidentifier() or not all(p.isidentifier() for p in parts[0].split(".")):
         raise PluginError(f"model {entry!r} is not of the form 'module:function' (e.g. 'my_models:conv_ae')")
@@ -126,13 +107,6 @@ def model_function(entry: str, folders: Sequence[str | Path] = ()) -> tuple[Call
     """The function a model entry ``"module:function"`` names, and the folder its module was found in.
 
     The module is looked for in ``folders`` first, then on ``sys.path`` (as :func:`import_plugins`).
-
-    Parameters
-    ----------
-    entry
-        ``"module:function"``.
-    folders
-        Folders searched before ``sys.path``.
 
     Raises
     ------
@@ -157,13 +131,6 @@ def user_model(entry: str, folders: Sequence[str | Path] = ()) -> tuple[Any, Any
 
     Torch's global random state is the same after the call as before (the modules' initial
     weights are drawn from a copy of it and are not meant to be used: runs draw their own).
-
-    Parameters
-    ----------
-    entry
-        ``"module:function"``; the function takes no arguments and returns two ``torch.nn.Module``.
-    folders
-        Folders searched before ``sys.path``.
 
     Raises
     ------

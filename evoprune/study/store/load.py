@@ -133,11 +133,6 @@ def scan(out: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
 
     Runs of the packs ``out`` was continued from count as finished (a run folder of the same run
     wins); a pack folder gives its packed runs.
-
-    Parameters
-    ----------
-    out
-        The study's output folder, or a pack folder.
     """
     rows, unfinished = [], []
     if not is_pack(out) and (layout.runs_dir(out).is_dir() or not linked_packs(out)):
@@ -180,13 +175,6 @@ def load_logs(out: str | os.PathLike, run_ids) -> dict[str, list[dict]]:
     """Each run's ``log.jsonl`` records, keyed by run id (an empty list where a run has no log).
 
     A packed run's records come from its pack (its scalar statistics; see :mod:`evoprune.study.store.pack`).
-
-    Parameters
-    ----------
-    out
-        The study's output folder, or a pack folder.
-    run_ids
-        The runs whose logs to read.
     """
     run_ids = [str(r) for r in run_ids]
     local = set() if is_pack(out) else {r for r in run_ids if (layout.run_dir(out, r) / layout.LOG_FILE).is_file()}
@@ -198,17 +186,7 @@ def load_logs(out: str | os.PathLike, run_ids) -> dict[str, list[dict]]:
 
 
 def model_path(out: str | os.PathLike, run_id: str, packs: list | None = None) -> Path | None:
-    """The model file of a run: in its run folder, else in a pack (``--models best``); None if neither.
-
-    Parameters
-    ----------
-    out
-        The study's output folder, or a pack folder.
-    run_id
-        The run.
-    packs
-        The packs of ``out`` if already read (:func:`~evoprune.study.store.shards.packs_of`).
-    """
+    """The model file of a run: in its run folder, else in a pack (``--models best``); None if neither."""
 
     p = layout.run_dir(out, run_id) / layout.MODEL_FILE
     if p.is_file():

@@ -132,16 +132,6 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
     pack folder.  ``dest`` is created if needed; if it holds another study, nothing is written.
     Returns the new shard's folder (None when ``dest`` already held every finished run) and the
     number of runs packed.
-
-    Parameters
-    ----------
-    out
-        The study's output folder, or a pack folder.
-    dest
-        The pack folder to add the shard to.
-    models
-        ``"none"``; ``"best"``: also the model of each group's best run (``dest/models``); ``"report"``:
-        also the model of each operator's best run in each setting (the ones the report's masks figure draws).
     """
     if models not in MODELS:
         raise StudyError(f"models {models!r}: choose from {', '.join(MODELS)}")

@@ -51,25 +51,13 @@ def sha256(path: Path) -> str:
 
 
 def shard_dirs(path: str | os.PathLike) -> list[Path]:
-    """The shard folders of a pack folder, oldest first (their names start with the time they were packed).
-
-    Parameters
-    ----------
-    path
-        The pack folder.
-    """
+    """The shard folders of a pack folder, oldest first (their names start with the time they were packed)."""
     p = Path(path)
     return sorted(d for d in p.iterdir() if d.is_dir() and d.name.startswith(SHARD_PREFIX)) if p.is_dir() else []
 
 
 def is_pack(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a pack folder: it holds shards and no ``runs`` folder of its own.
-
-    Parameters
-    ----------
-    path
-        The folder.
-    """
+    """Whether ``path`` is a pack folder: it holds shards and no ``runs`` folder of its own."""
     return not layout.runs_dir(path).is_dir() and bool(shard_dirs(path))
 
 
@@ -122,17 +110,7 @@ def _present(value: Any) -> bool:
 
 @dataclass
 class Pack:
-    """A pack folder, checked: every shard's manifest, checksums and study.
-
-    Parameters
-    ----------
-    path
-        The pack folder.
-    study
-        Its study (from ``study.toml``).
-    shards
-        Each shard's folder and manifest, oldest first.
-    """
+    """A pack folder, checked: every shard's manifest, checksums and study."""
 
     path: Path
     study: Study
@@ -158,13 +136,7 @@ class Pack:
         return dict(zip(self.runs["run_id"], self.runs["fingerprint"], strict=True))
 
     def results(self, run_ids: set[str] | None = None) -> list[dict[str, Any]]:
-        """The runs' results as their ``result.json`` held them (keys without a value left out).
-
-        Parameters
-        ----------
-        run_ids
-            The runs to give (default: all).
-        """
+        """The runs' results as their ``result.json`` held them (keys without a value left out)."""
         df = self.runs if run_ids is None else self.runs[self.runs["run_id"].isin(run_ids)]
         df = df.drop(columns=["fingerprint", "config"])
         return [{k: v for k, v in row.items() if isinstance(v, list | dict) or _present(v)}
@@ -173,11 +145,6 @@ class Pack:
     def logs(self, run_ids) -> dict[str, list[dict]]:
         """The packed log records of ``run_ids`` (those packed here), with ``test_l1`` and ``kept`` as in
         ``log.jsonl``.
-
-        Parameters
-        ----------
-        run_ids
-            The runs whose records to give.
         """
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -202,13 +169,7 @@ class Pack:
         return out
 
     def model(self, run_id: str) -> Path | None:
-        """The packed model of ``run_id``, if it was packed.
-
-        Parameters
-        ----------
-        run_id
-            The run.
-        """
+        """The packed model of ``run_id``, if it was packed."""
         p = self.path / MODELS_DIR / f"{run_id}.safetensors"
         return p if p.is_file() else None
 
@@ -227,11 +188,6 @@ def read_pack(path: str | os.PathLike) -> Pack:
     """Read and check a pack folder: its study and every shard (manifest, checksums, same study).
 
     Raises :class:`~evoprune.study.studyfile.StudyError` naming the folder, shard or file at fault.
-
-    Parameters
-    ----------
-    path
-        The pack folder.
     """
     path = Path(path)
     if not path.is_dir():
@@ -256,15 +212,7 @@ def read_pack(path: str | os.PathLike) -> Pack:
 
 
 def check_same_study(pack: Pack, study: Study) -> None:
-    """Refuse a pack of another study (naming both).
-
-    Parameters
-    ----------
-    pack
-        The pack.
-    study
-        The study it should be of.
-    """
+    """Refuse a pack of another study (naming both)."""
     if pack.study.fingerprint() != study.fingerprint():
         diff = sorted(k for k, v in study.identity().items() if pack.study.identity()[k] != v)
         raise StudyError(f"{pack.path} is a pack of another study ({', '.join(diff)} differ from {study.path}); "
@@ -272,13 +220,7 @@ def check_same_study(pack: Pack, study: Study) -> None:
 
 
 def linked_packs(out: str | os.PathLike) -> list[Path]:
-    """The pack folders a study output folder was continued from (``OUT/packs.json``).
-
-    Parameters
-    ----------
-    out
-        The study's output folder.
-    """
+    """The pack folders a study output folder was continued from (``OUT/packs.json``)."""
     f = Path(out) / PACKS_FILE
     if not f.is_file():
         return []
@@ -290,15 +232,7 @@ def linked_packs(out: str | os.PathLike) -> list[Path]:
 
 
 def link_packs(out: str | os.PathLike, packs: list[Path]) -> None:
-    """Add ``packs`` to those ``OUT/packs.json`` names (absolute paths).
-
-    Parameters
-    ----------
-    out
-        The study's output folder.
-    packs
-        Pack folders it continues from.
-    """
+    """Add ``packs`` to those ``OUT/packs.json`` names (absolute paths)."""
     old = linked_packs(out)
     new = old + [p for p in (Path(os.path.abspath(q)) for q in packs) if p not in old]
     if new != old:
@@ -306,13 +240,7 @@ def link_packs(out: str | os.PathLike, packs: list[Path]) -> None:
 
 
 def packs_of(out: str | os.PathLike) -> list[Pack]:
-    """The packs of a pack folder (itself) or of a study output folder (those it was continued from).
-
-    Parameters
-    ----------
-    out
-        A pack folder or a study's output folder.
-    """
+    """The packs of a pack folder (itself) or of a study output folder (those it was continued from)."""
     if is_pack(out):
         return [read_pack(out)]
     packs = []
