@@ -169,12 +169,8 @@ def train_halves(
     persistent: bool = True,
     optimizer_reset: str = "never",
 ) -> tuple[list[Half], list[Half], torch.Tensor]:
-    """Train N encoder/decoder pairs for one epoch, batched, with Adam.
-
-    ``orders[n]`` is member n's sample order; minibatches are consecutive slices of it (the last may be
-    smaller).  Adam's moments persist across minibatches (unless ``optimizer_reset="minibatch"``) and, with
-    ``persistent=True``, across calls (they are stored on the halves).  Masked entries get no update and stay
-    exactly zero.  Returns new halves (inputs are not modified) and each member's mean training loss ``(N,)``.
+    """Train N encoder/decoder pairs for one epoch of minibatch Adam, batched; new halves (the inputs are not
+    modified) and each member's mean training loss ``(N,)``.  Masked entries stay exactly zero.
 
     Parameters
     ----------
@@ -187,7 +183,7 @@ def train_halves(
     data
         Training data, ``(samples, input_dim)``; training runs on its device.
     orders
-        Per pair, a permutation of the rows, ``(N, samples)``.
+        Per pair, a permutation of the rows, ``(N, samples)``: its minibatches are consecutive slices.
     batch_size
         Rows per minibatch.
     loss
@@ -197,10 +193,9 @@ def train_halves(
     eps
         Adam's epsilon.
     persistent
-        Start from and keep the halves' Adam state.
+        Start from and keep the halves' Adam state (across calls).
     optimizer_reset
-        ``"never"`` or ``"minibatch"`` (a fresh Adam for every minibatch; see
-        :class:`~evoprune.backends.TrainOptions`).
+        ``"never"``, or ``"minibatch"`` (a fresh Adam for every minibatch, :class:`~evoprune.backends.TrainOptions`).
     """
     options = TrainOptions(loss, betas, eps, optimizer_reset)
     n = len(encoders)

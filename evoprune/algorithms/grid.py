@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -80,10 +81,6 @@ def select_pair(errors: torch.Tensor, concept: str, tournsize: int, g: np.random
     return (enc, enc) if pairing == "same_index" else (enc, tournament(score(errors, 0), tournsize, g))
 
 
-def _draw_batch(g: np.random.Generator, n: int, size: int) -> np.ndarray:
-    return g.choice(n, size=min(size, n), replace=False)
-
-
 def gridSteps(
     population: list,
     toolbox,
@@ -109,6 +106,38 @@ def gridSteps(
     Synchronous update asks for one stack of all cells per generation; asynchronous update asks for one stack
     of one cell at a time.  Parameters: as :func:`eaToroidalGrid`.
     """
+    grid = _checked_grid(grid, population, update, concept, pairing, tournsize, eval_size, ngen)
+    shape = population[0].arch.input_shape
+    if data is None:
+        raise ValueError("the grid needs data=<training rows> (the rows its pairing batches are drawn from)")
+    test_data = None if test_data is None else check_rows(test_data, shape, "test data")
+    g = as_generator(rng)
+    cells = _Cells(population, grid.neighbourhoods(), check_rows(data, shape, "pairing data"), eval_size, concept,
+                   tournsize, pairing, getattr(toolbox, "select", None))
+    logbook = new_logbook(["gen", "nevals", "npruned", "time", "lr_median", "best", "best_test"], stats)
+    if resume_from is None:
+        t0 = time.perf_counter()
+        invalid = [ind for ind in population if not ind.fitness.valid]
+        evaluate_all(invalid, toolbox.evaluate, toolbox.map)
+        _log(logbook, stats, population, 0, len(invalid), t0, test_data, halloffame, verbose)
+        start = 1
+    else:
+        start, logbook = resume_from[0] + 1, resume_from[1]
+    for gen in range(start, ngen + 1):
+        t0 = time.perf_counter()
+        rngs = [np.random.default_rng(s) for s in child_seeds(g, len(population))]
+        if update == "asynchronous":
+            yield from cells.asynchronous(g.permutation(len(population)), rngs, gen, ngen)
+        else:
+            yield from cells.synchronous(rngs, gen, ngen)
+        _log(logbook, stats, population, gen, len(population), t0, test_data, halloffame, verbose)
+        if checkpoint is not None:
+            checkpoint(gen, population, logbook)
+    return population, logbook
+
+
+def _checked_grid(grid, population, update, concept, pairing, tournsize, eval_size, ngen) -> Grid:
+    """The grid (from its string form) once every argument of :func:`gridSteps` is checked."""
     check_choice("update", update, ("synchronous", "asynchronous"))
     check_choice("solution concept", concept, CONCEPTS)
     check_choice("pairing", pairing, PAIRINGS)
@@ -120,74 +149,71 @@ def gridSteps(
         raise ValueError(f"population has {len(population)} individuals but the grid has {grid.n_cells} cells")
     if tournsize < 1 or eval_size < 1 or ngen < 0:
         raise ValueError(f"need tournsize >= 1, eval_size >= 1, ngen >= 0; got {tournsize}, {eval_size}, {ngen}")
-    shape = population[0].arch.input_shape
-    if data is None:
-        raise ValueError("the grid needs data=<training rows> (the rows its pairing batches are drawn from)")
-    data = check_rows(data, shape, "pairing data")
-    if test_data is not None:
-        test_data = check_rows(test_data, shape, "test data")
-    g = as_generator(rng)
-    select = getattr(toolbox, "select", None)
-    hoods = grid.neighbourhoods()
-    k = len(hoods[0])
-    nb = torch.as_tensor(np.asarray(hoods), dtype=torch.long)
-    logbook = new_logbook(["gen", "nevals", "npruned", "time", "lr_median", "best", "best_test"], stats)
+    return grid
 
-    def child_of(c: int, errors: torch.Tensor, cell_rng, hood) -> object:
-        ei, di = select_pair(errors, concept, tournsize, cell_rng, pairing)
-        centre = population[c]
-        return type(centre).from_halves(population[hood[ei]].encoder.clone(), population[hood[di]].decoder.clone(),
-                                        centre.lr)
 
-    def replace(centre, child):
-        if select is None:
+@dataclass
+class _Cells:
+    """A grid's cells and how each forms its child (the state of :func:`gridSteps`)."""
+
+    population: list
+    hoods: list[list[int]]
+    data: torch.Tensor
+    eval_size: int
+    concept: str
+    tournsize: int
+    pairing: str
+    select: Callable | None
+
+    def batch(self, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(self.data.shape[0], size=min(self.eval_size, self.data.shape[0]), replace=False)
+
+    def child_of(self, c: int, errors: torch.Tensor, rng: np.random.Generator):
+        hood, centre = self.hoods[c], self.population[c]
+        ei, di = select_pair(errors, self.concept, self.tournsize, rng, self.pairing)
+        return type(centre).from_halves(self.population[hood[ei]].encoder.clone(),
+                                        self.population[hood[di]].decoder.clone(), centre.lr)
+
+    def replace(self, centre, child):
+        if self.select is None:
             return child
         centre.pruned = False
-        return select([centre, child], 1)[0]
+        return self.select([centre, child], 1)[0]
 
-    def log(gen, nevals, npruned, t0):
-        lrs = [ind.lr for ind in population]
-        best = best_centre(population, index=True)
-        extra = {"npruned": npruned, "lr_min": min(lrs), "lr_median": float(np.median(lrs)), "lr_max": max(lrs),
-                 "best": best, "best_kept": population[best].fraction_kept}
-        if test_data is not None:
-            extra["best_test"] = float(reconstruction_errors([population[best]], test_data)[0])
-        if halloffame is not None:
-            halloffame.update(population)
-        extra["time"] = time.perf_counter() - t0
-        record(logbook, stats, population, gen, nevals, extra, verbose)
+    def asynchronous(self, order, rngs, gen: int, ngen: int) -> Steps:
+        """Cells in ``order``, each reading the grid as it is now: one stack of one per cell."""
+        pop = self.population
+        for c in order:
+            hood = self.hoods[c]
+            batch = self.data[torch.from_numpy(self.batch(rngs[c])).to(self.data.device)]
+            errors = pairing_errors([pop[j].encoder for j in hood], [pop[j].decoder for j in hood], batch)
+            (child,) = yield VaryRequest([self.child_of(c, errors, rngs[c])], [rngs[c]], [len(hood)], gen, ngen)
+            pop[c] = self.replace(pop[c], child)
 
-    if resume_from is None:
-        t0 = time.perf_counter()
-        invalid = [ind for ind in population if not ind.fitness.valid]
-        evaluate_all(invalid, toolbox.evaluate, toolbox.map)
-        log(0, len(invalid), 0, t0)
-        start = 1
-    else:
-        start, logbook = resume_from[0] + 1, resume_from[1]
+    def synchronous(self, rngs, gen: int, ngen: int) -> Steps:
+        """Every cell reads the previous generation: all cells form one stack."""
+        pop = self.population
+        batches = torch.from_numpy(np.stack([self.batch(r) for r in rngs])).to(self.data.device)
+        nb = torch.as_tensor(np.asarray(self.hoods), dtype=torch.long)
+        errors = neighbourhood_errors(pop, nb, self.data[batches])
+        children = [self.child_of(c, errors[c], rngs[c]) for c in range(len(pop))]
+        children = yield VaryRequest(children, rngs, [len(self.hoods[0])] * len(children), gen, ngen)
+        pop[:] = [self.replace(centre, child) for centre, child in zip(pop, children, strict=True)]
 
-    for gen in range(start, ngen + 1):
-        t0 = time.perf_counter()
-        rngs = [np.random.default_rng(s) for s in child_seeds(g, len(population))]
-        if update == "asynchronous":
-            for c in g.permutation(len(population)):
-                hood = hoods[c]
-                batch = data[torch.from_numpy(_draw_batch(rngs[c], data.shape[0], eval_size)).to(data.device)]
-                errors = pairing_errors([population[j].encoder for j in hood], [population[j].decoder for j in hood],
-                                        batch)
-                child = child_of(c, errors, rngs[c], hood)
-                (child,) = yield VaryRequest([child], [rngs[c]], [len(hood)], gen, ngen)
-                population[c] = replace(population[c], child)
-        else:
-            batches = torch.from_numpy(np.stack([_draw_batch(r, data.shape[0], eval_size) for r in rngs]))
-            errors = neighbourhood_errors(population, nb, data[batches.to(data.device)])
-            children = [child_of(c, errors[c], rngs[c], hoods[c]) for c in range(len(population))]
-            children = yield VaryRequest(children, rngs, [k] * len(children), gen, ngen)
-            population[:] = [replace(centre, child) for centre, child in zip(population, children, strict=True)]
-        log(gen, len(population), sum(getattr(i, "pruned", False) for i in population), t0)
-        if checkpoint is not None:
-            checkpoint(gen, population, logbook)
-    return population, logbook
+
+def _log(logbook, stats, population, gen, nevals, t0, test_data, halloffame, verbose) -> None:
+    """Record a generation: the learning rates, the best centre (and its test error), the statistics."""
+    lrs = [ind.lr for ind in population]
+    best = best_centre(population, index=True)
+    extra = {"npruned": sum(getattr(i, "pruned", False) for i in population) if gen else 0, "lr_min": min(lrs),
+             "lr_median": float(np.median(lrs)), "lr_max": max(lrs), "best": best,
+             "best_kept": population[best].fraction_kept}
+    if test_data is not None:
+        extra["best_test"] = float(reconstruction_errors([population[best]], test_data)[0])
+    if halloffame is not None:
+        halloffame.update(population)
+    extra["time"] = time.perf_counter() - t0
+    record(logbook, stats, population, gen, nevals, extra, verbose)
 
 
 def eaToroidalGrid(

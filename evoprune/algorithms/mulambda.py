@@ -40,15 +40,7 @@ def muLambdaSteps(
     plus
         ``True`` for (μ + λ), ``False`` for (μ, λ).
     """
-    if mu < 1 or lambda_ < 1:
-        raise ValueError(f"mu and lambda_ must be >= 1, got mu={mu}, lambda_={lambda_}")
-    if not plus and lambda_ < mu:
-        raise ValueError(f"(mu, lambda) selection needs lambda_ >= mu, got mu={mu}, lambda_={lambda_}")
-    if ngen < 0:
-        raise ValueError(f"ngen must be >= 0, got {ngen}")
-    check_probability("cxpb", cxpb)
-    if cxpb > 0 and not hasattr(toolbox, "mate"):
-        raise ValueError("cxpb > 0 needs 'mate' registered on the toolbox")
+    _check(toolbox, mu, lambda_, ngen, cxpb, plus)
     g = as_generator(rng)
     select = getattr(toolbox, "select", tools.selBest)
     if resume_from is None:
@@ -65,15 +57,7 @@ def muLambdaSteps(
 
     for gen in range(start, ngen + 1):
         t0 = time.perf_counter()
-        offspring = []
-        for _ in range(lambda_):
-            if cxpb > 0 and len(population) > 1 and g.random() < cxpb:
-                i, j = g.choice(len(population), size=2, replace=False)
-                c1, c2 = toolbox.clone(population[i]), toolbox.clone(population[j])
-                child = toolbox.mate(c1, c2, rng=g)[0]
-            else:
-                child = toolbox.clone(population[int(g.integers(len(population)))])
-            offspring.append(child)
+        offspring = [_child(population, toolbox, cxpb, g) for _ in range(lambda_)]
         rngs = [np.random.default_rng(s) for s in child_seeds(g, len(offspring))]
         offspring = yield VaryRequest(offspring, rngs, [mu] * len(offspring), gen, ngen)
         if halloffame is not None:
@@ -84,6 +68,26 @@ def muLambdaSteps(
         if checkpoint is not None:
             checkpoint(gen, population, logbook)
     return population, logbook
+
+
+def _check(toolbox, mu: int, lambda_: int, ngen: int, cxpb: float, plus: bool) -> None:
+    if mu < 1 or lambda_ < 1:
+        raise ValueError(f"mu and lambda_ must be >= 1, got mu={mu}, lambda_={lambda_}")
+    if not plus and lambda_ < mu:
+        raise ValueError(f"(mu, lambda) selection needs lambda_ >= mu, got mu={mu}, lambda_={lambda_}")
+    if ngen < 0:
+        raise ValueError(f"ngen must be >= 0, got {ngen}")
+    check_probability("cxpb", cxpb)
+    if cxpb > 0 and not hasattr(toolbox, "mate"):
+        raise ValueError("cxpb > 0 needs 'mate' registered on the toolbox")
+
+
+def _child(population: list, toolbox, cxpb: float, g: np.random.Generator):
+    """One offspring: with probability ``cxpb`` the mate of two random parents' clones, else a random clone."""
+    if cxpb > 0 and len(population) > 1 and g.random() < cxpb:
+        i, j = g.choice(len(population), size=2, replace=False)
+        return toolbox.mate(toolbox.clone(population[i]), toolbox.clone(population[j]), rng=g)[0]
+    return toolbox.clone(population[int(g.integers(len(population)))])
 
 
 def eaMuPlusLambda(

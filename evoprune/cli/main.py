@@ -198,7 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
         "SIGTERM (run the same command to continue).",
     )
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_run, _add_report_and_status, _add_pack_and_export, _add_compare_and_info):
+        add(sub)
+    return p
 
+
+def _add_run(sub) -> None:
     r = sub.add_parser("run", help="run (or resume) a study described in a TOML file")
     r.add_argument("study", help="study file, e.g. studies/quick.toml")
     r.add_argument("--out", required=True, help="required: the output folder (re-running it resumes)")
@@ -223,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     r.set_defaults(func=_run)
 
+
+def _add_report_and_status(sub) -> None:
     rep = sub.add_parser("report", help="statistics, tables and figures of a study output folder or pack folder")
     rep.add_argument("out", help="the study's output folder (the --out of evoprune run), or a pack folder")
     rep.set_defaults(func=_report)
@@ -235,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("-v", "--verbose", action="store_true", help="list unfinished runs")
     st.set_defaults(func=_status)
 
+
+def _add_pack_and_export(sub) -> None:
     pk = sub.add_parser("pack", help="add the finished runs a pack folder lacks to it as one new compact shard")
     pk.add_argument("out", metavar="OUT", help="the study's output folder (or another pack folder of the study)")
     pk.add_argument("dir", metavar="DIR", help="the pack folder (created if needed; shards are only ever added)")
@@ -254,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "pip install 'evoprune[onnx]')")
     ex.set_defaults(func=_export)
 
+
+def _add_compare_and_info(sub) -> None:
     d = sub.add_parser("compare", help="train the paper's full-size network once unpruned and once with each "
                        "pruning operator; print a table, plot the curves")
     d.add_argument("--out", default="out/compare", help="output folder (default: out/compare)")
@@ -266,7 +277,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="versions, devices, threads and the kernel backend in use (for bug reports)")
     i.set_defaults(func=_info)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,16 +46,11 @@ def binary_clustering(
     seed: RNGLike = 0,
     heldout_repeats: int = 1,
 ) -> Dataset:
-    """Baldi's binary clustering data.
+    """Baldi's binary clustering data: noisy copies of random binary centroids (``Dataset.centroids``).
 
-    ``n_clusters`` random binary centroids in ``dim`` dimensions (each bit 1 with
-    probability ``density``); every sample is a centroid with each bit flipped
-    independently with probability ``flip``.  Train, test and validation each hold
-    ``samples_per_cluster`` rows per cluster (shuffled), each row with fresh noise,
-    all around the same centroids (stored in ``Dataset.centroids``).  With
-    ``heldout_repeats = r`` the test and validation sets hold ``samples_per_cluster / r`` distinct rows per
-    cluster, each repeated r times, as the published data (``data_loader.py`` ``create_binary_cluster_data``:
-    100 distinct rows, each 10 times).
+    Train, test and validation each hold ``samples_per_cluster`` shuffled rows per cluster, each with fresh
+    noise; with ``heldout_repeats = r`` the held-out rows are 1/r as many, each repeated r times, as the
+    published data (``data_loader.py`` ``create_binary_cluster_data``: 100 distinct rows, each 10 times).
 
     Parameters
     ----------

@@ -50,16 +50,10 @@ def check_row_shape(rows: Sequence[int], takes: Sequence[int], name: str = "data
 
 def check_data(x: Any, name: str = "data", dim: int | Sequence[int] | None = None, *,
                shaped: bool = False) -> torch.Tensor:
-    """Return ``x`` (array or tensor) as a contiguous float32 ``(samples, features)`` tensor.
+    """``x`` (array or tensor) as a contiguous float32 ``(samples, features)`` tensor, on its device.
 
-    With ``shaped`` the rows may have any shape (``(samples, C, L)``, ``(samples, C, H, W)``, ...;
-    a row is the first axis).  A tensor stays on its device (arrays become CPU tensors).  A float32
-    contiguous tensor that passed once is not scanned again (change data in place and its
-    finiteness is not re-checked).
-
-    Raises ValueError if ``x`` is not 2-D (at least 2-D with ``shaped``), is empty, holds NaN/inf
-    values, or (when ``dim`` is given) its rows do not have ``dim`` features (or, for a tuple, that
-    row shape; see :func:`check_row_shape`).
+    A ValueError if ``x`` is not 2-D (at least 2-D with ``shaped``), is empty, holds NaN/inf values, or its
+    rows do not have ``dim`` features (or that row shape).  A tensor that passed once is not scanned again.
 
     Parameters
     ----------

@@ -138,7 +138,7 @@ def load_array(
     scale: str | None = None,
     shape: ShapeLike = None,
 ) -> Dataset:
-    """Load a local ``.npy`` or ``.npz`` file as a :class:`~evoprune.data.Dataset`.
+    """Load a local ``.npy`` or ``.npz`` file as a :class:`~evoprune.data.Dataset` of float32 tensors.
 
     An ``.npz`` with a ``train`` array (and optionally ``test`` / ``validation``)
     gives the splits directly; missing splits are split off ``train`` (fractions
@@ -166,11 +166,6 @@ def load_array(
         ``"minmax"`` or ``None``.
     shape
         ``None`` (flat rows), ``"keep"`` (the file's row shape) or a row shape.
-
-    Returns
-    -------
-    evoprune.data.Dataset
-        The splits as float32 tensors.
     """
     if scale not in (None, "minmax"):
         raise ValueError(f"unknown scale {scale!r}; valid: None, 'minmax'")
@@ -306,14 +301,10 @@ def load_idx(
     test_fraction: float = 0.2,
     shape: ShapeLike = None,
 ) -> Dataset:
-    """Load IDX images (uint8 scaled to [0, 1]) as a :class:`~evoprune.data.Dataset`.
+    """Load IDX images (uint8 scaled to [0, 1]) as a :class:`~evoprune.data.Dataset` of float32 tensors.
 
-    Images are flattened per sample by default; ``shape="keep"`` keeps the file's shape
-    (``(H, W)`` for MNIST) and a tuple such as ``(1, 28, 28)`` reshapes each image to it.
-
-    With ``test_images_path`` that file is the test split (``test_fraction`` is
-    unused) and validation is split off the training images; otherwise test and
-    validation are both split off by a seeded permutation.
+    With ``test_images_path`` that file is the test split and validation is split off the training images;
+    otherwise both are split off by a seeded permutation.
 
     Parameters
     ----------
@@ -329,11 +320,6 @@ def load_idx(
         Share of the rows in the test split (without ``test_images_path``).
     shape
         ``None`` (flat rows), ``"keep"`` (the file's image shape) or a row shape.
-
-    Returns
-    -------
-    evoprune.data.Dataset
-        The splits as float32 tensors.
     """
     validation_fraction = check_fraction("validation_fraction", validation_fraction)
     test_fraction = check_fraction("test_fraction", test_fraction)

@@ -19,6 +19,7 @@ class GridSetting(Setting):
 
     name = "grid"
     record_keys = ("best_test", "best_kept")
+    saves_population = True
 
     def toolbox(self, cfg, data) -> base.Toolbox:
         tb = base_toolbox(cfg, data)

@@ -23,6 +23,8 @@ class Setting:
     name: ClassVar[str]
     #: Logbook fields holding the test L1 and fraction kept of the model the run reports.
     record_keys: ClassVar[tuple[str, str]] = ("test_min", "kept_min")
+    #: Whether a finished run also saves its final population (``population.safetensors``).
+    saves_population: ClassVar[bool] = False
 
     def toolbox(self, cfg, data) -> base.Toolbox:
         """The :class:`deap.base.Toolbox` with the run's operators.

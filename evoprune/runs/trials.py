@@ -43,15 +43,9 @@ def run_trials(
 ) -> list[RunResult]:
     """Run ``cfg`` once per seed, all trials advancing together; returns one :class:`RunResult` per seed.
 
-    The data moves to ``device`` (default: ``cfg.device``) once; every
-    generation, the offspring of all trials are varied as one stack there
-    (canonical: K populations; grid: K disjoint grids).  A trial gives the
-    result it gives alone: the same decisions, and weights within float
-    tolerance.  ``on_generation(k)`` is called after each generation of trial k;
-    ``checkpoints[k](gen, population, logbook, rng)`` after each of its
-    generations; ``resumes[k]`` (a checkpoint with ``population``, ``rng_state``,
-    ``gen`` and ``logbook``, and optionally ``wall_time``, the seconds it had taken: added to the
-    result's) continues trial k where it stopped.
+    The data moves to ``device`` once; every generation, the offspring of all trials are varied as one stack
+    there (canonical: K populations; grid: K disjoint grids).  A trial gives the result it gives alone: the
+    same decisions, and weights within float tolerance.
 
     Parameters
     ----------
@@ -66,9 +60,10 @@ def run_trials(
     on_generation
         ``on_generation(k)``, called after each generation of trial k, or ``None``.
     checkpoints
-        Per trial, ``checkpoint(gen, population, logbook, rng)`` or ``None``.
+        Per trial, ``checkpoint(gen, population, logbook, rng)``, called after each generation, or ``None``.
     resumes
-        Per trial, a checkpoint to continue from, or ``None``.
+        Per trial, a checkpoint to continue from (``population``, ``rng_state``, ``gen``, ``logbook`` and
+        ``wall_time``, the seconds it had taken, added to the result's), or ``None``.
     map_
         Map the variation chunks go through.
     """
@@ -78,24 +73,9 @@ def run_trials(
     data = data.to(resolve_device(cfg.device if device is None else device))
     toolbox = setting.toolbox(cfg, data)
     ops = Operators.from_toolbox(toolbox, setting.prune_first(cfg))
-    runs, priors = [], []  # priors: each trial's wall time before its checkpoint
-    for k, seed in enumerate(seeds):
-        g = np.random.default_rng(seed)
-        resume = resumes[k] if resumes is not None else None
-        priors.append(float(getattr(resume, "wall_time", 0.0)))
-        resume_from = None
-        if resume is not None:
-            population = resume.population
-            g.bit_generator.state = resume.rng_state
-            resume_from = (resume.gen, resume.logbook)
-        else:
-            population = setting.population(cfg, data, seed)
-        save = checkpoints[k] if checkpoints is not None else None
-        callback = None if save is None else (lambda gen, pop, log, save=save, g=g: save(gen, pop, log, g))
-        steps = setting.steps(cfg, data, toolbox, population, g, setting.stats(cfg, data), callback, resume_from)
-        if on_generation is not None:
-            steps = _ticking(steps, lambda k=k: on_generation(k), skip_first=resume is not None)
-        runs.append(steps)
+    runs = [_steps(setting, cfg, data, toolbox, seed, None if checkpoints is None else checkpoints[k],
+                   None if resumes is None else resumes[k], on_generation, k) for k, seed in enumerate(seeds)]
+    priors = [float(getattr(r, "wall_time", 0.0)) for r in (resumes or [None] * len(seeds))]
     t0 = time.perf_counter()
     outcomes = lockstep(runs, ops, map_)
     share = (time.perf_counter() - t0) / len(seeds)  # trials in lockstep share the job's time
@@ -108,6 +88,23 @@ def run_trials(
             result.published = published_numbers(population, data)
         results.append(result)
     return results
+
+
+def _steps(setting, cfg, data, toolbox, seed: int, save, resume, on_generation, k: int) -> Steps:
+    """Trial k's algorithm generator: from its checkpoint ``resume``, else a new population from ``seed``."""
+    g = np.random.default_rng(seed)
+    resume_from = None
+    if resume is not None:
+        population = resume.population
+        g.bit_generator.state = resume.rng_state
+        resume_from = (resume.gen, resume.logbook)
+    else:
+        population = setting.population(cfg, data, seed)
+    callback = None if save is None else (lambda gen, pop, log: save(gen, pop, log, g))
+    steps = setting.steps(cfg, data, toolbox, population, g, setting.stats(cfg, data), callback, resume_from)
+    if on_generation is not None:
+        steps = _ticking(steps, lambda: on_generation(k), skip_first=resume is not None)
+    return steps
 
 
 def run(cfg: RunConfig, data: Dataset, seed: int, on_generation: Callable[[], None] | None = None,

@@ -10,11 +10,11 @@ from typing import Any
 
 from ..data import DATASETS
 from ..pruning import METHODS, get_method
-from ..runs import RunConfig
+from ..runs import SETTINGS, RunConfig
 from ..runs.config import METHOD_FIELDS
 
-__all__ = ["StudyError", "check_data_table", "check_pruning_table", "check_run_table", "check_value", "fail",
-           "merge_pruning", "method_fields"]
+__all__ = ["StudyError", "check_data_table", "check_factors", "check_groups", "check_pruning_table", "check_run_table",
+           "check_settings", "check_value", "fail", "merge_pruning", "method_fields"]
 
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}  # "pruning" is a table, checked on its own
 
@@ -165,3 +165,49 @@ def check_pruning_table(path, prefix: str, table: Any, check_value: Callable) ->
             raise fail(path, key, f"unknown key; valid: {', '.join(sorted(keys))}, "
                                    f"or a table per method: {', '.join(METHODS)}")
     return dict(table)
+
+
+def check_settings(path, raw: dict) -> dict[str, dict[str, Any]]:
+    """The ``[settings.X]`` tables, each a known setting's RunConfig fields."""
+    settings = raw.get("settings", {})
+    if not isinstance(settings, dict):
+        raise fail(path, "settings", "expected tables [settings.canonical] / [settings.grid]")
+    for name, table in settings.items():
+        if name not in SETTINGS:
+            raise fail(path, f"settings.{name}", f"unknown setting; valid: {', '.join(SETTINGS)}")
+        settings[name] = check_run_table(path, f"settings.{name}", table)
+    return settings
+
+
+def _check_key(path, key: str, k: str) -> None:
+    if k not in RUN_FIELDS or k == "pruning":
+        raise fail(path, key, f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
+
+
+def check_factors(path, raw: dict) -> dict[str, list]:
+    """The ``[factors]`` table: RunConfig fields, each with a non-empty list of valid values."""
+    factors = raw.get("factors", {})
+    if not isinstance(factors, dict):
+        raise fail(path, "factors", "expected a table of lists")
+    for k, values in factors.items():
+        _check_key(path, f"factors.{k}", k)
+        if not isinstance(values, list) or not values:
+            raise fail(path, f"factors.{k}", f"expected a non-empty list, got {values!r}")
+        for v in values:
+            check_value(path, f"factors.{k}", k, v)
+    return factors
+
+
+def check_groups(path, raw: dict) -> list[dict[str, Any]]:
+    """The ``[[groups]]`` tables: RunConfig fields of one group each, and an optional ``variant`` name."""
+    groups = raw.get("groups", [])
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and g for g in groups):
+        raise fail(path, "groups", "expected [[groups]] tables, each with the fields of one group")
+    for i, g in enumerate(groups):
+        for k, v in g.items():
+            if k != "variant":
+                _check_key(path, f"groups[{i}].{k}", k)
+                check_value(path, f"groups[{i}].{k}", k, v)
+            elif not (isinstance(v, str) and v and all(c.isalnum() or c in "-_." for c in v)):
+                raise fail(path, f"groups[{i}].variant", f"expected a name of letters, digits, - _ or ., got {v!r}")
+    return groups

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -137,26 +137,9 @@ class JobTask:
         data = self.study.load_data()
         ensure_creator()  # checkpoints name creator classes; a fresh worker process must have them first
         resumes = [latest_checkpoint(d, fp) for d, fp in zip(dirs, fingerprints, strict=True)]
-        every = self.study.checkpoint_every
-
         start = time.perf_counter()
-
-        def saver(d: Path, fp: str, resume):
-            last = [time.monotonic()]
-            before = 0.0 if resume is None else resume.wall_time
-
-            def checkpoint(gen, population, logbook, rng):
-                # The log is rewritten whole (atomically), so not every generation: at each
-                # checkpoint and at most every LOG_SECONDS in between.
-                due = gen % every == 0 or gen == cfg.generations
-                if due or time.monotonic() - last[0] >= LOG_SECONDS:
-                    write_jsonl(d / layout.LOG_FILE, normalise(logbook_records(logbook), cfg.setting))
-                    last[0] = time.monotonic()
-                if due:
-                    wall = before + (time.perf_counter() - start) / len(specs)  # as run_trials shares it
-                    save_checkpoint(d, fp, gen, population, logbook, rng, wall_time=wall)
-            return checkpoint
-
+        savers = [_Checkpointer(d, fp, cfg, self.study.checkpoint_every, len(specs), start, r)
+                  for d, fp, r in zip(dirs, fingerprints, resumes, strict=True)]
         bar = None
         if self.progress:
             done = sum(0 if r is None else r.gen + 1 for r in resumes)
@@ -164,28 +147,56 @@ class JobTask:
                        desc=specs[0].run_id if len(specs) == 1 else f"{specs[0].group} ×{len(specs)}")
         try:
             results = run_trials(cfg, data, [s.seed for s in specs], device=self.device,
-                                 on_generation=(lambda _k: bar.update(1)) if bar else None,
-                                 checkpoints=[saver(d, fp, r) for d, fp, r in zip(dirs, fingerprints, resumes,
-                                                                                   strict=True)],
+                                 on_generation=(lambda _k: bar.update(1)) if bar else None, checkpoints=savers,
                                  resumes=resumes)
         finally:
             if bar is not None:
                 bar.close()
-        rows = {}
-        for spec, d, result, run_config in zip(specs, dirs, results, configs, strict=True):
-            write_jsonl(d / layout.LOG_FILE, normalise(result.records, cfg.setting))
-            # the model files come before result.json: a finished run always has them
-            save_model(d / layout.MODEL_FILE, result.best, run_id=spec.run_id, config=run_config,
-                       test_l1=result.test_l1, train_l1=result.train_l1)
-            if cfg.setting == "grid":
-                save_population(d / layout.POPULATION_FILE, result.population, run_id=spec.run_id, config=run_config)
-            row = {"run_id": spec.run_id, "setting": cfg.setting, "operator": cfg.operator,
-                   "schedule": cfg.schedule if cfg.operator != "none" else "-",
-                   "p": cfg.probability if cfg.operator != "none" else 0.0, "amount": cfg.amount,
-                   "group": spec.group, "trial": spec.trial, "seed": spec.seed, "generations": cfg.generations,
-                   **{k: v for k, v in result.summary().items() if k not in ("label", "seed")}}
-            atomic_write_text(d / layout.RESULT_FILE, json.dumps(row, indent=1, sort_keys=True))
-            for ckpt in checkpoints(d) + old_checkpoints(d):  # finished: the result replaces the checkpoints
-                ckpt.unlink(missing_ok=True)
-            rows[spec.run_id] = row
-        return rows
+        return {spec.run_id: _finish(spec, d, result, run_config)
+                for spec, d, result, run_config in zip(specs, dirs, results, configs, strict=True)}
+
+
+@dataclass
+class _Checkpointer:
+    """A run's ``checkpoint(gen, population, logbook, rng)``: its log now and then, a checkpoint every few
+    generations (with the wall time so far, the job's time shared among its trials as run_trials shares it)."""
+
+    folder: Path
+    fingerprint: str
+    cfg: Any
+    every: int
+    trials: int
+    start: float
+    resume: Any
+    last: float = field(default_factory=time.monotonic)
+
+    def __call__(self, gen, population, logbook, rng) -> None:
+        # The log is rewritten whole (atomically), so not every generation: at each checkpoint and at most every
+        # LOG_SECONDS in between.
+        due = gen % self.every == 0 or gen == self.cfg.generations
+        if due or time.monotonic() - self.last >= LOG_SECONDS:
+            write_jsonl(self.folder / layout.LOG_FILE, normalise(logbook_records(logbook), self.cfg.setting))
+            self.last = time.monotonic()
+        if due:
+            before = 0.0 if self.resume is None else self.resume.wall_time
+            wall = before + (time.perf_counter() - self.start) / self.trials
+            save_checkpoint(self.folder, self.fingerprint, gen, population, logbook, rng, wall_time=wall)
+
+
+def _finish(spec: RunSpec, d: Path, result, run_config: dict) -> dict:
+    """Write a finished run's log, model files and result row (last: a run with a result has the rest)."""
+    cfg = spec.config
+    write_jsonl(d / layout.LOG_FILE, normalise(result.records, cfg.setting))
+    save_model(d / layout.MODEL_FILE, result.best, run_id=spec.run_id, config=run_config,
+               test_l1=result.test_l1, train_l1=result.train_l1)
+    if get_setting(cfg.setting).saves_population:
+        save_population(d / layout.POPULATION_FILE, result.population, run_id=spec.run_id, config=run_config)
+    row = {"run_id": spec.run_id, "setting": cfg.setting, "operator": cfg.operator,
+           "schedule": cfg.schedule if cfg.operator != "none" else "-",
+           "p": cfg.probability if cfg.operator != "none" else 0.0, "amount": cfg.amount,
+           "group": spec.group, "trial": spec.trial, "seed": spec.seed, "generations": cfg.generations,
+           **{k: v for k, v in result.summary().items() if k not in ("label", "seed")}}
+    atomic_write_text(d / layout.RESULT_FILE, json.dumps(row, indent=1, sort_keys=True))
+    for ckpt in checkpoints(d) + old_checkpoints(d):  # finished: the result replaces the checkpoints
+        ckpt.unlink(missing_ok=True)
+    return row

@@ -100,10 +100,6 @@ def _study_copy(study: Study) -> str | None:
     return f"name = {json.dumps(study.name, ensure_ascii=False)}  # added by evoprune: the study file has none\n{text}"
 
 
-class _Stopped(Exception):
-    """The time limit stopped the study (raised inside the loop that waits for other runners)."""
-
-
 def _packed(study: Study, specs: list[RunSpec], packs: Sequence[str | os.PathLike]) -> dict[str, dict]:
     """The packed result of each run of ``specs`` in ``packs``; a pack of another study is refused."""
     found: dict[str, dict] = {}
@@ -150,8 +146,30 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
     if not isinstance(study, Study):
         study = load_study(study)
     out = Path(out)
+    specs, packed, trials_per_job = _prepare(study, out, trials, packs, device, trials_per_job)
+    todo = [s for s in specs if s.run_id not in packed and not is_finished(out, s)]
+    task = JobTask(str(out), study, progress=map_ is None and progress, device=device)
+
+    def run_some(batch) -> bool:  # jobs go out in trial-major order; None rows: another runner holds the run
+        return dispatch(task, make_jobs(batch, trials_per_job), map_,
+                        lambda rows: bar.update(sum(row is not None for row in rows)), deadline)
+
+    def waited(n) -> bool:
+        bar.update(max(0, len(specs) - len(todo) + n - bar.n))
+        return deadline is None or deadline.clock() < deadline.end
+
+    with tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"study {study.name}", unit="run",
+              disable=not progress) as bar:
+        if run_some(todo):  # then wait for runs held by other runners; take over those whose runner died
+            finish_claimed(todo, lambda s: run_dir(out, s), run_some, progress=waited)
+    return [packed[s.run_id] if s.run_id in packed else read_json(run_dir(out, s) / layout.RESULT_FILE)
+            for s in specs if s.run_id in packed or is_finished(out, s)]
+
+
+def _prepare(study: Study, out: Path, trials, packs, device, trials_per_job):
+    """Check everything before anything is written (the data loads, ``out`` holds this study or none), then
+    write the study's copy and pack links; the runs to run, the packed results and the trials per job."""
     n_trials = _check_trials(study, trials)
-    # everything is checked before anything is written: the data loads, the folder holds this study or none
     if out.exists() and not out.is_dir():
         raise StudyError(f"output folder {out} exists and is not a folder; use a new --out folder")
     try:
@@ -162,8 +180,7 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
     specs = [s for s in study.runs() if s.trial < n_trials]
     for spec in specs:
         check_same_config(run_dir(out, spec), spec.fingerprint(study.data))
-    all_packs = [*linked_packs(out), *(Path(p) for p in packs)]
-    packed = _packed(study, specs, all_packs)
+    packed = _packed(study, specs, [*linked_packs(out), *(Path(p) for p in packs)])
     if trials_per_job is None:
         trials_per_job = study.trials_per_job or default_trials_per_job(device or specs[0].config.device)
     if isinstance(trials_per_job, bool) or not isinstance(trials_per_job, int) or trials_per_job < 1:
@@ -174,29 +191,7 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
         atomic_write_text(layout.study_file(out), copy)
     if packs:
         link_packs(out, list(packs))
-    todo = [s for s in specs if s.run_id not in packed and not is_finished(out, s)]
-    serial = map_ is None
-    task = JobTask(str(out), study, progress=serial and progress, device=device)
-
-    def run_some(batch):  # jobs go out in trial-major order; None rows: another runner holds the run
-        if not dispatch(task, make_jobs(batch, trials_per_job), map_,
-                        lambda rows: bar.update(sum(row is not None for row in rows)), deadline):
-            raise _Stopped
-
-    def waited(n):
-        bar.update(max(0, len(specs) - len(todo) + n - bar.n))
-        if deadline is not None and deadline.clock() >= deadline.end:
-            raise _Stopped
-
-    with tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"study {study.name}", unit="run",
-              disable=not progress) as bar:
-        try:
-            run_some(todo)  # then wait for runs held by other runners; take over those whose runner died
-            finish_claimed(todo, lambda s: run_dir(out, s), run_some, progress=waited)
-        except _Stopped:
-            pass
-    return [packed[s.run_id] if s.run_id in packed else read_json(run_dir(out, s) / layout.RESULT_FILE)
-            for s in specs if s.run_id in packed or is_finished(out, s)]
+    return specs, packed, trials_per_job
 
 
 def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:

@@ -33,8 +33,9 @@ def run_claimed(run_dir: str | os.PathLike, work: Callable[[], T], done: str = D
 
 def finish_claimed(items: Iterable[T], dir_of: Callable[[T], Path], run: Callable[[list[T]], Any],
                    progress: Callable[[int], Any] | None = None, poll_s: float | None = None,
-                   done: str = DONE) -> None:
-    """Wait until every item's run folder holds its ``done`` file.
+                   done: str = DONE) -> bool:
+    """Wait until every item's run folder holds its ``done`` file; ``False`` if ``run`` or ``progress`` said
+    stop (returned ``False``) first.
 
     Every ``poll_s`` seconds (default :data:`POLL_S`) the unfinished items whose run is not held
     by a live runner (its claim is gone or stale) are passed to ``run`` (which claims them again);
@@ -44,13 +45,14 @@ def finish_claimed(items: Iterable[T], dir_of: Callable[[T], Path], run: Callabl
     poll_s = POLL_S if poll_s is None else poll_s
     while True:
         left = [s for s in items if not (dir_of(s) / done).exists()]
-        if progress is not None:
-            progress(len(items) - len(left))
+        if progress is not None and progress(len(items) - len(left)) is False:
+            return False
         if not left:
-            return
+            return True
         free = [s for s in left if (st := claim_state(dir_of(s))) is None or st[0] == "stale"]
         if free:
-            run(free)
+            if run(free) is False:
+                return False
             if any((dir_of(s) / done).exists() for s in free):
                 continue
         time.sleep(poll_s)

@@ -58,15 +58,16 @@ from typing import Any
 
 import numpy as np
 
-from ..data import Dataset, load_dataset
-from ..runs import SETTINGS, RunConfig
+from ..data import DATASETS, Dataset, load_dataset
+from ..runs import RunConfig
 from ..util.plugins import PluginError, import_plugins
 from .checks import (
-    RUN_FIELDS,
     StudyError,
     check_data_table,
+    check_factors,
+    check_groups,
     check_run_table,
-    check_value,
+    check_settings,
     fail,
     merge_pruning,
     method_fields,
@@ -133,9 +134,14 @@ class Study:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
 
     def load_data(self) -> Dataset:
-        """The study's data set, as :func:`~evoprune.data.load_dataset` loads the ``[data]`` table."""
+        """The study's data set, as :func:`~evoprune.data.load_dataset` loads the ``[data]`` table; a relative
+        file path is looked for beside the study file first, then in the current folder."""
         kw = {k: v for k, v in self.data.items() if k != "name"}
-        return load_dataset(self.data["name"], **kw)
+        name = self.data["name"]
+        beside = Path(self.path).parent / name
+        if name not in DATASETS and not Path(name).is_absolute() and beside.exists():
+            name = str(beside)
+        return load_dataset(name, **kw)
 
     def runs(self) -> list[RunSpec]:
         """Every run, groups in factor order, trials innermost."""
@@ -218,36 +224,7 @@ def parse_study(text: str, path: str | Path = "<study>", default_name: str | Non
         if not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "seed" else 1):
             raise fail(path, key, f"expected an integer >= {0 if key == 'seed' else 1}, got {v!r}")
     run = check_run_table(path, "run", raw.get("run", {}))
-    settings = raw.get("settings", {})
-    if not isinstance(settings, dict):
-        raise fail(path, "settings", "expected tables [settings.canonical] / [settings.grid]")
-    for name, table in settings.items():
-        if name not in SETTINGS:
-            raise fail(path, f"settings.{name}", f"unknown setting; valid: {', '.join(SETTINGS)}")
-        settings[name] = check_run_table(path, f"settings.{name}", table)
-    factors = raw.get("factors", {})
-    if not isinstance(factors, dict):
-        raise fail(path, "factors", "expected a table of lists")
-    for k, values in factors.items():
-        if k not in RUN_FIELDS or k == "pruning":
-            raise fail(path, f"factors.{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
-        if not isinstance(values, list) or not values:
-            raise fail(path, f"factors.{k}", f"expected a non-empty list, got {values!r}")
-        for v in values:
-            check_value(path, f"factors.{k}", k, v)
-    groups = raw.get("groups", [])
-    if not isinstance(groups, list) or not all(isinstance(g, dict) and g for g in groups):
-        raise fail(path, "groups", "expected [[groups]] tables, each with the fields of one group")
-    for i, g in enumerate(groups):
-        for k, v in g.items():
-            if k == "variant":
-                if not (isinstance(v, str) and v and all(c.isalnum() or c in "-_." for c in v)):
-                    raise fail(path, f"groups[{i}].variant", f"expected a name of letters, digits, - _ or ., got "
-                                                              f"{v!r}")
-                continue
-            if k not in RUN_FIELDS or k == "pruning":
-                raise fail(path, f"groups[{i}].{k}", f"unknown key; valid: {', '.join(sorted(RUN_FIELDS))}")
-            check_value(path, f"groups[{i}].{k}", k, v)
+    settings, factors, groups = check_settings(path, raw), check_factors(path, raw), check_groups(path, raw)
     study = Study(
         name=str(raw.get("name", default_name or Path(str(path)).stem)),
         path=str(path),

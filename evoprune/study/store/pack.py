@@ -136,22 +136,8 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
     if models not in MODELS:
         raise StudyError(f"models {models!r}: choose from {', '.join(MODELS)}")
     out, dest = Path(out), Path(dest)
-    if is_pack(out):
-        study_text, study = read_study_text(out)
-    elif layout.study_file(out).is_file():
-        study_text = layout.study_file(out).read_text(encoding="utf-8")
-        study = load_study(layout.study_file(out), check_models=False)
-    else:
-        raise StudyError(f"{out} is neither a study output folder (no study.toml) nor a pack folder")
-    if dest.exists() and not dest.is_dir():
-        raise StudyError(f"pack folder {dest} exists and is not a folder")
-    held: dict[str, str] = {}
-    if layout.study_file(dest).is_file():
-        existing = read_pack(dest)  # checks every shard: a corrupt pack is not added to
-        check_same_study(existing, study)
-        held = existing.fingerprints()
-    elif dest.is_dir() and any(dest.iterdir()):
-        raise StudyError(f"{dest} is not empty and holds no pack (no study.toml); pack into a new folder")
+    study_text, study = _source_study(out)
+    held = _held(dest, study)
     df, _ = scan(out)
     packs = packs_of(out)
     new = df[~df["run_id"].isin(list(held))]
@@ -186,6 +172,30 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
     if models != "none":
         _pack_models(out, dest, df, packs, models)
     return shard, len(run_ids)
+
+
+def _source_study(out: Path):
+    """The study file's text and the study of a study output folder or a pack folder."""
+    if is_pack(out):
+        return read_study_text(out)
+    if layout.study_file(out).is_file():
+        return (layout.study_file(out).read_text(encoding="utf-8"),
+                load_study(layout.study_file(out), check_models=False))
+    raise StudyError(f"{out} is neither a study output folder (no study.toml) nor a pack folder")
+
+
+def _held(dest: Path, study) -> dict[str, str]:
+    """The fingerprints of the runs the pack folder ``dest`` holds (none for a new folder); refuses a folder
+    that holds another study, or something else."""
+    if dest.exists() and not dest.is_dir():
+        raise StudyError(f"pack folder {dest} exists and is not a folder")
+    if layout.study_file(dest).is_file():
+        existing = read_pack(dest)  # checks every shard: a corrupt pack is not added to
+        check_same_study(existing, study)
+        return existing.fingerprints()
+    if dest.is_dir() and any(dest.iterdir()):
+        raise StudyError(f"{dest} is not empty and holds no pack (no study.toml); pack into a new folder")
+    return {}
 
 
 def _run_records(out: Path, run_ids: list[str], packs) -> tuple[list[dict], dict[str, dict], dict[str, str]]:
