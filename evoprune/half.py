@@ -15,6 +15,7 @@ from .architecture import HalfSpec
 from .backends import layer_outputs as _layer_outputs
 from .backends import stacked_forward
 from .rng import RNGLike, as_generator
+from .util import flat
 
 __all__ = ["Half"]
 
@@ -108,7 +109,7 @@ class Half:
         Parameters
         ----------
         index
-            Position of the tensor in ``params`` (``2 * layer`` for a weight, ``2 * layer + 1`` for a bias).
+            Position of the tensor in ``params`` (see :mod:`evoprune.util.flat`).
         flat
             Flat indices into that tensor.
         permanent
@@ -140,7 +141,7 @@ class Half:
         neurons = torch.as_tensor(neurons, dtype=torch.long)
         if neurons.numel() == 0:
             return
-        w_idx, b_idx = 2 * layer, 2 * layer + 1
+        w_idx, b_idx = flat.weight(layer), flat.bias(layer)
         if not self.spec.dense:  # a neuron is a slice along the layer's neuron axis (an output channel)
             axis = self.spec.neuron_axis(layer)
             for k, ax in ((w_idx, axis), (b_idx, 0)):
@@ -163,8 +164,9 @@ class Half:
         layer
             Layer index.
         """
-        w = self.masks[2 * layer].movedim(self.spec.neuron_axis(layer), 0)
-        return w.reshape(w.shape[0], -1).any(dim=1) | self.masks[2 * layer + 1]
+        w, b = flat.pair(self.masks, layer)
+        w = w.movedim(self.spec.neuron_axis(layer), 0)
+        return w.reshape(w.shape[0], -1).any(dim=1) | b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Masked forward pass of this half on a (batch, width) tensor.
@@ -215,14 +217,9 @@ class Half:
         layers: list[nn.Module] = []
         for i, act in enumerate(self.spec.activations):
             lin = nn.Linear(self.spec.sizes[i], self.spec.sizes[i + 1])
-            with torch.no_grad():
-                lin.weight.copy_(self.params[2 * i] * self.masks[2 * i])
-                lin.bias.copy_(self.params[2 * i + 1] * self.masks[2 * i + 1])
+            _copy_masked(lin, flat.pair(self.params, i), flat.pair(self.masks, i))
             if prune_layout:
-                from torch.nn.utils import prune
-
-                prune.custom_from_mask(lin, "weight", self.masks[2 * i].clone())
-                prune.custom_from_mask(lin, "bias", self.masks[2 * i + 1].clone())
+                _attach_masks(lin, flat.pair(self.masks, i))
             layers += [lin, ACTIVATIONS[act].module()]
         return nn.Sequential(*layers)
 
@@ -251,15 +248,25 @@ class Half:
         return cls(spec, params, masks)
 
     def _layered_sequential(self, prune_layout: bool) -> nn.Sequential:
-        from torch.nn.utils import prune
-
         modules = [layer.to_module() for layer in self.spec.layers]
         for k, (pos, _, _) in enumerate(self.spec.param_layers):
             m = modules[pos]
-            with torch.no_grad():
-                m.weight.copy_(self.params[2 * k] * self.masks[2 * k])
-                m.bias.copy_(self.params[2 * k + 1] * self.masks[2 * k + 1])
+            _copy_masked(m, flat.pair(self.params, k), flat.pair(self.masks, k))
             if prune_layout:
-                prune.custom_from_mask(m, "weight", self.masks[2 * k].clone())
-                prune.custom_from_mask(m, "bias", self.masks[2 * k + 1].clone())
+                _attach_masks(m, flat.pair(self.masks, k))
         return nn.Sequential(*modules)
+
+
+def _copy_masked(module: nn.Module, params, masks) -> None:
+    """Set a Linear or convolution module's weight and bias to the masked ``(weight, bias)`` values."""
+    with torch.no_grad():
+        module.weight.copy_(params[0] * masks[0])
+        module.bias.copy_(params[1] * masks[1])
+
+
+def _attach_masks(module: nn.Module, masks) -> None:
+    """Attach ``(weight, bias)`` masks as :mod:`torch.nn.utils.prune` does (``weight_orig``/``weight_mask``)."""
+    from torch.nn.utils import prune
+
+    prune.custom_from_mask(module, "weight", masks[0].clone())
+    prune.custom_from_mask(module, "bias", masks[1].clone())

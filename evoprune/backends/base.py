@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from ..activations import ACTIVATIONS
 from ..losses import LOSSES, METRICS
+from ..util import flat
 from ..util.validation import check_choice
 
 __all__ = ["Backend", "Stack", "TrainOptions", "adam_coefficients", "adam_update", "stacked_forward",
@@ -80,7 +81,7 @@ def stack_members(per_member: Sequence[Sequence[torch.Tensor]], device: torch.de
     keeps each tensor's own shape.
     """
     device = torch.device("cpu" if device is None else device)
-    return [_stack(ts, None if transposed is None else transposed[k // 2], device)
+    return [_stack(ts, None if transposed is None else transposed[flat.layer_of(k)], device)
             for k, ts in enumerate(zip(*per_member, strict=True))]
 
 
@@ -186,9 +187,9 @@ class Stack:
     def _unstack(self, t: torch.Tensor, i: int, k: int) -> torch.Tensor:
         if self.transposed is None:
             return t[i].clone()
-        if k % 2:  # bias (N, 1, out)
+        if flat.is_bias(k):  # bias (N, 1, out)
             return t[i, 0].clone()
-        return (t[i].t() if self.transposed[k // 2] else t[i]).clone(memory_format=torch.contiguous_format)
+        return (t[i].t() if self.transposed[flat.layer_of(k)] else t[i]).clone(memory_format=torch.contiguous_format)
 
 
 def _state(h, attr: str, persistent: bool) -> list[torch.Tensor]:
@@ -250,9 +251,10 @@ def stacked_forward(spec, params: Sequence[torch.Tensor], masks: Sequence[torch.
     h = x
     last = spec.n_layers - 1
     for i, act in enumerate(spec.activations):
-        w, b = params[2 * i], params[2 * i + 1]
+        w, b = flat.pair(params, i)
         if masks is not None:
-            w, b = w * masks[2 * i], b * masks[2 * i + 1]
+            mw, mb = flat.pair(masks, i)
+            w, b = w * mw, b * mb
         if h.shape[0] == 1:
             h = F.linear(h[0], w[0], b[0]).unsqueeze(0)
         else:

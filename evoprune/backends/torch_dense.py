@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from ..activations import ACTIVATIONS
 from ..losses import BCE_CLAMP
+from ..util import flat
 from .base import Backend, Stack, TrainOptions, adam_coefficients, adam_update, error_sums, stacked_forward
 
 __all__ = ["TorchDense", "StepConfig"]
@@ -62,7 +63,7 @@ def forward(cfg: StepConfig, params: Sequence[torch.Tensor], x: torch.Tensor):
     h, saved = x, []
     last = len(cfg.activations) - 1
     for i, (act, tr) in enumerate(zip(cfg.activations, cfg.transposed, strict=True)):
-        w, b = params[2 * i], params[2 * i + 1]
+        w, b = flat.pair(params, i)
         z = torch.baddbmm(b, h, w if tr else w.mT)
         a = z if i == last and cfg.loss == "bce_logits" else ACTIVATIONS[act].fn(z)
         saved.append((h, z, a))
@@ -95,9 +96,9 @@ def backward(cfg: StepConfig, params: Sequence[torch.Tensor], saved, g: torch.Te
         h, z, a = saved[i]
         if not (i == last and cfg.loss == "bce_logits"):
             g = _act_backward(cfg.activations[i], g, z, a)
-        w = params[2 * i]
-        grads[2 * i] = torch.bmm(h.mT, g) if cfg.transposed[i] else torch.bmm(g.mT, h)
-        grads[2 * i + 1] = g.sum(1, keepdim=True)
+        w = params[flat.weight(i)]
+        grads[flat.weight(i)] = torch.bmm(h.mT, g) if cfg.transposed[i] else torch.bmm(g.mT, h)
+        grads[flat.bias(i)] = g.sum(1, keepdim=True)
         if i > 0:
             g = torch.bmm(g, w.mT if cfg.transposed[i] else w)
     return grads
@@ -188,6 +189,6 @@ class TorchDense(Backend):
 def _forward_rest(spec, params: Sequence[torch.Tensor], h: torch.Tensor) -> torch.Tensor:
     """Layers 1.. of a half (masked ``params``, stack of one) on the first layer's output ``h`` ``(1, B, h1)``."""
     for i, act in enumerate(spec.activations[1:]):
-        w, b = params[2 * i], params[2 * i + 1]
+        w, b = flat.pair(params, i)
         h = ACTIVATIONS[act].fn(F.linear(h[0], w[0], b[0]).unsqueeze(0))
     return h

@@ -46,6 +46,7 @@ from ..architecture import Architecture, HalfSpec
 from ..genome import AutoencoderGenome
 from ..half import Half
 from ..layers import layer_from_dict
+from ..util import flat
 from ..util.io import atomic_write_bytes
 
 __all__ = [
@@ -98,7 +99,7 @@ def genome_tensors(genome: AutoencoderGenome, prefix: str = "") -> dict[str, tor
     out = {}
     for name, half in (("encoder", genome.encoder), ("decoder", genome.decoder)):
         for layer, (pos, _, _) in enumerate(half.spec.param_layers):
-            for j, what in ((2 * layer, "weight"), (2 * layer + 1, "bias")):
+            for j, what in ((flat.weight(layer), "weight"), (flat.bias(layer), "bias")):
                 key = f"{prefix}{name}.{pos}.{what}"
                 mask = half.masks[j].bool()
                 out[f"{key}_orig"] = _cpu(half.params[j] * mask)
@@ -113,7 +114,7 @@ def genome_from_tensors(arch: Architecture, tensors: dict[str, torch.Tensor], lr
     for name, spec in (("encoder", arch.encoder), ("decoder", arch.decoder)):
         params, masks = [], []
         for layer, (pos, _, _) in enumerate(spec.param_layers):
-            for j, what in ((2 * layer, "weight"), (2 * layer + 1, "bias")):
+            for j, what in ((flat.weight(layer), "weight"), (flat.bias(layer), "bias")):
                 key = f"{prefix}{name}.{pos}.{what}"
                 try:
                     value, mask = tensors[f"{key}_orig"], tensors[f"{key}_mask"]

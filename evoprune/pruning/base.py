@@ -33,6 +33,7 @@ import torch
 from ..backends import stack_halves, stacked_forward
 from ..layers import check_rows
 from ..rng import RNGLike, as_generator
+from ..util import flat
 from ..util.plugins import load_entry_points
 from ..util.validation import check_choice, check_fraction
 from .prune_stack import PruneStack
@@ -215,14 +216,14 @@ class PruningMethod:
         else:
             alive = [[h.alive_neurons(layer) for layer in range(h.spec.n_layers)] for h in halves]
         slots = [(hi, k) for hi in range(2) for k in range(len(alive[hi]))]
-        flat = {s: scores[s[0]][s[1]].reshape(-1) for s in slots}
-        cand = {s: torch.nonzero(alive[s[0]][s[1]] & torch.isfinite(flat[s])).view(-1) for s in slots}
+        by_slot = {s: scores[s[0]][s[1]].reshape(-1) for s in slots}
+        cand = {s: torch.nonzero(alive[s[0]][s[1]] & torch.isfinite(by_slot[s])).view(-1) for s in slots}
         groups = [[s] for s in slots] if self.scope == "layer" else [slots]
         chosen: dict[tuple[int, int], torch.Tensor] = {}
         for group in groups:
             idx = torch.cat([cand[s] for s in group])
             owner = torch.cat([torch.full((cand[s].numel(),), j) for j, s in enumerate(group)])
-            vals = torch.cat([flat[s].index_select(0, cand[s]) for s in group])
+            vals = torch.cat([by_slot[s].index_select(0, cand[s]) for s in group])
             n = idx.numel() if self.amount is None else int(round(self.amount * idx.numel()))
             n = min(n, idx.numel() - self._reserve(halves, alive, group, cand))
             if n <= 0:
@@ -230,7 +231,7 @@ class PruningMethod:
             pick = self._lowest(vals, n, g)
             for j, s in enumerate(group):
                 chosen[s] = idx[pick[owner[pick] == j]]
-        self._keep_layers(halves, alive, flat, chosen)
+        self._keep_layers(halves, alive, by_slot, chosen)
         for (hi, k), which in chosen.items():
             if which.numel():
                 (halves[hi].prune_entries if self.unit == "entry" else halves[hi].prune_neurons)(k, which, permanent)
@@ -240,20 +241,20 @@ class PruningMethod:
         if len(group) != 1 or not self.keeps_layers:
             return 0
         hi, k = group[0]
-        if self.unit == "entry" and k % 2 == 1:  # biases may all go: the weights keep the layer connected
+        if self.unit == "entry" and flat.is_bias(k):  # biases may all go: the weights keep the layer connected
             return 0
         # the group holds the layer's last alive units: keep one
         return 1 if int(alive[hi][k].sum()) == cand[group[0]].numel() else 0
 
-    def _keep_layers(self, halves, alive, flat, chosen) -> None:
+    def _keep_layers(self, halves, alive, by_slot, chosen) -> None:
         """After a global choice: give back, per emptied layer, its highest-scored chosen weight or neuron."""
         for hi, h in enumerate(halves):
             for layer in range(h.spec.n_layers):
-                k = 2 * layer if self.unit == "entry" else layer
+                k = flat.weight(layer) if self.unit == "entry" else layer
                 which = chosen.get((hi, k))
                 if which is None or which.numel() < int(alive[hi][k].sum()):
                     continue
-                chosen[(hi, k)] = which[which != which[torch.argmax(flat[(hi, k)][which])]]
+                chosen[(hi, k)] = which[which != which[torch.argmax(by_slot[(hi, k)][which])]]
 
     def _lowest(self, vals: torch.Tensor, n: int, g: np.random.Generator) -> torch.Tensor:
         """Positions of the ``n`` lowest ``vals``; ties at the cut-off broken by ``g`` (or by position)."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..util import flat
 from ..util.validation import check_positive, check_probability
 from .base import PruneStack, PruningMethod
 
@@ -90,7 +91,7 @@ class Variance(PruningMethod):
         for i, g in enumerate(rngs):
             for hi, half in enumerate(stack.params):
                 for k, p in enumerate(half):
-                    w = stack.per_neuron(hi, k, weights[hi][k // 2][i])
+                    w = stack.per_neuron(hi, k, weights[hi][flat.layer_of(k)][i])
                     out[hi][k].append(torch.from_numpy(g.exponential(size=tuple(p.shape[1:]))) / w)
         return [[torch.stack(ts) for ts in half] for half in out]
 
@@ -192,6 +193,6 @@ class Magnitude(PruningMethod):
         super().__init__(amount, scope)
 
     def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
-        return [[p.abs().double() if k % 2 == 0 or self.scope == "layer"
+        return [[p.abs().double() if not flat.is_bias(k) or self.scope == "layer"
                  else torch.full(p.shape, math.inf, dtype=torch.float64, device=p.device)
                  for k, p in enumerate(half)] for half in stack.params]

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..util import flat
+
 __all__ = ["PruneStack"]
 
 
@@ -57,8 +59,9 @@ class PruneStack:
             Index of the parametric layer.
         """
         axis = self.specs[half].neuron_axis(layer) + 1
-        w = self.masks[half][2 * layer].movedim(axis, 1)
-        return w.reshape(*w.shape[:2], -1).any(dim=2) | self.masks[half][2 * layer + 1]
+        w, b = flat.pair(self.masks[half], layer)
+        w = w.movedim(axis, 1)
+        return w.reshape(*w.shape[:2], -1).any(dim=2) | b
 
     def per_neuron(self, half: int, k: int, values: torch.Tensor) -> torch.Tensor:
         """Member values per neuron of tensor ``k``'s layer, ``(neurons,)``, broadcast to the tensor's shape
@@ -74,9 +77,9 @@ class PruneStack:
             One value per neuron of that tensor's layer, ``(neurons,)``.
         """
         shape = tuple(self.params[half][k].shape[1:])
-        if k % 2:
+        if flat.is_bias(k):
             return values.expand(shape)
-        axis = self.specs[half].neuron_axis(k // 2)
+        axis = self.specs[half].neuron_axis(flat.layer_of(k))
         view = [1] * len(shape)
         view[axis] = shape[axis]
         return values.view(view).expand(shape)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..util import flat
 from ..util.validation import check_positive_int, check_probability
 from .base import PruneStack, PruningMethod
 
@@ -70,7 +71,7 @@ class VariancePublished(PruningMethod):
         for i, g in enumerate(rngs):
             for hi, half in enumerate(stack.params):
                 for k, p in enumerate(half):
-                    keep = stack.per_neuron(hi, k, keep_p[hi][k // 2][i])
+                    keep = stack.per_neuron(hi, k, keep_p[hi][flat.layer_of(k)][i])
                     u = torch.from_numpy(g.random(tuple(p.shape[1:])))
                     out[hi][k].append(torch.where(keep > u, math.inf, 0.0))  # compute_mask: t_p > rnd_values
         return [[torch.stack(ts).double() for ts in half] for half in out]

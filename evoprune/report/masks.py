@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..util import flat
 from .figures import colour
 from .plots import plt, save_figure
 
@@ -31,7 +32,7 @@ def _layer_kept(genome) -> tuple[list[str], list[float]]:
     for half_name, half in (("enc", genome.encoder), ("dec", genome.decoder)):
         for i in range(len(half.masks) // 2):
             names.append(f"{half_name}{i}")
-            kept.append(float(half.masks[2 * i].float().mean()))
+            kept.append(float(half.masks[flat.weight(i)].float().mean()))
     return names, kept
 
 

@@ -23,6 +23,7 @@ from ..genome import AutoencoderGenome
 from ..models.files import genome_from_tensors, genome_tensors
 from ..pruning import mutPrune
 from ..training import mutTrain
+from ..util import flat
 from ..util.operator import Batch
 from .pruning import masks_of, pre_prune
 
@@ -113,7 +114,8 @@ def _check_pruning(c: _Check) -> None:
             _zero_where_pruned(c, g, f"after {method} pruning")
             for hi, h in enumerate(g.halves):
                 for layer in range(h.spec.n_layers):
-                    c.ensure(bool(h.masks[2 * layer].any()), f"{method}: layer {layer} of half {hi} lost every weight")
+                    c.ensure(bool(h.masks[flat.weight(layer)].any()),
+                             f"{method}: layer {layer} of half {hi} lost every weight")
         c.ensure(g.n_kept < c.genomes()[-1].n_kept or method == "conjunctive", f"{method} pruned nothing")
         c.ensure(np.isfinite(reconstruction_error(g, c.data)), f"{method}: the pruned genome's error is not finite")
 

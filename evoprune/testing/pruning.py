@@ -24,6 +24,7 @@ from ..genome import AutoencoderGenome
 from ..layers import Act, Conv, ConvTranspose, Flatten, Linear, Pool, Unflatten, Upsample
 from ..pruning import PruningMethod, mutPrune
 from ..training import mutTrain
+from ..util import flat
 from ..util.operator import Batch
 
 __all__ = ["check_pruning_method", "contract_architectures", "conv_architecture"]
@@ -133,7 +134,8 @@ def _shrinks(c: _Contract, before: list[torch.Tensor], g) -> None:
 def _layers_alive(c: _Contract, g, when: str) -> None:
     for hi, h in enumerate(g.halves):
         for layer in range(h.spec.n_layers):
-            c.ensure(bool(h.masks[2 * layer].any()), f"{when}: layer {layer} of half {hi} lost all its weights")
+            c.ensure(bool(h.masks[flat.weight(layer)].any()),
+                     f"{when}: layer {layer} of half {hi} lost all its weights")
 
 
 def _check_needs_data(c: _Contract, arch: Architecture) -> None:
