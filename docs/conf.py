@@ -35,6 +35,7 @@ extensions = [
     "quoted_numbers",
     "no_leaks",
     "reproduction_page",
+    "published_page",
 ]
 
 # -- API reference -------------------------------------------------------------------
@@ -98,6 +99,8 @@ sphinx_gallery_conf = {
 reproduction_pack = "results/paper"
 reproduction_workers = 2
 reproduction_machine = "the shared 2-core development machine"
+published_pack = "results/published"
+ablation_pack = "results/ablation"
 
 # -- Pages ---------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import pandas as pd
 from ..pruning import method_names
 from . import stats as st
 
-__all__ = ["analyse", "compare"]
+__all__ = ["blocked_values", "analyse", "compare"]
 
 ALPHA = 0.05
 #: (column, label, higher is better) of the metrics compared between groups
@@ -77,7 +77,7 @@ def informative_metrics(df: pd.DataFrame) -> tuple[list[tuple[str, str, bool]], 
     return keep, notes
 
 
-def _blocked_values(df: pd.DataFrame, groups: list[str],
+def blocked_values(df: pd.DataFrame, groups: list[str],
                     col: str) -> tuple[dict[str, list[float]], bool, list[int] | None]:
     """Values per group, and whether they are blocked, and the trials compared.
 
@@ -122,7 +122,7 @@ def compare(df: pd.DataFrame, metrics: list[tuple[str, str, bool]]) -> list[dict
     results = []
     for name, groups, pairs in families(df):
         for col, label, higher in metrics:
-            values, blocked, trials = _blocked_values(df, groups, col)
+            values, blocked, trials = blocked_values(df, groups, col)
             res = st.compare_groups(values, blocked, higher_is_better=higher, pairs=pairs, alpha=ALPHA)
             if pairs is not None:  # against the baseline: pairwise only
                 res.update(test=None, statistic=None, pvalue=None)

@@ -32,10 +32,10 @@ from ..study.store.layout import RESULT_FILE, run_dir
 from ..study.store.shards import packs_of
 from ..study.studyfile import Study
 from . import stats as st
-from .analyse import ALPHA, BASELINE, _blocked_values, best_per_operator, group_order
+from .analyse import ALPHA, BASELINE, best_per_operator, blocked_values, group_order
 
 __all__ = ["FLOOR_TOLERANCE", "METRICS", "CLAIMS", "CLAIM_METRIC", "loss_floor", "fronts", "add_kept_at_floor",
-           "rank_combinations", "claim_rows", "wall_times"]
+           "rank_combinations", "claim_rows", "claim_test", "wall_times"]
 
 #: Relative distance to the loss floor within which a model counts as at the floor.
 FLOOR_TOLERANCE = 0.05
@@ -107,7 +107,7 @@ def rank_combinations(df: pd.DataFrame, col: str, higher: bool) -> dict[str, Any
     groups = group_order(pruned)
     if not groups:
         return {"best": None, "groups": 0}
-    values, blocked, trials = _blocked_values(pruned, groups, col)
+    values, blocked, trials = blocked_values(pruned, groups, col)
     meta = pruned.drop_duplicates("group").set_index("group")
     table = pd.DataFrame({"group": groups, "operator": [meta.loc[g, "operator"] for g in groups],
                           "schedule": [meta.loc[g, "schedule"] for g in groups],
@@ -174,22 +174,33 @@ def claim_rows(by_setting: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
             what = "no finished runs" if df is None or df.empty else f"no finished runs of {', '.join(lacking)}"
             rows.append({"claim": claim, "missing": f"{what} in {claim['setting']}"})
             continue
-        names = [groups[op] for op in ops]
-        sub = df[df["group"].isin(names)]
-        values, blocked, trials = _blocked_values(sub, names, CLAIM_METRIC)
-        pairs = [(groups[w], groups[lo]) for w in claim["winners"] for lo in claim["losers"]]
-        res = st.compare_groups(values, blocked, higher_is_better=True, pairs=pairs, alpha=ALPHA)
-        out = []
-        for p in res["pairs"]:
-            out.append({"a": p["a"], "b": p["b"], "claimed": p["a"], "better": p["a"] if p["a12"] > 0.5 else p["b"],
-                        "p_holm": p["pvalue_holm"], "a12": p["a12"], "significant": p["significant"]})
-        n = min(len(v) for v in values.values())
-        kept = sub if trials is None else sub[sub["trial"].isin(trials)]
-        medians = kept.groupby("group")[["test_l1", "fraction_kept", "hypervolume"]].median()
-        rows.append({"claim": claim, "groups": groups, "medians": medians, "n": n, "blocked": blocked,
-                     "trials": trials, "test": res["pair_test"], "pairs": out, "needed": _needed(len(out), blocked),
-                     "verdict": _verdict(claim, out, n, blocked)})
+        rows.append({"claim": claim, "groups": groups, **claim_test(df, claim, groups)})
     return rows
+
+
+def claim_test(df: pd.DataFrame, claim: dict, groups: dict[str, str], metric: str = CLAIM_METRIC,
+               higher: bool = True) -> dict[str, Any]:
+    """Test ``claim`` (one of :data:`CLAIMS`) on ``metric`` between the groups ``groups`` names per operator:
+    Wilcoxon signed-rank over the trials finished in all of them (Mann–Whitney U with fewer than two),
+    Holm-corrected over the claim's pairs; the medians, the pairs' p and A12 and the verdict."""
+    ops = (*claim["winners"], *claim["losers"])
+    names = [groups[op] for op in ops]
+    sub = df[df["group"].isin(names)]
+    values, blocked, trials = blocked_values(sub, names, metric)
+    pairs = [(groups[w], groups[lo]) for w in claim["winners"] for lo in claim["losers"]]
+    res = st.compare_groups(values, blocked, higher_is_better=higher, pairs=pairs, alpha=ALPHA)
+    out = []
+    for p in res["pairs"]:
+        claimed_better = p["a12"] > 0.5 if higher else p["a12"] < 0.5
+        out.append({"a": p["a"], "b": p["b"], "claimed": p["a"], "better": p["a"] if claimed_better else p["b"],
+                    "p_holm": p["pvalue_holm"], "a12": p["a12"] if higher else 1 - p["a12"],
+                    "significant": p["significant"]})
+    n = min(len(v) for v in values.values())
+    kept = sub if trials is None else sub[sub["trial"].isin(trials)]
+    cols = [c for c in dict.fromkeys(["test_l1", "fraction_kept", "hypervolume", metric]) if c in kept]
+    return {"medians": kept.groupby("group")[cols].median(), "n": n, "blocked": blocked, "trials": trials,
+            "test": res["pair_test"], "pairs": out, "needed": _needed(len(out), blocked),
+            "verdict": _verdict(claim, out, n, blocked)}
 
 
 def wall_times(df: pd.DataFrame, study: Study) -> pd.DataFrame:
