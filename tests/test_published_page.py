@@ -71,11 +71,12 @@ def test_ablation_tests_each_variant_with_its_baselines_groups():
 
 
 def test_the_page_names_its_packs_and_links_every_measured_condition(tmp_path, monkeypatch):
-    from evoprune.study.store import shards
+    from evoprune.study.store import load, shards  # imported before is_pack is patched: load keeps the real one
 
     ab = _ablation()
-    monkeypatch.setattr(shards, "is_pack", lambda path: True)
+    assert load.is_pack is shards.is_pack
     monkeypatch.setattr("evoprune.study.load_results", lambda path: ab if "abl" in str(path) else ab.iloc[:0])
+    monkeypatch.setattr(shards, "is_pack", lambda path: True)
     text = page_ext.page(tmp_path / "pub", tmp_path / "abl", ("results/published", "results/ablation"))
     assert "The published conditions" in text and "Ablation: which condition decides each claim" in text
     assert ".. _ablation-lr:" in text and ":ref:`the ablation <ablation-lr>`" in text
