@@ -3,7 +3,7 @@
 N copies of the issue's convolutional autoencoder (Conv2d 1→8, stride 2 / Linear 128→10; Linear 10→128 /
 ConvTranspose2d 8→1, Sigmoid) train one epoch of L1 with Adam on the 8×8 ``digits`` images:
 
-* **stack**: evoprune's ``mutTrain.batch`` over N genomes (one grouped convolution per layer for all members,
+* **stack**: evoprune's ``mutTrain`` on a ``Batch`` of N genomes (one grouped convolution per layer for all members,
   per-member Adam, masks kept), each member with its own minibatch order;
 * **plain loop**: N ``nn.Sequential`` models, each with its own ``torch.optim.Adam``, trained one after the other.
 
@@ -22,12 +22,13 @@ import time
 
 import numpy as np
 import torch
-from evoprune.kernels import reconstruction_errors
 from torch import nn
 
 from evoprune.data import digits
+from evoprune.evaluation import reconstruction_errors
 from evoprune.genome import AutoencoderGenome
 from evoprune.training import mutTrain
+from evoprune.util.operator import Batch
 
 
 def conv_ae() -> tuple[nn.Sequential, nn.Sequential]:
@@ -74,7 +75,7 @@ def measure(n: int, batch: int, repeats: int) -> dict[str, float]:
     rngs = [np.random.default_rng(i) for i in range(n)]
 
     def stack_epoch() -> None:
-        mutTrain.batch(genomes, rngs, x, batch_size=batch, loss="l1")
+        mutTrain(Batch(genomes, rngs), x, batch_size=batch, loss="l1")
 
     return {
         "plain": median_seconds(plain_epoch, repeats),

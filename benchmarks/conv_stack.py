@@ -6,7 +6,7 @@ Compares, for one minibatch forward + backward of N members (each its own rows):
 * ``vmap``: ``torch.func.vmap(functional_call)`` over stacked parameters of one ``nn.Module``;
 * ``loop``: a Python loop over the members, one ``nn.Module`` call each;
 
-and one epoch of ``mutTrain.batch`` on N members against N ``mutTrain`` calls.
+and one epoch of ``mutTrain`` on a ``Batch`` of N members against N ``mutTrain`` calls.
 Run: ``OMP_NUM_THREADS=1 python benchmarks/conv_stack.py``.
 """
 
@@ -17,13 +17,14 @@ import time
 
 import numpy as np
 import torch
-from evoprune.kernels import stack_halves
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from evoprune.architecture import Architecture
+from evoprune.backends import stack_halves
 from evoprune.genome import AutoencoderGenome
 from evoprune.training import mutTrain
+from evoprune.util.operator import Batch
 
 
 def modules():
@@ -76,9 +77,10 @@ def main(n: int = 10, batch: int = 32) -> None:
     data = torch.rand(512, 1, 8, 8)
     stack = [AutoencoderGenome(arch, rng=i) for i in range(n)]
     singles = copy.deepcopy(stack)
-    t_stack = timeit(lambda: mutTrain.batch(stack, [np.random.default_rng(i) for i in range(n)], data, 32), 5)
+    t_stack = timeit(lambda: mutTrain(Batch(stack, [np.random.default_rng(i) for i in range(n)]), data,
+                                      batch_size=32), 5)
     t_loop = timeit(lambda: [mutTrain(g, data, rng=i, batch_size=32) for i, g in enumerate(singles)], 5)
-    print(f"one epoch of 512 rows: mutTrain.batch of {n} {t_stack:.3f} s, {n} mutTrain calls {t_loop:.3f} s")
+    print(f"one epoch of 512 rows: mutTrain on a Batch of {n} {t_stack:.3f} s, {n} mutTrain calls {t_loop:.3f} s")
 
 
 if __name__ == "__main__":

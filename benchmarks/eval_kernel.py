@@ -1,7 +1,7 @@
-"""Evaluation timings, torch path vs the fused C++ decoder+error kernel (:func:`evoprune.fused.decoder_error_sums`).
+"""Evaluation timings, torch path vs the fused C++ decoder+error kernel (``evoprune.backends.fused``).
 
-* ms per genome of :func:`evoprune.kernels.reconstruction_errors` on 1000×1000 binary data (paper network);
-* ms per call of :func:`evoprune.kernels.neighbourhood_errors` for a ``ring:10`` population with 100-row batches.
+* ms per genome of :func:`evoprune.evaluation.reconstruction_errors` on 1000×1000 binary data (paper network);
+* ms per call of :func:`evoprune.evaluation.neighbourhood_errors` for a ``ring:10`` population with 100-row batches.
 
 One intra-op thread; each figure is the best of several repeats (the machine may be shared).
 Run: ``python benchmarks/eval_kernel.py [--quick]``.
@@ -14,11 +14,11 @@ import os
 import timeit
 
 import torch
-from evoprune.kernels import neighbourhood_errors, reconstruction_errors
 
 from evoprune.architecture import Architecture
 from evoprune.backends import fused
 from evoprune.data import binary_clustering
+from evoprune.evaluation import neighbourhood_errors, reconstruction_errors
 from evoprune.genome import AutoencoderGenome
 from evoprune.topology import Grid
 

@@ -1,9 +1,9 @@
-"""Milliseconds per network per minibatch step: stacked training (eager, compiled, fused C++) vs a plain PyTorch loop.
+"""Milliseconds per network per minibatch step: stacked training (dense torch, fused C++) vs a plain PyTorch loop.
 
 Paper network (1000→30→10 / 10→30→1000), 1000 binary rows, minibatch 5, L1
 loss, one intra-op thread.  Each figure is the best of several repeats (the
-machine may be shared).  The fused column is :mod:`evoprune.fused` (``EVOPRUNE_FUSED=1``); the eager and
-compiled columns run with ``EVOPRUNE_FUSED=0``.  Run: ``python benchmarks/train_kernel.py [--quick]``.
+machine may be shared).  The columns are the backends ``torch`` (:mod:`evoprune.backends.torch_dense`) and
+``fused`` (:mod:`evoprune.backends.fused`).  Run: ``python benchmarks/train_kernel.py [--quick]``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import timeit
 
 import numpy as np
 import torch
-from evoprune.stack import GenomeStack, compile_enabled
 
 from evoprune.architecture import Architecture
-from evoprune.backends import fused
+from evoprune.backends import Stack, TrainOptions, fused, get_backend
 from evoprune.data import binary_clustering
 from evoprune.genome import AutoencoderGenome
 
@@ -42,18 +41,20 @@ def plain_loop(x: torch.Tensor, steps: int, repeats: int, fused: bool) -> float:
     return min(timeit.repeat(run, number=1, repeat=repeats)) / steps * 1e3
 
 
-def stacked(x: torch.Tensor, n: int, steps: int, repeats: int, compile: bool, fuse: bool = False) -> tuple:
-    """(ms per network-step, seconds of the first call) for N stacked members."""
-    os.environ["EVOPRUNE_FUSED"] = "1" if fuse else "0"
+def stacked(x: torch.Tensor, n: int, steps: int, repeats: int, backend: str) -> float:
+    """ms per network-step for N stacked members on ``backend`` (``torch`` or ``fused``)."""
+    os.environ["EVOPRUNE_FUSED"] = "1" if backend == "fused" else "0"
     inds = [AutoencoderGenome(Architecture.paper(), rng=s, lr=1e-3) for s in range(n)]
-    stack = GenomeStack.from_halves([i.encoder for i in inds], [i.decoder for i in inds], [i.lr for i in inds])
+    b = get_backend(backend)
+    specs = (inds[0].encoder.spec, inds[0].decoder.spec)
+    stack = Stack.from_halves([i.encoder for i in inds], [i.decoder for i in inds], [i.lr for i in inds], "cpu",
+                              b.layout(specs))
     orders = torch.from_numpy(np.stack([np.random.default_rng(s).permutation(x.shape[0]) for s in range(n)]))
     orders = orders[:, : steps * BATCH]
-    t = time.perf_counter()
-    stack.train_epoch(x, orders, BATCH, "l1", compile=compile)
-    first = time.perf_counter() - t
-    times = timeit.repeat(lambda: stack.train_epoch(x, orders, BATCH, "l1", compile=compile), number=1, repeat=repeats)
-    return min(times) / steps / n * 1e3, first
+    options = TrainOptions("l1")
+    b.train_epoch(stack, x, orders, BATCH, options)
+    times = timeit.repeat(lambda: b.train_epoch(stack, x, orders, BATCH, options), number=1, repeat=repeats)
+    return min(times) / steps / n * 1e3
 
 
 def main() -> None:
@@ -65,7 +66,6 @@ def main() -> None:
     steps, repeats = (20, 3) if args.quick else (50, 7)
     x = binary_clustering(seed=0).train
     print(f"torch {torch.__version__}, 1 thread, data {tuple(x.shape)}, minibatch {BATCH}, {steps} steps x {repeats}")
-    print(f"compile available by default policy: {compile_enabled('cpu')}")
     plain = plain_loop(x, steps, repeats, fused=False)
     plain_fused = plain_loop(x, steps, repeats, fused=True)
     print(f"plain nn.Sequential + Adam:             {plain:.3f} ms/step")
@@ -73,19 +73,11 @@ def main() -> None:
     t = time.perf_counter()
     has_fused = fused.extension() is not None
     print(f"fused C++ kernel: {'built/loaded' if has_fused else 'unavailable'} in {time.perf_counter() - t:.1f} s")
-    print(f"{'N':>4} {'eager ms':>9} {'compiled ms':>12} {'first compiled call s':>22} {'fused ms':>9} "
-          f"{'compiled/plain':>15} {'fused/plain':>12}")
+    print(f"{'N':>4} {'torch ms':>9} {'fused ms':>9} {'torch/plain':>12} {'fused/plain':>12}")
     for n in (int(s) for s in args.sizes.split(",")):
-        eager, _ = stacked(x, n, steps, repeats, compile=False)
-        try:
-            comp, first = stacked(x, n, steps, repeats, compile=True)
-        except Exception as err:  # noqa: BLE001 - report and go on
-            print(f"compile failed: {err}")
-            comp, first = float("nan"), float("nan")
-        fast = stacked(x, n, steps, repeats, compile=False, fuse=True)[0] if has_fused else float("nan")
-        best = min(eager, comp) if comp == comp else eager
-        print(f"{n:>4} {eager:>9.3f} {comp:>12.3f} {first:>22.1f} {fast:>9.3f} {plain / best:>14.1f}x "
-              f"{plain / fast:>11.1f}x")
+        dense = stacked(x, n, steps, repeats, "torch")
+        fast = stacked(x, n, steps, repeats, "fused") if has_fused else float("nan")
+        print(f"{n:>4} {dense:>9.3f} {fast:>9.3f} {plain / dense:>11.1f}x {plain / fast:>11.1f}x")
 
 
 if __name__ == "__main__":
