@@ -50,8 +50,6 @@ strip_signature_backslash = True
 
 nitpicky = True
 # Names that have no page to link to (each with the reason).
-# the fused kernel's step configuration is an internal type (evoprune.kernels_train has no API page)
-nitpick_ignore: list[tuple[str, str]] = [("py:class", "evoprune.kernels_train.StepConfig")]
 # the layer classes' module_type values render by their defining module (torch documents them as torch.nn.X)
 nitpick_ignore_regex = [("py:class", r"torch\.nn\.modules\..*")]
 
@@ -68,8 +66,7 @@ intersphinx_cache_limit = 0  # re-read the local files at every build (cheap, ne
 # -- Tutorials (sphinx-gallery) ------------------------------------------------------
 
 # The tutorials run with the fused CPU kernel when it is built, as a user's script would.
-for var in ("EVOPRUNE_FUSED", "EVOPRUNE_COMPILE"):
-    os.environ.pop(var, None)
+os.environ.pop("EVOPRUNE_FUSED", None)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 sphinx_gallery_conf = {

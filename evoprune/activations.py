@@ -1,12 +1,8 @@
 """Activation functions: the one table of their names, torch functions, modules, derivatives and kernel codes.
 
-Everything that knows activations by name reads :data:`ACTIVATIONS`: layer specs
-validate against it, the torch paths call ``fn`` and
-``derivative``, genomes become modules through
-``module``, and the fused C++ kernel's ``A_<NAME>`` codes are
-generated from ``kernel`` at build time.  Adding an entry (a
-user may) makes an activation usable everywhere; one without a ``derivative``
-is differentiated by autograd, one without a ``kernel`` code runs the torch path.
+Everything that knows activations by name reads :data:`ACTIVATIONS`; the fused C++ kernel's ``A_<NAME>`` codes
+are generated from it at build time.  Adding an entry (a user may) makes an activation usable everywhere; one
+without a ``derivative`` is differentiated by autograd, one without a ``kernel`` code runs the torch path.
 """
 
 from __future__ import annotations

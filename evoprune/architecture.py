@@ -30,8 +30,7 @@ class HalfSpec:
     sizes
         Layer widths, input first: ``(in, h1, ..., out)``; at least two.
     activations
-        One activation name per layer (a key of the layer activations: ``relu``, ``sigmoid``, ``tanh``,
-        ``identity``, ``leaky_relu``, ``elu``, ``gelu``).
+        One activation name per layer, a key of :data:`~evoprune.activations.ACTIVATIONS` (``relu``, ``sigmoid``, ...).
     layers
         Instead of ``sizes``/``activations``: the half's :mod:`evoprune.layers`, in order.
     input_shape
@@ -111,8 +110,7 @@ class HalfSpec:
         return lay.fan_in(shape)
 
     def stacked_forward(self, params, masks, x: torch.Tensor, outputs: list | None = None) -> torch.Tensor:
-        """Forward pass of N stacked layered halves on flat rows ``x (N, B, in_features)`` (see
-        :func:`evoprune.layers.sequence_forward`).
+        """Forward pass of N stacked halves on flat rows (:func:`evoprune.layers.sequence_forward`).
 
         Parameters
         ----------
@@ -234,9 +232,8 @@ class Architecture:
                      input_shape: tuple[int, ...] | None = None) -> Architecture:
         """Read the architecture of two ``nn.Sequential`` stacks.
 
-        Stacks of Linear and activation modules give dense halves (the fast paths); stacks with any other
-        supported module (see :func:`evoprune.layers.layers_from_sequential`) give layered halves.  Any
-        other module is a ValueError naming its position and type, e.g. ``encoder[3]: unsupported module LSTM``.
+        Stacks of Linear and activation modules give dense halves (the fast paths), stacks with other supported
+        modules (:func:`evoprune.layers.layers_from_sequential`) layered halves; any other module is an error.
 
         Parameters
         ----------

@@ -41,9 +41,7 @@ def _finite(err: torch.Tensor) -> torch.Tensor:
 def reconstruction_errors(genomes: Sequence, data: torch.Tensor, metric: str = "l1", rows: int = 1000) -> torch.Tensor:
     """Mean reconstruction error of each genome on ``data`` (on ``data``'s device), ``(N,)`` on the CPU.
 
-    Genomes of one architecture run together, on the backend chosen for them, ``rows`` rows at a time.  On
-    a CPU every genome's first layer runs in one matrix product over the rows (each output summed as in a
-    product of its own, so the errors equal those of genomes evaluated one at a time, bit for bit).
+    Genomes of one architecture run together; the errors equal those of genomes evaluated one at a time.
 
     Parameters
     ----------
@@ -102,12 +100,10 @@ def pairing_errors(encoders: Sequence, decoders: Sequence, data: torch.Tensor, m
 
 @torch.no_grad()
 def neighbourhood_errors(population: Sequence, nb: torch.Tensor, x: torch.Tensor, metric: str = "l1") -> torch.Tensor:
-    """``errors[c, i, j]``: error of encoder ``nb[c, i]`` with decoder ``nb[c, j]`` on cell c's batch ``x[c]``.
+    """``errors[c, i, j]`` ``(cells, k, k)`` on the CPU: encoder ``nb[c, i]`` with decoder ``nb[c, j]`` on ``x[c]``.
 
-    ``nb`` is ``(cells, k)`` (centre first); ``x`` is ``(cells, B, D)`` on the device to use.  Every encoder
-    runs once over the batches of the cells that see it, then every decoder over all the latents of those
-    cells: two stacked passes, no copies of parameters.  Neighbourhoods of several disjoint grids (lockstep
-    trials) can be concatenated with offset indices.  Returns ``(cells, k, k)`` on the CPU.
+    Every encoder runs once, then every decoder once over all its cells' latents.  Neighbourhoods of several
+    disjoint grids (lockstep trials) can be concatenated with offset indices.
 
     Parameters
     ----------
@@ -178,8 +174,7 @@ def reconstruction_error(individual: AutoencoderGenome, data: torch.Tensor, metr
 def _evaluate_one(individual: AutoencoderGenome, data: torch.Tensor, metric: str = "l1") -> tuple[float]:
     """DEAP evaluation function: ``(reconstruction error,)``; a NaN loss gives the worst fitness.
 
-    A :class:`~evoprune.util.operator.Batch` of genomes is evaluated in one batched pass on ``data``'s device
-    (one fitness tuple per member).
+    A :class:`~evoprune.util.operator.Batch` of genomes is evaluated in one pass (one tuple per member).
 
     Parameters
     ----------
@@ -205,8 +200,7 @@ def _evaluate_tradeoff_one(individual: AutoencoderGenome, data: torch.Tensor,
                            metric: str = "l1") -> tuple[float, float]:
     """Two-objective DEAP evaluation: ``(reconstruction error, fraction kept)``, both to minimise.
 
-    For multi-objective selection such as :func:`deap.tools.selNSGA2` (with a fitness of weights
-    ``(-1.0, -1.0)``); a :class:`~evoprune.util.operator.Batch` is evaluated in one pass.
+    For e.g. :func:`deap.tools.selNSGA2` with weights ``(-1.0, -1.0)``; a ``Batch`` is evaluated in one pass.
 
     Parameters
     ----------

@@ -1,12 +1,10 @@
 """Autoencoder genomes: plain weight tensors, permanent boolean masks, a learning rate.
 
-A genome holds two :class:`~evoprune.half.Half` objects (encoder, decoder).  Each half is a
-stack of Linear layers described by an immutable :class:`~evoprune.architecture.HalfSpec`; its
-parameters are kept as a flat list ``[W0, b0, W1, b1, ...]`` of ordinary
-tensors with one boolean mask per tensor.  ``nn.Module`` objects are built only
-at the edges (:meth:`AutoencoderGenome.to_module`,
-:meth:`AutoencoderGenome.from_modules`), so genomes deep-copy and pickle
-cheaply and many of them can be stacked for batched training.
+A genome holds two :class:`~evoprune.half.Half` objects (encoder, decoder).  Each half is described by an
+immutable :class:`~evoprune.architecture.HalfSpec` (dense Linear layers, or :mod:`evoprune.layers` such as
+convolutions); its parameters are a flat list ``[W0, b0, W1, b1, ...]`` of ordinary tensors with one boolean
+mask each.  ``nn.Module`` objects are built only at the edges (:meth:`AutoencoderGenome.to_module`,
+:meth:`AutoencoderGenome.from_modules`), so genomes deep-copy and pickle cheaply and stack for batched training.
 """
 
 from __future__ import annotations
@@ -139,43 +137,34 @@ class AutoencoderGenome:
     # -- inference -------------------------------------------------------
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of ``x`` by the masked network (no gradients).
+        """Reconstruction of ``x`` (same shape) by the masked network, without gradients.
 
         Parameters
         ----------
         x
-            Input of shape ``(batch, input_dim)``.
-
-        Returns
-        -------
-        torch.Tensor
-            The reconstruction, same shape as ``x``.
+            Input of shape ``(batch, *input_shape)``.
         """
         out = self.decoder.forward(self.encoder.forward(x))
         return out if out.shape == x.shape else out.reshape(x.shape)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """``genome(x)``: the reconstruction of ``x`` (``(batch, input_dim)``), like calling an ``nn.Module``."""
+        """``genome(x)``: :meth:`reconstruct`, like calling an ``nn.Module``."""
         return self.reconstruct(x)
 
     def to_module(self, prune_layout: bool = False) -> Autoencoder:
         """A plain ``nn.Module`` with masked (zeroed) weights.
 
-        With ``prune_layout=True`` every Linear carries ``weight_orig``/``weight_mask``
-        (and ``bias_orig``/``bias_mask``) as ``torch.nn.utils.prune`` would, so
-        ``prune.is_pruned`` and ``prune.remove`` work on it.
-
         Parameters
         ----------
         prune_layout
-            Attach the masks as :mod:`torch.nn.utils.prune` does.
+            Attach the masks as :mod:`torch.nn.utils.prune` does (``weight_orig``/``weight_mask``,
+            ``bias_orig``/``bias_mask``), so ``prune.is_pruned`` and ``prune.remove`` work on it.
         """
         return Autoencoder(self.encoder.to_sequential(prune_layout), self.decoder.to_sequential(prune_layout))
 
     def compact(self, sparse: str = "never", batch_size: int = 256, dtype: torch.dtype = torch.float32):
-        """This genome's masked network as a smaller ordinary module, its dead units removed.
-
-        See :func:`evoprune.models.compact.compact` for the rules; the output equals :meth:`to_module`'s.
+        """:func:`evoprune.models.compact.compact` of this genome: a smaller module, its dead units removed, whose
+        output equals :meth:`to_module`'s (``n_params``, ``layouts``, ``save(path)``, ``file_size()``).
 
         Parameters
         ----------
@@ -186,11 +175,6 @@ class AutoencoderGenome:
             Rows per call to time with ``sparse="auto"``.
         dtype
             Of the compact model's weights (``torch.float64`` checks the compaction without float32 rounding).
-
-        Returns
-        -------
-        ~evoprune.models.compact.CompactAutoencoder
-            The compact model (``n_params``, ``layouts``, ``save(path)``, ``file_size()``).
         """
         from .models.compact import compact
 

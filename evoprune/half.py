@@ -24,21 +24,16 @@ __all__ = ["Half"]
 class Half:
     """Parameters, masks and optimizer moments of one half (encoder or decoder).
 
-    ``params`` and ``masks`` are flat lists ``[W0, b0, W1, b1, ...]``; pruned
-    entries are exactly zero in ``params`` and ``False`` in ``masks``.
-    ``exp_avg``/``exp_avg_sq``/``step`` hold Adam's state so that training can
-    continue across generations (``None`` until first trained).
-
     Parameters
     ----------
     spec
         Shape of the half.
     params
-        Weights and biases ``[W0, b0, W1, b1, ...]`` (``W`` is ``(out, in)``).
+        Weights and biases ``[W0, b0, W1, b1, ...]`` (a Linear ``W`` is ``(out, in)``); pruned entries are 0.
     masks
         Boolean masks of the same shapes (``False``: pruned).
     exp_avg
-        Adam's first moments, or ``None``.
+        Adam's first moments, kept across generations (``None`` until first trained).
     exp_avg_sq
         Adam's second moments, or ``None``.
     step
@@ -54,7 +49,7 @@ class Half:
 
     @classmethod
     def init(cls, spec: HalfSpec, rng: RNGLike = None) -> Half:
-        """PyTorch's default Linear init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from ``rng``.
+        """PyTorch's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from ``rng``.
 
         Parameters
         ----------
@@ -101,10 +96,7 @@ class Half:
         return 1.0 - self.fraction_kept
 
     def prune_entries(self, index: int, flat: torch.Tensor | np.ndarray, permanent: bool = True) -> None:
-        """Permanently prune entries ``flat`` (flat indices) of tensor ``index``.
-
-        With ``permanent=False`` the entries are only set to zero: the masks and Adam's moments stay, so
-        training may regrow them (the published code's ``prune.remove``).
+        """Prune entries ``flat`` (flat indices) of tensor ``index``.
 
         Parameters
         ----------
@@ -113,7 +105,8 @@ class Half:
         flat
             Flat indices into that tensor.
         permanent
-            Keep them pruned (mask entry ``False``, moments zero).
+            Keep them pruned (mask entry ``False``, moments zero); else only zero them, so training may regrow
+            them (the published code's ``prune.remove``).
         """
         flat = torch.as_tensor(flat, dtype=torch.long)
         if flat.numel() == 0:
@@ -127,7 +120,7 @@ class Half:
                 state[index].view(-1)[flat] = 0.0
 
     def prune_neurons(self, layer: int, neurons: Sequence[int] | torch.Tensor, permanent: bool = True) -> None:
-        """Prune whole output neurons of ``layer``: their incoming weight rows and biases.
+        """Prune whole output neurons (or channels) of ``layer``: their incoming weights and biases.
 
         Parameters
         ----------
@@ -169,17 +162,12 @@ class Half:
         return w.reshape(w.shape[0], -1).any(dim=1) | b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Masked forward pass of this half on a (batch, width) tensor.
+        """Masked forward pass of this half: ``(batch, *spec.out_shape)``.
 
         Parameters
         ----------
         x
             Input of shape ``(batch, *spec.in_shape)`` (or flat rows ``(batch, in_features)``).
-
-        Returns
-        -------
-        torch.Tensor
-            The output, ``(batch, *spec.out_shape)``.
         """
         if not self.spec.dense:
             x = x.reshape(x.shape[0], -1)
@@ -187,25 +175,20 @@ class Half:
         return out if self.spec.dense else out.reshape(out.shape[0], *self.spec.out_shape)
 
     def layer_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Post-activation outputs of every layer (for activation-guided pruning).
+        """Post-activation outputs of every layer, one ``(batch, neurons)`` tensor each (a channel's mean over
+        positions, :func:`evoprune.layers.neuron_activity`), for activation-guided pruning.
 
         Parameters
         ----------
         x
             Input of shape ``(batch, *spec.in_shape)``.
-
-        Returns
-        -------
-        list of torch.Tensor
-            One ``(batch, neurons)`` tensor per layer (a channel's mean over positions, see
-            :func:`evoprune.layers.neuron_activity`).
         """
         x = x.reshape(x.shape[0], -1)
         outs = _layer_outputs(self.spec, [p[None] for p in self.params], [m[None] for m in self.masks], x[None])
         return [h[0] for h in outs]
 
     def to_sequential(self, prune_layout: bool = False) -> nn.Sequential:
-        """This half as an ``nn.Sequential`` of Linear and activation modules, pruned weights zero.
+        """This half as an ``nn.Sequential`` (Linear and activation modules, or its layers), pruned weights zero.
 
         Parameters
         ----------
@@ -230,7 +213,7 @@ class Half:
         Parameters
         ----------
         seq
-            A stack of Linear and activation modules.
+            A stack of Linear and activation modules (or of a layered spec's layers).
         spec
             The stack's shape (see :meth:`~evoprune.architecture.Architecture.from_modules`).
         """

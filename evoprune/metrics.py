@@ -55,10 +55,7 @@ def _digest(individual) -> bytes:
 
 class PopulationErrors:
     """Errors of a whole population on ``data`` in one batched pass, kept for the other chapters of the
-    same :class:`SharedStatistics` compile (so test errors are computed once per generation).
-
-    An individual whose weights and masks are those of one measured at the previous call (a parent that
-    survived) is not evaluated again: its error is looked up by a digest of them.
+    same :class:`SharedStatistics` compile; a survivor of the previous call is looked up, not measured again.
 
     Parameters
     ----------
@@ -80,7 +77,7 @@ class PopulationErrors:
         self._given: tuple[tuple, list[bytes]] | None = None
 
     def give_digests(self, population, digests: list[bytes]) -> None:
-        """The digests of ``population``'s members, computed once for several :class:`PopulationErrors`.
+        """Hand over the digests of ``population``'s members, computed once for several of these.
 
         Parameters
         ----------
@@ -164,8 +161,7 @@ class SharedStatistics(tools.MultiStatistics):
 def default_stats(test_data: torch.Tensor | None = None) -> SharedStatistics:
     """``MultiStatistics`` with min/median/max of train fitness, fraction kept and (optionally) test L1.
 
-    Test errors are computed for the whole population in one batched pass
-    (``stats.shared[0]``, reusable by other chapters such as the trade-off).
+    The test errors (``stats.shared[0]``) may be shared by other chapters, such as the trade-off.
 
     Parameters
     ----------

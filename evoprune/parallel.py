@@ -1,8 +1,7 @@
 """DEAP-compatible ``map`` functions for process pools and dask clusters.
 
-Register one on a toolbox (``toolbox.register("map", m)``); each variation
-stack is then cut into one chunk per worker (``m.workers``) that runs there.  Results
-come back in order, so a seeded run gives the same result on any map.
+Register one on a toolbox (``toolbox.register("map", m)``); each variation stack is then cut into one chunk per
+worker (``m.workers``).  Results come back in order, so a seeded run gives the same result on any map.
 """
 
 from __future__ import annotations
@@ -84,17 +83,12 @@ class ProcessMap:
 
 
 def dask_map(client) -> Callable:
-    """A DEAP-compatible map running on a ``dask.distributed.Client`` (tasks are not cached: ``pure=False``).
+    """A DEAP-compatible map on a ``dask.distributed.Client`` (``pure=False``); its ``workers``: the cluster's threads.
 
     Parameters
     ----------
     client
         A connected ``dask.distributed.Client``.
-
-    Returns
-    -------
-    Callable
-        The map; its ``workers`` is the cluster's thread count.
     """
 
     def map_(func: Callable, *iterables: Iterable) -> list:

@@ -11,12 +11,9 @@ then its neighbours in a fixed order, all coordinates wrapping around.
 
 Only ``"ring"`` takes a ``radius`` (>= 1); the grid neighbourhoods require ``radius == 1``.
 
-Neighbourhoods are *sets* of distinct cells: a cell reached twice (on small
-grids, or a ring whose radius exceeds ``(n - 1) // 2``) is kept only at its first
-position.  So a 1×1 grid's neighbourhood is ``(0,)``, cell 0 of a 1×2 von Neumann
-grid has ``(0, 1)`` and a ring of 3 cells with radius 5 gives each cell all three
-cells.  Because the torus is translation-invariant, every cell's neighbourhood
-has the same size, and neighbourhoods are symmetric (j ∈ N(i) iff i ∈ N(j)).
+Neighbourhoods are *sets* of distinct cells: a cell reached twice (small grids, a ring whose radius exceeds
+``(n - 1) // 2``) is kept only at its first position.  Every cell's neighbourhood has the same size, and
+neighbourhoods are symmetric (j ∈ N(i) iff i ∈ N(j)).
 """
 
 from __future__ import annotations
@@ -74,10 +71,7 @@ class Grid:
 
     @classmethod
     def from_string(cls, spec: str) -> Grid:
-        """Parse ``"RxC[:neighbourhood[:radius]]"`` or ``"ring:N[:radius]"``.
-
-        Case and surrounding whitespace are ignored, e.g. ``"4x5:moore"``, ``"ring:10:2"``, ``"1x10:ring:1"``.
-        """
+        """Parse ``"RxC[:neighbourhood[:radius]]"`` or ``"ring:N[:radius]"``, e.g. ``"4x5:moore"``, ``"ring:10:2"``."""
         if not isinstance(spec, str):
             raise TypeError(f"grid spec must be a str, got {spec!r}")
         text = spec.strip().lower()
@@ -134,10 +128,7 @@ class Grid:
         return max(len(n) for n in _neighbourhoods(self))
 
     def as_array(self) -> np.ndarray:
-        """Neighbourhoods as an int64 array of shape ``(n_cells, k)``, for batched gathering.
-
-        Raises ValueError if neighbourhood sizes differ (which cannot happen on a torus).
-        """
+        """Neighbourhoods as an int64 array of shape ``(n_cells, k)``, for batched gathering."""
         hoods = _neighbourhoods(self)
         sizes = {len(n) for n in hoods}
         if len(sizes) != 1:

@@ -1,9 +1,8 @@
 """Training as a variation operator, batched over many genomes, and learning-rate mutation.
 
-:func:`train_halves` stacks N encoder/decoder pairs into ``(N, ...)`` tensors and trains them for one epoch of
-minibatch Adam on the backend :func:`evoprune.backends.select_backend` picks for their architecture, device and
-loss.  Each member keeps its own masks, learning rate, minibatch order and Adam state, so training N members
-together gives the same weights as training each alone.
+:func:`train_halves` trains N encoder/decoder pairs as one stack on the backend
+:func:`evoprune.backends.select_backend` picks.  Each member keeps its own masks, learning rate, minibatch order
+and Adam state, so training N members together gives the same weights as training each alone.
 """
 
 from __future__ import annotations
@@ -35,25 +34,19 @@ LR_MUTATIONS = ("log", "additive")
 class LossSchedule:
     """Which training loss to use at generation t of T: ``"bce>l1"`` switches from BCE to L1.
 
-    ``stages`` is one name of :data:`~evoprune.losses.METRICS` or several joined by ``">"``;
-    ``switch`` gives, as fractions of the run, where each next stage starts:
-    generation t uses stage k, the number of switch fractions s with t > s·T.
-    Register it on a toolbox as ``loss``; the algorithms then pass
-    ``loss=toolbox.loss(t, T)`` to ``toolbox.train``:
+    Register it on a toolbox as ``loss``; the algorithms then pass ``loss=toolbox.loss(t, T)`` to
+    ``toolbox.train``.  BCE learns fast, but its optimum is not L1's: a few epochs of L1 afterwards reach L1's floor.
 
     >>> loss = LossSchedule("bce>l1", switch=0.5)
     >>> loss(t=100, T=200), loss(t=101, T=200)
     ('bce', 'l1')
 
-    Binary cross-entropy learns fast but its optimum (calibrated bit
-    probabilities) is not L1's; a few epochs of L1 afterwards reach L1's floor.
-
     Parameters
     ----------
     stages
-        Loss names (``l1``, ``mse``, ``bce``) joined by ``">"``, in the order they are used.
+        Names of :data:`~evoprune.losses.METRICS` (``l1``, ``mse``, ``bce``) joined by ``">"``, in order of use.
     switch
-        Fraction of the run at which each next stage starts (one per stage after the first).
+        Per stage after the first, the fraction s of the run after which it starts (generation t > s·T).
     """
 
     stages: str = "bce>l1"
@@ -95,14 +88,13 @@ class LossSchedule:
 
 
 def lr_decay_factor(decay: str, t: int, T: int) -> float:
-    """The learning rate's factor at generation ``t`` (1..T) under ``decay``: ``"none"`` (1), or
-    ``"step:<every>:<gamma>"``, ``gamma ** ((t - 1) // max(1, int(every·T)))`` as ``torch.optim.lr_scheduler.StepLR``
-    stepped after every epoch (the published canonical training's ``step:0.25:0.1``).
+    """The learning rate's factor at generation ``t`` under ``decay``, as ``torch.optim.lr_scheduler.StepLR``.
 
     Parameters
     ----------
     decay
-        ``"none"`` or ``"step:<every>:<gamma>"``.
+        ``"none"`` (1), or ``"step:<every>:<gamma>"``: ``gamma ** ((t - 1) // max(1, int(every·T)))`` (the
+        published canonical training's is ``step:0.25:0.1``).
     t
         Generation, 1..T.
     T
@@ -143,8 +135,7 @@ class LRDecay:
 
 
 def train_kwargs(loss, lr_schedule, gen: int, ngen: int) -> dict:
-    """What the engine adds to ``train``'s call at generation ``gen``: ``loss`` from a registered loss schedule,
-    ``lr_scale`` from a registered learning-rate schedule (nothing for either when none is registered)."""
+    """``train``'s ``loss`` and ``lr_scale`` at generation ``gen`` from the registered schedules (if any)."""
     kw: dict = {} if loss is None else {"loss": loss(gen, ngen)}
     if lr_schedule is not None:
         kw["lr_scale"] = lr_schedule(gen, ngen)
@@ -233,13 +224,8 @@ def _train_one(
     optimizer_reset: str = "never",
     lr_scale: float = 1.0,
 ):
-    """Train ``individual`` in place for ``epochs`` epochs (default one) of minibatch Adam.
-
-    Training is a variation: register it on a toolbox, e.g.
-    ``toolbox.register("train", mutTrain, data=X_train, batch_size=32, loss="bce")``.
-    ``loss`` is ``"l1"`` (the paper's), ``"mse"`` or ``"bce"`` (for data in [0, 1]).
-    Returns ``(individual,)`` with its fitness invalidated and the epoch's
-    mean training loss in ``individual.train_loss``.
+    """Train ``individual`` in place with minibatch Adam; ``(individual,)``, fitness invalidated, its mean
+    training loss in ``individual.train_loss``.  E.g. ``toolbox.register("train", mutTrain, data=X_train)``.
 
     Parameters
     ----------
@@ -252,7 +238,7 @@ def _train_one(
     batch_size
         Rows per minibatch (the last may be smaller).
     loss
-        Training loss: ``l1``, ``mse`` or ``bce``.
+        Training loss: ``l1`` (the paper's), ``mse`` or ``bce`` (for data in [0, 1]).
     epochs
         Number of passes over ``data``.
     persistent
@@ -264,11 +250,6 @@ def _train_one(
         :class:`~evoprune.backends.TrainOptions`).
     lr_scale
         Factor on the genome's learning rate for these epochs (a registered ``lr_schedule`` sets it).
-
-    Returns
-    -------
-    tuple
-        ``(individual,)``, as DEAP's operators return.
     """
     return _train_batch([individual], [as_generator(rng)], data, batch_size, loss, epochs, persistent, betas,
                         optimizer_reset, lr_scale)[0]
@@ -286,8 +267,7 @@ def _train_batch(
     optimizer_reset: str = "never",
     lr_scale: float = 1.0,
 ) -> list[tuple[AutoencoderGenome]]:
-    """:func:`mutTrain` over a stack: every member trained together on ``data``'s device, each with its own
-    generator (minibatch order), learning rate and Adam state.  Gives what N single calls give."""
+    """:func:`mutTrain` over a stack, each member with its own generator: what N single calls give."""
     if ">" in str(loss):
         raise ValueError(
             f"mutTrain takes one loss, got {loss!r}; register a loss schedule on the toolbox instead: "
@@ -328,12 +308,10 @@ def mutLearningRate(
     rng: RNGLike = None,
     scale: str = "log",
 ):
-    """Gaussian step on the log learning rate, clipped to ``[low, high]``.
+    """A Gaussian step on the log learning rate, in place: ``lr ← clip(lr · exp(N(0, sigma)), low, high)``.
 
-    ``lr ← clip(lr · exp(N(0, sigma)), low, high)``.  A log scale keeps the step relative to the rate.
-    ``scale="additive"`` is the published ``update_learning_rate`` (``lipi_ae_base.py``):
-    ``lr ← min(high, max(low, lr + N(0, sigma)))``, there with ``sigma = 1e-5``, ``low = 1e-9``, ``high = 10``
-    (near 0 the step is larger than the rate, which then sits at the floor for a while).
+    ``scale="additive"`` is the published ``update_learning_rate`` (``lipi_ae_base.py``),
+    ``lr ← clip(lr + N(0, sigma), low, high)``, there with ``sigma = 1e-5``, ``low = 1e-9``, ``high = 10``.
 
     Parameters
     ----------
@@ -349,11 +327,6 @@ def mutLearningRate(
         Seed or NumPy generator.
     scale
         ``"log"`` or ``"additive"``.
-
-    Returns
-    -------
-    tuple
-        ``(individual,)``.
     """
     check_positive("sigma", sigma) if sigma != 0 else None
     check_choice("learning-rate mutation scale", scale, LR_MUTATIONS)

@@ -36,13 +36,9 @@ def rng(seed=0):
 
 
 @pytest.fixture(autouse=True)
-def _eager_training(monkeypatch):
-    """Batched training runs eagerly in tests (torch.compile costs seconds per shape).
-
-    A test that wants the compiled path sets ``EVOPRUNE_COMPILE`` itself or passes ``compile=True``.
-    """
-    monkeypatch.setenv("EVOPRUNE_COMPILE", "0")
-    monkeypatch.setenv("EVOPRUNE_FUSED", "0")  # the fused C++ kernel: on in tests/test_fused.py only
+def _torch_path(monkeypatch):
+    """Batched training runs on the torch path in tests (the fused C++ kernel: on in tests/test_fused.py only)."""
+    monkeypatch.setenv("EVOPRUNE_FUSED", "0")
     yield
 
 

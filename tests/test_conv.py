@@ -324,7 +324,7 @@ def _drifting_genome_from_tensors(arch, tensors, lr):
      "stacked training differs"),
     ("masks and pruned moments stay zero through training", ("mutTrain", _BrokenTrain("mask")),
      "a pruned weight is not 0"),
-    ("every built-in pruning method works", ("mutPrune", lambda g, *a, **k: (g,)), "pruned nothing"),
+    ("every registered pruning method works", ("mutPrune", lambda g, *a, **k: (g,)), "pruned nothing"),
     ("export to modules, model tensors, pickle round-trip", ("genome_from_tensors", _drifting_genome_from_tensors),
      "the model file's tensors give another genome"),
     ("data of the wrong shape is refused by name", ("reconstruction_error", lambda g, x: 0.0),

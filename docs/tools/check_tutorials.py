@@ -39,7 +39,7 @@ def lines(text: str) -> list[str]:
 
 def check(html: Path, timeout: int) -> list[str]:
     code, shown = page_blocks(html)
-    env = {k: v for k, v in os.environ.items() if k not in ("EVOPRUNE_FUSED", "EVOPRUNE_COMPILE")}
+    env = {k: v for k, v in os.environ.items() if k != "EVOPRUNE_FUSED"}
     env["MPLBACKEND"] = "Agg"
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / f"{html.stem}.py"

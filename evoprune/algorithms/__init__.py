@@ -6,18 +6,15 @@ The toolbox supplies the operators:
 * ``mutate(ind, rng=...)`` — optional strategy mutation (e.g. :func:`evoprune.training.mutLearningRate`);
 * ``prune(ind, rng=...)`` and ``schedule(t, T, n)`` — optional pruning mutation and its
   :class:`evoprune.schedules.Schedule`;
-* ``loss(t, T)`` — optional loss schedule (e.g. :class:`evoprune.training.LossSchedule`):
-  at generation t, ``train`` is called with ``loss=toolbox.loss(t, T)``;
+* ``loss(t, T)`` — optional loss schedule (e.g. :class:`evoprune.training.LossSchedule`);
 * ``mate(ind1, ind2, rng=...)`` — optional crossover;
 * ``evaluate(ind)`` — returns a fitness tuple;
 * ``select(individuals, k)`` — survivor selection (default: best);
 * ``map`` — chunks of the variation stack go through it, so a process pool or a
   dask client can be registered.
 
-Each algorithm is a thin driver around a generator of variation requests
-(``muLambdaSteps``, ``gridSteps``); the variation itself is
-:func:`evoprune.engine.variation.vary`, written once.  Every random choice comes from
-the ``rng`` argument (a seed or a NumPy Generator).
+Each algorithm drives a generator of variation requests (``muLambdaSteps``, ``gridSteps``) through
+:func:`evoprune.engine.variation.vary`.  Every random choice comes from the ``rng`` argument.
 """
 
 from .grid import CONCEPTS, PAIRINGS, best_centre, eaToroidalGrid, gridSteps, select_pair, tournament

@@ -52,10 +52,7 @@ PAIRINGS = ("independent", "same_index")
 
 def select_pair(errors: torch.Tensor, concept: str, tournsize: int, g: np.random.Generator,
                 pairing: str = "independent") -> tuple[int, int]:
-    """Tournament-select an encoder and a decoder from a pairing-error matrix.
-
-    ``pairing="same_index"`` is the published ``select`` (``lipi_ae_update_only_selected.py``): only encoders are
-    scored, and the decoder of the chosen encoder's neighbour comes with it.
+    """Tournament-select ``(encoder index, decoder index)`` from a pairing-error matrix.
 
     Parameters
     ----------
@@ -68,12 +65,7 @@ def select_pair(errors: torch.Tensor, concept: str, tournsize: int, g: np.random
     g
         NumPy generator.
     pairing
-        A name of :data:`PAIRINGS`.
-
-    Returns
-    -------
-    tuple of int
-        ``(encoder index, decoder index)``.
+        A name of :data:`PAIRINGS` (``same_index`` is the published ``select``, ``lipi_ae_update_only_selected.py``).
     """
     score = CONCEPTS[concept]
     errors = torch.nan_to_num(errors, nan=WORST)
@@ -237,18 +229,11 @@ def eaToroidalGrid(
     prune_first: bool = False,
     pairing: str = "independent",
 ):
-    """Spatial coevolution of encoders and decoders on a toroidal grid.
+    """Spatial coevolution of encoders and decoders on a toroidal grid; returns ``(population, logbook)``.
 
-    ``population[c]`` is cell c's centre genome (encoder, decoder, learning
-    rate); ``grid`` is an :class:`evoprune.topology.Grid` with one cell per
-    individual, or its string form (``"ring:10"``, ``"4x5:moore"``, see
-    :meth:`~evoprune.topology.Grid.from_string`).  Arguments after ``ngen``
-    are keyword-only.  The toolbox needs ``train`` and ``evaluate``,
-    optionally ``mutate``, ``prune`` + ``schedule``, ``loss`` and ``select``:
-    without ``select`` the child always replaces the centre (the paper's
-    rule); with it (e.g. :func:`evoprune.selection.selParsimony`) the centre
-    survives a worse child.  Pairing batches are drawn from ``data``, the
-    training rows (required).
+    The toolbox needs ``train`` and ``evaluate``, optionally ``mutate``, ``prune`` + ``schedule``, ``loss`` and
+    ``select``: without ``select`` the child always replaces the centre (the paper's rule); with it (e.g.
+    :func:`evoprune.selection.selParsimony`) the centre survives a worse child.
 
     Pseudocode::
 
@@ -275,22 +260,20 @@ def eaToroidalGrid(
             centre(c) = child, or select([centre(c), child], 1) if toolbox.select exists
             halloffame.update(population); record stats
 
-    The logbook has ``gen``, ``nevals``, ``npruned``, ``time``, learning-rate
-    ``lr_min``/``lr_median``/``lr_max``, ``best`` (index of the centre with
-    the best training fitness), ``best_kept`` (its fraction kept),
-    ``best_test`` (its error on ``test_data``, if given) and the ``stats``
-    fields.  Returns ``(population, logbook)``; :func:`best_centre` picks the
-    best centre pair on held-out data.  ``checkpoint`` and ``resume_from`` work
-    as in :func:`~evoprune.algorithms.eaMuPlusLambda`.
+    The logbook has ``gen``, ``nevals``, ``npruned``, ``time``, ``lr_min``/``lr_median``/``lr_max``, ``best``
+    (index of the centre with the best training fitness), ``best_kept`` (its fraction kept), ``best_test`` (its
+    error on ``test_data``, if given) and the ``stats`` fields.  :func:`best_centre` picks the best centre pair on
+    held-out data.
 
     Parameters
     ----------
     population
-        One genome per cell (the list is updated in place).
+        One genome per cell, cell c's the centre of c (the list is updated in place).
     toolbox
         A :class:`deap.base.Toolbox` with the operators (see :mod:`evoprune.algorithms`).
     grid
-        A :class:`~evoprune.topology.Grid` with one cell per individual, or its string form.
+        A :class:`~evoprune.topology.Grid` with one cell per individual, or its string form (``"ring:10"``,
+        ``"4x5:moore"``: :meth:`~evoprune.topology.Grid.from_string`).
     ngen
         Number of generations.
     stats
@@ -316,16 +299,11 @@ def eaToroidalGrid(
     checkpoint
         ``checkpoint(gen, population, logbook)``, called after every generation, or ``None``.
     resume_from
-        ``(gen, logbook)`` of a saved run to continue, or ``None``.
+        ``(gen, logbook)`` of a saved run to continue, or ``None`` (as in :func:`~evoprune.algorithms.eaMuPlusLambda`).
     prune_first
         Prune before training instead of after.
     pairing
         ``"independent"`` tournaments, or ``"same_index"`` (see :data:`PAIRINGS`).
-
-    Returns
-    -------
-    tuple
-        ``(population, logbook)``.
     """
     steps = gridSteps(population, toolbox, grid, ngen, stats=stats, halloffame=halloffame, verbose=verbose, rng=rng,
                       update=update, concept=concept, tournsize=tournsize, eval_size=eval_size, data=data,

@@ -32,8 +32,7 @@ def muLambdaSteps(
     """The (μ +/, λ) loop as an ask/tell generator: yields a :class:`~evoprune.engine.variation.VaryRequest`
     per generation, receives the varied offspring, returns ``(population, logbook)``.
 
-    :func:`eaMuPlusLambda` drives one; :func:`evoprune.engine.variation.lockstep` drives many together.
-    The other parameters: as :func:`eaMuPlusLambda`.
+    :func:`~evoprune.engine.variation.lockstep` drives many together.  Other parameters: as :func:`eaMuPlusLambda`.
 
     Parameters
     ----------
@@ -106,12 +105,10 @@ def eaMuPlusLambda(
     checkpoint=None,
     resume_from=None,
 ):
-    """(μ + λ) evolution where offspring are trained, mutated and pruned on a schedule.
+    """(μ + λ) evolution where offspring are trained, mutated and pruned on a schedule; ``(population, logbook)``.
 
-    With ``mu = lambda_ = 1`` this is canonical gradient training of one
-    autoencoder with scheduled pruning between epochs, made elitist: the parent
-    survives a worse child (for plain canonical training, where every epoch's
-    result is kept, use :func:`eaMuCommaLambda`).
+    With ``mu = lambda_ = 1`` this is canonical training of one autoencoder with scheduled pruning, made
+    elitist: the parent survives a worse child (:func:`eaMuCommaLambda` keeps every epoch's result).
 
     Pseudocode::
 
@@ -132,20 +129,9 @@ def eaMuPlusLambda(
             population = select(population + offspring, mu)
             record stats(population)
 
-    Differences from :func:`deap.algorithms.eaMuPlusLambda`: there is no
-    ``mutpb`` (every offspring is varied by training; mutation and pruning
-    are registered as ``mutate``/``prune`` + ``schedule``), and the arguments
-    after ``ngen`` are keyword-only.  ``rng`` seeds every random choice.  With
-    ``prune_first`` (default) a pruned child gets its epoch of training to
-    recover before selection, so that selection (e.g.
-    :func:`evoprune.selection.selParsimony`) judges the pruning fairly.
-    Returns ``(population, logbook)``; the logbook has ``gen``, ``nevals``,
-    ``npruned`` (offspring pruned this generation), ``time`` (seconds for the
-    generation) and the ``stats`` fields.
-
-    ``checkpoint(gen, population, logbook)``, if given, is called after every
-    generation; ``resume_from=(gen, logbook)`` continues a run saved after
-    generation ``gen`` (pass the saved population and the restored ``rng``).
+    Unlike :func:`deap.algorithms.eaMuPlusLambda` there is no ``mutpb``: every offspring is varied by training,
+    and mutation and pruning are registered as ``mutate`` and ``prune`` + ``schedule``.  The logbook has ``gen``,
+    ``nevals``, ``npruned`` (offspring pruned this generation), ``time`` (seconds) and the ``stats`` fields.
 
     Parameters
     ----------
@@ -170,16 +156,12 @@ def eaMuPlusLambda(
     rng
         Seed or NumPy generator of every random choice.
     prune_first
-        Prune before training (the pruned child trains for an epoch before selection) instead of after.
+        Prune before training, so a pruned child trains for an epoch before selection judges it, instead of after.
     checkpoint
         ``checkpoint(gen, population, logbook)``, called after every generation, or ``None``.
     resume_from
-        ``(gen, logbook)`` of a saved run to continue, or ``None``.
-
-    Returns
-    -------
-    tuple
-        ``(population, logbook)``.
+        ``(gen, logbook)`` of a run saved after generation ``gen``, with the saved population and the restored
+        ``rng``; or ``None``.
     """
     steps = muLambdaSteps(population, toolbox, mu, lambda_, ngen, cxpb=cxpb, plus=True, stats=stats,
                           halloffame=halloffame, verbose=verbose, rng=rng, checkpoint=checkpoint,
@@ -205,11 +187,7 @@ def eaMuCommaLambda(
 ):
     """(μ, λ) evolution: like :func:`eaMuPlusLambda` but survivors come from the offspring only.
 
-    With ``mu = lambda_ = 1`` this is plain canonical training with pruning:
-    every epoch's result is kept, pruned or not (under ``eaMuPlusLambda`` the
-    parent survives whenever the trained, pruned child is worse, so pruning
-    is accepted only when it does not hurt).
-
+    With ``mu = lambda_ = 1`` this is plain canonical training with pruning: every epoch's result is kept.
     Pseudocode: as :func:`eaMuPlusLambda` with ``population = select(offspring, mu)``; parameters: as
     :func:`eaMuPlusLambda`.
     """

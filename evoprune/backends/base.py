@@ -1,10 +1,8 @@
 """The backend interface: how a stack of N autoencoders trains and evaluates, whatever code runs it.
 
 A :class:`Stack` holds N members' parameters, masks and Adam state as ``(N, ...)`` tensors on one device, in
-the layout its backend asks for.  A :class:`Backend` trains a stack for an epoch and evaluates stacked halves;
-:func:`evoprune.backends.select_backend` picks the backend for a stack, a device and a loss, and says why.  Adam's
-update is written once here (:func:`adam_coefficients`, :func:`adam_update`) for every torch backend; the fused
-kernel does the same arithmetic in C++.
+the layout its backend asks for.  A :class:`Backend` trains a stack for an epoch and evaluates stacked halves.
+Adam's update is written once here for every torch backend; the fused kernel does the same arithmetic in C++.
 """
 
 from __future__ import annotations
@@ -50,13 +48,9 @@ class TrainOptions:
 
     @property
     def adam_betas(self) -> tuple[float, float]:
-        """The betas the update runs with.
-
-        A fresh Adam's first step is ``lr·g/(|g| + eps)`` whatever its betas (its moments are ``(1-b1)·g`` and
-        ``(1-b2)·g²``, and the bias corrections divide those factors out); Adam with betas ``(0, 0)`` takes
-        that step at every step.  So ``optimizer_reset="minibatch"`` runs as betas ``(0, 0)`` on every
-        backend, the fused kernel included.
-        """
+        """The betas the update runs with: ``(0, 0)`` for ``optimizer_reset="minibatch"``, on every backend."""
+        # A fresh Adam's first step is lr·g/(|g| + eps) whatever its betas (the bias corrections divide the
+        # moments' (1-b1) and (1-b2) out); Adam with betas (0, 0) takes that step at every step.
         return (0.0, 0.0) if self.optimizer_reset == "minibatch" else self.betas
 
 
@@ -75,11 +69,7 @@ def _stack(tensors: Sequence[torch.Tensor], transposed: bool | None, device: tor
 
 def stack_members(per_member: Sequence[Sequence[torch.Tensor]], device: torch.device | str | None = None,
                   transposed: Sequence[bool] | None = None) -> list[torch.Tensor]:
-    """Members' flat lists ``[W0, b0, W1, b1, ...]`` as one list of ``(N, ...)`` tensors on ``device``.
-
-    ``transposed`` (one flag per layer) asks for the dense kernels' layout (see :func:`_stack`); ``None``
-    keeps each tensor's own shape.
-    """
+    """Members' flat lists as one list of ``(N, ...)`` tensors, in the layout ``transposed`` names (``_stack``)."""
     device = torch.device("cpu" if device is None else device)
     return [_stack(ts, None if transposed is None else transposed[flat.layer_of(k)], device)
             for k, ts in enumerate(zip(*per_member, strict=True))]
@@ -87,8 +77,7 @@ def stack_members(per_member: Sequence[Sequence[torch.Tensor]], device: torch.de
 
 def stack_halves(halves: Sequence, device: torch.device | str | None = None,
                  views: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """``(params, masks)`` of halves, each a list of ``(N, ...)`` tensors on ``device`` in the genome layout;
-    with ``views``, a stack of one is made of views (no copy), for reading only."""
+    """``(params, masks)`` of halves stacked in the genome layout (with ``views``, a stack of one is views)."""
     if views and len(halves) == 1:
         (h,) = halves
         return [t.unsqueeze(0).to(device) for t in h.params], [t.unsqueeze(0).to(device) for t in h.masks]
@@ -97,22 +86,21 @@ def stack_halves(halves: Sequence, device: torch.device | str | None = None,
 
 @dataclass
 class Stack:
-    """N encoder/decoder pairs as ``(N, ...)`` tensors: what a backend trains.
-
-    Tensors follow the encoder's then the decoder's flat ``[W0, b0, W1, b1, ...]`` order.  ``transposed``
-    is ``None`` for the genome layout (each tensor stacked as it is), else one flag per layer for the dense
-    kernels' layout (weights ``(N, out, in)``, or ``(N, in, out)`` where the flag is set; biases
-    ``(N, 1, out)``).  Masks are boolean; pruned entries of params and moments are exactly zero.
-    ``lr`` is ``(N,)``; ``steps`` holds Adam's step counters of the encoders and of the decoders, ``(N,)``.
-    """
+    """N encoder/decoder pairs as ``(N, ...)`` tensors, pruned entries of params and moments exactly zero."""
 
     specs: tuple[Any, Any]
+    #: The encoder's then the decoder's flat ``[W0, b0, W1, b1, ...]``, stacked.
     params: list[torch.Tensor]
+    #: Boolean, in the same order.
     masks: list[torch.Tensor]
     exp_avg: list[torch.Tensor]
     exp_avg_sq: list[torch.Tensor]
+    #: ``(N,)``.
     lr: torch.Tensor
+    #: Adam's step counters of the encoders and of the decoders, ``(N,)`` each.
     steps: tuple[torch.Tensor, torch.Tensor]
+    #: ``None`` for the genome layout, else one flag per layer for the dense layout: weights ``(N, out, in)``,
+    #: or ``(N, in, out)`` where the flag is set; biases ``(N, 1, out)``.
     transposed: tuple[bool, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -139,10 +127,7 @@ class Stack:
     @classmethod
     def from_halves(cls, encoders: Sequence, decoders: Sequence, lrs: Sequence[float], device=None,
                     transposed: Sequence[bool] | None = None, persistent: bool = True) -> Stack:
-        """Stack N members' halves (copies; the halves are not modified).
-
-        With ``persistent=False`` (or a half never trained) Adam starts from zero moments and step 0.
-        """
+        """Stack N members' halves (copies); without ``persistent`` Adam starts afresh."""
         n = len(encoders)
         if n == 0 or len(decoders) != n or len(lrs) != n:
             raise ValueError(f"need N >= 1 encoders, decoders and lrs alike, got {n}, {len(decoders)}, {len(lrs)}")
@@ -169,8 +154,7 @@ class Stack:
         return cls(specs, **lists, lr=lr, steps=steps, transposed=tr)
 
     def members(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """Each member's encoder and decoder state, CPU copies in the genome's shapes: ``params``, ``masks``,
-        ``exp_avg``, ``exp_avg_sq`` (lists) and ``step``."""
+        """Each member's encoder and decoder state (``params``, ``masks``, moments, ``step``), CPU copies."""
         cpu = {a: [t.detach().cpu() for t in getattr(self, a)] for a in ("params", "masks", "exp_avg", "exp_avg_sq")}
         steps = [s.flatten().tolist() for s in self.steps]
         parts = ((0, range(self.n_enc)), (1, range(self.n_enc, len(self.params))))
@@ -201,13 +185,10 @@ def _state(h, attr: str, persistent: bool) -> list[torch.Tensor]:
 
 def adam_coefficients(lr: torch.Tensor, steps: tuple[torch.Tensor, torch.Tensor], n_steps: int,
                       betas: tuple[float, float], eps: float) -> torch.Tensor:
-    """Adam's bias-corrected factors for the next ``n_steps`` steps, ``(n_steps, 4, N)``.
-
-    With ``c1 = 1 - b1^t``, ``c2 = sqrt(1 - b2^t)`` for step ``t = step + s + 1``, row ``[s]`` holds
-    ``lr * c2 / c1`` and ``eps * c2`` for the encoder, then the decoder: ``torch.optim.Adam``'s
-    ``p -= lr / c1 * m / (sqrt(v) / c2 + eps)`` is ``p -= m * (lr * c2 / c1) / (sqrt(v) + eps * c2)``,
-    one division per element.  Computed once per epoch.
-    """
+    """Adam's bias-corrected factors for the next ``n_steps`` steps, ``(n_steps, 4, N)``."""
+    # Row [s], for step t = step + s + 1, c1 = 1 - b1^t, c2 = sqrt(1 - b2^t): lr * c2 / c1 and eps * c2 for the
+    # encoder, then the decoder.  Adam's p -= lr / c1 * m / (sqrt(v) / c2 + eps) is then
+    # p -= m * (lr * c2 / c1) / (sqrt(v) + eps * c2): one division per element.
     b1, b2 = betas
     s = torch.arange(1, n_steps + 1, dtype=steps[0].dtype, device=steps[0].device).view(n_steps, 1)
     rows = []
@@ -221,11 +202,7 @@ def adam_coefficients(lr: torch.Tensor, steps: tuple[torch.Tensor, torch.Tensor]
 def adam_update(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], exp_avg: Sequence[torch.Tensor],
                 exp_avg_sq: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], coefs: torch.Tensor,
                 n_enc: int, betas: tuple[float, float]) -> None:
-    """``torch.optim.Adam``'s update (no weight decay, no amsgrad) of every member at once, in place.
-
-    ``coefs (4, N)`` is one row of :func:`adam_coefficients`; tensors ``k < n_enc`` use the encoders' factors.
-    Gradients of pruned entries (``masks`` False) are zero, so pruned params and moments stay zero.
-    """
+    """``torch.optim.Adam``'s update of every member in place, ``coefs`` one row of :func:`adam_coefficients`."""
     b1, b2 = betas
     for k, (p, g, m, v, mask) in enumerate(zip(params, grads, exp_avg, exp_avg_sq, masks, strict=True)):
         half = 0 if k < n_enc else 2
@@ -238,12 +215,7 @@ def adam_update(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], e
 
 def stacked_forward(spec, params: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] | None, x: torch.Tensor,
                     final_activation: bool = True, outputs: list | None = None) -> torch.Tensor:
-    """Forward pass of N stacked halves: ``params[k]`` in the genome layout, ``x`` flat rows ``(N, B, in)``.
-
-    ``masks=None`` skips masking (valid when pruned entries are already zero); ``outputs``, if given,
-    receives every layer's neuron activity.  A dense half runs as Linear layers (a stack of one as plain
-    ``linear`` calls); a layered one runs its layers (``spec.stacked_forward``).
-    """
+    """Forward pass of N stacked halves on flat rows ``x (N, B, in)``; ``outputs`` receives each layer's activity."""
     if not spec.dense:
         if not final_activation:
             raise ValueError("final_activation=False needs a dense half")
@@ -283,15 +255,12 @@ def error_sums(out: torch.Tensor, target: torch.Tensor, metric: str) -> torch.Te
 
 
 class Backend:
-    """One way of training and evaluating stacks.  Subclasses set ``name`` and implement the methods.
-
-    ``claims`` says whether the backend runs a stack of these ``specs`` on ``device`` with ``loss`` (``None``)
-    or why not (a sentence); :func:`evoprune.backends.select_backend` asks the backends in order.
-    """
+    """One way of training and evaluating stacks.  Subclasses set ``name`` and implement the methods."""
 
     name: ClassVar[str] = ""
 
     def claims(self, specs: tuple[Any, Any], device: torch.device, loss: str) -> str | None:
+        """``None`` if this backend runs a stack of ``specs`` on ``device`` with ``loss``, else why not."""
         raise NotImplementedError
 
     def layout(self, specs: tuple[Any, Any]) -> tuple[bool, ...] | None:
@@ -300,8 +269,7 @@ class Backend:
 
     def train_epoch(self, stack: Stack, data: torch.Tensor, orders: torch.Tensor, batch_size: int,
                     options: TrainOptions) -> torch.Tensor:
-        """One epoch of minibatch Adam for every member, in place; each member's mean training loss ``(N,)``
-        on the CPU.  Member n's minibatches are consecutive slices of ``orders[n]`` (the last may be smaller)."""
+        """One epoch of minibatch Adam (slices of ``orders[n]``) in place; the mean training losses, ``(N,)``."""
         raise NotImplementedError
 
     def forward(self, spec, params, masks, x: torch.Tensor, outputs: list | None = None) -> torch.Tensor:
@@ -309,8 +277,7 @@ class Backend:
         return stacked_forward(spec, params, masks, x, outputs=outputs)
 
     def errors(self, specs, enc, dec, data: torch.Tensor, metric: str, rows: int) -> torch.Tensor:
-        """Summed reconstruction error of each member on ``data`` ``(samples, features)``: ``(N,)`` float64.
-        ``enc``/``dec`` are ``(params, masks)`` stacked in the genome layout."""
+        """Summed reconstruction error of each member on ``data``, ``(N,)`` float64."""
         n = enc[0][0].shape[0]
         total = torch.zeros(n, dtype=torch.float64, device=data.device)
         for s in range(0, data.shape[0], rows):
@@ -321,8 +288,7 @@ class Backend:
 
     def decoder_errors(self, spec, params, masks, z: torch.Tensor, target: torch.Tensor, index: torch.Tensor,
                        metric: str) -> torch.Tensor:
-        """``sums[n, g, k] = Σ_{b, j} err(decoder_n(z[n, g, k, b])[j], target[index[n, g], b, j])``: float64
-        ``(N, G, K)`` for latents ``z (N, G, K, B, L)``, targets ``(T, B, D)`` and ``index (N, G)``."""
+        """``sums[n, g, k] = Σ_{b, j} err(decoder_n(z[n, g, k, b])[j], target[index[n, g], b, j])``, float64."""
         n, g, k, b = z.shape[:4]
         dim = target.shape[-1]
         out = stacked_forward(spec, params, masks, z.reshape(n, g * k * b, -1))

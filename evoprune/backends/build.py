@@ -1,16 +1,10 @@
 """Build and load a C++ torch extension once per environment, with no lock that can hang a machine.
 
-The binary's file name carries a key over everything it depends on (source,
-flags, compiler, torch version and include paths, Python, CPU), so environments
-and machines that share a folder never rebuild, or load, each other's copy.
-The compiler is called directly (no ``ninja``, no other build tool): it writes
-a private temporary file that is renamed into place, so a killed build leaves
-no half-written binary.  The lock file beside it names its owner (host and pid)
-and carries a heartbeat: a dead owner's lock is taken over at once, a silent
-one's after :data:`STALE_SECONDS`, and a live build is waited for at most
-``wait`` seconds.  A compile error is recorded beside the binary, so later
-processes fall back at once instead of compiling again (:func:`load_or_build`
-with ``force=True`` retries).
+The binary's file name carries a key over everything it depends on (source, flags, compiler, torch version and
+include paths, Python, CPU), so environments that share a folder never load each other's copy.  The compiler is
+called directly and writes a temporary file renamed into place.  The lock beside it names its owner and carries
+a heartbeat: a dead owner's lock is taken over at once, a silent one's after :data:`STALE_SECONDS`.  A compile
+error is recorded beside the binary, so later processes fall back at once (``force=True`` retries).
 """
 
 from __future__ import annotations
@@ -54,8 +48,7 @@ class Outcome:
 
 
 def kernel_dir() -> Path:
-    """Where binaries live: ``EVOPRUNE_KERNEL_DIR``, else inside the environment (``<sys.prefix>/share/evoprune``)
-    when it is writable, else the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``, ``evoprune/kernels``)."""
+    """Where binaries live: ``EVOPRUNE_KERNEL_DIR``, else ``<sys.prefix>/share/evoprune`` if writable, else a cache."""
     if os.environ.get("EVOPRUNE_KERNEL_DIR"):
         return Path(os.environ["EVOPRUNE_KERNEL_DIR"])
     env = Path(sys.prefix) / "share" / "evoprune"

@@ -1,22 +1,13 @@
 """The fused C++ CPU kernel: all full minibatches of an epoch in one call, and decoder error sums.
 
-For every member of the stack, and every full minibatch of the epoch, one pass per layer does the forward,
-the loss gradient, the backward pass, the gradient masking and the Adam update
-(:func:`~evoprune.backends.base.adam_update`'s math, applied to each weight row right after its gradient is
-formed).  Members are independent, so the loop is member-outer: one member's parameters, moments and
-(byte-packed) masks are reused, from cache, by all the steps of the epoch.  Results equal the dense torch
-backend's within float tolerance: the summation order differs, ``exp`` and ``log`` are vectorized polynomials
-good to about an ulp, and denormals are flushed to zero while the kernel runs.
+Each full minibatch runs forward, loss gradient, backward pass, gradient masking and the Adam update
+(:func:`~evoprune.backends.base.adam_update`'s math) in one pass per layer, member by member.  Results equal the
+dense torch backend's within float tolerance (another summation order, polynomial ``exp``/``log``, denormals
+flushed to zero).
 
-Evaluation (:func:`decoder_error_sums`): a stack of decoders run over latents, with the elementwise error
-against target rows summed per (member, group, candidate) while the last layer's outputs are formed, 16 at a
-time in registers; metrics ``l1``, ``mse``, ``bce`` (output clamped to [1e-7, 1 - 1e-7], logs at -100).
-
-The extension is compiled by the set-up (``make install`` calls :func:`build`) into the environment by
-:func:`evoprune.backends.build.load_or_build`.  A process that finds no binary builds it (waiting at most
-``EVOPRUNE_KERNEL_WAIT`` seconds, default 60, for another process's build); one that cannot get a working
-kernel warns once, with the reason, and :func:`evoprune.backends.select_backend` picks the torch path.
-``EVOPRUNE_FUSED``: ``"0"`` off, ``"1"``/unset/``"auto"`` on.
+The set-up builds the extension (``make install`` calls :func:`build`).  A process that finds no binary builds
+it (waiting at most ``EVOPRUNE_KERNEL_WAIT`` seconds, default 60, for another process's build); one that cannot
+get a working kernel warns once and the torch path runs.  ``EVOPRUNE_FUSED``: ``"0"`` off, ``"1"``/unset/``"auto"`` on.
 """
 
 from __future__ import annotations
@@ -116,13 +107,8 @@ def decoder_error_sums(
     metric: str,
     final_activation: bool = True,
 ) -> torch.Tensor | None:
-    """Per (member, group, candidate) error sums of a stack of dense decoders, or ``None`` if the kernel cannot
-    run (turned off, unavailable, a tensor not CPU float32, an activation or the metric not supported).
-
-    ``params``/``masks``: ``[W0, b0, ...]`` stacked ``(N, out, in)`` / ``(N, out)`` (``masks=None`` when pruned
-    entries are already zero); ``z``: latents ``(N, G, K, B, L)``; ``target``: ``(T, B, D)``; ``index``:
-    ``(N, G)`` rows of ``target``.  Float64 ``(N, G, K)``, NaN where a NaN arose in the decoder.
-    """
+    """:meth:`Backend.decoder_errors <evoprune.backends.Backend.decoder_errors>` in the kernel, or ``None`` if
+    it cannot run (off, unavailable, not CPU float32, an activation or metric without a kernel code)."""
     codes = kernel_codes()
     if not fused_enabled() or LOSSES[metric].kernel is None or not set(spec.activations) <= codes.keys():
         return None
@@ -142,11 +128,7 @@ def decoder_error_sums(
 
 
 class Fused(TorchDense):
-    """The fused C++ CPU kernel: dense halves, float32, the activations and losses with a kernel code.
-
-    It trains the full minibatches of an epoch (a smaller last one runs on the dense torch path) and sums a
-    stack of decoders' errors in evaluation; everything else is the dense torch backend's.
-    """
+    """The fused C++ CPU kernel for dense float32 halves (the rest, a short last minibatch too, runs as torch)."""
 
     name = "fused"
 
@@ -203,5 +185,5 @@ def build(force: bool = True) -> bool:
     """Build (or load) the extension now, as the set-up (``make install``) does, and say how it went."""
     outcome = _outcome(force=force)
     state = "ready" if outcome.module is not None else "not available (the torch path is used)"
-    print(f"evoprune.fused: {state}, {outcome.how} in {outcome.seconds:.1f} s: {outcome.detail}")
+    print(f"evoprune.backends.fused: {state}, {outcome.how} in {outcome.seconds:.1f} s: {outcome.detail}")
     return outcome.module is not None

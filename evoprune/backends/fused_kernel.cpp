@@ -11,7 +11,7 @@
 namespace {
 
 // The A_<activation> and L_<loss> codes (and A_COUNT, L_COUNT) are generated from evoprune.activations.ACTIVATIONS
-// and evoprune.losses.LOSSES and put before this file when it is built (evoprune.fused.kernel_source).
+// and evoprune.losses.LOSSES and put before this file when it is built (evoprune.backends.fused.kernel_source).
 
 struct Layer {
   int64_t in, out;
@@ -103,7 +103,7 @@ struct Adam {
   float w1, b2, w2, c, e;
 };
 
-// torch.optim.Adam as in kernels_train.adam_update (masked gradient, lerp, addcmul, one division), for one
+// torch.optim.Adam as in evoprune.backends.base.adam_update (masked gradient, lerp, addcmul, one division), for one
 // row whose gradient is g[j] = sum_b s[b] * rows[b][j], formed here: the gradient is never stored.
 // With zero set, every s[b] is zero and every rows[b][j] finite: the gradient is exactly zero (up to its sign, which
 // no result depends on) and is not formed.
@@ -614,7 +614,7 @@ inline v8 vact(int act, v8 a) {
 }
 
 // elementwise error of output o against target t: |o - t|, (o - t)^2, or F.binary_cross_entropy on o clamped to
-// [1e-7, 1 - 1e-7] (logs clamped at -100), as kernels._bce
+// [1e-7, 1 - 1e-7] (logs clamped at -100), as evoprune.losses._bce
 inline v8 verr(int loss, v8 o, v8 t) {
   if (loss == L_L1) {
     const v8 d = o - t;

@@ -2,9 +2,7 @@
 
 Layer ``i``'s weight is stored ``(N, out, in)`` or, where the layout transposes it, ``(N, in, out)`` (the
 wider dimension last); biases are ``(N, 1, out)``.  A minibatch step is plain tensor operations
-(``torch.baddbmm``/``torch.bmm``), so it runs wherever torch runs.  Evaluation on a CPU runs every member's
-first layer in one matrix product over the rows and the other layers member by member (each member's weights
-stay in cache); elsewhere the members run as one stack.
+(``torch.baddbmm``/``torch.bmm``), so it runs wherever torch runs.
 """
 
 from __future__ import annotations
@@ -106,9 +104,7 @@ def backward(cfg: StepConfig, params: Sequence[torch.Tensor], saved, g: torch.Te
 
 def train_step(cfg: StepConfig, stack: Stack, total: torch.Tensor, data: torch.Tensor, idx: torch.Tensor,
                coefs: torch.Tensor) -> None:
-    """One minibatch step of every member: ``idx (N, B)`` picks member n's rows of ``data``; ``coefs`` is
-    this step's row of :func:`~evoprune.backends.base.adam_coefficients`.  Adds each member's minibatch loss
-    times ``B`` to ``total``."""
+    """One minibatch step of every member on its rows ``idx[n]``, adding its loss times ``B`` to ``total``."""
     x = data[idx]
     out, saved = forward(cfg, stack.params, x)
     loss, g = loss_and_grad(cfg.loss, out, x)

@@ -35,11 +35,7 @@ def format_table(results: list[RunResult]) -> str:
 
 def compare_operators(out: str | Path = "out/compare", generations: int = 200, seed: int = 0, workers: int = 1,
          schedule: str = "exponential", data: Dataset | None = None, **config) -> list[RunResult]:
-    """Train the paper's network on the paper's data once per operator (and unpruned); print and plot.
-
-    ``data`` defaults to the paper's binary-clustering set; ``config`` overrides
-    :class:`~evoprune.runs.RunConfig` fields (e.g. ``hidden``, ``latent``).
-    """
+    """Train the paper's network once per operator (and unpruned), ``config`` overriding RunConfig fields."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     single_thread()

@@ -20,11 +20,7 @@ class _Terminated(Exception):
 
 @contextmanager
 def _stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM (``kill``, ``timeout``, a container or cluster stopping the job) stops the study now.
-
-    The runner's worker processes are ended with it rather than left computing on their own, and the
-    runs they held resume from their last checkpoint when the same command is run again.
-    """
+    """SIGTERM stops the study now, its worker processes with it (the same command resumes it)."""
 
     def handler(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short

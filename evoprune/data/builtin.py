@@ -1,12 +1,5 @@
-"""Datasets for autoencoder experiments.
-
-Everything returns a :class:`Dataset` of float32 tensors split into train, test and
-validation sets.  Rows (the first axis) are vectors ``(samples, features)`` by default;
-``digits(images=True)`` and the file loaders' ``shape=`` give shaped rows, e.g. images
-``(samples, C, H, W)`` (:attr:`Dataset.shape`; :func:`check_row_shape` checks them
-against an architecture's input).  Randomness comes only from
-``numpy.random.default_rng(seed)`` (or a passed Generator); nothing touches
-global RNG state and nothing is downloaded.
+"""Built-in data sets and :func:`load_dataset`, each a :class:`~evoprune.data.Dataset` of train, test and
+validation rows.  Randomness comes only from the ``seed`` argument; nothing is downloaded.
 
 * :func:`binary_clustering` -- Baldi's synthetic binary clustering data.
 * :func:`digits` -- scikit-learn's bundled 8x8 digits (``pip install evoprune[data]``).
@@ -48,9 +41,7 @@ def binary_clustering(
 ) -> Dataset:
     """Baldi's binary clustering data: noisy copies of random binary centroids (``Dataset.centroids``).
 
-    Train, test and validation each hold ``samples_per_cluster`` shuffled rows per cluster, each with fresh
-    noise; with ``heldout_repeats = r`` the held-out rows are 1/r as many, each repeated r times, as the
-    published data (``data_loader.py`` ``create_binary_cluster_data``: 100 distinct rows, each 10 times).
+    Each split holds ``samples_per_cluster`` shuffled rows per cluster, each with fresh noise.
 
     Parameters
     ----------
@@ -67,7 +58,8 @@ def binary_clustering(
     seed
         Seed or NumPy generator.
     heldout_repeats
-        Times each test and validation row appears (a divisor of ``samples_per_cluster``).
+        Times each test and validation row appears (a divisor of ``samples_per_cluster``); the published data
+        (``data_loader.py`` ``create_binary_cluster_data``) has 100 distinct rows, each 10 times.
     """
     n_clusters = check_positive_int("n_clusters", n_clusters)
     heldout_repeats = check_positive_int("heldout_repeats", heldout_repeats)
@@ -104,8 +96,6 @@ def digits(seed: RNGLike = 0, test_fraction: float = 0.2, validation_fraction: f
            images: bool = False) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1797 x 64), scaled to [0, 1], split by a seeded permutation.
 
-    Rows are 64-vectors, or with ``images=True`` 1 x 8 x 8 images (the same values and split).
-
     Parameters
     ----------
     seed
@@ -115,7 +105,7 @@ def digits(seed: RNGLike = 0, test_fraction: float = 0.2, validation_fraction: f
     validation_fraction
         Share of the rows in the validation split.
     images
-        Rows as ``(1, 8, 8)`` images instead of 64-vectors.
+        Rows as ``(1, 8, 8)`` images instead of 64-vectors (the same values and split).
     """
     if not isinstance(images, bool | np.bool_):
         raise ValueError(f"images must be true or false, got {images!r}")

@@ -25,10 +25,7 @@ RowShape = tuple[int, ...]
 
 
 def check_row_shape(rows: Sequence[int], takes: Sequence[int], name: str = "data") -> None:
-    """Raise ValueError if data rows of shape ``rows`` do not fit an input of shape ``takes``.
-
-    The one check of data against a network's input, naming both shapes, e.g.
-    ``data rows have shape (64,) but the architecture takes (1, 8, 8)``.
+    """Raise ValueError, naming both shapes, if data rows of shape ``rows`` do not fit an input of shape ``takes``.
 
     Parameters
     ----------
@@ -50,10 +47,8 @@ def check_row_shape(rows: Sequence[int], takes: Sequence[int], name: str = "data
 
 def check_data(x: Any, name: str = "data", dim: int | Sequence[int] | None = None, *,
                shaped: bool = False) -> torch.Tensor:
-    """``x`` (array or tensor) as a contiguous float32 ``(samples, features)`` tensor, on its device.
-
-    A ValueError if ``x`` is not 2-D (at least 2-D with ``shaped``), is empty, holds NaN/inf values, or its
-    rows do not have ``dim`` features (or that row shape).  A tensor that passed once is not scanned again.
+    """``x`` as a contiguous float32 ``(samples, features)`` tensor on its device; ValueError if it is not 2-D, is
+    empty, holds NaN/inf or does not fit ``dim``.  A tensor that passed once is not scanned again.
 
     Parameters
     ----------
@@ -139,12 +134,10 @@ def split_rows(x: np.ndarray, rng: np.random.Generator, fractions: dict[str, flo
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Train / test / validation splits, each a float32 tensor of rows (the first axis).
+    """Train / test / validation splits, each a float32 tensor of rows (checked by :func:`check_data`).
 
-    Rows are vectors ``(samples, features)``, or shaped: sequences ``(samples, C, L)``,
-    images ``(samples, C, H, W)``; every split has the train split's row shape (:attr:`shape`).
-    ``centroids`` optionally holds generating cluster centres (synthetic data).
-    Inputs are validated and converted with :func:`check_data` on construction.
+    Rows are vectors ``(samples, features)``, or shaped, e.g. images ``(samples, C, H, W)``; every split has
+    the train split's row shape (:attr:`shape`).
 
     Parameters
     ----------

@@ -1,9 +1,7 @@
 """Data from local files: NumPy ``.npy`` / ``.npz`` arrays and MNIST-format IDX files.
 
-Both loaders return a :class:`~evoprune.data.dataset.Dataset`; rows the file does not split
-are split by a seeded permutation (the helpers here are shared with :mod:`evoprune.data`).
-Rows are flattened to vectors unless ``shape="keep"`` (the file's row shape, e.g. images)
-or a row shape such as ``shape=(1, 28, 28)`` is asked for (:func:`check_shape`).
+Both loaders return a :class:`~evoprune.data.dataset.Dataset`; rows the file does not split are split by a
+seeded permutation.  Rows are flattened unless ``shape="keep"`` or a row shape is asked for (:func:`check_shape`).
 """
 
 from __future__ import annotations
@@ -140,22 +138,15 @@ def load_array(
 ) -> Dataset:
     """Load a local ``.npy`` or ``.npz`` file as a :class:`~evoprune.data.Dataset` of float32 tensors.
 
-    An ``.npz`` with a ``train`` array (and optionally ``test`` / ``validation``)
-    gives the splits directly; missing splits are split off ``train`` (fractions
-    of the train rows).  Otherwise the array is ``key``, or the only array in the
-    file, and all splits come from it by a seeded permutation.  A row is the first
-    axis; by default (``shape=None``) arrays with more than 2 dims are flattened per
-    sample; ``shape="keep"`` keeps each row's shape (e.g. ``(C, H, W)`` images) and a
-    tuple such as ``(1, 28, 28)`` reshapes each row to it.  Integers become float.
-    ``scale="minmax"`` maps the train split's global min/max to [0, 1] (the same
-    affine map is applied to every split); ``scale=None`` leaves values as they are.
+    An ``.npz`` with a ``train`` array (and optionally ``test`` / ``validation``) gives the splits directly;
+    missing splits are split off ``train``.  Otherwise all splits come from one array by a seeded permutation.
 
     Parameters
     ----------
     path
         The ``.npy`` or ``.npz`` file.
     key
-        The array to use in an ``.npz`` without a ``train`` array.
+        The array to use in an ``.npz`` without a ``train`` array (default: the only one).
     seed
         Seed or NumPy generator of the split.
     test_fraction
@@ -163,9 +154,9 @@ def load_array(
     validation_fraction
         Share of the rows in the validation split (when split off).
     scale
-        ``"minmax"`` or ``None``.
+        ``"minmax"`` (the train split's min and max to [0, 1], the same map on every split) or ``None``.
     shape
-        ``None`` (flat rows), ``"keep"`` (the file's row shape) or a row shape.
+        ``None`` (flat rows), ``"keep"`` (the file's row shape, e.g. ``(C, H, W)``) or a row shape to reshape to.
     """
     if scale not in (None, "minmax"):
         raise ValueError(f"unknown scale {scale!r}; valid: None, 'minmax'")
@@ -231,19 +222,12 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX (MNIST-format) file, gzipped or not, into a native-endian array.
-
-    A broken file raises ValueError naming the file and what is wrong with it.
+    """Read an IDX (MNIST-format) file, gzipped or not, into a native-endian array shaped as the file says.
 
     Parameters
     ----------
     path
         The IDX file (``.gz`` or not).
-
-    Returns
-    -------
-    numpy.ndarray
-        The array, shaped as the file says.
     """
     p = _require_file(path)
     where = f"IDX file {os.fspath(path)!r}"

@@ -1,27 +1,16 @@
 """The (L1, fraction kept) trade-off of a run: Pareto fronts, hypervolume, L1 at matched sparsity.
 
-A pruning run produces models along a trade-off: fewer parameters, usually a
-higher error.  Comparing operators by their final model alone hides that (a
-run that never prunes has the lowest loss).  Every generation the study runs
-record the population's non-dominated ``(validation L1, fraction kept)``
-points (:class:`TradeoffStatistics`, a DEAP statistics chapter) and the test
-L1 of the models on that front; a run's trade-off is the Pareto front of all
-of them, summarised by
+Comparing pruning operators by their final model alone hides the trade-off (a run that never prunes has the
+lowest loss).  Every generation the study runs record the population's non-dominated ``(validation L1, fraction
+kept)`` points (:class:`TradeoffStatistics`); a run's trade-off is the Pareto front of all of them, summarised by
 
-* its **hypervolume** (DEAP's :func:`deap.benchmarks.tools.hypervolume`), the
-  area it dominates up to the reference point ``(0.5, 1.0)``: L1 0.5 is
-  what a constant output of 0.5 scores at worst on data in [0, 1], and 1.0 is
-  the unpruned model, so an unpruned run has hypervolume 0;
-* its **L1 at matched sparsity** s: the lowest validation L1 it reached with
-  at most s of its parameters kept (the reference L1, 0.5, if it never got
-  that sparse), and ``test_l1_at_kept_<s>``, the test L1 of that same model.
+* its **hypervolume** up to the reference point ``(0.5, 1.0)``: L1 0.5 is what a constant output of 0.5 scores
+  at worst on data in [0, 1], and 1.0 is the unpruned model, so an unpruned run has hypervolume 0;
+* its **L1 at matched sparsity** s: the lowest validation L1 it reached with at most s of its parameters kept
+  (0.5 if it never got that sparse), and ``test_l1_at_kept_<s>``, the test L1 of that same model.
 
-**No quantity that ranks or selects models reads test data.**  The front,
-the hypervolume and the model chosen at each sparsity are all built from
-*validation* errors; the test L1 of the models on the front
-(``front_test``) is recorded only to report them.  (Picking the best of many
-models by their test error would be an optimistic estimate, and it would
-favour operators whose populations are more varied.)
+**No quantity that ranks or selects models reads test data**: the front, the hypervolume and the model chosen
+at each sparsity come from validation errors; test L1 (``front_test``) is recorded only to report them.
 """
 
 from __future__ import annotations
@@ -59,10 +48,7 @@ class _FitnessMin2(base.Fitness):
 
 
 def pareto_front(points: Iterable[Sequence[float]]) -> list[Point]:
-    """Non-dominated points when minimising the first two coordinates, sorted by the first.
-
-    Further coordinates (e.g. a test L1 carried along) are kept but do not take part.
-    """
+    """Non-dominated points by the first two coordinates (minimised; others carried along), sorted by the first."""
     front: list[Point] = []
     for p in sorted((tuple(float(v) for v in p) for p in points), key=lambda p: (p[0], p[1])):
         if not front or p[1] < front[-1][1]:
@@ -98,11 +84,7 @@ def level_key(level: float, prefix: str = "") -> str:
 
 def summarise(points: Iterable[Sequence[float]], ref: Sequence[float] = REFERENCE,
               levels: Sequence[float] = LEVELS) -> dict[str, float | list]:
-    """``front``, ``hypervolume`` and ``l1_at_kept_<s>`` of a run's trade-off points (validation L1, kept).
-
-    Points with a third coordinate (the model's test L1) add ``front_test`` (the test L1 of each front
-    point) and ``test_l1_at_kept_<s>`` (the test L1 of the model chosen at sparsity s by its validation L1).
-    """
+    """``front``, ``hypervolume``, ``l1_at_kept_<s>`` (and, with test L1 points, their test columns) of points."""
     front = pareto_front(points)
     out: dict[str, float | list] = {"front": [list(p[:2]) for p in front], "hypervolume": hypervolume(front, ref)}
     with_test = bool(front) and all(len(p) > 2 for p in front)
@@ -117,9 +99,7 @@ def summarise(points: Iterable[Sequence[float]], ref: Sequence[float] = REFERENC
 
 
 def run_points(records: Iterable[dict], final: Sequence[float] | None = None) -> list[Point]:
-    """All trade-off points a run logged (``tradeoff_front`` per generation, with ``tradeoff_front_test`` as a
-    third coordinate where recorded), plus its final model's point.
-    """
+    """The front of all trade-off points a run logged (test L1 as a third coordinate), plus its final model's."""
     points: list[Point] = []
     for r in records:
         front, test = r.get("tradeoff_front") or [], r.get("tradeoff_front_test")
@@ -135,15 +115,8 @@ def run_points(records: Iterable[dict], final: Sequence[float] | None = None) ->
 
 
 class TradeoffStatistics:
-    """A DEAP statistics chapter: the population's non-dominated (validation L1, fraction kept) points.
-
-    Add it to a :class:`deap.tools.MultiStatistics` (after registering the
-    other chapters' functions) as ``stats["tradeoff"] = TradeoffStatistics(validation, test=test)``;
-    each record then has ``front``, a list of ``[L1 on data, fraction kept]``, and, when ``test`` is given,
-    ``front_test``, the test L1 of each of those models (for reporting only: the front is chosen on ``data``).
-    ``errors`` / ``test_errors`` (:class:`~evoprune.metrics.PopulationErrors`) share the population's errors
-    with other chapters of the same statistics.
-    """
+    """A DEAP statistics chapter (``stats["tradeoff"] = TradeoffStatistics(validation, test=test)``): the
+    population's non-dominated ``front`` of ``[L1 on data, fraction kept]``, and its ``front_test``."""
 
     fields = ["front", "front_test"]
 

@@ -11,19 +11,13 @@ grid in both update modes) produces offspring and hands them to
     with probability schedule(t, T, n): prune(child)        # if not prune_first
     child.fitness.values = evaluate(child)
 
-Each member draws from its own :class:`numpy.random.Generator`, in that
-order, so a member's decisions do not depend on what else is in the stack.
-Operators with a stacked form (:class:`~evoprune.util.operator.Operator`: ``mutTrain``,
-``mutPrune``, ``evaluate``, ``evaluate_tradeoff``) are called once with a
-:class:`~evoprune.util.operator.Batch` of the whole stack (pruning: of the members whose schedule draw
-fired), on the device of their data, with the keyword arguments they were registered
-with; any other operator (a user's plain function) is called member by member.
-A member's ``pruned`` attribute says whether this step pruned it.
+Each member draws from its own :class:`numpy.random.Generator`, in that order, so its decisions do not depend on
+what else is in the stack.  An :class:`~evoprune.util.operator.Operator` (``mutTrain``, ``mutPrune``,
+``evaluate``, ``evaluate_tradeoff``) is called once with a :class:`~evoprune.util.operator.Batch` of the whole
+stack; any other operator member by member.  A member's ``pruned`` attribute says whether this step pruned it.
 
-The algorithms themselves are generators (ask/tell): they yield a
-:class:`VaryRequest` and receive the varied offspring.  :func:`lockstep`
-drives several of them (independent trials) together: it concatenates their
-requests, varies once, and sends each its part back.
+The algorithms are generators (ask/tell): they yield a :class:`VaryRequest` and receive the varied offspring;
+:func:`lockstep` drives several (independent trials) as one stack.
 """
 
 from __future__ import annotations
@@ -93,11 +87,7 @@ def _scheduled_prune(ops: Operators, individuals, rngs, gen: int, ngen: int, siz
 
 def vary_stack(individuals: list, rngs: Sequence[np.random.Generator], ops: Operators, gen: int, ngen: int,
                sizes: Sequence[int]) -> list:
-    """The variation step over one stack (see the module docstring); returns the varied individuals.
-
-    ``sizes[i]`` is the size of the subpopulation member i was selected from
-    (the schedule's ``n``).  Individuals are modified in place.
-    """
+    """The variation step over one stack, in place (``sizes``: each member's schedule ``n``); the individuals."""
     for ind in individuals:
         ind.pruned = False
     if ops.prune_first:
@@ -131,11 +121,9 @@ class VaryTask:
 
 def vary(individuals: list, rngs: Sequence[np.random.Generator], ops: Operators, gen: int, ngen: int,
          sizes: Sequence[int], map_: Callable = map, chunks: int | None = None) -> list:
-    """The variation step over a stack, split into ``chunks`` sent through ``map_``.
+    """The variation step over a stack, in ``chunks`` (default: one per worker of ``map_``) sent through ``map_``.
 
-    By default the whole stack is one chunk under the builtin ``map`` and one
-    chunk per worker under a parallel map (its ``workers`` attribute, else one
-    per individual).  Chunking does not change any decision or weight.
+    Chunking does not change any decision or weight.
     """
     n = len(individuals)
     if n == 0:
@@ -174,12 +162,9 @@ Steps = Generator[VaryRequest, list, Any]
 
 
 def lockstep(runs: Sequence[Steps], ops: Operators, map_: Callable = map, chunks: int | None = None) -> list:
-    """Drive ask/tell algorithms together; returns each one's return value (e.g. ``(population, logbook)``).
+    """Drive ask/tell algorithms together as one stack per generation; each one's return value.
 
-    Each round takes the requests of the runs at the earliest generation (runs
-    resumed from different checkpoints catch up first), concatenates them,
-    varies them as one stack and sends each run its part back.  Runs are
-    independent: a run gives the same result alone as in any lockstep group.
+    Runs resumed from different checkpoints catch up first; a run gives the same result alone as in any group.
     """
     results: list[Any] = [None] * len(runs)
     pending: dict[int, VaryRequest] = {}

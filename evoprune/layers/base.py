@@ -1,11 +1,9 @@
 """The layer protocol: one frozen object per layer kind that knows its shapes, init, stacked forward and module.
 
-A layer's ``forward`` runs N members at once: the input is ``(N, B, *in_shape)``
-and every parameter tensor is stacked on a leading member axis ``(N, ...)``.
-Parameter-free layers (reshapes, pools, activations) have no parameters.
-A parametric layer has exactly a weight and a bias (the genome's flat list
-``[W0, b0, W1, b1, ...]``) and says which weight axis is a *neuron*
-(:attr:`Layer.neuron_axis`: 0 for Linear and Conv, 1 for ConvTranspose).
+A layer's ``forward`` runs N members at once: the input is ``(N, B, *in_shape)`` and every parameter tensor is
+stacked on a leading member axis ``(N, ...)``.  A parametric layer has exactly a weight and a bias and says which
+weight axis is a *neuron* (``neuron_axis``: 0 for Linear and Conv, 1 for ConvTranspose); reshapes, pools and
+activations have no parameters.
 """
 
 from __future__ import annotations
@@ -145,13 +143,10 @@ def member_batch(h: torch.Tensor, n_lead: int = 2) -> tuple[torch.Tensor, tuple[
 def check_rows(data: Any, shape: tuple[int, ...], name: str = "data") -> torch.Tensor:
     """``data`` as float32 rows ``(samples, prod(shape))`` for an architecture whose input is ``shape``.
 
-    Rows may come shaped ``(samples, *shape)`` or flat ``(samples, prod(shape))``; anything else is a
-    ValueError naming both shapes.  A 1-D ``shape`` checks exactly as :func:`~evoprune.data.check_data`.
-
     Parameters
     ----------
     data
-        Array or tensor.
+        Array or tensor, rows shaped ``(samples, *shape)`` or flat ``(samples, prod(shape))``.
     shape
         The shape of one input row (e.g. ``(1, 8, 8)``).
     name

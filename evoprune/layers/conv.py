@@ -1,10 +1,7 @@
 """Parametric layers: Linear, convolutions and transposed convolutions (1-d and 2-d), stacked over members.
 
-Stacked convolutions run as one grouped convolution: member n's channels are
-group n (``groups=N``), so the N members' different inputs and weights go
-through a single ``conv`` call; measured faster on CPU than
-``torch.func.vmap(functional_call)`` and than a loop over members for small
-autoencoders (see ``benchmarks/conv_stack.py``).  A stack of one is a plain call.
+Stacked convolutions run as one grouped convolution (member n's channels are group n, ``groups=N``): faster on
+CPU than ``torch.func.vmap`` or a loop over members for small autoencoders (``benchmarks/conv_stack.py``).
 """
 
 from __future__ import annotations
@@ -73,10 +70,7 @@ _CONV_T = {1: (F.conv_transpose1d, nn.ConvTranspose1d), 2: (F.conv_transpose2d, 
 
 @dataclass(frozen=True)
 class Conv(Layer):
-    """``nn.Conv1d``/``nn.Conv2d`` (``dims``), bias required, groups 1, dilation 1, zero padding.
-
-    A neuron is an output channel: weight axis 0, ``(out, in, *kernel)``.
-    """
+    """``nn.Conv1d``/``nn.Conv2d`` (``dims``), bias required, groups 1, dilation 1; a neuron is an output channel."""
 
     #: 1 or 2 spatial dimensions.
     dims: int

@@ -1,9 +1,7 @@
 """A half as a sequence of layers: reading ``nn.Sequential`` stacks, and the stacked forward pass of a sequence.
 
-The flat parameter list of a sequence is ``[W0, b0, W1, b1, ...]`` over its
-parametric layers in order, as for a dense half.  The forward pass takes and
-returns flat rows ``(N, B, features)`` (the engine's data layout) and works on
-shaped rows inside.
+The flat parameter list is ``[W0, b0, W1, b1, ...]`` over the parametric layers, as for a dense half.  The
+forward pass takes and returns flat rows ``(N, B, features)`` and works on shaped rows inside.
 """
 
 from __future__ import annotations
@@ -70,10 +68,6 @@ def sequence_forward(
 ) -> torch.Tensor:
     """Stacked forward pass: ``x (N, B, features)`` to ``(N, B, out features)``.
 
-    ``params``/``masks`` are the flat ``(N, ...)`` lists (``masks=None``: pruned entries are already zero).
-    ``outputs``, if given, receives each parametric layer's neuron activity ``(N, B, neurons)``
-    (see :func:`neuron_activity`), taken after the activations that directly follow the layer.
-
     Parameters
     ----------
     layers
@@ -83,11 +77,12 @@ def sequence_forward(
     params
         The flat ``(N, ...)`` parameter list.
     masks
-        Masks of the same shapes, or ``None``.
+        Masks of the same shapes, or ``None`` (pruned entries are already zero).
     x
         Flat input rows ``(N, B, features)``.
     outputs
-        List to receive the neuron activities, or ``None``.
+        List to receive each parametric layer's :func:`neuron_activity` ``(N, B, neurons)``, taken after the
+        activations that directly follow it; or ``None``.
     """
     n, b = x.shape[0], x.shape[1]
     h = x.reshape(n, b, *in_shape)
@@ -112,13 +107,10 @@ def sequence_forward(
 
 
 def neuron_activity(h: torch.Tensor) -> torch.Tensor:
-    """``(N, B, units, *positions)`` to ``(N, B, units)``: a channel's activity on a case is its mean over
-    positions.
+    """``(N, B, units, *positions)`` to ``(N, B, units)``: a channel's activity on a case is its mean over positions.
 
-    VARIANCE and CONJUNCTIVE then treat a channel as a dense neuron with one value per case: its variance
-    across cases, or its min–max rank among the layer's channels on a case.  Treating every (case, position)
-    as a case instead would make CONJUNCTIVE's lexicase filter end after a few positions of the first image
-    and VARIANCE mix spatial with across-case variation; the mean keeps one value per input, as in the paper.
+    So VARIANCE and CONJUNCTIVE see one value per channel and input, as for a dense neuron in the paper (taking
+    every position as a case would end CONJUNCTIVE's lexicase filter within the first image).
 
     Parameters
     ----------

@@ -1,22 +1,19 @@
 """Compaction: a pruned genome as a smaller ordinary ``nn.Module`` with its dead parts removed, and its export.
 
 :func:`compact` (also :meth:`AutoencoderGenome.compact <evoprune.genome.AutoencoderGenome.compact>`) gives a
-:class:`CompactAutoencoder` whose output equals the masked model's (``genome.to_module()``) on every row:
-exactly up to the order of floating-point sums (``dtype=torch.float64`` matches ``to_module().double()`` to
-about 1e-15; in float32 the two differ by rounding of the size of float32's own error).  The rules,
-applied over encoder and decoder as one chain until nothing changes:
+:class:`CompactAutoencoder` whose output equals the masked model's (``genome.to_module()``) on every row up to
+the order of floating-point sums (in float64, to about 1e-15).  The rules, applied over encoder and decoder as
+one chain until nothing changes:
 
 * A unit (a Linear neuron, a convolution's output channel) that *feeds nothing* (every weight that reads it
   in the next parametric layer is pruned) is removed with its incoming weights and bias.
 * A unit with no unpruned incoming weight emits a constant, ``act(bias)`` (``act(0)`` if the bias is pruned
   too), through the parameter-free layers that follow (activations, pooling, upsampling, reshapes: computed
-  exactly, padding included).  Its contribution is folded into the next layer's bias and the unit is
-  removed.  Into a Linear layer this is always exact.  Into a convolution or transposed convolution it is
-  folded only where its contribution is the same at every output position (checked, to 1e-10): always
-  when the constant is 0 (e.g. a ReLU channel whose bias is pruned or negative), and for a convolution
-  without padding reading a spatially uniform constant.  A nonzero constant read through zero padding (or
-  spread by a transposed convolution, whose border outputs get fewer kernel taps) differs at the borders:
-  such a channel is kept, with its zero weights.
+  exactly, padding included), folded into the next layer's bias, and the unit is removed.  Into a Linear
+  layer this is always exact; into a (transposed) convolution only where the contribution is the same at
+  every output position (checked, to 1e-10): a constant of 0 (e.g. a ReLU channel whose bias is pruned or
+  negative), or a uniform constant read without padding.  Otherwise (zero padding, or a transposed
+  convolution's border taps) the channel is kept, with its zero weights.
 * Inputs that feed nothing are not read: a :class:`SelectInputs` module at the front takes the original
   rows and keeps the features (or, before a convolution, the channels) the model reads.
 * The output layer keeps its width: an output unit with no weights left emits its constant.
@@ -151,9 +148,7 @@ class ConstantOutput(nn.Module):
 
 
 class CompactAutoencoder(Autoencoder):
-    """What :func:`compact` returns: ``encoder`` and ``decoder`` ``nn.Sequential`` stacks with the dead parts gone.
-
-    It takes and returns the rows ``genome.to_module()`` does.
+    """What :func:`compact` returns: the rows ``genome.to_module()`` takes and gives, with the dead parts gone.
 
     Parameters
     ----------
@@ -220,7 +215,7 @@ class CompactAutoencoder(Autoencoder):
 
 def compact(genome, sparse: str = "never", batch_size: int = 256,
             dtype: torch.dtype = torch.float32) -> CompactAutoencoder:
-    """The genome's masked network as a smaller ordinary module, dead units removed (rules: module docstring).
+    """The genome's masked network as a smaller module on the CPU, in eval mode (rules: module docstring).
 
     Parameters
     ----------
@@ -236,11 +231,6 @@ def compact(genome, sparse: str = "never", batch_size: int = 256,
     dtype
         Of the model's weights: ``torch.float32`` (the genome's), or ``torch.float64`` to check the
         compaction itself against ``genome.to_module().double()`` without float32 rounding.
-
-    Returns
-    -------
-    CompactAutoencoder
-        The compact model, on the CPU, in eval mode.
     """
     if sparse not in SPARSE:
         raise ValueError(f"unknown sparse={sparse!r}; choose one of {', '.join(map(repr, SPARSE))}")
@@ -381,11 +371,6 @@ def export_compact(model: CompactAutoencoder, path: str | os.PathLike) -> Path:
         What :func:`compact` returned.
     path
         The file to write (atomically).
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
     """
     path = Path(path)
     return atomic_write_bytes(path, _export_bytes(model, path.suffix))

@@ -1,8 +1,7 @@
 """Saved models: a run's reported genome (and a grid run's population) as safetensors files.
 
-A model file holds, per Linear layer of each half, the tensors that
-``genome.to_module(prune_layout=True).state_dict()`` names (the layout of
-:mod:`torch.nn.utils.prune`)::
+A model file holds, per parametric layer (Linear or convolution) of each half, the tensors that
+``genome.to_module(prune_layout=True).state_dict()`` names (the layout of :mod:`torch.nn.utils.prune`)::
 
     encoder.<i>.weight_orig   float32, pruned entries exactly zero
     encoder.<i>.weight_mask   bool
@@ -10,13 +9,10 @@ A model file holds, per Linear layer of each half, the tensors that
     encoder.<i>.bias_mask     bool
     decoder.<i>....           the same for the decoder
 
-where ``i`` is the index of the layer in the half's ``nn.Sequential``
-(in a dense half Linear and activation modules alternate: 0, 2, 4, ...; in a
-layered half, the position of the Linear or convolution in the stack).  Biases are pruned
-too (whole neurons), so they carry ``bias_orig``/``bias_mask`` exactly as
-``prune.custom_from_mask(lin, "bias", mask)`` names them.  Masks are stored as
-``bool`` (1 byte per entry); ``module.load_state_dict`` converts them to the
-module's float masks.
+where ``i`` is the layer's index in the half's ``nn.Sequential`` (in a dense half Linear and activation
+modules alternate: 0, 2, 4, ...).  Biases are pruned too, so they carry ``bias_orig``/``bias_mask`` as
+``prune.custom_from_mask(lin, "bias", mask)`` names them.  Masks are stored as ``bool``;
+``module.load_state_dict`` converts them to the module's float masks.
 
 The safetensors metadata (``str -> str``) holds JSON strings: ``format``
 (``evoprune-model``), ``version``, ``architecture`` (per half, sizes and
@@ -211,11 +207,6 @@ def save_model(path: str | os.PathLike, genome: AutoencoderGenome, run_id: str |
         The run's configuration (JSON-able), or ``None``.
     extra
         Further JSON-able metadata entries.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
     """
     meta = {"format": MODEL_FORMAT, "version": VERSION, "architecture": arch_to_dict(genome.arch),
             "lr": float(genome.lr), "fitness": _fitness(genome), "fraction_kept": genome.fraction_kept,
@@ -226,9 +217,7 @@ def save_model(path: str | os.PathLike, genome: AutoencoderGenome, run_id: str |
 def load_model(path_or_run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> AutoencoderGenome:
     """The model saved by a run (its ``model.safetensors``, or that file's path) as a genome on ``device``.
 
-    The genome carries the saved weights, masks and learning rate;
-    ``genome.to_module()`` gives a plain ``nn.Module``.  See :func:`model_metadata`
-    for the rest of what the file records.
+    ``genome.to_module()`` gives a plain ``nn.Module``; :func:`model_metadata` the rest of what the file records.
 
     Parameters
     ----------
@@ -275,11 +264,6 @@ def save_population(path: str | os.PathLike, population: Sequence[AutoencoderGen
         Id of the run, or ``None``.
     config
         The run's configuration (JSON-able), or ``None``.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
     """
     if not population:
         raise ValueError("cannot save an empty population")
@@ -334,8 +318,7 @@ def export_state_dict(genome: AutoencoderGenome, dense: bool = False) -> dict[st
 def export_model(run_dir_or_file: str | os.PathLike, out: str | os.PathLike, dense: bool = False,
                  compact: bool = False) -> Path:
     """Write a run's model as a file PyTorch alone loads: safetensors if ``out`` ends with ``.safetensors``,
-    else ``torch.save`` of a plain dict of tensors (``torch.load(out, weights_only=True)`` reads it); with
-    ``compact=True`` the compact model as a program (see :func:`~evoprune.models.compact.export_compact`).
+    else ``torch.save`` of a plain dict of tensors (``torch.load(out, weights_only=True)`` reads it).
 
     Parameters
     ----------
@@ -348,11 +331,6 @@ def export_model(run_dir_or_file: str | os.PathLike, out: str | os.PathLike, den
     compact
         Write the genome's :func:`~evoprune.models.compact.compact` model, dead units removed, as a ``torch.export``
         program (``torch.export.load(out).module()`` runs it) or, for ``out`` ending with ``.onnx``, ONNX.
-
-    Returns
-    -------
-    pathlib.Path
-        ``out``.
     """
     if dense and compact:
         raise ValueError("export: choose dense (a state dict) or compact (a program), not both")

@@ -1,14 +1,9 @@
 """Pruning mutations (DEAP style: modify the individual in place, return a tuple).
 
-One operator, :func:`mutPrune`, applies any :class:`PruningMethod`; the
-methods are small subclasses that score entries or neurons
-(:class:`Random`, :class:`Variance`, :class:`Conjunctive`, :class:`Magnitude`), and defining one registers it in
-:data:`METHODS`.  Every method prunes among the *currently unpruned* entries
-and makes its choices permanent through :meth:`Half.prune_entries
-<evoprune.half.Half.prune_entries>`: the mask entry becomes ``False`` and
-the weight (and its optimizer moments) exactly zero.  Random choices come from
-the ``rng`` argument; activation statistics come from ``data`` (training data,
-never test data).
+One operator, :func:`mutPrune`, applies any :class:`PruningMethod`; the methods are small subclasses that score
+entries or neurons (:class:`Random`, :class:`Variance`, :class:`Conjunctive`, :class:`Magnitude`), and defining
+one registers it in :data:`METHODS`.  A pruned entry's mask becomes ``False`` and its weight (and optimizer
+moments) exactly zero.  Random choices come from ``rng``; activation statistics from ``data`` (never test data).
 """
 
 from __future__ import annotations

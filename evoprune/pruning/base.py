@@ -14,11 +14,8 @@ shared code here turns scores, ``amount`` and ``scope`` into new masks:
   for a method with ``random_ties = False``);
 - a layer is never emptied: its last unpruned weight (or neuron) stays.
 
-Defining a subclass with a ``name`` registers it in :data:`METHODS`; its
-hyper-parameters are the keyword arguments of its ``__init__``
-(:meth:`PruningMethod.hyper_parameters`), which is how study files and the
-validation know them; ``__init__`` stores each as an attribute of the same
-name (as scikit-learn estimators do).
+Defining a subclass with a ``name`` registers it in :data:`METHODS`; its hyper-parameters are the keyword
+arguments of its ``__init__``, stored as attributes of the same name (as scikit-learn estimators do).
 """
 
 from __future__ import annotations
@@ -55,12 +52,7 @@ MASKS = ("permanent", "transient")
 class PruningMethod:
     """Base class of pruning methods; subclasses set the class attributes and implement :meth:`scores`.
 
-    ``name``: the name in study files; ``unit``: ``"entry"`` (scores have the
-    shape of the parameters) or ``"neuron"`` (one score per output neuron of a
-    layer); ``needs_data``: whether :meth:`scores` reads activations;
-    ``paper_p``: the schedule's base probability in the paper (``None``: use
-    :data:`DEFAULT_P`).  A subclass with ``register=False``
-    (``class M(PruningMethod, register=False)``) is not registered.
+    ``class M(PruningMethod, register=False)`` is not registered.
 
     Parameters
     ----------
@@ -70,10 +62,15 @@ class PruningMethod:
         ``"layer"`` or ``"global"`` (see :data:`SCOPES`).
     """
 
+    #: The name in study files.
     name: ClassVar[str] = ""
+    #: ``"entry"`` (scores have the shape of the parameters) or ``"neuron"`` (one score per output neuron).
     unit: ClassVar[str] = "entry"
+    #: Whether :meth:`scores` reads activations.
     needs_data: ClassVar[bool] = False
+    #: The schedule's base probability in the paper (``None``: :data:`DEFAULT_P`).
     paper_p: ClassVar[float | None] = None
+    #: Whether ties at the cut-off are drawn (else broken by position).
     random_ties: ClassVar[bool] = True
     #: Whether the output layer's activations are read before its activation (logits), as the published code's
     #: forward hooks on the decoder's last Linear layer read them (a dense decoder's; a layered one's after it).
@@ -125,14 +122,13 @@ class PruningMethod:
     def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
         """Scores per half: for ``unit="entry"`` one ``(N, ...)`` tensor per parameter tensor, for
         ``unit="neuron"`` one ``(N, out)`` tensor per layer.  Low is pruned first, ``inf`` is kept.
-        Random draws come from ``rngs[i]`` for member i, member by member.
 
         Parameters
         ----------
         stack
             The genomes to score, stacked.
         rngs
-            One NumPy generator per member.
+            One NumPy generator per member (member i draws from ``rngs[i]`` only).
         """
         raise NotImplementedError
 
@@ -141,8 +137,7 @@ class PruningMethod:
               masks: str = "permanent") -> list:
         """Prune ``individuals`` in place, each with its own generator; returns ``[(ind,), ...]``.
 
-        Each genome's ``zeros_at_prune`` becomes the number of its parameters that are exactly zero right
-        after this pruning (what the published code reports as pruned).
+        ``zeros_at_prune`` counts each genome's exactly-zero parameters after it (the published code's "pruned").
 
         Parameters
         ----------
@@ -195,8 +190,7 @@ class PruningMethod:
         return PruneStack(individuals, [enc[0], dec[0]], [enc[1], dec[1]], [acts_e, acts_d], data.device)
 
     def case_rows(self, g: np.random.Generator, n_rows: int) -> np.ndarray:
-        """The rows of the data a member's activations are recorded on: ``n_cases`` of them (all rows if the
-        method has no ``n_cases``), drawn without replacement.
+        """The rows a member's activations are recorded on: ``n_cases`` (or all) of them, without replacement.
 
         Parameters
         ----------
@@ -273,9 +267,7 @@ class PruningMethod:
 
 
 def register_method(cls: type[PruningMethod]) -> type[PruningMethod]:
-    """Register ``cls`` under ``cls.name`` (done by defining a subclass; usable as a decorator too).
-
-    A name taken by a different class (another module or qualified name) is an error.
+    """Register ``cls`` under ``cls.name`` (done by defining a subclass); a name another class holds is an error.
 
     Parameters
     ----------

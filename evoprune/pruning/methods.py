@@ -1,7 +1,6 @@
 """The built-in pruning methods: RANDOM, VARIANCE, CONJUNCTIVE and the magnitude baseline.
 
-Each is a small :class:`~evoprune.pruning.base.PruningMethod` subclass: it
-only scores; :mod:`evoprune.pruning.base` chooses and prunes.
+Each only scores; :class:`~evoprune.pruning.base.PruningMethod` chooses and prunes.
 """
 
 from __future__ import annotations
@@ -40,8 +39,6 @@ class Random(PruningMethod):
 def neuron_variance(activations: torch.Tensor) -> torch.Tensor:
     """Per-neuron activation variance across cases (dim -2), divided by the layer's largest (so in [0, 1]).
 
-    ``activations`` is ``(cases, neurons)`` or a stack ``(N, cases, neurons)``.
-
     Parameters
     ----------
     activations
@@ -55,12 +52,9 @@ def neuron_variance(activations: torch.Tensor) -> torch.Tensor:
 class Variance(PruningMethod):
     """VARIANCE: prune ``amount`` of each tensor's unpruned entries, preferring low-variance neurons.
 
-    Activations of every layer are recorded on ``n_cases`` random rows of the
-    data.  A neuron whose output varies little carries little information:
-    each entry of a neuron's weight row and bias is drawn (without replacement)
-    with weight ``1 - v + floor``, ``v`` the neuron's activation variance
-    normalised by the layer's largest.  The draw is an exponential race:
-    score = Exp(1) / weight, lowest first (successive weighted sampling).
+    A neuron whose output varies little carries little information: each entry of a neuron's weight row and
+    bias is drawn without replacement with weight ``1 - v + floor``, ``v`` its :func:`neuron_variance` on
+    ``n_cases`` random rows, as an exponential race (score Exp(1) / weight, lowest first).
 
     Parameters
     ----------
@@ -97,14 +91,11 @@ class Variance(PruningMethod):
 
 
 def conjunctive_candidates(acts: torch.Tensor, alive: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
-    """Lexicase filter of one layer's neurons (CONJUNCTIVE's core).
+    """Lexicase filter of one layer's neurons (CONJUNCTIVE's core): the indices of the candidates left.
 
-    ``acts`` is ``(cases, neurons)``.  Per case, activations are min–max
-    normalised across the layer and neurons below ``threshold`` are flagged.
-    Starting from the ``alive`` neurons, candidates are intersected with each
-    case's flagged set in order, stopping as soon as one or none is left.
-    The last alive neuron of a layer is never a candidate, so a layer is never
-    disconnected.  Returns the indices of the remaining candidates.
+    Per case, activations are min–max normalised across the layer and neurons below ``threshold`` are
+    flagged.  Starting from the ``alive`` neurons, candidates are intersected with each case's flagged set in
+    order, stopping as soon as one or none is left.  The last alive neuron of a layer is never a candidate.
 
     Parameters
     ----------
@@ -132,9 +123,8 @@ def conjunctive_candidates(acts: torch.Tensor, alive: torch.Tensor, threshold: f
 class Conjunctive(PruningMethod):
     """CONJUNCTIVE: prune whole neurons that are inactive on every one of ``n_cases`` cases.
 
-    For each layer, the candidates of :func:`conjunctive_candidates` on
-    ``n_cases`` random rows of the data (in random order) score 0, every
-    other neuron ``inf``; all candidates are pruned (incoming weight row and bias).
+    For each layer, the candidates of :func:`conjunctive_candidates` on ``n_cases`` random rows (in random
+    order) are pruned (incoming weights and bias).
 
     Parameters
     ----------
@@ -172,17 +162,15 @@ class Conjunctive(PruningMethod):
 class Magnitude(PruningMethod):
     """Magnitude baseline: prune the ``amount`` unpruned weights of smallest magnitude.
 
-    ``scope="global"`` ranks the weight matrices of both halves together
-    (biases are kept), so redundant large layers lose most; ``scope="layer"``
-    prunes ``amount`` of every tensor, biases included.  Ties go by position;
-    no random draw is made.
+    Ties go by position; no random draw is made.
 
     Parameters
     ----------
     amount
         Fraction of the unpruned weights to prune.
     scope
-        ``"global"`` (weights of both halves ranked together) or ``"layer"``.
+        ``"global"``: the weights of both halves ranked together (biases kept), so redundant large layers lose
+        most; or ``"layer"``: ``amount`` of every tensor, biases included.
     """
 
     name = "magnitude"

@@ -17,14 +17,10 @@ __all__ = ["mutPrune"]
 
 def _prune_one(individual, method: str | PruningMethod = "random", data: torch.Tensor | None = None,
              rng: RNGLike = None, masks: str = "permanent", **params: Any):
-    """Prune ``individual`` in place with ``method`` (a registered name, with ``params``, or an instance).
+    """Prune ``individual`` in place with ``method``; ``(individual,)``, its fitness invalidated.
 
-    DEAP style: returns ``(individual,)`` with its fitness invalidated.
-    ``data`` (training rows, never test rows) is required by methods with
-    ``needs_data``.  Register it as
-    ``toolbox.register("prune", mutPrune, method=Variance(amount=0.2), data=X)``;
-    the variation engine then calls it once with a :class:`~evoprune.util.operator.Batch` of the
-    members to prune.
+    Register it as ``toolbox.register("prune", mutPrune, method=Variance(amount=0.2), data=X)``; the engine
+    then calls it once with a :class:`~evoprune.util.operator.Batch` of the members to prune.
 
     Parameters
     ----------
@@ -33,7 +29,7 @@ def _prune_one(individual, method: str | PruningMethod = "random", data: torch.T
     method
         A registered name or a :class:`PruningMethod` instance.
     data
-        Training data for methods that need activations.
+        Training rows (never test rows) for methods with ``needs_data``.
     rng
         Seed or NumPy generator.
     masks
@@ -41,11 +37,6 @@ def _prune_one(individual, method: str | PruningMethod = "random", data: torch.T
         in the published code (see :data:`~evoprune.pruning.MASKS`).
     params
         Hyper-parameters when ``method`` is a name.
-
-    Returns
-    -------
-    tuple
-        ``(individual,)``.
     """
     return get_method(method, **params).prune([individual], [as_generator(rng)], data, masks)[0]
 

@@ -15,24 +15,20 @@ __all__ = ["PruneStack"]
 class PruneStack:
     """What :meth:`PruningMethod.scores` sees: N genomes stacked on one device.
 
-    ``params[h]`` / ``masks[h]`` are half h's (0 encoder, 1 decoder) flat lists
-    ``[W0, b0, W1, b1, ...]`` of ``(N, ...)`` tensors; ``activations[h]`` (data
-    methods only) is the list of every layer's post-activation outputs
-    ``(N, cases, out)`` on each member's own sample of the data.  A convolution's neurons are its output
-    channels, each with its mean activation over positions per case
-    (:func:`evoprune.layers.neuron_activity`); :meth:`alive_neurons` and :meth:`per_neuron` know which
-    weight axis holds the neurons (0, or 1 for a transposed convolution).
+    A convolution's neurons are its output channels (:func:`evoprune.layers.neuron_activity`); :meth:`alive_neurons`
+    and :meth:`per_neuron` know which weight axis holds them.
 
     Parameters
     ----------
     genomes
         The N genomes.
     params
-        Per half (0 encoder, 1 decoder), the stacked ``(N, ...)`` parameter tensors.
+        Per half (0 encoder, 1 decoder), the flat ``[W0, b0, W1, b1, ...]`` of stacked ``(N, ...)`` tensors.
     masks
         Per half, the stacked boolean masks.
     activations
-        Per half, every layer's ``(N, cases, out)`` outputs (data methods), else ``None``.
+        Per half, every layer's post-activation ``(N, cases, out)`` outputs on each member's own sample of the
+        data (data methods), else ``None``.
     device
         Device of the tensors.
     """
@@ -64,8 +60,7 @@ class PruneStack:
         return w.reshape(*w.shape[:2], -1).any(dim=2) | b
 
     def per_neuron(self, half: int, k: int, values: torch.Tensor) -> torch.Tensor:
-        """Member values per neuron of tensor ``k``'s layer, ``(neurons,)``, broadcast to the tensor's shape
-        (without the member axis): along the weight's neuron axis, or the bias itself.
+        """One member's ``values`` per neuron of tensor ``k``'s layer, broadcast to that tensor's shape.
 
         Parameters
         ----------

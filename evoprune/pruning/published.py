@@ -30,9 +30,8 @@ class VariancePublished(PruningMethod):
     (with all scores equal: kept with probability ``1 - s``), so the most varied unit goes entirely and the
     least varied one stays.  ``amount`` is not taken, as the published code ignores it.
 
-    The activations are recorded here on every training row, in one random order cut into minibatches,
-    with the weights as they are when pruning happens; the published store holds the same rows' passes
-    taken along the epoch's training (with the weights of each step) plus a few evaluation passes.
+    The activations are recorded here on every training row, in one random order cut into minibatches, with the
+    weights at pruning time; the published store holds the passes along the epoch's training (and a few more).
 
     Parameters
     ----------

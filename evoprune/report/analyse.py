@@ -79,12 +79,7 @@ def informative_metrics(df: pd.DataFrame) -> tuple[list[tuple[str, str, bool]], 
 
 def blocked_values(df: pd.DataFrame, groups: list[str],
                     col: str) -> tuple[dict[str, list[float]], bool, list[int] | None]:
-    """Values per group, and whether they are blocked, and the trials compared.
-
-    Blocked (aligned by trial) when each trial has one run per group and one seed in every group, and
-    at least two trials are finished in every group: then only those trials are used (on a partly
-    finished study, the largest set of trials every group has), so no block is ever incomplete.
-    """
+    """Values per group, whether they are blocked (aligned by trial: only trials every group finished), the trials."""
     sub = df[df["group"].isin(groups)]
     seeds = sub.pivot_table(index="trial", columns="group", values="seed", aggfunc="first")
     counts = sub.groupby(["group", "trial"]).size()

@@ -28,9 +28,7 @@ _LINESTYLES = ["-", "--", ":", "-."]
 
 
 def colour(operator: str) -> str:
-    """The colour of ``operator`` in every figure: black for the baseline, then by registration order
-    (operators no longer registered: a stable pick by name).
-    """
+    """The colour of ``operator`` in every figure: black for the baseline, then by registration order."""
     if operator == BASELINE:
         return "black"
     names = method_names()
@@ -110,9 +108,7 @@ def _band(logs: list[list[dict]], key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def curves(setting: str, df: pd.DataFrame, logs: Mapping[str, list[dict]], path: Path) -> bool:
-    """Median and IQR band per generation; one column of panels per operator, one line per schedule,
-    the unpruned baseline dashed grey in every panel; rows: test L1 and fraction kept.
-    """
+    """Median and IQR band per generation of test L1 and fraction kept, per operator and schedule."""
     ops = [o for o in ordered(df["operator"]) if o != BASELINE] or [BASELINE]
     schedules = sorted(s for s in df["schedule"].unique() if s != "-")
     keys = [("test_l1", "test L1"), ("kept", "fraction kept")]

@@ -37,18 +37,15 @@ def _layer_kept(genome) -> tuple[list[str], list[float]]:
 
 
 def _rows(mask, axis: int) -> np.ndarray:
-    """A weight mask as a matrix: ``axis`` (0 or 1) as rows; a convolution's other axes, kernel included, as
-    columns."""
+    """A weight mask as a matrix: ``axis`` as rows, the other axes (a kernel's too) as columns."""
     m = mask.cpu().numpy().astype(float)
     return np.moveaxis(m, axis, 0).reshape(m.shape[axis], -1)
 
 
 def masks_figure(setting: str, best_runs: Mapping[str, str], model_of: Callable[[str], Path | None],
                  path: Path) -> list[str]:
-    """One row per operator (its best run): the first encoder layer's mask (inputs × hidden units), the
-    decoder's last layer (hidden units × outputs) and the kept fraction per layer.  Returns the operators
-    drawn (none if no run has a model file; the figure is then not written).
-    """
+    """One row per operator (its best run): the outer layers' masks and the kept fraction per layer; the operators
+    drawn (none: no figure written)."""
     models = {op: g for op, run_id in best_runs.items() if (g := _load(model_of(run_id))) is not None}
     if not models:
         return []

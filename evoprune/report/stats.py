@@ -38,10 +38,7 @@ __all__ = ["vargha_delaney_a12", "a12_magnitude", "min_pvalue", "trials_needed",
 
 
 def vargha_delaney_a12(x: Sequence[float], y: Sequence[float]) -> float:
-    """Probability that a value drawn from ``x`` is larger than one drawn from ``y`` (ties count one half).
-
-    0.5 means no effect; ``a12(y, x) == 1 - a12(x, y)``.
-    """
+    """Probability that a value drawn from ``x`` is larger than one drawn from ``y`` (ties count one half)."""
     a, b = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
     if a.size == 0 or b.size == 0:
         raise ValueError("A12 needs two non-empty samples")
@@ -61,10 +58,7 @@ def a12_magnitude(a12: float) -> str:
 
 
 def min_pvalue(test: str, n: int) -> float:
-    """Smallest two-sided p-value of a pairwise test with ``n`` trials per group (exact, no ties).
-
-    ``"mannwhitney"``: 2 / C(2n, n); ``"wilcoxon"`` (signed-rank, n pairs): 2 / 2^n.
-    """
+    """Smallest two-sided p-value of a pairwise test with ``n`` trials: 2 / C(2n, n) (Mann–Whitney), 2 / 2^n."""
     if n < 1:
         return 1.0
     if test == "mannwhitney":
@@ -75,12 +69,7 @@ def min_pvalue(test: str, n: int) -> float:
 
 
 def trials_needed(test: str, pairs: int = 1, alpha: float = 0.05, limit: int = 1000) -> int:
-    """Fewest trials per group with which the best of ``pairs`` Holm-corrected tests can reach ``alpha``.
-
-    Holm multiplies the smallest p-value by the number of pairs, so this is the
-    smallest n with ``pairs * min_pvalue(test, n) <= alpha``: a necessary
-    condition, not a power calculation.
-    """
+    """Smallest n with ``pairs * min_pvalue(test, n) <= alpha``: a necessary condition, not a power calculation."""
     return next(n for n in range(1, limit + 1) if max(pairs, 1) * min_pvalue(test, n) <= alpha)
 
 
@@ -89,19 +78,15 @@ _ENUMERATED = 13
 
 
 def _wilcoxon(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """SciPy's two-sided :func:`~scipy.stats.wilcoxon`, the same numbers faster.
-
-    With ties or zeros among at most :data:`_ENUMERATED` pairs SciPy runs an exact permutation test
-    calling its statistic once per sign flip (seconds per test); here the same test gets a
-    vectorised statistic: the sum of the ranks of the positive differences (ranks of ``|d|`` do
-    not change under sign flips; zeros have none, as in SciPy's default ``zero_method="wilcox"``).
-    """
+    """SciPy's two-sided :func:`~scipy.stats.wilcoxon`, the same numbers faster (a vectorised exact test)."""
     d = a - b
     nonzero = d != 0
     absd = np.abs(d[nonzero])
     if d.size > _ENUMERATED or (nonzero.all() and np.unique(absd).size == absd.size):
         res = _sps.wilcoxon(a, b)
         return float(res.statistic), float(res.pvalue)
+    # With ties or zeros SciPy calls its statistic once per sign flip (seconds per test); the same exact test
+    # with a vectorised statistic, the rank sum of the positive differences (zeros have no rank, as "wilcox").
     ranks = np.zeros(d.size)
     ranks[nonzero] = _sps.rankdata(absd)
 
@@ -114,11 +99,8 @@ def _wilcoxon(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 def holm(pvalues: Sequence[float], alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Holm's step-down correction: which hypotheses are rejected at ``alpha``, and the adjusted p-values.
-
-    The numbers of ``statsmodels.stats.multitest.multipletests(..., method="holm")``, without the
-    full garbage collection it runs on every call (a second each in a large report).
-    """
+    """Holm's correction: which hypotheses are rejected at ``alpha``, and the adjusted p-values (statsmodels')."""
+    # statsmodels' multipletests(method="holm") gives these numbers, but runs a full garbage collection per call
     p = np.asarray(pvalues, dtype=float)
     order = np.argsort(p)
     ps, steps = p[order], np.arange(p.size, 0, -1)

@@ -83,8 +83,7 @@ def _shorten(names: list[str]) -> dict[str, str]:
 
 
 def significant_pairs(results: list[dict]) -> list[str]:
-    """One line per family and metric with significant pairs (after Holm): better ≻ worse (Holm p, A12), A12
-    being the probability that a run of the better group has the better value than one of the worse."""
+    """One line per family and metric with significant pairs (after Holm): better ≻ worse (Holm p, A12)."""
     lines = []
     for r in results:
         sig = [p for p in r["pairs"] if p["significant"]]

@@ -24,12 +24,8 @@ from ..util.plugins import user_model
 
 
 def ensure_creator() -> None:
-    """Create the ``creator`` classes of the study runs once per process.
-
-    ``FitnessMin``/``AEIndividual`` (fitness: training L1) and
-    ``FitnessTradeoff``/``AETradeoffIndividual`` (fitness: training L1 and
-    fraction kept, both minimised, for NSGA-II).
-    """
+    """Create the study runs' ``creator`` classes once per process: ``FitnessMin``/``AEIndividual`` (training
+    L1) and ``FitnessTradeoff``/``AETradeoffIndividual`` (training L1 and fraction kept, for NSGA-II)."""
     from ..genome import AutoencoderGenome
 
     if not hasattr(creator, "FitnessMin"):
@@ -43,8 +39,7 @@ def ensure_creator() -> None:
 
 
 def base_toolbox(cfg, data) -> base.Toolbox:
-    """What every setting registers: ``train`` (one epoch of :func:`~evoprune.training.mutTrain`), the loss
-    schedule, a learning-rate decay if any, and learning-rate mutation when ``lr_sigma > 0``."""
+    """What every setting registers: ``train``, ``loss``, ``lr_schedule`` and ``mutate`` (where configured)."""
     tb = base.Toolbox()
     tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size, betas=cfg.adam_betas,
                 optimizer_reset=cfg.optimizer_reset)
@@ -58,10 +53,7 @@ def base_toolbox(cfg, data) -> base.Toolbox:
 
 
 def register_pruning(toolbox: base.Toolbox, cfg, data, last: str = "T") -> None:
-    """Register ``prune`` (:func:`~evoprune.pruning.mutPrune` with ``cfg.method()``) and ``schedule``
-    for ``cfg.operator`` (nothing for ``"none"``); methods that need data get ``cfg.pruning_data``'s rows
-    (the training rows by default) unless they say which they read.  ``last`` is the published clock's
-    denominator in this setting."""
+    """Register ``prune`` and ``schedule`` for ``cfg.operator`` (``last``: the published clock's denominator)."""
     method = cfg.method()
     if method is None:
         return
@@ -84,23 +76,18 @@ class RunResult:
         The run's seed.
     records
         The logbook, one dict per generation.
-    test_l1
-        Test L1 of the reported model.
-    train_l1
-        Training L1 of the reported model.
+    test_l1, train_l1
+        Test and training L1 of the reported model.
     fraction_kept
         Fraction of the reported model's parameters kept.
-    kept_encoder
-        Fraction of its encoder kept.
-    kept_decoder
-        Fraction of its decoder kept.
+    kept_encoder, kept_decoder
+        Fraction of its encoder and of its decoder kept.
     wall_time
         Seconds the run took.
     inference_time
         Median seconds of one forward pass of the reported model over the test data.
     backend
-        What trained it: ``"fused"`` (the C++ CPU kernel), ``"torch"`` or ``"torch-layered"``
-        (see :func:`~evoprune.backends.select_backend`).
+        What trained it: ``"fused"``, ``"torch"`` or ``"torch-layered"`` (:func:`~evoprune.backends.select_backend`).
     tradeoff
         The run's trade-off summary (see :func:`~evoprune.engine.tradeoff.summarise`).
     best
@@ -108,8 +95,7 @@ class RunResult:
     population
         The final population, or ``None``.
     published
-        With ``report_metric = "published"``: ``published_train_l1`` and ``published_kept`` (see
-        :func:`published_numbers`).
+        With ``report_metric = "published"``: ``published_train_l1`` and ``published_kept``.
     """
 
     label: str
@@ -129,19 +115,14 @@ class RunResult:
     published: dict = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """The results to save: scalars, the trade-off summary and the published figures' numbers if
-        recorded (no records, genomes or population)."""
+        """The results to save: scalars, the trade-off summary and the published numbers (if recorded)."""
         skip = ("records", "best", "population", "tradeoff", "published")
         return {**{k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}, **self.tradeoff,
                 **self.published}
 
 
 def run_stats(data, test_chapter: bool = True) -> tools.MultiStatistics:
-    """The study runs' statistics: :func:`~evoprune.metrics.default_stats` plus the ``tradeoff`` chapter.
-
-    The trade-off front is chosen on ``data.validation``; ``data.test`` only reports the test L1 of its models
-    (and, with ``test_chapter``, the population's test L1 per generation).
-    """
+    """:func:`~evoprune.metrics.default_stats` plus the ``tradeoff`` chapter (its front chosen on validation data)."""
     stats = default_stats(data.test if test_chapter else None)
     validation = PopulationErrors(data.validation)  # cleared at each compile, and looks up surviving genomes
     stats.shared.append(validation)
@@ -151,9 +132,7 @@ def run_stats(data, test_chapter: bool = True) -> tools.MultiStatistics:
 
 
 def select_final(population: list, holdout: torch.Tensor, tolerance: float):
-    """The model a run reports: the sparsest whose ``holdout`` L1 is within ``tolerance`` (relative) of the best.
-
-    Used when a run ends with several models (μ > 1, e.g. an NSGA-II trade-off front).
+    """The model a run with several (μ > 1) reports: the sparsest within ``tolerance`` of the best holdout L1.
 
     Parameters
     ----------
@@ -192,26 +171,20 @@ def finish(label: str, seed: int, best, logbook, data, wall: float, loss: str = 
 
 
 def published_numbers(population: list, data) -> dict[str, float]:
-    """The published figures' numbers for a final population (``paper_plots.ipynb``): the training L1
-    averaged over every member (``mean_L1``), and the fraction kept counted from the zeros right after each
-    member's last pruning, biases included, averaged too (``1 - (n_pruned_encoder + n_pruned_decoder) /
-    61670``; 1 for a member never pruned)."""
+    """The published figures' mean training L1 and mean fraction kept (zeros at the last pruning, biases
+    included) over a final population, as ``paper_plots.ipynb`` computes them."""
     train = reconstruction_errors(population, data.train)
     kept = [1 - getattr(ind, "zeros_at_prune", 0) / ind.n_params for ind in population]
     return {"published_train_l1": float(train.mean()), "published_kept": float(np.mean(kept))}
 
 
 def single_thread() -> None:
-    """Small matrix products run fastest on one intra-op thread (measured in benchmarks/)."""
+    """Use one intra-op thread: small matrix products run fastest so (measured in benchmarks/)."""
     torch.set_num_threads(1)
 
 
 def run_architecture(cfg, data) -> Architecture:
-    """The architecture of a run: ``cfg.model``'s (a user model), else the paper's with ``cfg.hidden`` and
-    ``cfg.latent``; the data's rows must fit its input (:func:`~evoprune.data.check_row_shape`).
-
-    Only the shape of the user model's modules is used: every trial draws its own initial weights.
-    """
+    """A run's architecture: the user model's (its shape only), else the paper's with ``hidden``/``latent``."""
     if cfg.model is None:
         arch = Architecture.paper(data.dim, cfg.hidden, cfg.latent)
     else:

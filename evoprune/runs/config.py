@@ -54,8 +54,7 @@ class RunConfig:
     schedule
         Pruning schedule, a name of :data:`~evoprune.schedules.SCHEDULES`.
     p
-        Base probability of the schedule (``None``: the method's ``paper_p``, else
-        :data:`evoprune.pruning.DEFAULT_P`).
+        Base probability of the schedule (``None``: the method's ``paper_p``, else :data:`~evoprune.pruning.DEFAULT_P`).
     amount
         Fraction pruned by one pruning mutation (methods that take it).
     generations
@@ -99,38 +98,30 @@ class RunConfig:
     pruning
         Further parameters of the operator's method, e.g. ``{"threshold": 0.2}``.
     model
-        A user model instead of the built-in network (``hidden``/``latent``): ``"module:function"``,
-        a function returning ``(encoder, decoder)`` ``nn.Sequential`` stacks (see
-        :func:`~evoprune.util.plugins.user_model`); initial weights still come from the run's seed.
+        ``"module:function"`` returning ``(encoder, decoder)`` ``nn.Sequential`` stacks, instead of the built-in
+        network (:func:`~evoprune.util.plugins.user_model`); initial weights still come from the run's seed.
     adam_betas
-        Adam's betas (published: ``(0.5, 0.999)``, ``canonical_ae_training.py`` ``evaluate_ann_canonical`` and
-        ``lipi_ae_base.py`` ``update_ann``).
+        Adam's betas (published: ``(0.5, 0.999)``, ``canonical_ae_training.py``, ``lipi_ae_base.py`` ``update_ann``).
     optimizer_reset
-        ``never``, or ``minibatch``: a fresh Adam for every minibatch, as the published coevolution
-        (``lipi_ae_base.py`` ``update_ann``).
+        ``never``, or ``minibatch``: a fresh Adam per minibatch, as published (``lipi_ae_base.py`` ``update_ann``).
     lr_decay
-        ``none``, or ``step:<every>:<gamma>``: the learning rate times ``gamma`` every ``int(every·T)``
-        generations, as the published canonical training's ``StepLR(step_size=int(T/4), gamma=0.1)``
-        (``step:0.25:0.1``; ``canonical_ae_training.py`` ``evaluate_ann_canonical``).
+        ``none``, or ``step:<every>:<gamma>`` (:func:`~evoprune.training.lr_decay_factor`); the published canonical
+        training's ``StepLR(step_size=int(T/4), gamma=0.1)`` is ``step:0.25:0.1`` (``canonical_ae_training.py``).
     lr_mutation
-        ``log`` (a step on the log learning rate), or ``additive``: ``lr + N(0, lr_sigma)``, as the published
-        ``update_learning_rate`` (``lipi_ae_base.py``; with ``lr_sigma = 1e-5``, ``lr_bounds = [1e-9, 10]``).
+        ``log``, or ``additive``: ``lr + N(0, lr_sigma)``, as the published ``update_learning_rate``
+        (``lipi_ae_base.py``; with ``lr_sigma = 1e-5``, ``lr_bounds = [1e-9, 10]``).
     lr_bounds
         The learning rate's clip range under mutation.
     masks
-        ``permanent`` (a pruned weight stays 0), or ``transient``: pruning zeroes weights and keeps no mask,
-        so they regrow and Adam's moments are kept, as the published ``prune.remove`` right after each
-        pruning (``prune_ann.py`` ``prune_ann``).
+        ``permanent`` (a pruned weight stays 0), or ``transient``: no mask is kept, so weights regrow, as the
+        published ``prune.remove`` right after each pruning (``prune_ann.py`` ``prune_ann``).
     pruning_data
-        Rows the data-driven pruning methods read: ``train``, or ``test`` as the published CONJUNCTIVE
-        (``prune_ann.py`` ``prune_ae``).
+        Rows the data-driven methods read: ``train``, or ``test`` as the published CONJUNCTIVE (``prune_ann.py``).
     pairing
-        Grid: ``independent`` tournaments for the encoder and the decoder, or ``same_index``: the encoder
-        by its best pairing, the decoder at its index, as published (``lipi_ae_update_only_selected.py``
-        ``select``).
+        Grid: ``independent`` tournaments, or ``same_index``: the decoder of the chosen encoder's neighbour, as
+        published (``lipi_ae_update_only_selected.py`` ``select``).
     eval_rows
-        Grid: rows of the training batch a cell's pairings are scored on (published: 5, one minibatch,
-        ``lipi_ae_base.py`` ``evaluate_anns``).
+        Grid: rows a cell's pairings are scored on (published: 5, one minibatch, ``lipi_ae_base.py``).
     schedule_clock
         ``evoprune`` (generations 1..T), or ``published``: t counts from 0 and the schedules divide by T in
         the canonical setting and by T − 1 on the grid (``canonical_ae_training.py``,
@@ -250,10 +241,7 @@ class RunConfig:
         self.method()  # the method checks its values
 
     def method(self) -> PruningMethod | None:
-        """The operator's pruning method with this run's parameters (None for ``"none"``).
-
-        ``amount`` and ``n_cases`` go to every method that takes them; ``pruning`` adds the rest.
-        """
+        """The operator's pruning method with this run's parameters (``amount``, ``n_cases``, ``pruning``)."""
         if self.operator == "none":
             return None
         valid = METHODS[self.operator].hyper_parameters()
@@ -262,10 +250,7 @@ class RunConfig:
 
     @property
     def probability(self) -> float:
-        """The schedule's base probability.
-
-        ``p``, else the method's ``paper_p``, else :data:`evoprune.pruning.DEFAULT_P` (0.5); 0 for ``"none"``.
-        """
+        """The schedule's base probability: ``p``, else the method's ``paper_p``, else ``DEFAULT_P``."""
         if self.operator == "none":
             return self.p or 0.0
         return paper_probability(self.operator) if self.p is None else self.p
@@ -281,20 +266,15 @@ class RunConfig:
         return LossSchedule(self.loss, self.loss_switch)
 
     def as_dict(self) -> dict[str, Any]:
-        """All fields as a dict (``model`` and the published-condition fields only when set, so
-        configurations without them read as before)."""
+        """All fields as a dict (``model`` and the published-condition fields only when set)."""
         out = asdict(self)
         if out["model"] is None:
             del out["model"]
         return _drop_defaults(out)
 
     def identity(self) -> dict[str, Any]:
-        """What fixes the run's results: every field but ``device`` (a run resumes on any device).
-
-        ``pruning`` and ``model`` appear only when set, and the retired field ``extra`` stays as ``{}``,
-        so runs without method parameters or a user model keep the fingerprints (and output folders)
-        they had before.
-        """
+        """What fixes the run's results: every field but ``device``.  ``pruning`` and ``model`` appear only
+        when set, and the retired field ``extra`` stays ``{}``, so older runs keep their fingerprints."""
         out = {k: v for k, v in asdict(self).items() if k not in ("device", "pruning", "model")}
         out = _drop_defaults(out)
         out["extra"] = {}

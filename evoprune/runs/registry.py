@@ -13,12 +13,8 @@ SETTINGS: dict[str, Setting] = {}
 
 
 class Setting:
-    """One training setting: how a :class:`~evoprune.runs.RunConfig` becomes a toolbox, a
-    population and a generator of variation requests.
-
-    Subclasses set ``name`` and are registered with :func:`register_setting`;
-    studies, the runner and the report then find them by name.
-    """
+    """One training setting: how a :class:`~evoprune.runs.RunConfig` becomes a toolbox, a population and a
+    generator of variation requests.  Subclasses set ``name``; :func:`register_setting` makes them known by it."""
 
     name: ClassVar[str]
     #: Logbook fields holding the test L1 and fraction kept of the model the run reports.
@@ -31,10 +27,8 @@ class Setting:
 
         Parameters
         ----------
-        cfg
-            The run's :class:`~evoprune.runs.RunConfig`.
-        data
-            The run's :class:`~evoprune.data.Dataset`.
+        cfg, data
+            The run's :class:`~evoprune.runs.RunConfig` and :class:`~evoprune.data.Dataset`.
         """
         raise NotImplementedError
 
@@ -43,10 +37,8 @@ class Setting:
 
         Parameters
         ----------
-        cfg
-            The run's :class:`~evoprune.runs.RunConfig`.
-        data
-            The run's :class:`~evoprune.data.Dataset`.
+        cfg, data
+            The run's :class:`~evoprune.runs.RunConfig` and :class:`~evoprune.data.Dataset`.
         seed
             The run's seed.
         """
@@ -67,10 +59,8 @@ class Setting:
 
         Parameters
         ----------
-        cfg
-            The run's :class:`~evoprune.runs.RunConfig`.
-        data
-            The run's :class:`~evoprune.data.Dataset`.
+        cfg, data
+            The run's :class:`~evoprune.runs.RunConfig` and :class:`~evoprune.data.Dataset`.
         """
         raise NotImplementedError
 
@@ -79,18 +69,8 @@ class Setting:
 
         Parameters
         ----------
-        cfg
-            The run's :class:`~evoprune.runs.RunConfig`.
-        data
-            The run's :class:`~evoprune.data.Dataset`.
-        toolbox
-            The run's toolbox.
-        population
-            The initial (or restored) population.
-        rng
-            The run's NumPy generator.
-        stats
-            The run's statistics.
+        cfg, data, toolbox, population, rng, stats
+            The run's configuration, data, toolbox, initial (or restored) population, NumPy generator, statistics.
         checkpoint
             Checkpoint callback ``checkpoint(gen, population, logbook)``, or ``None``.
         resume_from
@@ -103,12 +83,10 @@ class Setting:
 
         Parameters
         ----------
-        cfg
-            The run's :class:`~evoprune.runs.RunConfig`.
+        cfg, data
+            The run's :class:`~evoprune.runs.RunConfig` and :class:`~evoprune.data.Dataset`.
         population
             The final population.
-        data
-            The run's :class:`~evoprune.data.Dataset`.
         """
         raise NotImplementedError
 
@@ -120,11 +98,6 @@ def register_setting(setting: Setting) -> Setting:
     ----------
     setting
         An instance of a :class:`Setting` subclass.
-
-    Returns
-    -------
-    Setting
-        ``setting``.
     """
     SETTINGS[setting.name] = setting
     return setting

@@ -41,18 +41,14 @@ def run_trials(
     resumes: Sequence | None = None,
     map_: Callable = map,
 ) -> list[RunResult]:
-    """Run ``cfg`` once per seed, all trials advancing together; returns one :class:`RunResult` per seed.
+    """Run ``cfg`` once per seed, the trials' offspring varied as one stack; one :class:`RunResult` per seed.
 
-    The data moves to ``device`` once; every generation, the offspring of all trials are varied as one stack
-    there (canonical: K populations; grid: K disjoint grids).  A trial gives the result it gives alone: the
-    same decisions, and weights within float tolerance.
+    A trial gives the result it gives alone: the same decisions, and weights within float tolerance.
 
     Parameters
     ----------
-    cfg
-        The configuration.
-    data
-        The data set.
+    cfg, data
+        The configuration and the data set (moved to ``device`` once).
     seeds
         One seed per trial.
     device
@@ -113,10 +109,8 @@ def run(cfg: RunConfig, data: Dataset, seed: int, on_generation: Callable[[], No
 
     Parameters
     ----------
-    cfg
-        The configuration.
-    data
-        The data set.
+    cfg, data
+        The configuration and the data set.
     seed
         The run's seed.
     on_generation

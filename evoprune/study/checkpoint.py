@@ -1,7 +1,6 @@
 """Checkpoints of a run: population, logbook, generation and RNG state in one safetensors file, written atomically.
 
-Nothing in a checkpoint can run code when read: the file is a safetensors file
-(tensors and a table of strings), never a pickle.
+Nothing in a checkpoint can run code when read: it is a safetensors file, never a pickle.
 
 ``ckpt-<gen>.safetensors`` holds
 
@@ -17,10 +16,9 @@ Nothing in a checkpoint can run code when read: the file is a safetensors file
   and per half Adam's step counter), and ``sha256``: the
   SHA-256 of the ``state`` text and every tensor's name, dtype, shape and bytes.
 
-A file that does not parse or whose hash does not match (truncated, corrupt) is
-skipped with a warning in favour of the previous good one.  A checkpoint of
-another configuration is refused (:class:`CheckpointMismatch`).  Old pickle
-checkpoints (``ckpt-*.pkl``) are never read: they are named in a warning and ignored.
+A file that does not parse or whose hash does not match is skipped with a warning in favour of the previous
+good one; one of another configuration is refused (:class:`CheckpointMismatch`); old pickle checkpoints
+(``ckpt-*.pkl``) are never read.
 """
 
 from __future__ import annotations
@@ -161,10 +159,7 @@ def checkpoint_bytes(fingerprint: str, gen: int, population: list, logbook, rng:
 
 def save_checkpoint(run_dir: str | Path, fingerprint: str, gen: int, population: list, logbook,
                     rng: np.random.Generator, keep: int = 2, wall_time: float = 0.0) -> Path:
-    """Write ``ckpt-<gen>.safetensors`` atomically and delete all but the newest ``keep`` checkpoints.
-
-    ``wall_time`` is the run's wall time so far (seconds): a run resumed from the checkpoint adds it to its own.
-    """
+    """Write ``ckpt-<gen>.safetensors`` atomically and delete all but the newest ``keep`` checkpoints."""
     path = atomic_write_bytes(Path(run_dir) / f"ckpt-{gen:06d}.safetensors",
                               checkpoint_bytes(fingerprint, gen, population, logbook, rng, wall_time))
     for old in checkpoints(run_dir)[:-keep]:
@@ -248,10 +243,7 @@ def read_checkpoint(path: str | Path, fingerprint: str) -> Checkpoint:
 
 
 def latest_checkpoint(run_dir: str | Path, fingerprint: str) -> Checkpoint | None:
-    """The newest readable checkpoint of the run, skipping corrupt files (with a warning).
-
-    Old pickle checkpoints (``ckpt-*.pkl``) are named in a warning and ignored, never unpickled.
-    """
+    """The newest readable checkpoint of the run, skipping corrupt and old pickle files (with a warning)."""
     for path in old_checkpoints(run_dir):
         warnings.warn(f"ignoring old-format checkpoint {path}: pickle checkpoints are never loaded (loading one "
                       "could run code); the run goes on from a new-format checkpoint or from the start", stacklevel=2)

@@ -102,8 +102,7 @@ def merge_pruning(base: dict, over: dict) -> dict:
 
 
 def method_fields(table: dict, operator: str) -> dict[str, Any]:
-    """The RunConfig fields one operator gets from a pruning table: ``amount``/``n_cases`` as run fields,
-    the method's other parameters (shared keys it takes, then its own table) as ``pruning``."""
+    """The RunConfig fields one operator gets from a pruning table (``amount``, ``n_cases``, ``pruning``)."""
     if operator not in METHODS:
         return {"pruning": {}}
     valid = METHODS[operator].hyper_parameters()
@@ -131,10 +130,7 @@ def _check_method_value(path, key: str, name: str, params: dict) -> None:
 
 
 def check_pruning_table(path, prefix: str, table: Any, check_value: Callable) -> dict[str, Any]:
-    """Check a ``[run.pruning]`` / ``[settings.X.pruning]`` table: shared keys and per-method tables.
-
-    ``check_value(path, key, field, value)`` checks a value of a RunConfig field (``amount``, ``n_cases``).
-    """
+    """Check a ``[run.pruning]`` / ``[settings.X.pruning]`` table (``check_value`` checks run fields' values)."""
     if not isinstance(table, dict):
         raise fail(path, prefix, f"expected a table of pruning parameters, got {table!r}")
     keys = _pruning_keys()

@@ -6,18 +6,13 @@ of two racing runners (processes, threads, hosts sharing a network folder) exact
     {"host": "node7", "pid": 4242, "token": "9f0c...", "started": 1718000000.0,
      "heartbeat": 1718000030.0, "heartbeat_s": 30.0, "stale_s": 150.0}
 
-``started`` and ``heartbeat`` are Unix times (seconds).  While the run goes on, a daemon thread
-rewrites the file every ``heartbeat_s`` seconds with a new ``heartbeat``; the owner removes the
-file when it is done (also on errors).  Every write is atomic (a temporary file, then a hard link
-or a rename), so a reader sees a whole claim or none.
+Times are Unix seconds.  A daemon thread rewrites the file every ``heartbeat_s`` seconds; the owner removes it
+when done (also on errors).  Every write is atomic, so a reader sees a whole claim or none.
 
-A claim is *stale*, and another runner may take the run over (resuming it from its checkpoints),
-when its heartbeat is older than its ``stale_s``, when its owner ran on this host and its pid is
-gone, or when the file cannot be read (and is older than a few seconds).  A takeover is exclusive
-too: the taker first creates ``claim.takeover-<id>`` (``<id>`` names the stale file's content),
-checks that the stale claim is still there, and only then replaces it with its own.
-
-Every claim a runner wins is also appended to ``claims.log`` in the run folder (one JSON line).
+A claim is *stale*, and another runner may take the run over (resuming it from its checkpoints), when its
+heartbeat is older than its ``stale_s``, when its owner ran on this host and its pid is gone, or when the file
+cannot be read.  A takeover is exclusive too (through ``claim.takeover-<id>``, ``<id>`` naming the stale file's
+content).  Every claim won is appended to the run folder's ``claims.log``.
 """
 
 from __future__ import annotations
@@ -121,11 +116,7 @@ def _judge(raw: bytes, mtime: float, stale_s: float | None, now: float) -> tuple
 
 def claim_state(run_dir: str | os.PathLike, stale_s: float | None = None,
                 now: float | None = None) -> tuple[str, dict[str, Any]] | None:
-    """``("held", info)``, ``("stale", info)`` or None (no claim) for the run folder ``run_dir``.
-
-    ``info`` is the claim (``host``, ``pid``, ...) with ``age``, the seconds since its heartbeat,
-    and for a stale claim ``reason``.  ``stale_s`` overrides the claim's own ``stale_s``.
-    """
+    """``("held", info)``, ``("stale", info)`` or None (no claim): ``info`` the claim with ``age`` (and ``reason``)."""
     got = _read_raw(Path(run_dir))
     if got is None:
         return None
@@ -133,11 +124,7 @@ def claim_state(run_dir: str | os.PathLike, stale_s: float | None = None,
 
 
 class Claim:
-    """A run folder held by this runner; a context manager that releases it on exit.
-
-    Get one with :func:`try_claim`.  ``lost`` turns True if the heartbeat finds the claim file
-    gone or owned by someone else (this runner was taken for dead and another took the run over).
-    """
+    """A run folder held by this runner (a context manager); ``lost`` turns True if another took it over."""
 
     def __init__(self, run_dir: Path, info: dict[str, Any], heartbeat_s: float) -> None:
         self.run_dir = run_dir
@@ -219,13 +206,7 @@ def _take_over(run_dir: Path, raw: bytes, data: bytes) -> bool:
 
 def try_claim(run_dir: str | os.PathLike, heartbeat_s: float | None = None, stale_s: float | None = None,
               done: str | None = DONE) -> Claim | None:
-    """Claim the run folder ``run_dir`` (created if needed), or None if another live runner holds it.
-
-    A stale claim is taken over.  With ``done`` (a file name), a run whose ``done`` file exists
-    (finished meanwhile) is not claimed either: None.  The claim gets a heartbeat thread every
-    ``heartbeat_s`` seconds (default ``HEARTBEAT_S``, 30 s) and is stale for others after ``stale_s``
-    (default ``STALE_HEARTBEATS * heartbeat_s``) without one.  Release it (or use it in ``with``).
-    """
+    """Claim ``run_dir`` (taking a stale claim over), or None if a live runner holds it or its ``done`` file exists."""
     run_dir = Path(run_dir)
     heartbeat_s = float(HEARTBEAT_S if heartbeat_s is None else heartbeat_s)
     stale_s = float(STALE_HEARTBEATS * heartbeat_s if stale_s is None else stale_s)

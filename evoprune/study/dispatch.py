@@ -25,11 +25,7 @@ _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\
 
 
 def parse_duration(text: str | float | int) -> float:
-    """Seconds of a duration such as ``2h30m``, ``45m``, ``90s``, ``1h`` or plain seconds (``5400``).
-
-    Raises :class:`~evoprune.study.studyfile.StudyError` naming the text for anything else, and for zero or
-    negative durations.
-    """
+    """Seconds of a positive duration such as ``2h30m``, ``45m``, ``90s``, ``1h`` or plain seconds (``5400``)."""
     if isinstance(text, int | float) and not isinstance(text, bool):
         seconds = float(text)
     else:
@@ -54,11 +50,7 @@ def _job_key(job: Sequence[RunSpec]) -> tuple:
 
 @dataclass
 class Deadline:
-    """A wall-clock limit, and the estimate of a job's duration from the jobs finished so far.
-
-    A job is estimated by the longest finished job of the same kind (setting, generations, trials),
-    else of the same setting, else of any; with no job finished yet, it may start while time is left.
-    """
+    """A wall-clock limit, and a job's estimated duration: the longest finished job of its kind (else setting)."""
 
     seconds: float
     clock: Callable[[], float] | None = None
@@ -91,13 +83,7 @@ class Deadline:
 
 def dispatch(task: Callable[[list[RunSpec]], Any], jobs: Sequence[list[RunSpec]], map_: Any | None,
              on_done: Callable[[Any], Any], deadline: Deadline | None = None) -> bool:
-    """Run ``jobs`` in order through ``map_`` (``None``: here), at most ``map_.workers`` at a time.
-
-    Each job starts only when a worker is free and the ``deadline`` allows it; ``on_done`` gets each
-    job's result as it finishes.  Returns True if every job ran, False if the deadline stopped it
-    (jobs in flight were still waited for).  A map with ``submit`` (ProcessMap, dask_map) is fed
-    one job at a time; any other map gets ``workers`` jobs per call.
-    """
+    """Run ``jobs`` in order through ``map_`` (``None``: here) as the ``deadline`` allows; False if it stopped them."""
     clock = deadline.clock if deadline is not None else time.monotonic
     allowed = (lambda job: True) if deadline is None else deadline.allows
 

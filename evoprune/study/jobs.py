@@ -1,10 +1,8 @@
 """Jobs: the trials of one configuration run in lockstep, each run keeping its own folder.
 
-A job claims each of its runs (:mod:`evoprune.study.claims`), resumes each from
-its own last good checkpoint, advances them together through
-:func:`evoprune.runs.run_trials`, and writes each run's log, checkpoints,
-model (``model.safetensors``; grid runs also ``population.safetensors``) and
-result into that run's folder, exactly as a run alone would.
+A job claims each of its runs (:mod:`evoprune.study.claims`), resumes each from its own last good checkpoint,
+advances them together through :func:`evoprune.runs.run_trials`, and writes each run's files into its folder,
+exactly as a run alone would.
 """
 
 from __future__ import annotations
@@ -80,11 +78,7 @@ def normalise(records: list[dict], setting: str) -> list[dict]:
 
 
 def make_jobs(specs: Sequence[RunSpec], trials_per_job: int) -> list[list[RunSpec]]:
-    """The runs as jobs in trial-major order: one job per configuration and block of ``trials_per_job``
-    trials (``0..K-1``, ``K..2K-1``, ...), every configuration's block ``b`` before any block ``b + 1``.
-
-    A study stopped at any point thus holds (nearly) the same trials of every configuration.
-    """
+    """The runs as jobs of ``trials_per_job`` trials, every configuration's block ``b`` before any block ``b + 1``."""
     key = lambda s: (s.config.setting, s.group, s.config, s.trial // trials_per_job)  # noqa: E731
     jobs = [list(group) for _, group in groupby(specs, key=key)]
     return sorted(jobs, key=lambda job: job[0].trial // trials_per_job)  # stable: study order within a block
@@ -92,10 +86,7 @@ def make_jobs(specs: Sequence[RunSpec], trials_per_job: int) -> list[list[RunSpe
 
 @dataclass
 class JobTask:
-    """A picklable job: claims its runs, resumes, runs them in lockstep, writes each run's files.
-
-    Returns one result row per run; None for a run another live runner holds.
-    """
+    """A picklable job; one result row per run (None for a run another live runner holds)."""
 
     out: str
     study: Study
@@ -158,8 +149,7 @@ class JobTask:
 
 @dataclass
 class _Checkpointer:
-    """A run's ``checkpoint(gen, population, logbook, rng)``: its log now and then, a checkpoint every few
-    generations (with the wall time so far, the job's time shared among its trials as run_trials shares it)."""
+    """A run's ``checkpoint(gen, population, logbook, rng)``: its log now and then, a checkpoint every few."""
 
     folder: Path
     fingerprint: str

@@ -1,37 +1,11 @@
 """Run a study: every run is an independent task sent through a map; nothing finished is lost.
 
-Output layout: ``OUT/study.toml`` is a copy of the study file (named if it had no
-name), and each run has a folder ``OUT/runs/<run_id>/`` holding::
-
-    config.json                the run's configuration, seed and fingerprint
-    log.jsonl                  one record per generation, rewritten every few seconds
-    ckpt-<gen>.safetensors     checkpoints every checkpoint_every generations
-    model.safetensors          the model the run reports
-    population.safetensors     grid runs: the final population
-    result.json                final numbers; its presence marks the run finished
-    claim.json                 the runner running it now
-    claims.log                 every runner that claimed it
-
-Checkpoints never pickle (``evoprune.study.checkpoint``); models load with
-:func:`evoprune.models.load_model` and populations with :func:`evoprune.models.load_population`.
-
-Several runners (processes, hosts) may share ``OUT``: each claims a run before starting it
-(:mod:`evoprune.study.claims`), skips runs that others hold, waits for them at the end and takes
-over those whose runner died.
-
-Re-running on an existing ``OUT`` skips finished runs and resumes unfinished
-ones from their last good checkpoint, giving the same final results as an
-uninterrupted run (all fields but wall-clock times).
-
-Nothing is created or written in ``OUT`` before everything is checked: the
-study, its data (loaded once), and that ``OUT`` holds this study or none (its
-``study.toml``, and the fingerprint of every run folder already there).
-
-Jobs start in trial-major order (:func:`~evoprune.study.jobs.make_jobs`), so a study stopped early
-holds balanced blocks of trials.  With a time limit no job starts that would not finish in time
-(:mod:`evoprune.study.dispatch`); ``trials`` runs a prefix of the study (the same runs, ids and
-fingerprints).  Runs packed into shards (:mod:`evoprune.study.store.pack`) that ``OUT`` was continued
-from (``packs``, recorded in ``OUT/packs.json``) count as finished.
+Each run writes its folder ``OUT/runs/<run_id>/`` (files: :mod:`evoprune.study.store.layout`).  Several runners
+(processes, hosts) may share ``OUT``: each claims a run before starting it (:mod:`evoprune.study.claims`).
+Re-running on an existing ``OUT`` skips finished runs and resumes unfinished ones from their last good
+checkpoint, with the same final results as an uninterrupted run (wall-clock times aside).  Nothing is written in
+``OUT`` before the study, its data and ``OUT`` (this study or none) are checked.  Runs packed into shards that
+``OUT`` was continued from (``OUT/packs.json``) count as finished.
 """
 
 from __future__ import annotations
@@ -83,10 +57,7 @@ def _check_same_study(out: Path, study: Study) -> None:
 
 
 def _study_copy(study: Study) -> str | None:
-    """The text saved as ``OUT/study.toml``: the study file, with its name added if it has none.
-
-    (Read back, an unnamed copy would be named after its own file, ``study``.)
-    """
+    """The text saved as ``OUT/study.toml``: the study file, its name added (a copy would be named ``study``)."""
     path = Path(study.path)
     if not path.is_file():  # parsed from text: nothing to copy
         return None
@@ -130,17 +101,11 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
               trials: int | None = None, time_limit: str | float | None = None,
               packs: Sequence[str | os.PathLike] = (), clock: Callable[[], float] | None = None,
               ) -> list[dict[str, Any]]:
-    """Run (or resume) the runs of ``study`` into ``out``; returns the finished runs' result rows.
+    """Run (or resume) ``study`` into ``out``; the finished runs' result rows, in study order.
 
-    Runs of one configuration are grouped into jobs of ``trials_per_job``
-    trials (default: the study's, else :data:`~evoprune.study.jobs.TRIALS_PER_JOB`
-    for the device) that advance in lockstep on ``device`` (default: each run's
-    ``device``).  Jobs start in trial-major order.  ``map_`` is any DEAP-compatible
-    map over jobs (default: serial, with a per-generation bar); use
-    :class:`evoprune.parallel.ProcessMap` or :func:`evoprune.parallel.dask_map` for more.
-
-    The rows are in study order: every run's, unless ``time_limit`` stopped the study
-    first (then the finished ones; running the same call again continues it).
+    Jobs of ``trials_per_job`` trials of one configuration advance in lockstep, in trial-major order, through
+    ``map_`` (default: serial; e.g. :class:`evoprune.parallel.ProcessMap`).  A ``time_limit`` starts no job that
+    would not finish in time; running the same call again continues the study.
     """
     deadline = None if time_limit is None else Deadline(parse_duration(time_limit), clock)
     if not isinstance(study, Study):
@@ -167,8 +132,7 @@ def run_study(study: Study | str | Path, out: str | Path, map_: Callable | None 
 
 
 def _prepare(study: Study, out: Path, trials, packs, device, trials_per_job):
-    """Check everything before anything is written (the data loads, ``out`` holds this study or none), then
-    write the study's copy and pack links; the runs to run, the packed results and the trials per job."""
+    """Check everything, then write the study's copy and pack links; the runs, packed results, trials per job."""
     n_trials = _check_trials(study, trials)
     if out.exists() and not out.is_dir():
         raise StudyError(f"output folder {out} exists and is not a folder; use a new --out folder")
@@ -195,9 +159,7 @@ def _prepare(study: Study, out: Path, trials, packs, device, trials_per_job):
 
 
 def study_status(study: Study, out: str | Path) -> dict[str, list[str]]:
-    """Run ids by state: ``finished`` (also packed runs ``out`` was continued from), ``running`` (claimed
-    by a live runner), ``started`` (has a log or checkpoint) and ``pending``.
-    """
+    """Run ids by state: ``finished`` (packed ones too), ``running``, ``started`` (a log or checkpoint), ``pending``."""
     state: dict[str, list[str]] = {"finished": [], "running": [], "started": [], "pending": []}
     specs = study.runs()
     packed = _packed(study, specs, linked_packs(out))

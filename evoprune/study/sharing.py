@@ -17,10 +17,7 @@ T = TypeVar("T")
 
 
 def run_claimed(run_dir: str | os.PathLike, work: Callable[[], T], done: str = DONE, **claim_kw) -> T | None:
-    """``work()`` holding the claim of ``run_dir``; None (nothing done) if another live runner holds it.
-
-    A finished run (its ``done`` file exists) is not claimed: ``work()`` is called as it is.
-    """
+    """``work()`` holding the claim of ``run_dir`` (a finished run: unclaimed); None if another live runner holds it."""
     run_dir = Path(run_dir)
     if (run_dir / done).exists():
         return work()
@@ -34,13 +31,8 @@ def run_claimed(run_dir: str | os.PathLike, work: Callable[[], T], done: str = D
 def finish_claimed(items: Iterable[T], dir_of: Callable[[T], Path], run: Callable[[list[T]], Any],
                    progress: Callable[[int], Any] | None = None, poll_s: float | None = None,
                    done: str = DONE) -> bool:
-    """Wait until every item's run folder holds its ``done`` file; ``False`` if ``run`` or ``progress`` said
-    stop (returned ``False``) first.
-
-    Every ``poll_s`` seconds (default :data:`POLL_S`) the unfinished items whose run is not held
-    by a live runner (its claim is gone or stale) are passed to ``run`` (which claims them again);
-    ``progress(n)`` is told how many items are finished.
-    """
+    """Wait until every item's run is ``done``, passing to ``run`` those no live runner holds; ``False`` if ``run``
+    or ``progress`` said stop first."""
     items = list(items)
     poll_s = POLL_S if poll_s is None else poll_s
     while True:

@@ -38,11 +38,9 @@ Example (a smaller cousin of ``studies/quick.toml``)::
     grid = "ring:20"
     variant = "ring20"          # optional: the group is labelled random-exponential@ring20
 
-A ``[run]`` (or factor) ``model = "my_models:dense_ae"`` replaces the built-in network
-(``hidden``/``latent``) with the ``(encoder, decoder)`` a function of the user's module returns
-(the module is looked for next to this file, then in the current folder, then on sys.path).
-
-Everything is checked before anything runs; errors name the file and the key.
+A ``[run]`` (or factor) ``model = "my_models:dense_ae"`` replaces the built-in network with the
+``(encoder, decoder)`` the user's function returns.  Everything is checked before anything runs; errors name
+the file and the key.
 """
 
 from __future__ import annotations
@@ -134,8 +132,7 @@ class Study:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
 
     def load_data(self) -> Dataset:
-        """The study's data set, as :func:`~evoprune.data.load_dataset` loads the ``[data]`` table; a relative
-        file path is looked for beside the study file first, then in the current folder."""
+        """The ``[data]`` table's data set (a relative path beside the study file first, then here)."""
         kw = {k: v for k, v in self.data.items() if k != "name"}
         name = self.data["name"]
         beside = Path(self.path).parent / name
@@ -187,8 +184,7 @@ def group_label(cfg: RunConfig, extra: dict[str, Any]) -> str:
 
 
 def _import_modules(path, raw: dict, extra: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Import ``extra`` (next to the study file, in the current folder, then on sys.path), then the study's
-    ``imports`` (next to its file, then on sys.path)."""
+    """Import ``extra`` (``--import``), then the study's ``imports``; the folders they were found in."""
     names = raw.get("imports", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise fail(path, "imports", f"expected a list of module names, got {names!r}")
@@ -206,11 +202,7 @@ def _import_modules(path, raw: dict, extra: Sequence[str]) -> tuple[tuple[str, .
 
 def parse_study(text: str, path: str | Path = "<study>", default_name: str | None = None,
                 imports: Sequence[str] = (), check_models: bool = True) -> Study:
-    """Parse and validate a study from TOML text.
-
-    A study without ``name`` is named ``default_name``, or else after its file (``path``'s stem).
-    Its ``imports`` (and ``imports``, as ``evoprune run --import`` gives them) are imported first.
-    """
+    """Parse and validate a study from TOML text (unnamed: ``default_name``, else the file's stem)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

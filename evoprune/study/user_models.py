@@ -22,17 +22,8 @@ def _model_key(entry: str, settings: dict[str, dict], factors: dict[str, list]) 
 
 
 def resolve_models(path: Any, study: Any) -> Any:
-    """``study`` with its user models checked: every ``model`` entry of its runs resolved now, before any run.
-
-    The module is found (next to the study file, in the current folder, then on sys.path), the function
-    returns two modules, and they make an :class:`~evoprune.architecture.Architecture`; the modules join
-    the study's ``imports`` (and their folders its ``plugin_folders``), so worker processes import them.
-
-    Raises
-    ------
-    StudyError
-        An entry that does not resolve, naming the file, the key, the entry and why.
-    """
+    """``study`` with every ``model`` entry of its runs resolved now (a ``StudyError`` names one that does not),
+    its modules added to the study's ``imports`` (and folders to ``plugin_folders``) for the workers."""
     here = [Path(str(path)).parent] if Path(str(path)).is_file() else []
     folders = [*here, Path.cwd()]
     modules, found = list(study.imports), list(study.plugin_folders)

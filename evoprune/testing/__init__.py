@@ -1,10 +1,8 @@
 """Contract checks, in the spirit of scikit-learn's ``check_estimator``.
 
-:func:`check_pruning_method` runs every check on a pruning method (a class or an instance) and
-raises AssertionError naming the method and the failed check; :func:`check_architecture` does the
-same for an architecture (stacked training equals single training, masks stay zero, pruning works,
-export round-trips), and :func:`check_backend` for a backend (each against torch's modules and Adam).
-Run them over your own method or network in a test::
+:func:`check_pruning_method`, :func:`check_architecture` and :func:`check_backend` run every check on a pruning
+method, an architecture or a backend and raise AssertionError naming the failed check.  Run them over your own
+method or network in a test::
 
     def test_my_method():
         check_pruning_method(MyMethod(amount=0.2))

@@ -1,8 +1,8 @@
 """Contract checks that any architecture must pass: ``check_architecture(arch)``.
 
-It trains a stack of genomes and the same genomes one at a time, prunes them with every built-in
-method, exports them to modules and back, and raises AssertionError naming the architecture's check
-that failed::
+It trains a stack of genomes and the same genomes one at a time, prunes them with every registered method
+(not the published reproductions), exports them to modules and back, and raises AssertionError naming the
+architecture's check that failed::
 
     def test_my_autoencoder():
         check_architecture(Architecture.from_modules(enc, dec, input_shape=(1, 8, 8)))
@@ -21,16 +21,13 @@ from ..architecture import Architecture
 from ..evaluation import reconstruction_error, reconstruction_errors
 from ..genome import AutoencoderGenome
 from ..models.files import genome_from_tensors, genome_tensors
-from ..pruning import mutPrune
+from ..pruning import METHODS, mutPrune
 from ..training import mutTrain
 from ..util import flat
 from ..util.operator import Batch
 from .pruning import masks_of, pre_prune
 
 __all__ = ["check_architecture", "architecture_data"]
-
-_BUILT_IN = ("random", "magnitude", "variance", "conjunctive")
-
 
 def architecture_data(arch: Architecture, n: int = 48, seed: int = 0) -> torch.Tensor:
     """``n`` rows shaped like ``arch``'s input, uniform in [0, 1), from a private generator.
@@ -102,7 +99,7 @@ def _check_masks(c: _Check) -> None:
 
 
 def _check_pruning(c: _Check) -> None:
-    for method in _BUILT_IN:
+    for method in [name for name, cls in METHODS.items() if not cls.published]:
         g = c.genomes()[-1]
         mutTrain(g, c.data, rng=0, batch_size=16)
         for t in range(3):
@@ -168,7 +165,7 @@ def _check_shapes(c: _Check) -> None:
 CHECKS: dict[str, Callable[[_Check], None]] = {
     "stacked training and evaluation = one genome at a time": _check_stack,
     "masks and pruned moments stay zero through training": _check_masks,
-    "every built-in pruning method works": _check_pruning,
+    "every registered pruning method works": _check_pruning,
     "export to modules, model tensors, pickle round-trip": _check_export,
     "data of the wrong shape is refused by name": _check_shapes,
 }

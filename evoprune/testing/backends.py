@@ -1,10 +1,8 @@
 """Contract checks every backend must pass: each one against an independent torch reference.
 
-``check_backend(backend)`` trains and evaluates small stacks on ``backend`` and compares them with what
-``torch.nn.Sequential`` (the genome exported with :mod:`torch.nn.utils.prune` masks), autograd and
-``torch.optim.Adam`` give, member by member.  It raises AssertionError naming the backend, the check and the
-architecture, and returns the names of the checks passed.  The checks run on every contract architecture the
-backend claims (:func:`~evoprune.testing.pruning.contract_architectures`).
+``check_backend(backend)`` trains and evaluates small stacks on ``backend`` and compares them, member by member,
+with what ``torch.nn.Sequential``, autograd and ``torch.optim.Adam`` give; AssertionError names the backend, the
+check and the architecture.
 """
 
 from __future__ import annotations

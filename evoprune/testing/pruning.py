@@ -33,9 +33,7 @@ _DIM = 24
 
 
 def contract_architectures() -> dict[str, Architecture]:
-    """The paper's shape (small widths), a dense one with 3 hidden layers per half (other widths and
-    activations) and a convolutional one on 1×4×6 images (24 features, so the same rows feed all three):
-    Conv2d, max pooling, Flatten, Linear / Linear, Unflatten, Upsample, ConvTranspose2d."""
+    """The paper's shape (small widths), a deeper dense one and a convolutional one, all on 24 features."""
     return {
         "paper": Architecture.paper(input_dim=_DIM, hidden=10, latent=4),
         "3 hidden layers": Architecture(HalfSpec((_DIM, 16, 12, 8, 3), ("relu", "tanh", "relu", "relu")),
@@ -96,9 +94,7 @@ class _Contract:
 
 
 def pre_prune(g: AutoencoderGenome, rng: np.random.Generator, every: int) -> None:
-    """Prune, in each half of ``g``, ``1/every`` of every weight tensor's entries (drawn from ``rng``) and the
-    first layer's neuron 0: a genome with pruned entries and a whole pruned neuron for the contract checks.
-    """
+    """Prune ``1/every`` of every weight tensor's entries and the first layer's neuron 0 in each half of ``g``."""
     for h in g.halves:
         for k in range(0, len(h.params), 2):
             n = h.params[k].numel()
@@ -289,13 +285,7 @@ CHECKS: dict[str, Callable[[_Contract, Architecture], None]] = {
 
 def check_pruning_method(method: PruningMethod | type[PruningMethod], data: torch.Tensor | None = None,
                          architectures: dict[str, Architecture] | None = None) -> list[str]:
-    """Run every contract check on ``method`` (a class, built with its defaults, or an instance).
-
-    Each check runs on the paper's architecture, on one with 3 hidden
-    layers per half and on a convolutional one (:func:`contract_architectures`), or on ``architectures``.
-    ``data`` (rows of width 24 by default) feeds methods that need it.
-    Raises AssertionError naming the method and the failed check; returns the
-    names of the checks passed.
+    """Run every contract check on ``method``; AssertionError names the failed check.  Returns the checks passed.
 
     Parameters
     ----------

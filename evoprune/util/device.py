@@ -19,10 +19,7 @@ def check_device_name(name: str) -> str:
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
-    """The :class:`torch.device` for ``name``; ``auto`` picks CUDA, then MPS, then the CPU.
-
-    Asking for a device this machine lacks is an error that says so.
-    """
+    """The :class:`torch.device` for ``name`` (``auto``: CUDA, then MPS, then the CPU); one it lacks is an error."""
     if isinstance(name, torch.device):
         return name
     name = check_device_name("auto" if name is None else name)

@@ -61,10 +61,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def logbook_records(logbook) -> list[dict]:
-    """Flatten a DEAP Logbook (with chapters) into one JSON-able dict per generation.
-
-    Chapter fields become ``"<chapter>_<field>"`` (e.g. ``test_min``).
-    """
+    """A DEAP Logbook as one JSON-able dict per generation, chapter fields as ``"<chapter>_<field>"``."""
     rows = []
     for i, rec in enumerate(logbook):
         row = {k: _jsonable(v) for k, v in rec.items()}
@@ -99,12 +96,7 @@ def _tmp_write(path: Path, data: bytes) -> Path:
 
 
 def create_exclusive(path: Path, data: bytes) -> bool:
-    """Create ``path`` holding ``data`` unless it exists; True if this call created it.
-
-    A hard link of a fully written temporary file: atomic (also over NFS, where a lost reply is
-    caught by the link count), and readers never see a half-written file.  Where the file system
-    has no hard links, ``O_CREAT | O_EXCL`` (then the content follows the creation).
-    """
+    """Create ``path`` holding ``data`` unless it exists, atomically (also over NFS); True if this call created it."""
     tmp = _tmp_write(path, data)
     try:
         try:

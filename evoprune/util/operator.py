@@ -1,11 +1,9 @@
 """Operators with a stacked form: one object that varies one individual, or a whole stack at once.
 
 ``mutTrain``, ``mutPrune``, ``evaluate`` and ``evaluate_tradeoff`` are :class:`Operator` objects.  Called on an
-individual they act as DEAP operators (``(individual,)`` back, or a fitness); called on a :class:`Batch`
-(members and one generator each) they act on the whole stack in one pass and return one result per member.
-``toolbox.register("train", mutTrain, data=X)`` keeps working, and the engine calls the registered operator
-with a :class:`Batch`, so the keywords it was registered with apply to the stack too.  An operator without a
-stacked form (a user's plain function) is called member by member.
+individual they act as DEAP operators; called on a :class:`Batch` (members and one generator each) they act on
+the whole stack in one pass and return one result per member.  The engine calls a registered operator
+(``toolbox.register("train", mutTrain, data=X)``) with a :class:`Batch`, so its registered keywords apply too.
 """
 
 from __future__ import annotations
@@ -35,11 +33,9 @@ class Batch:
 
 
 class Operator:
-    """An operator with a stacked form: ``op(individual, ...)`` and ``op(Batch(members, rngs), ...)``.
+    """``op(individual, ...)`` calls ``one``, ``op(Batch(members, rngs), ...)`` calls ``stacked(members, rngs, ...)``.
 
-    ``one`` is the single-individual function (its signature and docstring are the operator's); ``stacked``
-    takes ``(members, rngs, *args, **kwargs)`` and returns one result per member.  Both must be module-level
-    functions (the operator pickles by its name, as DEAP's registered operators are sent to other processes).
+    Both must be module-level functions: the operator pickles by its name.
     """
 
     def __init__(self, one: Callable, stacked: Callable, name: str) -> None:

@@ -1,20 +1,10 @@
 """Plugins: modules that register pruning methods (or settings) before a study is read.
 
-Three routes lead to the same import:
-
-* a study file's ``imports = ["my_pruning"]``: each module is looked for next to the study
-  file first, then on ``sys.path``;
-* ``evoprune run --import my_pruning``: the same, next to the study file, then in the
-  current folder, then on ``sys.path``;
-* an installed package's entry points in the ``evoprune.pruning`` group, loaded once per
-  process (``[options.entry_points] evoprune.pruning = name = package.module``).
-
-Worker processes and dask workers get the module names and the folders they were found
-in with each job, and import them before running it.
-
-A study's ``model = "my_models:conv_ae"`` names a function of such a module that returns the
-``(encoder, decoder)`` stacks of a user model; :func:`model_function` finds it the same way
-and :func:`user_model` calls it.
+Three routes lead to the same import: a study file's ``imports = ["my_pruning"]`` (looked for next to the
+study file, then on ``sys.path``), ``evoprune run --import my_pruning`` (also in the current folder), and an
+installed package's entry points in the ``evoprune.pruning`` group.  Workers get the module names and folders
+with each job.  A study's ``model = "my_models:conv_ae"`` names a function of such a module that returns a user
+model's ``(encoder, decoder)`` (:func:`user_model`).
 """
 
 from __future__ import annotations
@@ -66,15 +56,7 @@ def _folder_of(name: str, folders: Iterable[Path]) -> Path | None:
 
 
 def import_plugins(names: Sequence[str], folders: Sequence[str | Path] = ()) -> tuple[str, ...]:
-    """Import the modules ``names``, each looked for in ``folders`` first, then on ``sys.path``.
-
-    Entry points of the ``evoprune.pruning`` group are loaded first (once per process).
-
-    Raises
-    ------
-    PluginError
-        A module that is not found or fails while importing, named in the message.
-    """
+    """Import the modules ``names`` (``folders`` first, then ``sys.path``); the folders they were found in."""
     load_entry_points()
     found: list[str] = []
     for name in names:
@@ -104,15 +86,7 @@ def split_model_entry(entry: Any) -> tuple[str, str]:
 
 
 def model_function(entry: str, folders: Sequence[str | Path] = ()) -> tuple[Callable[[], Any], tuple[str, ...]]:
-    """The function a model entry ``"module:function"`` names, and the folder its module was found in.
-
-    The module is looked for in ``folders`` first, then on ``sys.path`` (as :func:`import_plugins`).
-
-    Raises
-    ------
-    PluginError
-        Not ``module:function``, no such module, or no such function; the message names the entry.
-    """
+    """The function a model entry ``"module:function"`` names, and the folder its module was found in."""
     module, name = split_model_entry(entry)
     try:
         found = import_plugins([module], folders)
@@ -127,16 +101,7 @@ def model_function(entry: str, folders: Sequence[str | Path] = ()) -> tuple[Call
 
 
 def user_model(entry: str, folders: Sequence[str | Path] = ()) -> tuple[Any, Any]:
-    """Call the function a model entry names and return its ``(encoder, decoder)`` modules.
-
-    Torch's global random state is the same after the call as before (the modules' initial
-    weights are drawn from a copy of it and are not meant to be used: runs draw their own).
-
-    Raises
-    ------
-    PluginError
-        As :func:`model_function`, or the function fails or does not return two modules.
-    """
+    """The ``(encoder, decoder)`` a model entry's function returns (torch's global random state untouched)."""
     import torch
     from torch import nn
 

@@ -1,13 +1,7 @@
 """A study's results as a pandas DataFrame: one row per finished run, columns defined once in :data:`SCHEMA`.
 
-A study output directory ``OUT`` holds one folder per run::
-
-    OUT/runs/<run_id>/result.json        # present only when the run finished
-    OUT/runs/<run_id>/log.jsonl          # one JSON object per generation
-    OUT/runs/<run_id>/model.safetensors  # the run's reported model (studies since models are saved)
-
-and, if it was continued from packs (``OUT/packs.json``), their runs count too.  A pack folder
-(:mod:`evoprune.study.store.shards`) is read the same way.
+Reads a study's output folder (one folder per run, :mod:`evoprune.study.store.layout`) and the packs it was
+continued from, or a pack folder (:mod:`evoprune.study.store.shards`).
 """
 
 from __future__ import annotations
@@ -129,11 +123,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def scan(out: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
-    """The finished runs' DataFrame and the names of unfinished runs (folders without result.json).
-
-    Runs of the packs ``out`` was continued from count as finished (a run folder of the same run
-    wins); a pack folder gives its packed runs.
-    """
+    """The finished runs' DataFrame (packed ones too; a run folder wins) and the names of unfinished runs."""
     rows, unfinished = [], []
     if not is_pack(out) and (layout.runs_dir(out).is_dir() or not linked_packs(out)):
         for run_dir in sorted(p for p in _runs_dir(out).iterdir() if p.is_dir()):
@@ -151,17 +141,10 @@ def scan(out: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
 
 
 def load_results(out: str | os.PathLike) -> pd.DataFrame:
-    """The finished runs of a study as a DataFrame, one row per run.
+    """The finished runs of a study as a DataFrame, one row per run, sorted by setting, group and trial.
 
-    Columns are those of :data:`~evoprune.study.store.load.SCHEMA` (in that order, missing values as NA)
-    followed by any other scalar key of the result files.  Rows are sorted by
-    setting, group and trial.  Unfinished runs are left out; a corrupt
-    ``result.json`` (not JSON, not an object, missing ``setting``, ``group``,
-    ``test_l1`` or ``fraction_kept``, or a non-finite ``test_l1`` /
-    ``fraction_kept``) raises a ``RuntimeWarning`` naming the file and is
-    skipped.  Runs packed with ``evoprune pack`` count (``out`` may be a pack folder, or a study
-    folder continued from packs).  Raises FileNotFoundError if ``out`` is neither a pack folder nor
-    has ``out/runs``.
+    Columns are those of :data:`~evoprune.study.store.load.SCHEMA` (missing values as NA), then any other
+    scalar key of the result files.  A corrupt ``result.json`` is skipped with a ``RuntimeWarning`` naming it.
 
     Parameters
     ----------
@@ -172,10 +155,7 @@ def load_results(out: str | os.PathLike) -> pd.DataFrame:
 
 
 def load_logs(out: str | os.PathLike, run_ids) -> dict[str, list[dict]]:
-    """Each run's ``log.jsonl`` records, keyed by run id (an empty list where a run has no log).
-
-    A packed run's records come from its pack (its scalar statistics; see :mod:`evoprune.study.store.pack`).
-    """
+    """Each run's ``log.jsonl`` records (a packed run's: its scalar statistics), keyed by run id."""
     run_ids = [str(r) for r in run_ids]
     local = set() if is_pack(out) else {r for r in run_ids if (layout.run_dir(out, r) / layout.LOG_FILE).is_file()}
     logs = {r: _read_log(layout.run_dir(out, r) / layout.LOG_FILE) for r in local}

@@ -143,9 +143,7 @@ class Pack:
                 for row in df.to_dict("records")]
 
     def logs(self, run_ids) -> dict[str, list[dict]]:
-        """The packed log records of ``run_ids`` (those packed here), with ``test_l1`` and ``kept`` as in
-        ``log.jsonl``.
-        """
+        """The packed log records of ``run_ids`` (those packed here), as in ``log.jsonl``."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -185,10 +183,7 @@ def read_study_text(path: Path) -> tuple[str, Study]:
 
 
 def read_pack(path: str | os.PathLike) -> Pack:
-    """Read and check a pack folder: its study and every shard (manifest, checksums, same study).
-
-    Raises :class:`~evoprune.study.studyfile.StudyError` naming the folder, shard or file at fault.
-    """
+    """Read and check a pack folder: its study and every shard (a ``StudyError`` names what is at fault)."""
     path = Path(path)
     if not path.is_dir():
         raise StudyError(f"pack folder {path} does not exist (or is not a folder)")
