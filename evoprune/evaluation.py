@@ -1,6 +1,6 @@
 """Fitness evaluation: reconstruction errors of genomes, one at a time or batched over a stack.
 
-:func:`evaluate` and :func:`evaluate_tradeoff` are DEAP evaluation functions with a batch form the engine calls
+:func:`.evaluate` and :func:`.evaluate_tradeoff` are DEAP evaluation functions with a batch form the engine calls
 once over a whole stack (see :mod:`evoprune.engine.variation`).  The batched errors run on the device of the
 data, on the backend :func:`evoprune.backends.select_backend` picks.  A NaN or infinite error becomes
 :data:`WORST` (the worst fitness when minimising), never an exception.

@@ -163,7 +163,7 @@ class AutoencoderGenome:
         return Autoencoder(self.encoder.to_sequential(prune_layout), self.decoder.to_sequential(prune_layout))
 
     def compact(self, sparse: str = "never", batch_size: int = 256, dtype: torch.dtype = torch.float32):
-        """:func:`evoprune.models.compact.compact` of this genome: a smaller module, its dead units removed, whose
+        """:func:`evoprune.models.compaction.compact` of this genome: a smaller module, its dead units removed, whose
         output equals :meth:`to_module`'s (``n_params``, ``layouts``, ``save(path)``, ``file_size()``).
 
         Parameters
@@ -176,7 +176,7 @@ class AutoencoderGenome:
         dtype
             Of the compact model's weights (``torch.float64`` checks the compaction without float32 rounding).
         """
-        from .models.compact import compact
+        from .models.compaction import compact
 
         return compact(self, sparse=sparse, batch_size=batch_size, dtype=dtype)
 

@@ -26,7 +26,7 @@ from .util.validation import check_choice, check_positive, check_positive_int
 __all__ = ["LR_MUTATIONS", "LossSchedule", "LRDecay", "mutTrain", "mutLearningRate", "train_halves",
            "lr_decay_factor"]
 
-#: Learning-rate mutations: a step on the log scale (evoprune's), or the published additive step.
+#: Learning-rate mutations, a step on the log scale (evoprune's) or the published additive step.
 LR_MUTATIONS = ("log", "additive")
 
 

@@ -1,4 +1,4 @@
-"""Compaction (evoprune.models.compact): dead units removed, constants folded, same outputs, sparse layouts, export."""
+"""Compaction (evoprune.models.compaction): dead units removed, constants folded, sparse layouts, export."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from evoprune.architecture import Architecture, HalfSpec
 from evoprune.cli import main
 from evoprune.genome import AutoencoderGenome
 from evoprune.models import load_model, save_model
-from evoprune.models.compact import (
+from evoprune.models.compaction import (
     SPARSE,
     CompactAutoencoder,
     ConstantOutput,

@@ -29,7 +29,7 @@ _HEADER = re.compile(r"^(\S[^\n]*)\n(-{3,})\s*$", re.MULTILINE)
 #: The README's surface: the modules a user builds a toolbox, a study or a model from.
 SURFACE = {
     "evoprune.genome", "evoprune.half", "evoprune.architecture", "evoprune.layers", "evoprune.models",
-    "evoprune.models.compact", "evoprune.pruning", "evoprune.schedules", "evoprune.selection", "evoprune.training",
+    "evoprune.models.compaction", "evoprune.pruning", "evoprune.schedules", "evoprune.selection", "evoprune.training",
     "evoprune.evaluation", "evoprune.algorithms", "evoprune.data", "evoprune.data.files", "evoprune.testing",
     "evoprune.metrics", "evoprune.parallel", "evoprune.runs", "evoprune.study",
 }

@@ -65,6 +65,7 @@ PROJECTS: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
     "torch": ("https://docs.pytorch.org/docs/stable/", "PyTorch", [
         ("torch.Tensor", "py:class", "tensors.html#torch.Tensor"),
         ("torch.device", "py:class", "tensor_attributes.html#torch.device"),
+        ("torch.dtype", "py:class", "tensor_attributes.html#torch.dtype"),
         ("torch.nn.Module", "py:class", "generated/torch.nn.Module.html#torch.nn.Module"),
         ("torch.nn.Sequential", "py:class", "generated/torch.nn.Sequential.html#torch.nn.Sequential"),
         ("torch.nn.utils.prune", "py:module", "nn.html#module-torch.nn.utils.prune"),

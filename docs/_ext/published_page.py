@@ -56,7 +56,7 @@ CONDITIONS = {
            "lr 1e-5, Adam betas (0.5, 0.999); canonical: StepLR ×0.1 every T/4 epochs; coevolution: lr + N(0, 1e-5) "
            "in [1e-9, 10]",
            "lr 1e-3, betas (0.9, 0.999), no decay; the lr mutated on a log scale (canonical too, σ 0.1)"),
-    "reset": ("optimizer reset (coevolution)", "a new Adam for every minibatch (a sign-like step lr·g/(|g|+ε))",
+    "reset": ("optimizer reset (coevolution)", "a new Adam for every minibatch (a sign-like step ``lr·g/(|g|+ε)``)",
               "one Adam whose state the genome keeps"),
     "masks": ("masks", "prune.remove right after pruning: zeros that training regrows, Adam's moments kept",
               "permanent: a pruned weight stays zero"),

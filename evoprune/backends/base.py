@@ -48,7 +48,7 @@ class TrainOptions:
 
     @property
     def adam_betas(self) -> tuple[float, float]:
-        """The betas the update runs with: ``(0, 0)`` for ``optimizer_reset="minibatch"``, on every backend."""
+        """The betas the update runs with, ``(0, 0)`` for ``optimizer_reset="minibatch"`` (on every backend)."""
         # A fresh Adam's first step is lr·g/(|g| + eps) whatever its betas (the bias corrections divide the
         # moments' (1-b1) and (1-b2) out); Adam with betas (0, 0) takes that step at every step.
         return (0.0, 0.0) if self.optimizer_reset == "minibatch" else self.betas
@@ -264,7 +264,7 @@ class Backend:
         raise NotImplementedError
 
     def layout(self, specs: tuple[Any, Any]) -> tuple[bool, ...] | None:
-        """The :class:`Stack` layout this backend trains (``None``: the genome layout)."""
+        """The :class:`~evoprune.backends.Stack` layout this backend trains (``None``: the genome layout)."""
         return None
 
     def train_epoch(self, stack: Stack, data: torch.Tensor, orders: torch.Tensor, batch_size: int,

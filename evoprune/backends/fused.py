@@ -1,7 +1,7 @@
 """The fused C++ CPU kernel: all full minibatches of an epoch in one call, and decoder error sums.
 
 Each full minibatch runs forward, loss gradient, backward pass, gradient masking and the Adam update
-(:func:`~evoprune.backends.base.adam_update`'s math) in one pass per layer, member by member.  Results equal the
+(:func:`~evoprune.backends.adam_update`'s math) in one pass per layer, member by member.  Results equal the
 dense torch backend's within float tolerance (another summation order, polynomial ``exp``/``log``, denormals
 flushed to zero).
 

@@ -27,7 +27,7 @@ class Choice:
 
     @property
     def name(self) -> str:
-        """The backend's name: ``fused``, ``torch`` (dense halves) or ``torch-layered``."""
+        """The backend's name, ``fused``, ``torch`` (dense halves) or ``torch-layered``."""
         return self.backend.name
 
 

@@ -1,5 +1,5 @@
-"""Data sets: built-in data (:mod:`~evoprune.data.builtin`), a user's files (:mod:`~evoprune.data.files`), and
-the container every one is returned as (:mod:`~evoprune.data.dataset`)."""
+"""Data sets: built-in data (binary clustering, digits), a user's files (:mod:`~evoprune.data.files`), and
+the container every one is returned as (:class:`~evoprune.data.Dataset`)."""
 
 from .builtin import DATASETS, binary_clustering, digits, load_dataset
 from .dataset import Dataset, check_data, check_row_shape

@@ -148,7 +148,7 @@ def load_dataset(name: str | os.PathLike[str], **kwargs: Any) -> Dataset:
     Parameters
     ----------
     name
-        A key of :data:`DATASETS`, or a path ending in ``.npy``, ``.npz`` or an IDX name.
+        A key of :data:`~evoprune.data.DATASETS`, or a path ending in ``.npy``, ``.npz`` or an IDX name.
     kwargs
         Passed to the loader.
     """

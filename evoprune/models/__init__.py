@@ -1,10 +1,10 @@
 """Saved models and compact models: a run's genome as a safetensors file, and pruned genomes as small modules.
 
-:func:`load_model` reads a run's model (:mod:`~evoprune.models.files`); :func:`compact` removes what pruning
-left dead (:mod:`~evoprune.models.compact`).
+:func:`load_model` reads a run's model file; :func:`compact` removes what pruning
+left dead (:mod:`~evoprune.models.compaction`).
 """
 
-from .compact import CompactAutoencoder, compact, export_compact
+from .compaction import CompactAutoencoder, compact, export_compact
 from .files import (
            export_model,
            export_state_dict,

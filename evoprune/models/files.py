@@ -329,14 +329,14 @@ def export_model(run_dir_or_file: str | os.PathLike, out: str | os.PathLike, den
     dense
         As in :func:`export_state_dict`.
     compact
-        Write the genome's :func:`~evoprune.models.compact.compact` model, dead units removed, as a ``torch.export``
+        Write the genome's :func:`~evoprune.models.compaction.compact` model, dead units removed, as a ``torch.export``
         program (``torch.export.load(out).module()`` runs it) or, for ``out`` ending with ``.onnx``, ONNX.
     """
     if dense and compact:
         raise ValueError("export: choose dense (a state dict) or compact (a program), not both")
     genome = load_model(run_dir_or_file)
     if compact:
-        from .compact import export_compact
+        from .compaction import export_compact
 
         return export_compact(genome.compact(), out)
     state = export_state_dict(genome, dense)

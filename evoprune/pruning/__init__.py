@@ -1,6 +1,6 @@
 """Pruning mutations (DEAP style: modify the individual in place, return a tuple).
 
-One operator, :func:`mutPrune`, applies any :class:`PruningMethod`; the methods are small subclasses that score
+One operator, :func:`.mutPrune`, applies any :class:`PruningMethod`; the methods are small subclasses that score
 entries or neurons (:class:`Random`, :class:`Variance`, :class:`Conjunctive`, :class:`Magnitude`), and defining
 one registers it in :data:`METHODS`.  A pruned entry's mask becomes ``False`` and its weight (and optimizer
 moments) exactly zero.  Random choices come from ``rng``; activation statistics from ``data`` (never test data).

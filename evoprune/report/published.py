@@ -17,7 +17,7 @@ from .reproduction import CLAIMS, claim_test
 
 __all__ = ["ABLATION_METRICS", "Figure", "ablation_rows", "figure_rows"]
 
-#: The metrics an ablation's claims are tested on: ``(column, label, higher is better)`` — the published figures'
+#: The metrics an ablation's claims are tested on, ``(column, label, higher is better)``; the published figures'
 #: training L1 (the paper's claims are about it) and the trade-off hypervolume (the reproduction page's).
 ABLATION_METRICS = (
     ("published_train_l1", "training L1 as published (lower is better)", False),

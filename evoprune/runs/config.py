@@ -250,7 +250,7 @@ class RunConfig:
 
     @property
     def probability(self) -> float:
-        """The schedule's base probability: ``p``, else the method's ``paper_p``, else ``DEFAULT_P``."""
+        """The schedule's base probability, ``p`` or else the method's ``paper_p`` or else ``DEFAULT_P``."""
         if self.operator == "none":
             return self.p or 0.0
         return paper_probability(self.operator) if self.p is None else self.p

@@ -220,7 +220,7 @@ def check_backend(backend: Backend, architectures: dict[str, Architecture] | Non
     backend
         A :class:`~evoprune.backends.Backend`.
     architectures
-        Architectures by name (default: :func:`~evoprune.testing.pruning.contract_architectures`).
+        Architectures by name (default: :func:`~evoprune.testing.contract_architectures`).
     """
     c = _Contract(backend)
     archs = {name: a for name, a in (architectures or contract_architectures()).items()

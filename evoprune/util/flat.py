@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any
 
 __all__ = ["bias", "is_bias", "layer_of", "pair", "weight"]
-
-T = TypeVar("T")
-
 
 def weight(layer: int) -> int:
     """Index of ``layer``'s weight in the flat list."""
@@ -30,6 +27,6 @@ def is_bias(k: int) -> bool:
     return k % 2 == 1
 
 
-def pair(tensors: Sequence[T], layer: int) -> tuple[T, T]:
+def pair(tensors: Sequence[Any], layer: int) -> tuple[Any, Any]:
     """``(weight, bias)`` of ``layer`` in a flat list (of tensors, masks or moments)."""
     return tensors[2 * layer], tensors[2 * layer + 1]

@@ -1,4 +1,4 @@
-"""The analysis behind :func:`evoprune.models.compact.compact` (internal): which units of a masked autoencoder can go.
+"""The analysis behind :func:`~evoprune.models.compaction.compact` (internal): which units of a masked autoencoder go.
 
 The autoencoder is read as one chain of *stages* (parametric layers, encoder's then decoder's) joined by
 *links* (the parameter-free layers between two stages, the encoder/decoder boundary included).  A link's

@@ -14,7 +14,7 @@ one chain until nothing changes:
   every output position (checked, to 1e-10): a constant of 0 (e.g. a ReLU channel whose bias is pruned or
   negative), or a uniform constant read without padding.  Otherwise (zero padding, or a transposed
   convolution's border taps) the channel is kept, with its zero weights.
-* Inputs that feed nothing are not read: a :class:`SelectInputs` module at the front takes the original
+* Inputs that feed nothing are not read: a :class:`.SelectInputs` module at the front takes the original
   rows and keeps the features (or, before a convolution, the channels) the model reads.
 * The output layer keeps its width: an output unit with no weights left emits its constant.
 * Units are removed in groups that no tensor between two parametric layers cuts apart: a neuron of a
@@ -23,7 +23,7 @@ one chain until nothing changes:
   kept neuron or kernel) stay as zeros; only Linear layers can store them sparsely (``sparse=``).
 * When no path from the input to the output is left (e.g. a half whose every unit is dead), the output
   does not depend on the input: the encoder reads nothing (a code of width 0) and the decoder is a
-  :class:`ConstantOutput` emitting the masked model's output for every row.
+  :class:`.ConstantOutput` emitting the masked model's output for every row.
 
 An entry counts as pruned when its mask is ``False`` or its value is exactly zero: either way it adds
 nothing.  :func:`export_compact` writes the model as a file PyTorch alone loads (``torch.export``, or ONNX).
@@ -44,7 +44,7 @@ from torch import nn
 
 from ..layers.autoencoder import Autoencoder
 from ..util.io import atomic_write_bytes
-from .compact_graph import constant_output, kept_units, link_op, plan, stage_layer
+from .compaction_graph import constant_output, kept_units, link_op, plan, stage_layer
 
 __all__ = ["SPARSE", "compact", "CompactAutoencoder", "SelectInputs", "SparseLinear", "ConstantOutput",
            "export_compact"]
@@ -153,9 +153,9 @@ class CompactAutoencoder(Autoencoder):
     Parameters
     ----------
     encoder
-        The encoder stack (first a :class:`SelectInputs` when some inputs are not read).
+        The encoder stack (first a :class:`.SelectInputs` when some inputs are not read).
     decoder
-        The decoder stack (a :class:`ConstantOutput` when the output does not depend on the input).
+        The decoder stack (a :class:`.ConstantOutput` when the output does not depend on the input).
     input_shape
         Shape of one input row.
     inputs_read
@@ -179,11 +179,11 @@ class CompactAutoencoder(Autoencoder):
 
     @property
     def constant(self) -> bool:
-        """Whether the output does not depend on the input (the decoder is a :class:`ConstantOutput`)."""
+        """Whether the output does not depend on the input (the decoder is a :class:`.ConstantOutput`)."""
         return isinstance(self.decoder[0], ConstantOutput)
 
     def to_dense(self) -> CompactAutoencoder:
-        """A copy with every :class:`SparseLinear` stored as a dense ``nn.Linear``."""
+        """A copy with every :class:`.SparseLinear` stored as a dense ``nn.Linear``."""
         def dense(seq: nn.Sequential) -> nn.Sequential:
             return nn.Sequential(*(m.to_dense() if isinstance(m, SparseLinear) else copy.deepcopy(m) for m in seq))
 
@@ -222,7 +222,7 @@ def compact(genome, sparse: str = "never", batch_size: int = 256,
     genome : ~evoprune.genome.AutoencoderGenome
         The genome (dense or layered halves); it is not changed.
     sparse
-        How Linear weights are stored: ``"never"`` (dense ``nn.Linear``), ``"always"`` (:class:`SparseLinear`,
+        How Linear weights are stored: ``"never"`` (dense ``nn.Linear``), ``"always"`` (:class:`.SparseLinear`,
         CSR), or ``"auto"``: CSR for each layer where a CSR product is measured faster than the dense one on
         this machine's CPU for ``batch_size`` rows (one thread, median of 5 repeats), else dense.  The choice
         is in the model's ``layouts``.
