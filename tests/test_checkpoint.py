@@ -204,3 +204,43 @@ def test_checkpoint_written_from_gpu_resumes_on_cpu(tmp_path):
     path = save_checkpoint(tmp_path, FP, 4, pop, _logbook(), np.random.default_rng(1))
     ck = read_checkpoint(path, FP)
     _assert_same_population(pop, ck.population)  # equal values, every tensor on the CPU
+
+
+def test_format_2_checkpoints_still_load_as_they_were_written():
+    """tests/data/checkpoint-format2.safetensors was written by the last version with format 2: two trained,
+    pruned members with Adam's moments; it reads back as the same members built again here."""
+    from evoprune.data import binary_clustering
+    from evoprune.pruning import mutPrune
+    from evoprune.training import mutTrain
+
+    ensure_creator()
+    ck = read_checkpoint(Path(__file__).parent / "data" / "checkpoint-format2.safetensors", "fp-v2")
+    data = binary_clustering(n_clusters=4, dim=40, samples_per_cluster=25, seed=3)
+    assert ck.gen == 3 and ck.logbook.select("gen") == [0]
+    for s, got in enumerate(ck.population):
+        want = creator.AEIndividual(Architecture.paper(40, 12, 4), rng=s, lr=3e-3)
+        mutPrune(want, "random", amount=0.3, rng=s + 1)
+        mutTrain(want, data.train, rng=s + 2, batch_size=10)
+        for a, b in zip(want.halves, got.halves, strict=True):
+            assert a.step == b.step == 10  # 100 rows, minibatches of 10
+            for x, y in zip(a.params + a.masks + a.exp_avg + a.exp_avg_sq,
+                            b.params + b.masks + b.exp_avg + b.exp_avg_sq, strict=True):
+                assert torch.equal(x, y)
+        assert got.fitness.values == (0.25 + s,) and got.pruned == bool(s) and got.lr == 3e-3
+
+
+def test_checkpoints_hold_the_model_files_tensors_and_adam(tmp_path):
+    from safetensors.torch import load_file
+
+    from evoprune.models.files import genome_tensors
+
+    ensure_creator()
+    g = creator.AEIndividual(Architecture.paper(40, 12, 4), rng=0)
+    g.encoder.exp_avg = [torch.full_like(p, 0.5) for p in g.encoder.params]
+    g.encoder.exp_avg_sq = [torch.full_like(p, 0.25) for p in g.encoder.params]
+    path = save_checkpoint(tmp_path, "fp", 1, [g], tools.Logbook(), np.random.default_rng(0))
+    tensors = load_file(path)
+    assert all(torch.equal(tensors[k], v) for k, v in genome_tensors(g, "0.", moments=True).items())
+    assert "0.encoder.0.weight_exp_avg" in tensors and "0.decoder.0.weight_exp_avg" not in tensors
+    back = read_checkpoint(path, "fp").population[0]
+    assert back.decoder.exp_avg is None and torch.equal(back.encoder.exp_avg_sq[1], g.encoder.exp_avg_sq[1])

@@ -90,8 +90,9 @@ def _cpu(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to("cpu", copy=True).contiguous()
 
 
-def genome_tensors(genome: AutoencoderGenome, prefix: str = "") -> dict[str, torch.Tensor]:
-    """The prune-layout tensors of ``genome`` (see the module docstring), on the CPU."""
+def genome_tensors(genome: AutoencoderGenome, prefix: str = "", moments: bool = False) -> dict[str, torch.Tensor]:
+    """The prune-layout tensors of ``genome`` (see the module docstring), on the CPU; with ``moments`` also Adam's
+    (``<key>_exp_avg``, ``<key>_exp_avg_sq``) where the half has them (what a checkpoint keeps)."""
     out = {}
     for name, half in (("encoder", genome.encoder), ("decoder", genome.decoder)):
         for layer, (pos, _, _) in enumerate(half.spec.param_layers):
@@ -100,15 +101,19 @@ def genome_tensors(genome: AutoencoderGenome, prefix: str = "") -> dict[str, tor
                 mask = half.masks[j].bool()
                 out[f"{key}_orig"] = _cpu(half.params[j] * mask)
                 out[f"{key}_mask"] = _cpu(mask)
+                if moments and half.exp_avg is not None:
+                    out[f"{key}_exp_avg"] = _cpu(half.exp_avg[j])
+                    out[f"{key}_exp_avg_sq"] = _cpu(half.exp_avg_sq[j])
     return out
 
 
 def genome_from_tensors(arch: Architecture, tensors: dict[str, torch.Tensor], lr: float, prefix: str = "",
-                        cls=AutoencoderGenome, where: str = "model file"):
-    """Rebuild a genome of class ``cls`` from :func:`genome_tensors`' layout."""
+                        cls=AutoencoderGenome, where: str = "model file", steps: tuple[int, int] = (0, 0)):
+    """Rebuild a genome of class ``cls`` from :func:`genome_tensors`' layout (Adam's moments too, when there,
+    with the halves' ``steps``)."""
     halves = []
-    for name, spec in (("encoder", arch.encoder), ("decoder", arch.decoder)):
-        params, masks = [], []
+    for name, spec, step in (("encoder", arch.encoder, steps[0]), ("decoder", arch.decoder, steps[1])):
+        params, masks, m, v = [], [], [], []
         for layer, (pos, _, _) in enumerate(spec.param_layers):
             for j, what in ((flat.weight(layer), "weight"), (flat.bias(layer), "bias")):
                 key = f"{prefix}{name}.{pos}.{what}"
@@ -122,7 +127,11 @@ def genome_from_tensors(arch: Architecture, tensors: dict[str, torch.Tensor], lr
                 mask = mask.bool()
                 params.append((value.float() * mask).contiguous())
                 masks.append(mask.contiguous())
-        halves.append(Half(spec, params, masks))
+                if f"{key}_exp_avg" in tensors:
+                    m.append(tensors[f"{key}_exp_avg"].contiguous())
+                    v.append(tensors[f"{key}_exp_avg_sq"].contiguous())
+        moments = (m, v) if m else (None, None)
+        halves.append(Half(spec, params, masks, *moments, step=int(step)))
     return cls.from_halves(halves[0], halves[1], lr=lr)
 
 

@@ -4,10 +4,10 @@ Nothing in a checkpoint can run code when read: it is a safetensors file, never 
 
 ``ckpt-<gen>.safetensors`` holds
 
-* tensors ``<i>.<half>.<kind>.<j>``: individual ``i``, ``half`` ``encoder`` or
-  ``decoder``, ``kind`` one of ``param``, ``mask`` (bool), ``exp_avg``,
-  ``exp_avg_sq`` (Adam's moments), ``j`` the index in the half's flat list
-  ``[W0, b0, W1, b1, ...]``; all saved from the CPU;
+* tensors ``<i>.<half>.<pos>.<weight|bias>_<kind>``: individual ``i``'s tensors as a model file holds them
+  (:func:`evoprune.models.files.genome_tensors`: ``kind`` ``orig`` or ``mask``), with Adam's moments
+  (``exp_avg``, ``exp_avg_sq``); all saved from the CPU.  (Format 2, still read: ``<i>.<half>.<kind>.<j>``,
+  ``kind`` ``param``, ``mask``, ``exp_avg`` or ``exp_avg_sq``, ``j`` the index in the half's flat list.)
 * metadata ``evoprune`` = ``"checkpoint"``, ``format`` (the format version),
   ``state`` (JSON: fingerprint, generation, the run's NumPy bit-generator state,
   the run's wall time so far in seconds (``wall_time``; 0 when absent), the logbook
@@ -36,13 +36,15 @@ import torch
 from deap import creator, tools
 
 from ..half import Half
-from ..models.files import arch_from_dict, arch_to_dict, read_header
+from ..models.files import arch_from_dict, arch_to_dict, genome_from_tensors, genome_tensors, read_header
 from ..util.io import atomic_write_bytes
 
 __all__ = ["Checkpoint", "CheckpointMismatch", "checkpoint_bytes", "checkpoints", "latest_checkpoint",
            "logbook_from_dict", "logbook_to_dict", "old_checkpoints", "read_checkpoint", "save_checkpoint"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: Format versions this version reads.
+READS = ("2", "3")
 KIND = "checkpoint"
 _NAME = re.compile(r"ckpt-(\d+)\.safetensors")
 _OLD = re.compile(r"ckpt-(\d+)\.pkl")
@@ -109,15 +111,6 @@ def _attrs(ind) -> dict:
     return attrs
 
 
-def _half_tensors(prefix: str, half: Half) -> dict[str, torch.Tensor]:
-    out = {}
-    lists = {"param": half.params, "mask": half.masks, "exp_avg": half.exp_avg, "exp_avg_sq": half.exp_avg_sq}
-    for kind, ts in lists.items():
-        for j, t in enumerate(ts or ()):
-            out[f"{prefix}.{kind}.{j}"] = t.detach().to("cpu", copy=True).contiguous()
-    return out
-
-
 def _digest(state: str, tensors: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256(state.encode())
     for key in sorted(tensors):
@@ -142,15 +135,13 @@ def checkpoint_bytes(fingerprint: str, gen: int, population: list, logbook, rng:
     tensors: dict[str, torch.Tensor] = {}
     individuals = []
     for i, ind in enumerate(population):
-        for name in _HALVES:
-            tensors.update(_half_tensors(f"{i}.{name}", getattr(ind, name)))
+        tensors.update(genome_tensors(ind, f"{i}.", moments=True))
         fit = getattr(ind, "fitness", None)
         individuals.append({
             "class": type(ind).__name__, "arch": arch_to_dict(ind.arch), "lr": float(ind.lr),
             "fitness": [float(v) for v in fit.values] if fit is not None and fit.valid else None,
             "attrs": _attrs(ind),
-            "halves": {name: {"step": int(getattr(ind, name).step), "moments": getattr(ind, name).exp_avg is not None}
-                       for name in _HALVES}})
+            "halves": {name: {"step": int(getattr(ind, name).step)} for name in _HALVES}})
     state = json.dumps({"fingerprint": fingerprint, "gen": int(gen), "rng": _bit_generator_state(rng),
                         "wall_time": float(wall_time), "logbook": logbook_to_dict(logbook), "individuals": individuals})
     meta = {"evoprune": KIND, "format": str(FORMAT_VERSION), "state": state, "sha256": _digest(state, tensors)}
@@ -185,11 +176,25 @@ def old_checkpoints(run_dir: str | Path) -> list[Path]:
     return _numbered(run_dir, _OLD)
 
 
-def _individual(i: int, info: dict, tensors: dict[str, torch.Tensor], path) -> Any:
+def _individual(i: int, info: dict, tensors: dict[str, torch.Tensor], path, version: str) -> Any:
     cls = getattr(creator, info["class"], None)
     if not isinstance(cls, type) or not hasattr(cls, "from_halves"):
         raise ValueError(f"{path}: individual {i} has class {info['class']!r}, not a creator class of this process")
     arch = arch_from_dict(info["arch"])
+    steps = tuple(int(info["halves"][name]["step"]) for name in _HALVES)
+    if version == "2":
+        ind = cls.from_halves(*_halves_v2(i, info, arch, tensors, path), lr=info["lr"])
+    else:
+        ind = genome_from_tensors(arch, tensors, info["lr"], f"{i}.", cls, str(path), steps)
+    if info["fitness"] is not None:
+        ind.fitness.values = tuple(info["fitness"])
+    for k, v in info["attrs"].items():
+        setattr(ind, k, v)
+    return ind
+
+
+def _halves_v2(i: int, info: dict, arch, tensors: dict[str, torch.Tensor], path) -> list[Half]:
+    """An individual's halves in format 2 (``<i>.<half>.<kind>.<j>``)."""
     halves = []
     for name, spec in zip(_HALVES, (arch.encoder, arch.decoder), strict=True):
         h = info["halves"][name]
@@ -202,12 +207,7 @@ def _individual(i: int, info: dict, tensors: dict[str, torch.Tensor], path) -> A
             halves.append(Half(spec, get("param"), get("mask"), *moments, step=int(h["step"])))
         except KeyError as e:
             raise ValueError(f"{path}: tensor {e.args[0]} is missing") from None
-    ind = cls.from_halves(*halves, lr=info["lr"])
-    if info["fitness"] is not None:
-        ind.fitness.values = tuple(info["fitness"])
-    for k, v in info["attrs"].items():
-        setattr(ind, k, v)
-    return ind
+    return halves
 
 
 def read_checkpoint(path: str | Path, fingerprint: str) -> Checkpoint:
@@ -221,9 +221,9 @@ def read_checkpoint(path: str | Path, fingerprint: str) -> Checkpoint:
     meta = read_header(blob, path).get("__metadata__") or {}
     if meta.get("evoprune") != KIND:
         raise ValueError(f"{path}: not an evoprune checkpoint (no checkpoint metadata)")
-    if meta.get("format") != str(FORMAT_VERSION):
-        raise CheckpointMismatch(
-            f"{path}: checkpoint format {meta.get('format')} != {FORMAT_VERSION} of this evoprune version")
+    if meta.get("format") not in READS:
+        raise CheckpointMismatch(f"{path}: checkpoint format {meta.get('format')} is not one this evoprune version "
+                                 f"reads ({', '.join(READS)})")
     try:
         tensors = load(blob)
     except Exception as e:  # noqa: BLE001 - safetensors' own error type
@@ -237,7 +237,7 @@ def read_checkpoint(path: str | Path, fingerprint: str) -> Checkpoint:
             f"{path}: written for a different study configuration (fingerprint {body.get('fingerprint')}, "
             f"expected {fingerprint}); use a new --out folder or delete {path.parent}")
     ensure_creator()
-    population = [_individual(i, info, tensors, path) for i, info in enumerate(body["individuals"])]
+    population = [_individual(i, info, tensors, path, meta["format"]) for i, info in enumerate(body["individuals"])]
     return Checkpoint(body["gen"], population, logbook_from_dict(body["logbook"]), body["rng"],
                       float(body.get("wall_time", 0.0)))
 
