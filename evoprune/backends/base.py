@@ -145,8 +145,6 @@ class Stack:
                 flags = None if tr is None else tr[n_enc_layers * part:]
                 per = [_state(h, attr, persistent) for h in halves]
                 lists[attr] += stack_members(per, device, flags)
-        for ts in (lists["params"], lists["exp_avg"], lists["exp_avg_sq"]):
-            ts[:] = [t.float() for t in ts]
         steps_dtype = torch.float32 if device.type == "mps" else torch.float64
         steps = tuple(torch.tensor([float(h.step) if persistent else 0.0 for h in hs], dtype=steps_dtype,
                                    device=device) for hs in (encoders, decoders))
