@@ -166,3 +166,24 @@ def test_settings_without_the_fields_keep_their_fingerprints():
             cfg.identity()) and "prune_end" not in cfg.as_dict()
     gradual = RunConfig(setting="gradual", operator="magnitude", target_sparsity=0.9, prune_end=50)
     assert gradual.identity()["target_sparsity"] == 0.9 and "prune_start" not in gradual.identity()
+
+
+def test_a_run_resumed_from_a_checkpoint_ends_as_an_uninterrupted_one(small_data):
+    import copy
+    import types
+
+    cfg = RunConfig(setting="gradual", operator="magnitude", target_sparsity=0.8, prune_start=1, prune_end=7,
+                    prune_every=2, generations=8, hidden=12, latent=4)
+    saved = {}
+
+    def checkpoint(gen, population, logbook, g):
+        if gen == 4:
+            saved.update(population=copy.deepcopy(population), rng_state=copy.deepcopy(g.bit_generator.state),
+                         gen=gen, logbook=copy.deepcopy(logbook))
+
+    whole = run(cfg, small_data, seed=2, checkpoint=checkpoint)
+    resumed = run(cfg, small_data, seed=2, resume=types.SimpleNamespace(**saved))
+    assert resumed.test_l1 == whole.test_l1 and resumed.fraction_kept == whole.fraction_kept
+    assert [r["sparsity"] for r in resumed.records] == [r["sparsity"] for r in whole.records]
+    for a, b in zip(resumed.best.halves, whole.best.halves, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a.params, b.params, strict=True))

@@ -135,7 +135,8 @@ def _numbers(obj, out: set[str]) -> set[str]:
         for v in obj:
             _numbers(v, out)
     elif isinstance(obj, int | float | np.integer | np.floating) and not isinstance(obj, bool) and np.isfinite(obj):
-        out |= {page_ext.fmt(obj), page_ext.fmt_p(obj), page_ext.fmt_a12(obj), page_ext.fmt_hours(obj)}
+        out |= {page_ext.fmt(obj), page_ext.fmt_p(obj), page_ext.fmt_a12(obj), page_ext.fmt_hours(obj),
+                page_ext.fmt_ratio(obj)}
         if float(obj).is_integer():
             out.add(str(int(obj)))
     return out
@@ -275,7 +276,7 @@ def test_what_pruning_buys_is_built_from_the_measurement_files(measured):
         for b in (1, 256):
             assert row[f"ms per 1000 rows at batch {b}: compact / unpruned (speed-up)"] == (
                 f"{page_ext.fmt(1e3 * m.seconds[b])} / {page_ext.fmt(1e3 * m.unpruned_seconds[b])} "
-                f"({page_ext.fmt(m.unpruned_seconds[b] / m.seconds[b])}×)")
+                f"({page_ext.fmt_ratio(m.unpruned_seconds[b] / m.seconds[b])}×)")
     assert measured_on(frame) in section and "torch 9.9.9" in section
     prose = re.sub(r"^   :widths:.*$", "", section.replace(measured_on(frame), ""), flags=re.M)
     batches = sorted(ModelMeasurement.load(next((path / "models").glob("*.json"))).seconds)  # as measured

@@ -59,6 +59,11 @@ def fmt_a12(a: Any) -> str:
     return f"{float(a):.2f}"
 
 
+def fmt_ratio(x: Any) -> str:
+    """How a ratio (a speed-up) is written (two decimals)."""
+    return f"{float(x):.2f}"
+
+
 def fmt_hours(seconds: Any) -> str:
     """Seconds, written as hours (three significant digits)."""
     return f"{float(seconds) / 3600:.3g}"
@@ -229,15 +234,16 @@ def _gains(pack: Path, df: pd.DataFrame, shown: str) -> list[str]:
             "removed, dense shapes; each Linear layer stored dense or as a CSR matrix, whichever was measured "
             "faster at the batch size), beside the unpruned model of the same architecture. The numbers are "
             "measured when the models are packed (``evoprune pack --models report`` writes a measurement beside "
-            "each model file; ``evoprune measure`` measures models packed before), not when the docs are built: "
-            f"the build stays fast, and every number is one machine's, {measured_on(frame)}. The file is the "
+            "each model file; ``evoprune measure`` measures models packed before), not when the docs are built, so "
+            f"the build stays fast and the numbers stay those of the machine that measured them: "
+            f"{measured_on(frame)}. The file is the "
             "compact model's ``torch.export`` program (``evoprune export --compact``); the times run the rows one "
             f"batch after another.", ""]
     table = [[r.setting, "unpruned" if r.operator == "none" else r.operator, f"``{r.run_id}``",
               f"{r.kept} of {r.params} ({fmt(r.fraction_kept)})", str(r.compact_params),
               f"{fmt(r.file_kB)} / {fmt(r.unpruned_file_kB)}",
               *(f"{fmt(getattr(r, f'ms_{b}'))} / {fmt(getattr(r, f'unpruned_ms_{b}'))} "
-                f"({fmt(getattr(r, f'speedup_{b}'))}×)" for b in BATCHES)] for r in frame.itertuples(index=False)]
+                f"({fmt_ratio(getattr(r, f'speedup_{b}'))}×)" for b in BATCHES)] for r in frame.itertuples(index=False)]
     return out + _table(["setting", "operator", "model", "entries kept", "parameters after compaction",
                          "file kB: compact / unpruned",
                          *(f"ms per {rows} rows at batch {b}: compact / unpruned (speed-up)" for b in BATCHES)],
