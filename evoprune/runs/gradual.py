@@ -19,8 +19,8 @@ and its hypervolume), plus each generation's weight ``sparsity``.  In a study fi
     setting = "gradual"
     operator = "magnitude"      # "none": the same training, unpruned
     generations = 400
-    prune_start = 20            # t0
-    prune_end = 300             # t0 + nΔt (default: the last generation)
+    prune_start = 10            # t0
+    prune_end = 200             # t0 + nΔt (default: the last generation)
     prune_every = 10            # Δt
     [factors]
     target_sparsity = [0.8, 0.9, 0.95]
