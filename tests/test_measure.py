@@ -38,6 +38,7 @@ def test_a_measurement_round_trips_and_says_what_it_measured(model_files, tmp_pa
     assert all(t > 0 for t in [*m.seconds.values(), *m.unpruned_seconds.values()])
     assert m.speedup(1) == m.unpruned_seconds[1] / m.seconds[1]
     assert (m.rows, m.repeats, m.threads) == (1000, 2, 1) and m.machine and m.torch and m.measured_at
+    assert m.inputs == "uniform random"
     saved = m.save(measurement_path(path))
     assert saved == path.with_suffix(".json")
     assert ModelMeasurement.load(saved) == m  # batch sizes come back as integers
@@ -68,3 +69,11 @@ def test_a_folder_is_measured_once_and_again_when_a_model_changes(model_files, c
     assert main(["measure", str(folder), "--repeats", "1", "--force"]) == 0
     assert "measured 2 models" in capsys.readouterr().out
     assert main(["measure", str(folder / "nothing")]) == 2
+
+
+def test_the_run_s_rows_are_timed_when_given(model_files, small_data):
+    _, (path, _) = model_files
+    m = measure_model(path, repeats=1, rows=small_data.test[:30])  # 30 rows, repeated up to 1000
+    assert m.inputs == "test rows" and m.rows == 1000
+    with pytest.raises(ValueError, match="repeats must be an integer"):
+        measure_model(path, repeats=0)

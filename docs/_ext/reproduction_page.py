@@ -232,7 +232,9 @@ def _gains(pack: Path, df: pd.DataFrame, shown: str) -> list[str]:
     rows = int(frame["rows"].iloc[0])
     out += ["Each operator's best model per setting (the models of the mask figures), compacted (dead units "
             "removed, dense shapes; each Linear layer stored dense or as a CSR matrix, whichever was measured "
-            "faster at the batch size), beside the unpruned model of the same architecture. The numbers are "
+            "faster at the batch size), beside the same model at the architecture's unpruned shapes (the same "
+            "weights, pruned entries stored as zeros: what an unpruned model of the architecture costs, computing "
+            "on the same values). The numbers are "
             "measured when the models are packed (``evoprune pack --models report`` writes a measurement beside "
             "each model file; ``evoprune measure`` measures models packed before), not when the docs are built, so "
             f"the build stays fast and the numbers stay those of the machine that measured them: "

@@ -14,13 +14,14 @@ this for the models it packs, ``evoprune measure DIR`` for those already there).
 * ``seconds[b]``: seconds to run :data:`ROWS` rows in batches of ``b`` (1 and 256) on one thread, the median of
   ``repeats`` timed passes (after one warm-up), through the compact model stored as ``sparse="auto"`` chooses
   for that batch size (``layouts[b]``: the Linear layers kept as CSR), and ``unpruned_seconds[b]`` through the
-  unpruned model (an ``nn.Module`` of the same architecture, all weights nonzero); the two take turns, so
-  both see the same machine load;
+  model at the architecture's full, unpruned shapes: the same weights with the pruned entries stored as zeros
+  (``genome.to_module()``), which costs what an unpruned model of the architecture costs and computes on the
+  same values (a saturated sigmoid, say, costs the same in both); the two take turns, so both see the same
+  machine load;
+* ``inputs``: the rows timed: the test rows of the run's data where the caller gives them (``evoprune pack``
+  and ``evoprune measure`` give the study's), else uniform random rows from a fixed seed;
 * where and with what it was measured: ``machine``, ``torch``, ``evoprune``, ``measured_at``, and
   ``model_sha256`` (the model file it describes).
-
-Rows are uniform random numbers from a fixed seed, shaped as the network's input: the timing does not depend
-on their values.
 """
 
 from __future__ import annotations
@@ -69,17 +70,19 @@ class ModelMeasurement:
     file_bytes
         Bytes of the compact model's ``torch.export`` file.
     unpruned_params
-        Parameters of the unpruned model of the same architecture.
+        Parameters of the model at the architecture's unpruned shapes.
     unpruned_file_bytes
-        Bytes of its ``torch.export`` file.
+        Bytes of that model's ``torch.export`` file.
     seconds
         Per batch size, seconds for :data:`ROWS` rows through the compact model.
     unpruned_seconds
-        The same through the unpruned model.
+        The same through the model at its unpruned shapes (pruned entries stored as zeros).
     layouts
         Per batch size, the compact model's Linear layers stored as CSR (``sparse="auto"``).
     rows
         Rows per timed pass.
+    inputs
+        Where the rows come from: ``"test rows"`` of the run's data, or ``"uniform random"``.
     repeats
         Timed passes (the median is kept).
     threads
@@ -109,6 +112,7 @@ class ModelMeasurement:
     unpruned_seconds: dict[int, float]
     layouts: dict[int, list[str]] = field(default_factory=dict)
     rows: int = ROWS
+    inputs: str = "uniform random"
     repeats: int = 7
     threads: int = 1
     machine: str = ""
@@ -124,7 +128,7 @@ class ModelMeasurement:
         return self.kept / self.params
 
     def speedup(self, batch: int) -> float:
-        """How many times faster the compact model runs than the unpruned one at ``batch``.
+        """How many times faster the compact model runs than the model at its unpruned shapes, at ``batch``.
 
         Parameters
         ----------
@@ -236,11 +240,20 @@ def inference_seconds(models: list, x: torch.Tensor, batch: int, repeats: int = 
     return [statistics.median(t[i] for t in times) for i in range(len(models))]
 
 
+def _rows(rows: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor:
+    """:data:`ROWS` rows of ``shape``: from ``rows`` (repeated or cut), or uniform random from a fixed seed."""
+    if rows is None:
+        return torch.rand(ROWS, *shape, generator=torch.Generator().manual_seed(0))
+    rows = rows.detach().cpu().float().reshape(len(rows), *shape)
+    return rows.repeat(-(-ROWS // len(rows)), *([1] * len(shape)))[:ROWS].contiguous()
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def measure_model(model_file: str | os.PathLike, repeats: int = 7) -> ModelMeasurement:
+def measure_model(model_file: str | os.PathLike, repeats: int = 7,
+                  rows: torch.Tensor | None = None) -> ModelMeasurement:
     """Measure what pruning buys the model in ``model_file`` (see the module docstring), on one thread.
 
     Parameters
@@ -249,6 +262,9 @@ def measure_model(model_file: str | os.PathLike, repeats: int = 7) -> ModelMeasu
         A model file (``.safetensors``, as runs and packs keep them).
     repeats
         Timed passes per model and batch size (the median is kept).
+    rows
+        The rows to time (the run's test rows; repeated up to :data:`ROWS` if fewer, the first :data:`ROWS`
+        taken if more), or ``None`` for uniform random rows from a fixed seed.
 
     Returns
     -------
@@ -262,13 +278,13 @@ def measure_model(model_file: str | os.PathLike, repeats: int = 7) -> ModelMeasu
     path = Path(model_file)
     genome = load_model(path)
     run_id = model_metadata(path).get("run_id") or path.stem
-    unpruned = AutoencoderGenome(genome.arch, rng=0)
-    x = torch.rand(ROWS, *genome.arch.input_shape, generator=torch.Generator().manual_seed(0))
+    unpruned = AutoencoderGenome(genome.arch, rng=0)  # for the sizes at the architecture's full shapes
+    x = _rows(rows, tuple(genome.arch.input_shape))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         small = compact(genome)
-        dense = unpruned.to_module().eval()
+        dense = genome.to_module().eval()
         seconds, base, layouts = {}, {}, {}
         for b in BATCHES:
             model = compact(genome, sparse="auto", batch_size=b)
@@ -278,7 +294,8 @@ def measure_model(model_file: str | os.PathLike, repeats: int = 7) -> ModelMeasu
             run_id=str(run_id), params=genome.n_params, kept=genome.n_kept, compact_params=small.n_params,
             file_bytes=small.file_size(), unpruned_params=unpruned.n_params,
             unpruned_file_bytes=compact(unpruned).file_size(), seconds=seconds, unpruned_seconds=base,
-            layouts=layouts, rows=ROWS, repeats=repeats, threads=1, machine=machine(), torch=torch.__version__,
+            layouts=layouts, rows=ROWS, inputs="uniform random" if rows is None else "test rows", repeats=repeats,
+            threads=1, machine=machine(), torch=torch.__version__,
             evoprune=__version__, measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             model_sha256=_sha256(path))
     finally:
@@ -286,7 +303,7 @@ def measure_model(model_file: str | os.PathLike, repeats: int = 7) -> ModelMeasu
 
 
 def measure_folder(folder: str | os.PathLike, repeats: int = 7, force: bool = False,
-                   names: list[str] | None = None) -> list[Path]:
+                   names: list[str] | None = None, rows: torch.Tensor | None = None) -> list[Path]:
     """Measure every model file of ``folder`` (``*.safetensors``) that has no measurement beside it yet, or whose
     measurement describes another file; returns the measurement files written.
 
@@ -300,6 +317,8 @@ def measure_folder(folder: str | os.PathLike, repeats: int = 7, force: bool = Fa
         Measure every model again.
     names
         Only these model files (names or stems), or ``None`` for all.
+    rows
+        The rows to time (see :func:`measure_model`).
     """
     written = []
     for model_file in sorted(Path(folder).glob("*.safetensors")):
@@ -312,5 +331,5 @@ def measure_folder(folder: str | os.PathLike, repeats: int = 7, force: bool = Fa
                     continue
             except ValueError:
                 pass  # unreadable or of another layout: measured again
-        written.append(measure_model(model_file, repeats).save(target))
+        written.append(measure_model(model_file, repeats, rows).save(target))
     return written

@@ -20,14 +20,14 @@ __all__ = ["COLUMNS", "gains_frame", "gains_markdown", "measured_on"]
 #: The columns of :func:`gains_frame`.
 COLUMNS = ("setting", "operator", "group", "run_id", "params", "kept", "fraction_kept", "compact_params",
            "file_kB", "unpruned_file_kB", *(f"{k}_{b}" for b in BATCHES for k in ("ms", "unpruned_ms", "speedup")),
-           "rows", "repeats", "machine", "torch")
+           "rows", "inputs", "repeats", "machine", "torch")
 
 
 def gains_frame(out: str | os.PathLike, df: pd.DataFrame) -> pd.DataFrame:
     """One row per setting and operator whose best run (as the report's masks figure picks it) has a measured
-    model: entries kept, parameters and file size (kB) after compaction (and of the unpruned model), and
-    milliseconds per :data:`~evoprune.models.measure.ROWS` rows at each batch size, compact and unpruned, with
-    the speed-up (unpruned time / compact time).
+    model: entries kept, parameters and file size (kB) after compaction (and at the architecture's unpruned
+    shapes), and milliseconds per :data:`~evoprune.models.measure.ROWS` rows at each batch size, compact and at
+    the unpruned shapes, with the speed-up (the second time over the first).
 
     Parameters
     ----------
@@ -49,6 +49,7 @@ def gains_frame(out: str | os.PathLike, df: pd.DataFrame) -> pd.DataFrame:
                    "group": str(sdf.loc[sdf["run_id"] == run_id, "group"].iloc[0]), "params": m.params,
                    "kept": m.kept, "fraction_kept": m.fraction_kept, "compact_params": m.compact_params,
                    "file_kB": m.file_bytes / 1e3, "unpruned_file_kB": m.unpruned_file_bytes / 1e3, "rows": m.rows,
+                   "inputs": m.inputs,
                    "repeats": m.repeats, "machine": m.machine, "torch": m.torch}
             for b in BATCHES:
                 row[f"ms_{b}"], row[f"unpruned_ms_{b}"] = 1e3 * m.seconds[b], 1e3 * m.unpruned_seconds[b]
@@ -65,8 +66,9 @@ def measured_on(frame: pd.DataFrame) -> str:
         index=False))
     repeats = sorted(frame["repeats"].unique())
     rows = sorted(frame["rows"].unique())
+    inputs = " or ".join(sorted(frame["inputs"].unique()))
     return (f"measured on {where}, one thread, the median of {'/'.join(map(str, repeats))} timed passes of "
-            f"{'/'.join(map(str, rows))} rows")
+            f"{'/'.join(map(str, rows))} rows ({inputs})")
 
 
 def gains_markdown(frame: pd.DataFrame) -> str:

@@ -49,10 +49,11 @@ _DESIGN = (
 _GAINS = (
     "Each operator's best run per setting (the models of the masks figures): the entries its masks keep, the "
     "parameters of its compact model (dead units removed, dense shapes) and the size of that model's "
-    "`torch.export` file, and the time to run the rows in batches of 1 and 256, the compact model (each Linear "
-    "layer dense or CSR, whichever was measured faster) beside the unpruned model of the same architecture in "
-    "brackets. The numbers are those of the measurement files beside the models (written when the models were "
-    "packed, or by `evoprune measure`), {where}."
+    "`torch.export` file, and the time to run the rows in batches of 1 and 256 through the compact model (each "
+    "Linear layer dense or CSR, whichever was measured faster); in brackets the same at the architecture's "
+    "unpruned shapes (the same weights, pruned entries stored as zeros: what an unpruned model of the "
+    "architecture costs). The numbers are those of the measurement files beside the models (written when the "
+    "models were packed, or by `evoprune measure`), {where}."
 )
 _TRADEOFF = (
     "**Trade-off.** Each generation records the population's non-dominated (validation L1, fraction kept) "

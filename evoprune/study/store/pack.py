@@ -149,7 +149,7 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none",
         also the model of each operator's best run in each setting (the ones the report's masks figure draws).
     measure
         Measure each model of ``dest/models`` that has no measurement yet (``<run_id>.json`` beside it; see
-        :mod:`evoprune.models.measure`), on this machine.
+        :mod:`evoprune.models.measure`), on this machine, on the study's test rows.
     """
     if models not in MODELS:
         raise StudyError(f"models {models!r}: choose from {', '.join(MODELS)}")
@@ -177,7 +177,7 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none",
         if models != "none" and held:
             _pack_models(out, dest, df, packs, models)
             if measure:
-                measure_folder(dest / MODELS_DIR)
+                measure_folder(dest / MODELS_DIR, rows=_test_rows(study))
         return None, 0
     run_ids = new["run_id"].astype(str).tolist()
     rows, configs, fingerprints = _run_records(out, run_ids, packs)
@@ -206,14 +206,23 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none",
     if models != "none":
         _pack_models(out, dest, df, packs, models)
         if measure:
-            measure_folder(dest / MODELS_DIR)
+            measure_folder(dest / MODELS_DIR, rows=_test_rows(study))
     return shard, len(run_ids)
+
+
+def _test_rows(study):
+    """The study's test rows (what the models are timed on), or None where its data cannot be loaded here."""
+    try:
+        return study.load_data().test
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def measure_models(folder: str | os.PathLike, repeats: int = 7, force: bool = False) -> list[Path]:
     """Measure the models of a pack (``folder/models``), of a study output folder (the model of each operator's
     best run per setting, as the report picks them, into ``runs/<run_id>/model.json``) or of a plain folder of
-    model files, each that has no measurement yet (every one with ``force``); returns the files written.
+    model files, each that has no measurement yet (every one with ``force``); returns the files written.  The
+    models are timed on the study's test rows (uniform random rows for a plain folder).
 
     Parameters
     ----------
@@ -226,12 +235,14 @@ def measure_models(folder: str | os.PathLike, repeats: int = 7, force: bool = Fa
     """
     folder = Path(folder)
     if is_pack(folder):
-        return measure_folder(folder / MODELS_DIR, repeats, force)
+        return measure_folder(folder / MODELS_DIR, repeats, force, rows=_test_rows(read_pack(folder).study))
     if layout.study_file(folder).is_file() and layout.runs_dir(folder).is_dir():
         df, _ = scan(folder)
+        rows = _test_rows(load_study(layout.study_file(folder), check_models=False))
         written = []
         for run_id in _report_runs(df) if len(df) else []:
-            written += measure_folder(layout.run_dir(folder, run_id), repeats, force, names=[layout.MODEL_FILE])
+            written += measure_folder(layout.run_dir(folder, run_id), repeats, force, names=[layout.MODEL_FILE],
+                                      rows=rows)
         return written
     if not folder.is_dir():
         raise StudyError(f"{folder}: no such folder")
