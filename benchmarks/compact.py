@@ -16,14 +16,15 @@ For every model file in a folder (default ``results/paper/models``) prints one r
 
     python benchmarks/compact.py                         # results/paper/models
     python benchmarks/compact.py path/to/models --repeats 7
+
+``evoprune measure`` (:mod:`evoprune.models.measure`) records the size and time of each packed model in a
+JSON file beside it, which the report and the reproduction page read; this script also checks the outputs.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -31,24 +32,9 @@ import torch
 
 from evoprune.genome import AutoencoderGenome
 from evoprune.models import load_model
+from evoprune.models.measure import inference_seconds
 
 ROWS = 1000
-
-
-def run_seconds(models: list, x: torch.Tensor, batch: int, repeats: int) -> list[float]:
-    """Per model, the median seconds to run all rows of ``x`` in batches of ``batch`` (the models take turns)."""
-    chunks = list(torch.split(x, batch))
-
-    def once(model) -> float:
-        t0 = time.perf_counter()
-        for c in chunks:
-            model(c)
-        return time.perf_counter() - t0
-
-    for model in models:  # warm-up
-        once(model)
-    times = [[once(model) for model in models] for _ in range(repeats)]
-    return [statistics.median(t[i] for t in times) for i in range(len(models))]
 
 
 def rows_for(genome) -> torch.Tensor:
@@ -74,7 +60,7 @@ def measure(path: Path, repeats: int) -> dict:
         for batch in (1, 256):
             auto = genome.compact(sparse="auto", batch_size=batch)
             row[f"csr@{batch}"] = sum(e["layout"] == "csr" for e in auto.layouts.values())
-            fast, dense = run_seconds([auto, masked], x, batch, repeats)
+            fast, dense = inference_seconds([auto, masked], x, batch, repeats)
             row[f"ms b={batch}"], row[f"dense ms b={batch}"] = fast * 1e3, dense * 1e3
         row["max|diff|"] = float((compact(x) - ref).abs().max())
         exact = copy.deepcopy(masked).double()(x.double())

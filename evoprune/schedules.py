@@ -17,6 +17,9 @@ decrease_published ``1 − p·t/T``: the published code's ``decrease``, which st
 ================== ==========================================================================
 
 :class:`PublishedClock` runs a schedule on the published code's clock (t from 0; T − 1 on the grid).
+
+:class:`GradualSparsity` is another kind of schedule: the sparsity of gradual magnitude pruning (Zhu and Gupta
+2017) at each generation, which the ``gradual`` setting (:mod:`evoprune.runs.gradual`) prunes to exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 
 from .util.validation import check_choice, check_probability
 
-__all__ = ["SCHEDULES", "PublishedClock", "Schedule", "get_schedule"]
+__all__ = ["SCHEDULES", "GradualSparsity", "PublishedClock", "Schedule", "get_schedule"]
 
 
 def _fixed(p: float, t: int, T: int, n: int, n_frac: float) -> float:
@@ -149,3 +152,89 @@ def get_schedule(name: str, p: float = 0.5, n_frac: float = 0.25) -> Schedule:
         Final share of the run for ``final_n``.
     """
     return Schedule(name, p, n_frac)
+
+
+@dataclass(frozen=True)
+class GradualSparsity:
+    """Gradual pruning's sparsity schedule (Zhu and Gupta, "To prune, or not to prune", 2017).
+
+    At the pruning steps ``t = t0, t0 + Δt, ..., t0 + nΔt`` (``t0 = prune_start``, ``t0 + nΔt = prune_end``,
+    ``Δt = prune_every``, in generations), the network is pruned to the sparsity
+
+    ``s_t = s_f + (s_i - s_f) (1 - (t - t0) / (nΔt))³``
+
+    (``s_i = initial_sparsity``, ``s_f = target_sparsity``): fast at first, slower as fewer weights are left.
+    Between steps the sparsity holds; before ``t0`` nothing is pruned, after ``prune_end`` it stays ``s_f``.
+
+    >>> s = GradualSparsity(0.9, prune_start=1, prune_end=11, prune_every=2)
+    >>> [round(s(t), 4) for t in s.steps]
+    [0.0, 0.4392, 0.7056, 0.8424, 0.8928, 0.9]
+
+    Parameters
+    ----------
+    target_sparsity
+        ``s_f``, in (0, 1).
+    initial_sparsity
+        ``s_i``, in [0, ``s_f``).
+    prune_start
+        ``t0``, the first pruning step (a generation >= 1).
+    prune_end
+        ``t0 + nΔt``, the last pruning step (> ``prune_start``).
+    prune_every
+        ``Δt``, generations between pruning steps; ``prune_end - prune_start`` must be a multiple of it.
+    """
+
+    target_sparsity: float
+    initial_sparsity: float = 0.0
+    prune_start: int = 1
+    prune_end: int = 2
+    prune_every: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("target_sparsity", "initial_sparsity", "prune_start", "prune_end", "prune_every"):
+            check_gradual(name, getattr(self, name))
+        if self.initial_sparsity >= self.target_sparsity:
+            raise ValueError(f"initial_sparsity must be below target_sparsity ({self.target_sparsity!r}), got "
+                             f"{self.initial_sparsity!r}")
+        if self.prune_end <= self.prune_start:
+            raise ValueError(f"prune_end must be after prune_start ({self.prune_start}), got {self.prune_end}")
+        if (self.prune_end - self.prune_start) % self.prune_every:
+            raise ValueError(f"prune_every must divide prune_end - prune_start ({self.prune_end} - "
+                             f"{self.prune_start}), got {self.prune_every}")
+
+    @property
+    def steps(self) -> range:
+        """The pruning steps ``t0, t0 + Δt, ..., t0 + nΔt``."""
+        return range(self.prune_start, self.prune_end + 1, self.prune_every)
+
+    def prunes_at(self, t: int) -> bool:
+        """Whether generation ``t`` is a pruning step.
+
+        Parameters
+        ----------
+        t
+            The generation.
+        """
+        return self.prune_start <= t <= self.prune_end and (t - self.prune_start) % self.prune_every == 0
+
+    def __call__(self, t: int) -> float:
+        """The scheduled sparsity at generation ``t`` (0 before ``prune_start``, ``s_f`` after ``prune_end``)."""
+        if t < self.prune_start:
+            return 0.0
+        done = (min(t, self.prune_end) - self.prune_start) / (self.prune_end - self.prune_start)
+        return self.target_sparsity + (self.initial_sparsity - self.target_sparsity) * (1 - done) ** 3
+
+
+def check_gradual(name: str, value) -> None:
+    """Refuse a bad value of the :class:`GradualSparsity` parameter ``name`` alone (a ValueError naming it)."""
+    if name in ("target_sparsity", "initial_sparsity"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                0 < value < 1 if name == "target_sparsity" else 0 <= value < 1):
+            raise ValueError(f"{name} must be a number in {'(0, 1)' if name == 'target_sparsity' else '[0, 1)'}, "
+                             f"got {value!r}")
+    elif name in ("prune_start", "prune_end", "prune_every"):
+        low = 2 if name == "prune_end" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    else:
+        raise ValueError(f"GradualSparsity has no parameter {name!r}")

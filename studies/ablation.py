@@ -18,7 +18,8 @@ CONDITIONS = {  # group -> (published values, evoprune values), per setting wher
     "batch": {"canonical": ({"batch_size": 5}, {"batch_size": 32})},
     "clock": {"canonical": ({"schedule_clock": "published"}, {"schedule_clock": "evoprune"})},
 }
-OPERATORS = {"published": {"random": "random", "variance": "variance_published", "conjunctive": "conjunctive_published"},
+OPERATORS = {"published": {"random": "random", "variance": "variance_published",
+                           "conjunctive": "conjunctive_published"},
              "evoprune": {"random": "random", "variance": "variance", "conjunctive": "conjunctive"}}
 ROWS = {"published": "test", "evoprune": "train"}  # CONJUNCTIVE's rows go with its definition
 
@@ -99,7 +100,7 @@ update = "asynchronous"
 replacement = "always"
 batch_size = 5
 ''']
-for setting, variant, operator, f, cond, op in groups:
+for setting, variant, operator, f, _cond, _op in groups:
     lines.append("[[groups]]")
     lines.append(f'setting = "{setting}"')
     lines.append(f'operator = "{operator}"')
@@ -107,7 +108,8 @@ for setting, variant, operator, f, cond, op in groups:
     side = variant.split("-")[0]
     base_rows = ROWS[side]
     rows = f.get("pruning_data", base_rows)
-    f = {**f, "pruning_data": rows} if "conjunctive" in operator else {k: v for k, v in f.items() if k != "pruning_data"}
+    f = ({**f, "pruning_data": rows} if "conjunctive" in operator
+         else {k: v for k, v in f.items() if k != "pruning_data"})
     if side == "published":
         f = {"schedule_clock": "published", **f} if setting == "grid" else f
     for k, v in f.items():

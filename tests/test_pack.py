@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from evoprune.cli import main
+from evoprune.models.measure import ModelMeasurement
 from evoprune.report.report import report
 from evoprune.study.runner import TIMING_FIELDS, run_study, study_status
 from evoprune.study.store.load import load_logs, load_results
@@ -107,7 +108,8 @@ def test_stopped_packed_and_continued_study_equals_an_uninterrupted_one(base, tm
 
 def test_report_from_the_pack_alone(base, tmp_path, capsys):
     root, path, _ = base
-    assert main(["pack", str(root / "ref"), str(tmp_path / "p"), "--models", "best"]) == 0
+    assert main(["pack", str(root / "ref"), str(tmp_path / "p"), "--models", "best", "--no-measure"]) == 0
+    assert not list((tmp_path / "p" / "models").glob("*.json"))  # --no-measure: the models only
     alone = tmp_path / "elsewhere"
     shutil.copytree(tmp_path / "p", alone)  # no run folders anywhere near it
     assert not (alone / "runs").exists()
@@ -239,6 +241,16 @@ def test_models_report_packs_what_the_masks_figure_draws(base, tmp_path):
     want = {run_id for _, runs in df.groupby("setting") for run_id in best_runs(runs).values()}
     assert {p.stem for p in (tmp_path / "p" / "models").iterdir()} == want
     assert len(want) == df.groupby(["setting", "operator"]).ngroups  # one per operator and setting
+    # each packed model is measured into <run_id>.json beside it
+    assert {p.stem for p in (tmp_path / "p" / "models").glob("*.json")} == want
     report(tmp_path / "p")
     for fig in ("masks_canonical.png", "masks_grid.png"):
         assert (tmp_path / "p" / "report" / fig).is_file(), fig
+    md = (tmp_path / "p" / "report" / "report.md").read_text()
+    table = md[md.index("## What pruning buys"):].split("\n\n")[2].splitlines()[2:]
+    assert sorted(line.split(" | ")[2] for line in table) == sorted(want)
+    for line in table:
+        m = ModelMeasurement.load(tmp_path / "p" / "models" / f"{line.split(' | ')[2]}.json")
+        assert f" {m.kept} of {m.params} ({m.fraction_kept:.3f}) | {m.compact_params} | " in line
+    gains = pd.read_csv(tmp_path / "p" / "report" / "gains.csv")
+    assert set(gains["run_id"]) == want

@@ -11,8 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evoprune.architecture import Architecture
+from evoprune.genome import AutoencoderGenome
+from evoprune.models import save_model
+from evoprune.models.measure import ModelMeasurement, measurement_path
 from evoprune.report import reproduction as rp
 from evoprune.report.analyse import ALPHA, best_per_operator
+from evoprune.report.gains import gains_frame, measured_on
 from evoprune.study import load_results
 from evoprune.study.store.pack import pack
 from evoprune.study.studyfile import load_study
@@ -130,7 +135,8 @@ def _numbers(obj, out: set[str]) -> set[str]:
         for v in obj:
             _numbers(v, out)
     elif isinstance(obj, int | float | np.integer | np.floating) and not isinstance(obj, bool) and np.isfinite(obj):
-        out |= {page_ext.fmt(obj), page_ext.fmt_p(obj), page_ext.fmt_a12(obj), page_ext.fmt_hours(obj)}
+        out |= {page_ext.fmt(obj), page_ext.fmt_p(obj), page_ext.fmt_a12(obj), page_ext.fmt_hours(obj),
+                page_ext.fmt_ratio(obj)}
         if float(obj).is_integer():
             out.add(str(int(obj)))
     return out
@@ -220,3 +226,66 @@ def test_the_pack_folder_is_configurable(monkeypatch, tmp_path):
     before = (tmp_path / "a.inc").stat().st_mtime_ns
     page_ext.write_if_changed(tmp_path / "a.inc", "x\n")
     assert (tmp_path / "a.inc").stat().st_mtime_ns == before
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    """A pack of both settings (trials 0-1) with the report's models, each with a measurement file; its page."""
+    root = tmp_path_factory.mktemp("measured")
+    groups = {s.group for s in load_study_text(root).runs()}
+    out = _fake_study(root, {(setting, g): 2 for setting in ("canonical", "grid") for g in groups})
+    arch = Architecture.paper(40, 12, 4)
+    for d in (out / "runs").iterdir():
+        save_model(d / "model.safetensors", AutoencoderGenome(arch, rng=0), run_id=d.name)
+    pack(out, root / "pack", models="report", measure=False)
+    rng = np.random.default_rng(5)
+    for f in sorted((root / "pack" / "models").glob("*.safetensors")):
+        kept = int(rng.integers(100, 1308))
+        ModelMeasurement(run_id=f.stem, params=1308, kept=kept, compact_params=kept + int(rng.integers(0, 40)),
+                         file_bytes=int(rng.integers(9000, 20000)), unpruned_params=1308, unpruned_file_bytes=21377,
+                         seconds={1: rng.uniform(0.02, 0.05), 256: rng.uniform(5e-4, 2e-3)},
+                         unpruned_seconds={1: rng.uniform(0.02, 0.05), 256: rng.uniform(5e-4, 2e-3)},
+                         layouts={1: [], 256: ["decoder.2"]}, repeats=7, machine="A test CPU, 4 logical cores, Linux",
+                         torch="9.9.9").save(measurement_path(f))
+    text = page_ext.page(root / "pack", root / "gen", shown="results/paper")
+    return root / "pack", text
+
+
+def _section(text: str, title: str) -> str:
+    start = text.index(f"{title}\n{'-' * len(title)}")
+    end = text.find("\n---", start + 2 * len(title) + 2)
+    return text[start:text.rfind("\n", 0, end) if end > 0 else len(text)]
+
+
+def test_what_pruning_buys_is_built_from_the_measurement_files(measured):
+    path, text = measured
+    df = load_results(path)
+    frame = gains_frame(path, df)
+    assert len(frame) == 10 and set(frame["setting"]) == {"canonical", "grid"}  # each operator's best, per setting
+    section = _section(text, page_ext.GAINS_TITLE)
+    cells = _cells(section)
+    rows = [dict(cells[i:i + 8]) for i in range(0, len(cells), 8)]
+    assert len(rows) == 10
+    for row, r in zip(rows, frame.itertuples(), strict=True):
+        m = ModelMeasurement.load(path / "models" / f"{r.run_id}.json")
+        assert row["model"] == f"``{m.run_id}``"
+        assert row["entries kept"] == f"{m.kept} of {m.params} ({page_ext.fmt(m.kept / m.params)})"
+        assert row["parameters after compaction"] == str(m.compact_params)
+        assert row["file kB: compact / unpruned"] == (f"{page_ext.fmt(m.file_bytes / 1e3)} / "
+                                                      f"{page_ext.fmt(m.unpruned_file_bytes / 1e3)}")
+        for b in (1, 256):
+            assert row[f"ms per 1000 rows at batch {b}: compact / unpruned (speed-up)"] == (
+                f"{page_ext.fmt(1e3 * m.seconds[b])} / {page_ext.fmt(1e3 * m.unpruned_seconds[b])} "
+                f"({page_ext.fmt_ratio(m.unpruned_seconds[b] / m.seconds[b])}×)")
+    assert measured_on(frame) in section and "torch 9.9.9" in section
+    prose = re.sub(r"^   :widths:.*$", "", section.replace(measured_on(frame), ""), flags=re.M)
+    batches = sorted(ModelMeasurement.load(next((path / "models").glob("*.json"))).seconds)  # as measured
+    allowed = _numbers([frame.drop(columns=["machine", "torch"]), batches], set())
+    assert [n for n in NUMBER.findall(prose) if n not in allowed] == []
+
+
+def test_without_measurements_the_section_says_how_to_get_them(partial):
+    _, _, text = partial
+    section = _section(text, page_ext.GAINS_TITLE)
+    assert "No measured models in ``results/paper``" in section and "evoprune measure results/paper" in section
+    assert not NUMBER.search(section)

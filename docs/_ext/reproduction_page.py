@@ -59,6 +59,11 @@ def fmt_a12(a: Any) -> str:
     return f"{float(a):.2f}"
 
 
+def fmt_ratio(x: Any) -> str:
+    """How a ratio (a speed-up) is written (two decimals)."""
+    return f"{float(x):.2f}"
+
+
 def fmt_hours(seconds: Any) -> str:
     """Seconds, written as hours (three significant digits)."""
     return f"{float(seconds) / 3600:.3g}"
@@ -211,6 +216,42 @@ def _figures(setting: str, sdf: pd.DataFrame, analysis: dict, pack: Path, folder
     return out
 
 
+GAINS_TITLE = "What pruning buys"
+
+
+def _gains(pack: Path, df: pd.DataFrame, shown: str) -> list[str]:
+    """The section on the size and speed of each operator's best model, from the measurements in the pack."""
+    from evoprune.models.measure import BATCHES
+    from evoprune.report.gains import gains_frame, measured_on
+
+    out = [GAINS_TITLE, "-" * len(GAINS_TITLE), ""]
+    frame = gains_frame(pack, df)
+    if frame.empty:
+        return out + [f"No measured models in ``{shown}``: pack the runs with ``--models report`` (each model is "
+                      f"measured as it is packed), or run ``evoprune measure {shown}`` on models packed before.", ""]
+    rows = int(frame["rows"].iloc[0])
+    out += ["Each operator's best model per setting (the models of the mask figures), compacted (dead units "
+            "removed, dense shapes; each Linear layer stored dense or as a CSR matrix, whichever was measured "
+            "faster at the batch size), beside the same model at the architecture's unpruned shapes (the same "
+            "weights, pruned entries stored as zeros: what an unpruned model of the architecture costs, computing "
+            "on the same values). The numbers are "
+            "measured when the models are packed (``evoprune pack --models report`` writes a measurement beside "
+            "each model file; ``evoprune measure`` measures models packed before), not when the docs are built, so "
+            f"the build stays fast and the numbers stay those of the machine that measured them: "
+            f"{measured_on(frame)}. The file is the "
+            "compact model's ``torch.export`` program (``evoprune export --compact``); the times run the rows one "
+            f"batch after another.", ""]
+    table = [[r.setting, "unpruned" if r.operator == "none" else r.operator, f"``{r.run_id}``",
+              f"{r.kept} of {r.params} ({fmt(r.fraction_kept)})", str(r.compact_params),
+              f"{fmt(r.file_kB)} / {fmt(r.unpruned_file_kB)}",
+              *(f"{fmt(getattr(r, f'ms_{b}'))} / {fmt(getattr(r, f'unpruned_ms_{b}'))} "
+                f"({fmt_ratio(getattr(r, f'speedup_{b}'))}×)" for b in BATCHES)] for r in frame.itertuples(index=False)]
+    return out + _table(["setting", "operator", "model", "entries kept", "parameters after compaction",
+                         "file kB: compact / unpruned",
+                         *(f"ms per {rows} rows at batch {b}: compact / unpruned (speed-up)" for b in BATCHES)],
+                        table, [8, 10, 22, 14, 10, 10, 13, 13])
+
+
 def _backends(df: pd.DataFrame) -> str:
     counts = df["backend"].dropna().value_counts() if "backend" in df else pd.Series(dtype=int)
     told = ", ".join(f"{name} {k}" for name, k in counts.items())
@@ -302,6 +343,7 @@ def page(pack: Path, folder: Path, workers: int = 2, machine: str = "this machin
             "the chance that a run of the claimed winner has the higher hypervolume. With so few trials the best "
             "schedules are chosen on the same runs the tests use.", ""]
     out += _claims(rp.claim_rows(by_setting))
+    out += _gains(pack, df, shown)
     out += ["Figures", "-" * len("Figures"), "", *figures]
     out += ["Wall time", "-" * len("Wall time"), ""]
     out += _walltime(rp.wall_times(df, study), workers, machine, _backends(df))

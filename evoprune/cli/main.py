@@ -1,4 +1,5 @@
-"""Command line: ``evoprune run | report | status | pack | export | compare | info`` (also ``python -m evoprune``)."""
+"""Command line: ``evoprune run | report | status | pack | measure | export | compare | info`` (also
+``python -m evoprune``)."""
 
 from __future__ import annotations
 
@@ -112,9 +113,20 @@ def _report(args) -> int:
 def _pack(args) -> int:
     from ..study.store.pack import pack
 
-    shard, n = pack(args.out, args.dir, models=args.models)
+    shard, n = pack(args.out, args.dir, models=args.models, measure=not args.no_measure)
     print(f"packed {n} runs into {shard}" if shard else f"nothing to pack: {args.dir} holds every finished run "
           f"of {args.out}")
+    return 0
+
+
+def _measure(args) -> int:
+    from ..study.store.pack import measure_models
+
+    written = measure_models(args.dir, repeats=args.repeats, force=args.force)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"measured {len(written)} models" if written else f"nothing to measure in {args.dir}: every model has "
+          "its measurement (--force measures again)")
     return 0
 
 
@@ -246,7 +258,19 @@ def _add_pack_and_export(sub) -> None:
     pk.add_argument("--models", choices=("none", "best", "report"), default="none",
                     help="best: also the model of each group's best run (DIR/models/); report: only each "
                          "operator's best run per setting (the report's masks figure); default: none")
+    pk.add_argument("--no-measure", action="store_true", help="do not measure the packed models (by default "
+                    "each gets DIR/models/<run_id>.json: parameters and file size after compaction, inference time "
+                    "beside the unpruned model, on this machine)")
     pk.set_defaults(func=_pack)
+
+    me = sub.add_parser("measure", help="what pruning buys each model of a pack: parameters and file size after "
+                        "compaction, inference time beside the unpruned model (<model>.json beside each model)")
+    me.add_argument("dir", metavar="DIR", help="a pack folder (its models/), a study output folder (the report's "
+                    "models) or a folder of .safetensors model files")
+    me.add_argument("--repeats", type=_positive_int, default=7, help="timed passes per model and batch size; the "
+                    "median is kept (default: 7)")
+    me.add_argument("--force", action="store_true", help="measure again models that have a measurement")
+    me.set_defaults(func=_measure)
 
     ex = sub.add_parser("export", help="write a finished run's model as a file PyTorch alone loads")
     ex.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (OUT/runs/<run_id>) or its model.safetensors")

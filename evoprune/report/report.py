@@ -31,6 +31,7 @@ from ..util.io import atomic_write_text
 from . import figures as fg
 from . import tables as tb
 from .analyse import ALPHA, analyse, ordered
+from .gains import gains_frame, gains_markdown, measured_on
 from .masks import masks_figure
 
 __all__ = ["report", "summary_text"]
@@ -44,6 +45,15 @@ _DESIGN = (
     "(F) across the family, Wilcoxon signed-rank tests between pairs and average ranks within trials. Otherwise "
     "Kruskal–Wallis (KW) and Mann–Whitney U. Pairwise p-values are Holm-corrected within each family "
     f"(α = {ALPHA}); A12 is the probability that a run of the first group has the larger value."
+)
+_GAINS = (
+    "Each operator's best run per setting (the models of the masks figures): the entries its masks keep, the "
+    "parameters of its compact model (dead units removed, dense shapes) and the size of that model's "
+    "`torch.export` file, and the time to run the rows in batches of 1 and 256 through the compact model (each "
+    "Linear layer dense or CSR, whichever was measured faster); in brackets the same at the architecture's "
+    "unpruned shapes (the same weights, pruned entries stored as zeros: what an unpruned model of the "
+    "architecture costs). The numbers are those of the measurement files beside the models (written when the "
+    "models were packed, or by `evoprune measure`), {where}."
 )
 _TRADEOFF = (
     "**Trade-off.** Each generation records the population's non-dominated (validation L1, fraction kept) "
@@ -120,8 +130,9 @@ def report(out: str | os.PathLike, formats: Sequence[str] = ("md", "csv", "tex")
     """Write the report of a study into ``out/report/`` and return the path of ``report.md``.
 
     ``report.md`` and the PNG figures are always written; ``"csv"`` adds
-    ``results.csv`` (one row per run), ``groups.csv`` and ``pairwise.csv``
-    (every pairwise test); ``"tex"`` adds ``tables.tex`` (booktabs group
+    ``results.csv`` (one row per run), ``groups.csv``, ``pairwise.csv``
+    (every pairwise test) and, where the models were measured, ``gains.csv`` (what pruning buys each operator's
+    best model: :func:`~evoprune.report.gains.gains_frame`); ``"tex"`` adds ``tables.tex`` (booktabs group
     summaries).  Per setting the figures are ``heatmap_<s>.png``,
     ``curves_<s>.png``, ``box_<s>.png``, ``scatter_<s>.png``, ``a12_<s>.png``
     and, for studies that saved models, ``masks_<s>.png``.  Files are written
@@ -153,8 +164,13 @@ def report(out: str | os.PathLike, formats: Sequence[str] = ("md", "csv", "tex")
         md += _section(setting, sdf, summary, analysis, _figures(setting, sdf, analysis, out, folder))
         pairwise.append(tb.pairwise_frame(setting, analysis["results"]))
         tex.append(tb.latex_groups(summary, setting))
+    gains = gains_frame(out, df)
+    if not gains.empty:
+        md += ["## What pruning buys", "", _GAINS.format(where=measured_on(gains)), "", gains_markdown(gains), ""]
     if "csv" in formats:
         atomic_write_text(folder / "results.csv", df.to_csv(index=False))
+        if not gains.empty:
+            atomic_write_text(folder / "gains.csv", gains.to_csv(index=False))
         atomic_write_text(folder / "groups.csv", summary.to_csv(index=False))
         pw = pd.concat(pairwise, ignore_index=True) if pairwise else pd.DataFrame()
         atomic_write_text(folder / "pairwise.csv", pw.to_csv(index=False))

@@ -1,9 +1,9 @@
 """Runs of a configuration: the settings registry, :class:`RunConfig`, :func:`run` and :func:`run_trials`.
 
-Importing this package registers the built-in settings, ``canonical`` and ``grid``.
+Importing this package registers the built-in settings, ``canonical``, ``grid`` and ``gradual``.
 """
 
-from . import canonical, grid  # noqa: F401  (registers the settings)
+from . import canonical, gradual, grid  # noqa: F401  (registers the settings)
 from .common import RunResult, ensure_creator, select_final, single_thread
 from .config import SELECTIONS, RunConfig, operators
 from .registry import SETTINGS, Setting, get_setting, register_setting

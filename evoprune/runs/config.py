@@ -15,7 +15,7 @@ from ..training import LR_MUTATIONS, LossSchedule, lr_decay_factor
 from ..util.device import check_device_name
 from ..util.plugins import load_entry_points, split_model_entry
 from ..util.validation import check_choice, check_fraction, check_positive_int, check_probability
-from .registry import get_setting
+from .registry import SETTINGS, get_setting
 
 #: RunConfig fields that are passed to every pruning method that takes them.
 METHOD_FIELDS = ("amount", "n_cases")
@@ -48,7 +48,7 @@ class RunConfig:
     Parameters
     ----------
     setting
-        Training setting, a name of :data:`~evoprune.runs.SETTINGS` (``canonical`` or ``grid``).
+        Training setting, a name of :data:`~evoprune.runs.SETTINGS` (``canonical``, ``grid`` or ``gradual``).
     operator
         Pruning operator: ``none`` or a registered pruning method (see :func:`operators`).
     schedule
@@ -130,6 +130,17 @@ class RunConfig:
         ``evoprune``, or ``published``: the result also records the published figures' numbers, the
         training L1 averaged over every cell and the fraction kept counted right after each cell's last
         pruning, biases included (``published_train_l1``, ``published_kept``; ``paper_plots.ipynb``).
+    target_sparsity
+        ``gradual`` setting: the final fraction of the weights pruned, ``s_f`` in (0, 1) (biases are not
+        counted and never pruned); required with ``operator = "magnitude"``.
+    initial_sparsity
+        ``gradual``: the sparsity ``s_i`` of the first pruning step, in [0, ``target_sparsity``).
+    prune_start
+        ``gradual``: the first pruning step ``t0`` (a generation).
+    prune_end
+        ``gradual``: the last pruning step ``t0 + nΔt`` (``None``: the last generation).
+    prune_every
+        ``gradual``: generations between pruning steps, ``Δt`` (it divides ``prune_end - prune_start``).
     """
 
     setting: str = "canonical"  # a name of evoprune.runs.SETTINGS
@@ -169,9 +180,14 @@ class RunConfig:
     eval_rows: int = 100
     schedule_clock: str = "evoprune"
     report_metric: str = "evoprune"
+    target_sparsity: float | None = None
+    initial_sparsity: float = 0.0
+    prune_start: int = 1
+    prune_end: int | None = None
+    prune_every: int = 1
 
     def __post_init__(self) -> None:
-        get_setting(self.setting)
+        setting = get_setting(self.setting)
         if self.operator not in operators():  # an installed package may register it through an entry point
             load_entry_points()
         check_choice("operator", self.operator, operators())
@@ -207,6 +223,15 @@ class RunConfig:
             if (self.hidden, self.latent) != (RunConfig.hidden, RunConfig.latent):
                 raise ValueError(f"model {self.model!r} and hidden/latent both given: a user model has its own "
                                  "layer sizes; give either model or hidden/latent")
+        for other in SETTINGS.values():
+            for name, default in other.fields.items():
+                value = getattr(self, name)
+                if _same(value, default):
+                    continue
+                if other.name != self.setting:
+                    raise ValueError(f"{name} is a field of setting {other.name!r}, not of {self.setting!r}")
+                other.check_field(name, value)
+        setting.check(self)
 
     def _check_published(self) -> None:
         for name in ("adam_betas", "lr_bounds"):
@@ -256,9 +281,14 @@ class RunConfig:
         return paper_probability(self.operator) if self.p is None else self.p
 
     @property
+    def schedule_name(self) -> str:
+        """The schedule as results name it: ``schedule``, or what the setting calls it (``gradual``)."""
+        return get_setting(self.setting).schedule_name(self)
+
+    @property
     def label(self) -> str:
-        """``none``, or ``<operator>-<schedule>``."""
-        return "none" if self.operator == "none" else f"{self.operator}-{self.schedule}"
+        """``none``, or ``<operator>-<schedule>`` (the schedule as :attr:`schedule_name` gives it)."""
+        return "none" if self.operator == "none" else f"{self.operator}-{self.schedule_name}"
 
     @property
     def loss_schedule(self) -> LossSchedule:
@@ -266,7 +296,8 @@ class RunConfig:
         return LossSchedule(self.loss, self.loss_switch)
 
     def as_dict(self) -> dict[str, Any]:
-        """All fields as a dict (``model`` and the published-condition fields only when set)."""
+        """All fields as a dict (``model``, the published-condition fields and the settings' own fields only when
+        set, so configurations without them read as before)."""
         out = asdict(self)
         if out["model"] is None:
             del out["model"]
@@ -286,10 +317,12 @@ class RunConfig:
 
 
 def _drop_defaults(d: dict[str, Any]) -> dict[str, Any]:
-    """``d`` without the published-condition fields at their defaults (lists for tuples, as JSON has them)."""
+    """``d`` without the published-condition fields and the settings' own fields at their defaults (lists for
+    tuples, as JSON has them)."""
+    defaults = {**PUBLISHED_FIELDS, **{k: v for s in SETTINGS.values() for k, v in s.fields.items()}}
     out = {}
     for k, v in d.items():
-        if k in PUBLISHED_FIELDS and _same(v, PUBLISHED_FIELDS[k]):
+        if k in defaults and _same(v, defaults[k]):
             continue
         out[k] = list(v) if isinstance(v, tuple) else v
     return out

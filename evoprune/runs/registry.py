@@ -8,7 +8,7 @@ from deap import base
 
 from ..util.plugins import load_entry_points
 
-#: Settings by name (``canonical``, ``grid``; a user's own once registered).
+#: Settings by name (``canonical``, ``grid``, ``gradual``; a user's own once registered).
 SETTINGS: dict[str, Setting] = {}
 
 
@@ -21,6 +21,41 @@ class Setting:
     record_keys: ClassVar[tuple[str, str]] = ("test_min", "kept_min")
     #: Whether a finished run also saves its final population (``population.safetensors``).
     saves_population: ClassVar[bool] = False
+    #: :class:`~evoprune.runs.RunConfig` fields only this setting reads, with their defaults: a run of another
+    #: setting must leave them at the default (left out of a run's identity there, so fingerprints stay).
+    fields: ClassVar[dict[str, Any]] = {}
+    #: RunConfig fields this setting does not read (a study file leaves them out of its runs' configurations).
+    ignores: ClassVar[tuple[str, ...]] = ()
+
+    def check_field(self, name: str, value: Any) -> None:
+        """Refuse a bad value of one of :attr:`fields` alone (a ValueError naming it); checked before any run.
+
+        Parameters
+        ----------
+        name
+            A key of :attr:`fields`.
+        value
+            Its value.
+        """
+
+    def check(self, cfg) -> None:
+        """Refuse a configuration this setting cannot run (a ValueError naming the field).
+
+        Parameters
+        ----------
+        cfg
+            The run's :class:`~evoprune.runs.RunConfig`.
+        """
+
+    def schedule_name(self, cfg) -> str:
+        """The run's schedule as results and group labels name it (default: ``cfg.schedule``).
+
+        Parameters
+        ----------
+        cfg
+            The run's :class:`~evoprune.runs.RunConfig`.
+        """
+        return cfg.schedule
 
     def toolbox(self, cfg, data) -> base.Toolbox:
         """The :class:`deap.base.Toolbox` with the run's operators.

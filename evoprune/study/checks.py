@@ -31,6 +31,7 @@ def fail(path, key: str, msg: str) -> StudyError:
 #: Python types a TOML value may have for each RunConfig field type, and how to say it.
 _TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "int": (int, "int"),
+    "int | None": (int, "int"),  # None (the default) cannot be written in TOML: leave the key out
     "float": ((int, float), "float"),
     "float | None": ((int, float), "float"),
     "str": (str, "str"),
@@ -50,10 +51,15 @@ def check_type(path, key: str, value: Any, field: dataclasses.Field) -> None:
 
 
 def check_value(path, key: str, field: str, value: Any) -> None:
-    """Type-check one RunConfig value and let RunConfig validate it alone (names, ranges)."""
+    """Type-check one RunConfig value and let RunConfig (or, for a setting's own field, the setting) validate it
+    alone (names, ranges)."""
     check_type(path, key, value, RUN_FIELDS[field])
+    owner = next((s for s in SETTINGS.values() if field in s.fields), None)
     try:
-        RunConfig(**{field: value})
+        if owner is not None:
+            owner.check_field(field, value)
+        else:
+            RunConfig(**{field: value})
     except (ValueError, TypeError) as e:
         raise fail(path, key, str(e)) from e
 

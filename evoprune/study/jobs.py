@@ -182,7 +182,7 @@ def _finish(spec: RunSpec, d: Path, result, run_config: dict) -> dict:
     if get_setting(cfg.setting).saves_population:
         save_population(d / layout.POPULATION_FILE, result.population, run_id=spec.run_id, config=run_config)
     row = {"run_id": spec.run_id, "setting": cfg.setting, "operator": cfg.operator,
-           "schedule": cfg.schedule if cfg.operator != "none" else "-",
+           "schedule": cfg.schedule_name if cfg.operator != "none" else "-",
            "p": cfg.probability if cfg.operator != "none" else 0.0, "amount": cfg.amount,
            "group": spec.group, "trial": spec.trial, "seed": spec.seed, "generations": cfg.generations,
            **{k: v for k, v in result.summary().items() if k not in ("label", "seed")}}

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from ..data import DATASETS, Dataset, load_dataset
-from ..runs import RunConfig
+from ..runs import SETTINGS, RunConfig
 from ..util.plugins import PluginError, import_plugins
 from .checks import (
     StudyError,
@@ -158,9 +158,12 @@ class Study:
                 given = " and ".join(k for k in ("hidden", "latent") if k in fields)
                 raise ValueError(f"model {fields['model']!r} and {given} both given: a user model has its own "
                                  f"layer sizes; give either model or hidden/latent")
-            if fields.get("operator", "none") == "none":  # schedule, p and amount mean nothing unpruned
-                for k in ("schedule", "p", "amount", "pruning"):
+            owned = SETTINGS[setting].fields if setting in SETTINGS else {}
+            if fields.get("operator", "none") == "none":  # schedule, p, amount and the like mean nothing unpruned
+                for k in ("schedule", "p", "amount", "pruning", *owned):
                     fields.pop(k, None)
+            for k in SETTINGS[setting].ignores if setting in SETTINGS else ():
+                fields.pop(k, None)  # the setting does not read them: no part of its runs' identity
             fields.pop("variant", None)
             cfg = RunConfig(**fields)
             group = (group_label(cfg, {k: v for k, v in chosen.items() if k not in _PRIMARY}) if variant is None
@@ -175,9 +178,10 @@ class Study:
 
 
 def group_label(cfg: RunConfig, extra: dict[str, Any]) -> str:
-    """Label of a group: the configuration's label and its varied fields (``p``, ``amount`` dropped for ``none``)."""
-    if cfg.operator == "none":
-        extra = {k: v for k, v in extra.items() if k not in ("p", "amount")}
+    """Label of a group: the configuration's label and its varied fields (``p``, ``amount`` and the setting's own
+    fields dropped for ``none``)."""
+    if cfg.operator == "none":  # nor the fields of a setting's pruning (gradual's target_sparsity, ...)
+        extra = {k: v for k, v in extra.items() if k not in ("p", "amount", *SETTINGS[cfg.setting].fields)}
     if "model" in extra:  # "module:function" as module.function (a folder name without a colon)
         extra = {**extra, "model": str(extra["model"]).replace(":", ".")}
     return cfg.label + "".join(f"-{k}{v}" for k, v in extra.items())

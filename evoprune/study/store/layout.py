@@ -8,6 +8,7 @@ An output folder ``OUT`` (``evoprune run STUDY --out OUT``)::
     OUT/runs/<run_id>/result.json  its results: present only when the run finished
     OUT/runs/<run_id>/log.jsonl    one JSON object per generation
     OUT/runs/<run_id>/model.safetensors       the reported model (grid runs: also population.safetensors)
+    OUT/runs/<run_id>/model.json   what pruning buys it (``evoprune measure OUT``; the report's models only)
     OUT/runs/<run_id>/ckpt-<gen>.safetensors  checkpoints
     OUT/runs/<run_id>/claim.json, claims.log  who runs it (several runners may share OUT)
     OUT/report/                    the report
@@ -17,6 +18,10 @@ A pack folder (``evoprune pack OUT PACK``)::
     PACK/study.toml
     PACK/shard-<time>-<hash>/shard.json, runs.parquet, logs.parquet
     PACK/models/<run_id>.safetensors
+    PACK/models/<run_id>.json      what pruning buys it (measured when packed, or by ``evoprune measure PACK``)
+
+A measurement lies beside its model file, with the suffix ``.json``
+(:func:`evoprune.models.measure.measurement_path`).
 """
 
 from __future__ import annotations

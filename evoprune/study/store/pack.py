@@ -8,6 +8,9 @@ stays in its result) and the log's ``test_l1`` / ``kept`` (copies of the setting
 Checkpoints, claims and models are not packed; ``models="best"`` copies the model of each group's
 best run (highest hypervolume, then lowest trial, as the report picks) into ``DIR/models/``, and
 ``models="report"`` only those of each operator's best run per setting (what the report's masks figure draws).
+Each packed model is then measured (:func:`~evoprune.models.measure.measure_model`: parameters and file size
+after compaction, inference time beside the unpruned model) into ``DIR/models/<run_id>.json``;
+:func:`measure_models` measures the models of a pack (or of a study's report) already there.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...models.measure import measure_folder
 from ...report.analyse import best_runs
 from ...util.io import atomic_write_bytes, atomic_write_text
 from ..jobs import read_json
@@ -45,7 +49,7 @@ from .shards import (
     sha256,
 )
 
-__all__ = ["pack"]
+__all__ = ["measure_models", "pack"]
 
 #: What ``models`` may be: no models, the model of each group's best run, or of each operator's best run
 #: in each setting (the models the report's masks figure draws).
@@ -125,13 +129,15 @@ def _pack_models(out: Path, dest: Path, df: pd.DataFrame, packs, models: str) ->
     return copied
 
 
-def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") -> tuple[Path | None, int]:
+def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none",
+         measure: bool = True) -> tuple[Path | None, int]:
     """Pack the finished runs of the study in ``out`` that ``dest`` does not hold yet as one new shard.
 
     ``out`` is a study output folder (its own runs and those of the packs it was continued from) or a
     pack folder.  ``dest`` is created if needed; if it holds another study, nothing is written.
     Returns the new shard's folder (None when ``dest`` already held every finished run) and the
-    number of runs packed.
+    number of runs packed.  ``models`` (``none``, ``best``: each group's best run, ``report``: each operator's best
+    per setting) adds those models to ``dest/models``; ``measure`` measures each one there not measured yet.
     """
     if models not in MODELS:
         raise StudyError(f"models {models!r}: choose from {', '.join(MODELS)}")
@@ -144,6 +150,8 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
     if new.empty:
         if models != "none" and held:
             _pack_models(out, dest, df, packs, models)
+            if measure:
+                measure_folder(dest / MODELS_DIR, rows=_test_rows(study))
         return None, 0
     run_ids = new["run_id"].astype(str).tolist()
     rows, configs, fingerprints = _run_records(out, run_ids, packs)
@@ -171,6 +179,8 @@ def pack(out: str | os.PathLike, dest: str | os.PathLike, models: str = "none") 
         raise
     if models != "none":
         _pack_models(out, dest, df, packs, models)
+        if measure:
+            measure_folder(dest / MODELS_DIR, rows=_test_rows(study))
     return shard, len(run_ids)
 
 
@@ -196,6 +206,36 @@ def _held(dest: Path, study) -> dict[str, str]:
     if dest.is_dir() and any(dest.iterdir()):
         raise StudyError(f"{dest} is not empty and holds no pack (no study.toml); pack into a new folder")
     return {}
+
+
+def _test_rows(study):
+    """The study's test rows (what the models are timed on), or None where its data cannot be loaded here."""
+    try:
+        return study.load_data().test
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def measure_models(folder: str | os.PathLike, repeats: int = 7, force: bool = False) -> list[Path]:
+    """Measure the models of a pack (``folder/models``), of a study output folder (the model of each operator's
+    best run per setting, as the report picks them, into ``runs/<run_id>/model.json``) or of a plain folder of
+    model files, each that has no measurement yet (every one with ``force``); returns the files written.  The
+    models are timed on the study's test rows (uniform random rows for a plain folder), ``repeats`` times each.
+    """
+    folder = Path(folder)
+    if is_pack(folder):
+        return measure_folder(folder / MODELS_DIR, repeats, force, rows=_test_rows(read_pack(folder).study))
+    if layout.study_file(folder).is_file() and layout.runs_dir(folder).is_dir():
+        df, _ = scan(folder)
+        rows = _test_rows(load_study(layout.study_file(folder), check_models=False))
+        written = []
+        for run_id in _report_runs(df) if len(df) else []:
+            written += measure_folder(layout.run_dir(folder, run_id), repeats, force, names=[layout.MODEL_FILE],
+                                      rows=rows)
+        return written
+    if not folder.is_dir():
+        raise StudyError(f"{folder}: no such folder")
+    return measure_folder(folder, repeats, force)
 
 
 def _run_records(out: Path, run_ids: list[str], packs) -> tuple[list[dict], dict[str, dict], dict[str, str]]:
