@@ -48,6 +48,7 @@ def _population(device="cpu"):
             ind.decoder.prune_entries(2, g.choice(12 * 40, size=50, replace=False))
         ind.pruned = i % 2 == 0
         ind.train_loss = 1 / 3 + i
+        ind.zeros_at_prune = (7 + i, 11)
     for ind in pop:
         for h in ind.halves:
             for name in ("params", "masks", "exp_avg", "exp_avg_sq"):
@@ -82,6 +83,7 @@ def _assert_same_population(saved, loaded):
         assert a.arch == b.arch and a.lr == b.lr
         assert a.fitness.valid == b.fitness.valid and a.fitness.values == b.fitness.values
         assert (a.pruned, a.train_loss) == (b.pruned, b.train_loss)
+        assert list(a.zeros_at_prune) == b.zeros_at_prune
         for ha, hb in zip(a.halves, b.halves, strict=True):
             assert ha.step == hb.step
             for name in ("params", "masks", "exp_avg", "exp_avg_sq"):

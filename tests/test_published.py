@@ -93,7 +93,8 @@ def test_transient_masks_are_prune_remove_with_adam_kept(data, backend):
     mine()
     mutPrune(ind, "random", amount=0.3, rng=5, masks="transient")
     assert all(bool(m.all()) for h in ind.halves for m in h.masks)  # no mask kept
-    assert ind.zeros_at_prune >= int(0.3 * ind.n_params) - 4
+    assert sum(ind.zeros_at_prune) >= int(0.3 * ind.n_params) - 4
+    assert ind.zeros_at_prune[0] == sum(int((p == 0).sum()) for p in ind.encoder.params)
     for lin, k in zip([m for m in module.modules() if isinstance(m, nn.Linear)], range(4), strict=True):
         half, j = (ind.encoder, 2 * k) if k < 2 else (ind.decoder, 2 * (k - 2))
         for name, t in (("weight", half.params[j]), ("bias", half.params[j + 1])):
@@ -105,7 +106,7 @@ def test_transient_masks_are_prune_remove_with_adam_kept(data, backend):
     for a, b in zip(ref, ind.encoder.params + ind.decoder.params, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     zeros = sum(int((p == 0).sum()) for h in ind.halves for p in h.params)
-    assert zeros < ind.zeros_at_prune / 4  # they regrew; zeros_at_prune still says what pruning left
+    assert zeros < sum(ind.zeros_at_prune) / 4  # they regrew; zeros_at_prune still says what pruning left
 
 
 def _published_activations(seq: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
@@ -186,6 +187,25 @@ def test_same_index_pairing_is_the_published_select():
         assert select_pair(errors, "best", 2, g, "same_index") == (idx, idx)
 
 
+def test_a_grid_child_carries_each_halfs_own_zero_count(data):
+    from evoprune.algorithms.grid import _Cells
+
+    pop = [AutoencoderGenome(ARCH, rng=i) for i in range(3)]
+    for i, ind in enumerate(pop):
+        ind.zeros_at_prune = [10 * i + 1, 10 * i + 2]  # the published n_pruned of each half's lineage
+    del pop[2].zeros_at_prune  # a lineage that never pruned counts 0
+    errors = torch.tensor([[0.9, 0.1, 0.8], [0.7, 0.6, 0.5], [0.2, 0.3, 0.4]])
+    cells = _Cells(pop, [[0, 1, 2]] * 3, data.train, 5, "best", 2, "independent", None)
+    seen = set()
+    for seed in range(30):
+        ei, di = select_pair(errors, "best", 2, np.random.default_rng(seed))
+        child = cells.child_of(0, errors, np.random.default_rng(seed))
+        assert getattr(child, "zeros_at_prune", [0, 0]) == [getattr(pop[ei], "zeros_at_prune", [0, 0])[0],
+                                        getattr(pop[di], "zeros_at_prune", [0, 0])[1]]
+        seen.add((ei, di))
+    assert any(e != d for e, d in seen)  # halves of different lineages were paired
+
+
 @pytest.mark.parametrize("name", ["fixed", "increase", "decrease_published", "exponential", "final_n",
                                   "population", "prune_after"])
 def test_published_clock_is_prune_ann_schedules(name):
@@ -216,7 +236,7 @@ def test_canonical_always_keeps_the_child_and_the_published_numbers(data):
     pop, log = eaMuCommaLambda(pop, tb, 1, 1, 2, rng=0, prune_first=False)
     assert log.select("npruned") == [0, 1, 1]
     nums = published_numbers(pop, data)
-    assert nums["published_kept"] == pytest.approx(1 - pop[0].zeros_at_prune / pop[0].n_params)
+    assert nums["published_kept"] == pytest.approx(1 - sum(pop[0].zeros_at_prune) / pop[0].n_params)
     assert 0.4 < nums["published_kept"] < 0.6  # what pruning left (amount 0.5), not the model's masks (all kept)
     assert pop[0].fraction_kept == 1.0
     assert nums["published_train_l1"] == pytest.approx(pop[0].fitness.values[0], rel=1e-6)

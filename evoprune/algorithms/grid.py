@@ -163,8 +163,12 @@ class _Cells:
     def child_of(self, c: int, errors: torch.Tensor, rng: np.random.Generator):
         hood, centre = self.hoods[c], self.population[c]
         ei, di = select_pair(errors, self.concept, self.tournsize, rng, self.pairing)
-        return type(centre).from_halves(self.population[hood[ei]].encoder.clone(),
-                                        self.population[hood[di]].decoder.clone(), centre.lr)
+        enc, dec = self.population[hood[ei]], self.population[hood[di]]
+        child = type(centre).from_halves(enc.encoder.clone(), dec.decoder.clone(), centre.lr)
+        if hasattr(enc, "zeros_at_prune") or hasattr(dec, "zeros_at_prune"):  # each half keeps its own count
+            child.zeros_at_prune = [getattr(enc, "zeros_at_prune", (0, 0))[0],
+                                    getattr(dec, "zeros_at_prune", (0, 0))[1]]
+        return child
 
     def replace(self, centre, child):
         if self.select is None:

@@ -137,7 +137,8 @@ class PruningMethod:
               masks: str = "permanent") -> list:
         """Prune ``individuals`` in place, each with its own generator; returns ``[(ind,), ...]``.
 
-        ``zeros_at_prune`` counts each genome's exactly-zero parameters after it (the published code's "pruned").
+        ``zeros_at_prune`` counts each half's exactly-zero parameters after it, ``[encoder, decoder]`` (the published
+        code's ``n_pruned``; a grid's child takes each half's count with the half).
 
         Parameters
         ----------
@@ -162,7 +163,7 @@ class PruningMethod:
         for i, (ind, g) in enumerate(zip(individuals, rngs, strict=True)):
             member = [[s[i].detach().cpu().double() for s in half] for half in scores]
             self._apply(ind, member, g, masks == "permanent")
-            ind.zeros_at_prune = sum(int((p == 0).sum()) for h in ind.halves for p in h.params)
+            ind.zeros_at_prune = [sum(int((p == 0).sum()) for p in h.params) for h in ind.halves]
             if hasattr(ind, "fitness"):
                 del ind.fitness.values
         return [(ind,) for ind in individuals]

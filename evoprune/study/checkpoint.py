@@ -12,7 +12,7 @@ Nothing in a checkpoint can run code when read: it is a safetensors file, never 
   ``state`` (JSON: fingerprint, generation, the run's NumPy bit-generator state,
   the run's wall time so far in seconds (``wall_time``; 0 when absent), the logbook
   with its chapters and headers, and per individual its ``creator`` class name,
-  architecture, learning rate, fitness values, JSON-able attributes such as ``pruned``,
+  architecture, learning rate, fitness values, JSON-able attributes (``pruned``, ``zeros_at_prune``),
   and per half Adam's step counter), and ``sha256``: the
   SHA-256 of the ``state`` text and every tensor's name, dtype, shape and bytes.
 
@@ -105,10 +105,16 @@ def logbook_from_dict(d: dict) -> tools.Logbook:
 def _attrs(ind) -> dict:
     attrs = {k: v.item() if isinstance(v, np.generic) else v for k, v in vars(ind).items() if k not in _STRUCTURAL}
     for k, v in attrs.items():
-        if not (v is None or isinstance(v, bool | int | float | str)):
+        if isinstance(v, list | tuple) and all(_scalar(x) for x in v):
+            attrs[k] = list(v)  # e.g. zeros_at_prune, one count per half
+        elif not _scalar(v):
             raise TypeError(f"cannot checkpoint attribute {k!r} of {type(ind).__name__}: {type(v).__name__} "
-                            "is not a JSON scalar")
+                            "is not a JSON scalar or a list of them")
     return attrs
+
+
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, bool | int | float | str)
 
 
 def _digest(state: str, tensors: dict[str, torch.Tensor]) -> str:
