@@ -36,6 +36,7 @@ extensions = [
     "no_leaks",
     "reproduction_page",
     "published_page",
+    "floor_page",
 ]
 
 # -- API reference -------------------------------------------------------------------
@@ -98,6 +99,8 @@ reproduction_workers = 2
 reproduction_machine = "the shared 2-core development machine"
 published_pack = "results/published"
 ablation_pack = "results/ablation"
+baseline_pack = "results/baseline"
+sparsest_pack = "results/sparsest"
 
 # -- Pages ---------------------------------------------------------------------------
 

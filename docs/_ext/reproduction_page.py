@@ -221,7 +221,6 @@ GAINS_TITLE = "What pruning buys"
 
 def _gains(pack: Path, df: pd.DataFrame, shown: str) -> list[str]:
     """The section on the size and speed of each operator's best model, from the measurements in the pack."""
-    from evoprune.models.measure import BATCHES
     from evoprune.report.gains import gains_frame, measured_on
 
     out = [GAINS_TITLE, "-" * len(GAINS_TITLE), ""]
@@ -229,7 +228,6 @@ def _gains(pack: Path, df: pd.DataFrame, shown: str) -> list[str]:
     if frame.empty:
         return out + [f"No measured models in ``{shown}``: pack the runs with ``--models report`` (each model is "
                       f"measured as it is packed), or run ``evoprune measure {shown}`` on models packed before.", ""]
-    rows = int(frame["rows"].iloc[0])
     out += ["Each operator's best model per setting (the models of the mask figures), compacted (dead units "
             "removed, dense shapes; each Linear layer stored dense or as a CSR matrix, whichever was measured "
             "faster at the batch size), beside the same model at the architecture's unpruned shapes (the same "
@@ -241,15 +239,23 @@ def _gains(pack: Path, df: pd.DataFrame, shown: str) -> list[str]:
             f"{measured_on(frame)}. The file is the "
             "compact model's ``torch.export`` program (``evoprune export --compact``); the times run the rows one "
             f"batch after another.", ""]
+    return out + gains_table(frame)
+
+
+def gains_table(frame: pd.DataFrame) -> list[str]:
+    """The list-table of a :func:`~evoprune.report.gains.gains_frame`."""
+    from evoprune.models.measure import BATCHES
+
+    rows = int(frame["rows"].iloc[0])
     table = [[r.setting, "unpruned" if r.operator == "none" else r.operator, f"``{r.run_id}``",
               f"{r.kept} of {r.params} ({fmt(r.fraction_kept)})", str(r.compact_params),
               f"{fmt(r.file_kB)} / {fmt(r.unpruned_file_kB)}",
               *(f"{fmt(getattr(r, f'ms_{b}'))} / {fmt(getattr(r, f'unpruned_ms_{b}'))} "
                 f"({fmt_ratio(getattr(r, f'speedup_{b}'))}×)" for b in BATCHES)] for r in frame.itertuples(index=False)]
-    return out + _table(["setting", "operator", "model", "entries kept", "parameters after compaction",
-                         "file kB: compact / unpruned",
-                         *(f"ms per {rows} rows at batch {b}: compact / unpruned (speed-up)" for b in BATCHES)],
-                        table, [8, 10, 22, 14, 10, 10, 13, 13])
+    return _table(["setting", "operator", "model", "entries kept", "parameters after compaction",
+                   "file kB: compact / unpruned",
+                   *(f"ms per {rows} rows at batch {b}: compact / unpruned (speed-up)" for b in BATCHES)],
+                  table, [8, 10, 22, 14, 10, 10, 13, 13])
 
 
 def _backends(df: pd.DataFrame) -> str:
