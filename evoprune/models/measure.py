@@ -8,9 +8,9 @@ this for the models it packs, ``evoprune measure DIR`` for those already there).
 
 * ``params`` and ``kept``: the genome's entries (weights and biases) and those not pruned;
 * ``compact_params``: the parameters of :func:`~evoprune.models.compaction.compact` (dense shapes), and
-  ``file_bytes``: the size of its ``torch.export`` program (:meth:`~evoprune.models.compaction.CompactAutoencoder.
-  file_size`); ``unpruned_params`` and ``unpruned_file_bytes``: the same for the unpruned model of the
-  architecture;
+  ``file_bytes``: the size of its ``torch.export`` program
+  (:meth:`~evoprune.models.compaction.CompactAutoencoder.file_size`); ``unpruned_params`` and
+  ``unpruned_file_bytes``: the same for the unpruned model of the architecture;
 * ``seconds[b]``: seconds to run :data:`ROWS` rows in batches of ``b`` (1 and 256) on one thread, the median of
   ``repeats`` timed passes (after one warm-up), through the compact model stored as ``sparse="auto"`` chooses
   for that batch size (``layouts[b]``: the Linear layers kept as CSR), and ``unpruned_seconds[b]`` through the

@@ -282,7 +282,7 @@ class RunConfig:
 
     @property
     def schedule_name(self) -> str:
-        """The schedule as results name it: ``schedule``, or what the setting calls it (``gradual``)."""
+        """How results name the schedule (``schedule``, or what the setting calls it, e.g. ``gradual``)."""
         return get_setting(self.setting).schedule_name(self)
 
     @property

@@ -5,7 +5,7 @@ Nothing in a checkpoint can run code when read: it is a safetensors file, never 
 ``ckpt-<gen>.safetensors`` holds
 
 * tensors ``<i>.<half>.<pos>.<weight|bias>_<kind>``: individual ``i``'s tensors as a model file holds them
-  (:func:`evoprune.models.files.genome_tensors`: ``kind`` ``orig`` or ``mask``), with Adam's moments
+  (``evoprune.models.files.genome_tensors``: ``kind`` ``orig`` or ``mask``), with Adam's moments
   (``exp_avg``, ``exp_avg_sq``); all saved from the CPU.  (Format 2, still read: ``<i>.<half>.<kind>.<j>``,
   ``kind`` ``param``, ``mask``, ``exp_avg`` or ``exp_avg_sq``, ``j`` the index in the half's flat list.)
 * metadata ``evoprune`` = ``"checkpoint"``, ``format`` (the format version),
