@@ -11,13 +11,10 @@ this for the models it packs, ``evoprune measure DIR`` for those already there).
   ``file_bytes``: the size of its ``torch.export`` program
   (:meth:`~evoprune.models.compaction.CompactAutoencoder.file_size`); ``unpruned_params`` and
   ``unpruned_file_bytes``: the same for the unpruned model of the architecture;
-* ``seconds[b]``: seconds to run :data:`ROWS` rows in batches of ``b`` (1 and 256) on one thread, the median of
-  ``repeats`` timed passes (after one warm-up), through the compact model stored as ``sparse="auto"`` chooses
-  for that batch size (``layouts[b]``: the Linear layers kept as CSR), and ``unpruned_seconds[b]`` through the
-  model at the architecture's full, unpruned shapes: the same weights with the pruned entries stored as zeros
-  (``genome.to_module()``), which costs what an unpruned model of the architecture costs and computes on the
-  same values (a saturated sigmoid, say, costs the same in both); the two take turns, so both see the same
-  machine load;
+* ``seconds[b]``: seconds for :data:`ROWS` rows in batches of ``b`` (1 and 256) on one thread, the median of
+  ``repeats`` timed passes, through the compact model as ``sparse="auto"`` stores it for that batch size
+  (``layouts[b]``: the Linear layers kept as CSR); ``unpruned_seconds[b]``: the same through the model at the
+  architecture's unpruned shapes, pruned entries stored as zeros (``genome.to_module()``); the two take turns;
 * ``inputs``: the rows timed: the test rows of the run's data where the caller gives them (``evoprune pack``
   and ``evoprune measure`` give the study's), else uniform random rows from a fixed seed;
 * where and with what it was measured: ``machine``, ``torch``, ``evoprune``, ``measured_at``, and
@@ -84,13 +81,7 @@ class ModelMeasurement:
         return self.kept / self.params
 
     def speedup(self, batch: int) -> float:
-        """How many times faster the compact model runs than the model at its unpruned shapes, at ``batch``.
-
-        Parameters
-        ----------
-        batch
-            A batch size measured (a key of ``seconds``).
-        """
+        """How many times faster the compact model runs than the model at its unpruned shapes, at ``batch``."""
         return self.unpruned_seconds[batch] / self.seconds[batch]
 
     def to_json(self) -> str:
@@ -99,15 +90,7 @@ class ModelMeasurement:
 
     @classmethod
     def from_json(cls, text: str, where: str = "<measurement>") -> ModelMeasurement:
-        """Read a measurement written by :meth:`to_json`; a file of another layout is refused naming ``where``.
-
-        Parameters
-        ----------
-        text
-            The JSON text.
-        where
-            Named in errors (e.g. the file).
-        """
+        """Read a measurement written by :meth:`to_json`; a file of another layout is refused naming ``where``."""
         try:
             d = json.loads(text)
             if d.get("format") != FORMAT:
@@ -119,35 +102,17 @@ class ModelMeasurement:
             raise ValueError(f"{where}: not a model measurement of this evoprune version ({e})") from None
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the measurement (atomically) as JSON.
-
-        Parameters
-        ----------
-        path
-            The file, usually :func:`measurement_path` of the model.
-        """
+        """Write the measurement (atomically) as JSON."""
         return atomic_write_text(Path(path), self.to_json())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ModelMeasurement:
-        """Read a measurement file.
-
-        Parameters
-        ----------
-        path
-            The file.
-        """
+        """Read a measurement file."""
         return cls.from_json(Path(path).read_text(encoding="utf-8"), str(path))
 
 
 def measurement_path(model_file: str | os.PathLike) -> Path:
-    """Where a model file's measurement lies: beside it, ``<stem>.json``.
-
-    Parameters
-    ----------
-    model_file
-        The model's ``.safetensors`` file.
-    """
+    """Where a model file's measurement lies: beside it, ``<stem>.json``."""
     return Path(model_file).with_suffix(".json")
 
 
@@ -169,19 +134,7 @@ def inference_seconds(models: list, x: torch.Tensor, batch: int, repeats: int = 
     """Per model, the median seconds to run every row of ``x`` in batches of ``batch``.
 
     The models take turns in each of the ``repeats`` timed passes (after one warm-up pass each), so a change in
-    the machine's load touches them alike.
-
-    Parameters
-    ----------
-    models
-        Callables taking a batch of rows.
-    x
-        The rows.
-    batch
-        Rows per call.
-    repeats
-        Timed passes per model.
-    """
+    the machine's load touches them alike."""
     chunks = list(torch.split(x, batch))
 
     def once(model) -> float:
@@ -210,23 +163,9 @@ def _sha256(path: Path) -> str:
 
 def measure_model(model_file: str | os.PathLike, repeats: int = 7,
                   rows: torch.Tensor | None = None) -> ModelMeasurement:
-    """Measure what pruning buys the model in ``model_file`` (see the module docstring), on one thread.
-
-    Parameters
-    ----------
-    model_file
-        A model file (``.safetensors``, as runs and packs keep them).
-    repeats
-        Timed passes per model and batch size (the median is kept).
-    rows
-        The rows to time (the run's test rows; repeated up to :data:`ROWS` if fewer, the first :data:`ROWS`
-        taken if more), or ``None`` for uniform random rows from a fixed seed.
-
-    Returns
-    -------
-    ModelMeasurement
-        The measurement; :meth:`ModelMeasurement.save` writes it.
-    """
+    """Measure what pruning buys the model in ``model_file`` (see the module docstring) on one thread, timing
+    ``rows`` (the run's test rows, cycled or cut to :data:`ROWS`; ``None``: uniform random rows from a fixed seed)
+    ``repeats`` times."""
     from .. import __version__
 
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -261,21 +200,7 @@ def measure_model(model_file: str | os.PathLike, repeats: int = 7,
 def measure_folder(folder: str | os.PathLike, repeats: int = 7, force: bool = False,
                    names: list[str] | None = None, rows: torch.Tensor | None = None) -> list[Path]:
     """Measure every model file of ``folder`` (``*.safetensors``) that has no measurement beside it yet, or whose
-    measurement describes another file; returns the measurement files written.
-
-    Parameters
-    ----------
-    folder
-        A folder of model files (e.g. a pack's ``models/``).
-    repeats
-        Timed passes per model and batch size.
-    force
-        Measure every model again.
-    names
-        Only these model files (names or stems), or ``None`` for all.
-    rows
-        The rows to time (see :func:`measure_model`).
-    """
+    measurement describes another file; returns the measurement files written."""
     written = []
     for model_file in sorted(Path(folder).glob("*.safetensors")):
         if names is not None and model_file.name not in names and model_file.stem not in names:

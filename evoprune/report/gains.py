@@ -27,15 +27,7 @@ def gains_frame(out: str | os.PathLike, df: pd.DataFrame) -> pd.DataFrame:
     """One row per setting and operator whose best run (as the report's masks figure picks it) has a measured
     model: entries kept, parameters and file size (kB) after compaction (and at the architecture's unpruned
     shapes), and milliseconds per :data:`~evoprune.models.measure.ROWS` rows at each batch size, compact and at
-    the unpruned shapes, with the speed-up (the second time over the first).
-
-    Parameters
-    ----------
-    out
-        A study output folder or a pack folder.
-    df
-        Its results (rows of :func:`~evoprune.study.load_results`).
-    """
+    the unpruned shapes, with the speed-up (the second time over the first)."""
     packs = packs_of(out) if len(df) else []
     rows = []
     for setting in ordered(df["setting"].unique(), SETTINGS) if len(df) else []:
@@ -72,13 +64,7 @@ def measured_on(frame: pd.DataFrame) -> str:
 
 
 def gains_markdown(frame: pd.DataFrame) -> str:
-    """The Markdown table of :func:`gains_frame` for the report (empty text for an empty frame).
-
-    Parameters
-    ----------
-    frame
-        What :func:`gains_frame` returned.
-    """
+    """The Markdown table of :func:`gains_frame` for the report (empty text for an empty frame)."""
     if frame.empty:
         return ""
     rows = int(frame["rows"].iloc[0])

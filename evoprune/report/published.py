@@ -28,23 +28,7 @@ ABLATION_METRICS = (
 @dataclass(frozen=True)
 class Figure:
     """One published figure: the group it is of, its training L1 and fraction kept (``None``: not given), and
-    where it was read off.
-
-    Parameters
-    ----------
-    setting
-        ``canonical`` or ``grid``.
-    group
-        The group of the published-conditions study that runs that configuration.
-    label
-        How the page names the configuration.
-    train_l1
-        The published mean training L1.
-    kept
-        The published median fraction kept, or ``None``.
-    source
-        The figure it was read off.
-    """
+    where it was read off."""
 
     setting: str
     group: str

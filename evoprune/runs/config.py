@@ -43,147 +43,104 @@ PUBLISHED_FIELDS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines one run (besides the data and the seed).
+    """Everything that defines one run (besides the data and the seed); each field is described where it is
+    declared."""
 
-    Parameters
-    ----------
-    setting
-        Training setting, a name of :data:`~evoprune.runs.SETTINGS` (``canonical``, ``grid`` or ``gradual``).
-    operator
-        Pruning operator: ``none`` or a registered pruning method (see :func:`operators`).
-    schedule
-        Pruning schedule, a name of :data:`~evoprune.schedules.SCHEDULES`.
-    p
-        Base probability of the schedule (``None``: the method's ``paper_p``, else :data:`~evoprune.pruning.DEFAULT_P`).
-    amount
-        Fraction pruned by one pruning mutation (methods that take it).
-    generations
-        Number of generations (one epoch of training each).
-    batch_size
-        Training minibatch size.
-    loss
-        Training loss, or two joined by ``">"`` (e.g. ``"bce>l1"``).
-    loss_switch
-        Fraction of the generations trained with the first stage of ``loss``.
-    lr
-        Initial learning rate.
-    lr_sigma
-        Step size of the learning-rate mutation (0: none).
-    tolerance
-        Relative fitness tolerance of parsimony selection.
-    hidden
-        Width of the hidden layers.
-    latent
-        Width of the code.
-    n_cases
-        Rows of training data the data-driven pruning methods look at.
-    grid
-        Grid of the ``grid`` setting, as :meth:`~evoprune.topology.Grid.from_string` reads it.
-    update
-        Grid update, ``synchronous`` or ``asynchronous``.
-    concept
-        Grid solution concept, a key of :data:`~evoprune.algorithms.CONCEPTS`.
-    replacement
-        Grid replacement: ``always`` (the child replaces the centre) or ``parsimony``.
-    prune_first
-        Prune before training (``None``: the setting's default).
-    selection
-        Survivor selection of the canonical setting: ``parsimony``, ``best`` or ``nsga2``.
-    mu
-        Parents per generation (canonical).
-    lambda_
-        Offspring per generation (canonical).
-    device
-        Torch device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (not part of the run's identity).
-    pruning
-        Further parameters of the operator's method, e.g. ``{"threshold": 0.2}``.
-    model
-        ``"module:function"`` returning ``(encoder, decoder)`` ``nn.Sequential`` stacks, instead of the built-in
-        network (:func:`~evoprune.util.plugins.user_model`); initial weights still come from the run's seed.
-    adam_betas
-        Adam's betas (published: ``(0.5, 0.999)``, ``canonical_ae_training.py``, ``lipi_ae_base.py`` ``update_ann``).
-    optimizer_reset
-        ``never``, or ``minibatch``: a fresh Adam per minibatch, as published (``lipi_ae_base.py`` ``update_ann``).
-    lr_decay
-        ``none``, or ``step:<every>:<gamma>`` (:func:`~evoprune.training.lr_decay_factor`); the published canonical
-        training's ``StepLR(step_size=int(T/4), gamma=0.1)`` is ``step:0.25:0.1`` (``canonical_ae_training.py``).
-    lr_mutation
-        ``log``, or ``additive``: ``lr + N(0, lr_sigma)``, as the published ``update_learning_rate``
-        (``lipi_ae_base.py``; with ``lr_sigma = 1e-5``, ``lr_bounds = [1e-9, 10]``).
-    lr_bounds
-        The learning rate's clip range under mutation.
-    masks
-        ``permanent`` (a pruned weight stays 0), or ``transient``: no mask is kept, so weights regrow, as the
-        published ``prune.remove`` right after each pruning (``prune_ann.py`` ``prune_ann``).
-    pruning_data
-        Rows the data-driven methods read: ``train``, or ``test`` as the published CONJUNCTIVE (``prune_ann.py``).
-    pairing
-        Grid: ``independent`` tournaments, or ``same_index``: the decoder of the chosen encoder's neighbour, as
-        published (``lipi_ae_update_only_selected.py`` ``select``).
-    eval_rows
-        Grid: rows a cell's pairings are scored on (published: 5, one minibatch, ``lipi_ae_base.py``).
-    schedule_clock
-        ``evoprune`` (generations 1..T), or ``published``: t counts from 0 and the schedules divide by T in
-        the canonical setting and by T − 1 on the grid (``canonical_ae_training.py``,
-        ``lipi_ae_update_only_selected.py``), so ``prune_after`` never fires in canonical training.
-    report_metric
-        ``evoprune``, or ``published``: the result also records the published figures' numbers, the
-        training L1 averaged over every cell and the fraction kept counted right after each cell's last
-        pruning, biases included (``published_train_l1``, ``published_kept``; ``paper_plots.ipynb``).
-    target_sparsity
-        ``gradual`` setting: the final fraction of the weights pruned, ``s_f`` in (0, 1) (biases are not
-        counted and never pruned); required with ``operator = "magnitude"``.
-    initial_sparsity
-        ``gradual``: the sparsity ``s_i`` of the first pruning step, in [0, ``target_sparsity``).
-    prune_start
-        ``gradual``: the first pruning step ``t0`` (a generation).
-    prune_end
-        ``gradual``: the last pruning step ``t0 + nΔt`` (``None``: the last generation).
-    prune_every
-        ``gradual``: generations between pruning steps, ``Δt`` (it divides ``prune_end - prune_start``).
-    """
-
-    setting: str = "canonical"  # a name of evoprune.runs.SETTINGS
+    #: Training setting, a name of :data:`~evoprune.runs.SETTINGS` (``canonical``, ``grid`` or ``gradual``).
+    setting: str = "canonical"
+    #: Pruning operator — ``none`` or a registered pruning method (see :func:`operators`).
     operator: str = "none"
+    #: Pruning schedule, a name of :data:`~evoprune.schedules.SCHEDULES`.
     schedule: str = "exponential"
-    p: float | None = None  # None: the method's paper_p, else evoprune.pruning.DEFAULT_P
+    #: Base probability of the schedule; ``None`` takes the method's ``paper_p``, else
+    #: :data:`~evoprune.pruning.DEFAULT_P`.
+    p: float | None = None
+    #: Fraction pruned by one pruning mutation (methods that take it).
     amount: float = 0.1
+    #: Number of generations (one epoch of training each).
     generations: int = 100
+    #: Training minibatch size.
     batch_size: int = 32
+    #: Training loss, or two joined by ``">"`` (e.g. ``"bce>l1"``).
     loss: str = "bce>l1"
-    loss_switch: float = 0.5  # fraction of the generations trained with the first stage of a loss schedule
+    #: Fraction of the generations trained with the first stage of ``loss``.
+    loss_switch: float = 0.5
+    #: Initial learning rate.
     lr: float = 1e-3
+    #: Step size of the learning-rate mutation (0 for none).
     lr_sigma: float = 0.1
+    #: Relative fitness tolerance of parsimony selection.
     tolerance: float = 0.05
+    #: Width of the hidden layers.
     hidden: int = 30
+    #: Width of the code.
     latent: int = 10
+    #: Rows of training data the data-driven pruning methods look at.
     n_cases: int = 100
+    #: Grid of the ``grid`` setting, as :meth:`~evoprune.topology.Grid.from_string` reads it.
     grid: str = "ring:10"
+    #: Grid update, ``synchronous`` or ``asynchronous``.
     update: str = "synchronous"
+    #: Grid solution concept, a key of :data:`~evoprune.algorithms.CONCEPTS`.
     concept: str = "best"
+    #: Grid replacement — ``always`` (the child replaces the centre) or ``parsimony``.
     replacement: str = "always"
+    #: Prune before training (``None`` for the setting's default).
     prune_first: bool | None = None
-    selection: str = "parsimony"  # canonical survivor selection: parsimony, best or nsga2
+    #: Survivor selection of the canonical setting — ``parsimony``, ``best`` or ``nsga2``.
+    selection: str = "parsimony"
+    #: Parents per generation (canonical).
     mu: int = 1
+    #: Offspring per generation (canonical).
     lambda_: int = 1
-    device: str = "auto"  # cpu, cuda, cuda:N, mps or auto; not part of a run's identity (see identity())
-    pruning: dict = field(default_factory=dict)  # further parameters of the operator's method, e.g. {"threshold": 0.2}
-    model: str | None = None  # "module:function" returning (encoder, decoder); None: the built-in network
+    #: Torch device — ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (not part of the run's identity).
+    device: str = "auto"
+    #: Further parameters of the operator's method, e.g. ``{"threshold": 0.2}``.
+    pruning: dict = field(default_factory=dict)
+    #: ``"module:function"`` returning ``(encoder, decoder)`` ``nn.Sequential`` stacks, instead of the built-in network
+    #: (:func:`~evoprune.util.plugins.user_model`); initial weights still come from the run's seed.
+    model: str | None = None
+    #: Adam's betas (published ``(0.5, 0.999)`` in ``canonical_ae_training.py`` and ``lipi_ae_base.py``
+    #: ``update_ann``).
     adam_betas: tuple[float, float] = (0.9, 0.999)
+    #: ``never``, or ``minibatch`` — a fresh Adam per minibatch, as published (``lipi_ae_base.py`` ``update_ann``).
     optimizer_reset: str = "never"
+    #: ``none``, or ``step:<every>:<gamma>`` (:func:`~evoprune.training.lr_decay_factor`); the published canonical
+    #: training's ``StepLR(step_size=int(T/4), gamma=0.1)`` is ``step:0.25:0.1`` (``canonical_ae_training.py``).
     lr_decay: str = "none"
+    #: ``log``, or ``additive`` — ``lr + N(0, lr_sigma)``, as the published ``update_learning_rate``
+    #: (``lipi_ae_base.py``; with ``lr_sigma = 1e-5``, ``lr_bounds = [1e-9, 10]``).
     lr_mutation: str = "log"
+    #: The learning rate's clip range under mutation.
     lr_bounds: tuple[float, float] = (1e-5, 0.1)
+    #: ``permanent`` (a pruned weight stays 0), or ``transient`` — no mask is kept, so weights regrow, as the published
+    #: ``prune.remove`` right after each pruning (``prune_ann.py`` ``prune_ann``).
     masks: str = "permanent"
+    #: Rows the data-driven methods read — ``train``, or ``test`` as the published CONJUNCTIVE (``prune_ann.py``).
     pruning_data: str = "train"
+    #: How a grid cell pairs halves — ``independent`` tournaments, or ``same_index`` (the decoder of the chosen
+    #: encoder's neighbour), as published (``lipi_ae_update_only_selected.py`` ``select``).
     pairing: str = "independent"
+    #: Rows a grid cell's pairings are scored on (published 5, one minibatch, ``lipi_ae_base.py``).
     eval_rows: int = 100
+    #: ``evoprune`` (generations 1..T), or ``published`` — t counts from 0 and the schedules divide by T in the
+    #: canonical setting and by T − 1 on the grid (``canonical_ae_training.py``,
+    #: ``lipi_ae_update_only_selected.py``), so ``prune_after`` never fires in canonical training.
     schedule_clock: str = "evoprune"
+    #: ``evoprune``, or ``published`` — the result also records the published figures' numbers, the training L1 averaged
+    #: over every cell and the fraction kept counted right after each cell's last pruning, biases included
+    #: (``published_train_l1``, ``published_kept``; ``paper_plots.ipynb``).
     report_metric: str = "evoprune"
+    #: ``gradual`` setting — the final fraction of the weights pruned, ``s_f`` in (0, 1) (biases are not counted and
+    #: never pruned); required with ``operator = "magnitude"``.
     target_sparsity: float | None = None
+    #: ``gradual`` — the sparsity ``s_i`` of the first pruning step, in [0, ``target_sparsity``).
     initial_sparsity: float = 0.0
+    #: ``gradual`` — the first pruning step ``t0`` (a generation).
     prune_start: int = 1
+    #: ``gradual`` — the last pruning step ``t0 + nΔt`` (``None`` for the last generation).
     prune_end: int | None = None
+    #: ``gradual`` — generations between pruning steps, ``Δt`` (it divides ``prune_end - prune_start``).
     prune_every: int = 1
 
     def __post_init__(self) -> None:

@@ -1,31 +1,14 @@
 """The gradual setting: the field's baseline, gradual magnitude pruning (Zhu and Gupta, "To prune, or not to
 prune", 2017).
 
-One network under ordinary training, no evolution: every generation is one epoch of Adam with the run's loss
-(``loss``, evoprune's ``"bce>l1"`` by default) at the fixed learning rate ``lr`` (no learning-rate mutation),
-and every epoch's network is kept (no selection).  At the pruning steps of a
-:class:`~evoprune.schedules.GradualSparsity` (``prune_start``, every ``prune_every`` generations, to
-``prune_end``), *before* that generation's epoch, the network is pruned to exactly the scheduled sparsity
-``s_t = s_f + (s_i - s_f)(1 - (t - t0)/(nΔt))³`` by global magnitude (the weights of both halves ranked
-together, as :class:`Magnitude(scope="global") <evoprune.pruning.Magnitude>`); masks are permanent.  A step is
-a generation (one epoch), so the last pruning step is followed by at least one epoch of training.
-
-The sparsity counts the weights only: biases are neither pruned nor counted (the paper's network has 60,600
-weights and 1,070 biases, so a target of 0.9 keeps 6,060 weights, 11.6% of the 61,670 parameters).  The run
-records what every run records (test L1, fraction kept of all parameters, the per-generation trade-off front
-and its hypervolume), plus each generation's weight ``sparsity``.  In a study file::
-
-    [run]
-    setting = "gradual"
-    operator = "magnitude"      # "none": the same training, unpruned
-    generations = 400
-    prune_start = 10            # t0
-    prune_end = 200             # t0 + nΔt (default: the last generation)
-    prune_every = 10            # Δt
-    [factors]
-    target_sparsity = [0.8, 0.9, 0.95]
-
-``schedule``, ``p``, ``amount`` and ``lr_sigma`` are not read by this setting.
+One network under ordinary training, no evolution: each generation is one epoch of Adam with the run's loss at
+the fixed ``lr``, and every epoch is kept.  At the pruning steps of a :class:`~evoprune.schedules.GradualSparsity`
+(``prune_start``, every ``prune_every`` generations, to ``prune_end``), before that generation's epoch, the
+network is pruned to exactly the scheduled sparsity by global weight magnitude (biases neither pruned nor
+counted), with permanent masks.  The run records what every run records plus each generation's weight
+``sparsity``.  Its study-file fields are ``target_sparsity``, ``initial_sparsity``, ``prune_start``,
+``prune_end`` and ``prune_every`` (``studies/baseline.toml`` shows them); ``schedule``, ``p``, ``amount`` and
+``lr_sigma`` are not read.
 """
 
 from __future__ import annotations
@@ -53,13 +36,7 @@ def _weight_masks(individual) -> list:
 
 
 def weight_sparsity(individual) -> float:
-    """The fraction of the genome's weights that are pruned (biases not counted).
-
-    Parameters
-    ----------
-    individual
-        An :class:`~evoprune.genome.AutoencoderGenome`.
-    """
+    """The fraction of the genome's weights that are pruned (biases not counted)."""
     masks = _weight_masks(individual)
     return 1.0 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
 
@@ -70,15 +47,7 @@ def prune_to_sparsity(individual, sparsity: float) -> int:
     The smallest-magnitude unpruned weights of both halves go (ties by position; biases are kept), as
     :class:`~evoprune.pruning.Magnitude` with ``scope="global"`` chooses them, with permanent masks.  A genome
     already that sparse is left alone; a layer is never emptied (its last weight stays, so the count can fall
-    one short).  Returns the number of weights pruned.
-
-    Parameters
-    ----------
-    individual
-        The genome (modified in place).
-    sparsity
-        The fraction of the weights to have pruned, in [0, 1).
-    """
+    one short).  Returns the number of weights pruned."""
     masks = _weight_masks(individual)
     total, alive = sum(m.numel() for m in masks), sum(int(m.sum()) for m in masks)
     k = min(round(sparsity * total) - (total - alive), alive - 1)
@@ -89,13 +58,7 @@ def prune_to_sparsity(individual, sparsity: float) -> int:
 
 
 def sparsity_schedule(cfg) -> GradualSparsity | None:
-    """The run's :class:`~evoprune.schedules.GradualSparsity` (``None`` for ``operator = "none"``).
-
-    Parameters
-    ----------
-    cfg
-        A :class:`~evoprune.runs.RunConfig` of the ``gradual`` setting.
-    """
+    """The run's :class:`~evoprune.schedules.GradualSparsity` (``None`` for ``operator = "none"``)."""
     if cfg.operator == "none":
         return None
     end = cfg.generations if cfg.prune_end is None else cfg.prune_end
@@ -109,27 +72,7 @@ def gradualSteps(population: list, toolbox, schedule: GradualSparsity | None, ng
     engine for one epoch of training and evaluation, and kept; returns ``(population, logbook)``.
 
     The logbook has ``gen``, ``nevals``, ``npruned`` (1 at a pruning step), ``sparsity`` (the network's weight
-    sparsity), ``time`` and the ``stats`` fields.
-
-    Parameters
-    ----------
-    population
-        One genome (the list is updated in place).
-    toolbox
-        A :class:`deap.base.Toolbox` with ``train`` and ``evaluate`` (and ``clone``, ``map``).
-    schedule
-        The sparsity schedule, or ``None`` to train unpruned.
-    ngen
-        Number of generations (epochs).
-    stats
-        Statistics recorded each generation, or ``None``.
-    rng
-        Seed or NumPy generator of the training's random choices.
-    checkpoint
-        ``checkpoint(gen, population, logbook)``, called after every generation, or ``None``.
-    resume_from
-        ``(gen, logbook)`` of a saved run to continue, or ``None``.
-    """
+    sparsity), ``time`` and the ``stats`` fields."""
     if len(population) != 1:
         raise ValueError(f"gradual pruning trains one network, got a population of {len(population)}")
     g = as_generator(rng)
