@@ -37,7 +37,7 @@ from deap import creator, tools
 
 from ..half import Half
 from ..models.files import arch_from_dict, arch_to_dict, genome_from_tensors, genome_tensors, read_header
-from ..util.io import atomic_write_bytes
+from ..util.io import atomic_write_bytes, jsonable
 
 __all__ = ["Checkpoint", "CheckpointMismatch", "checkpoint_bytes", "checkpoints", "latest_checkpoint",
            "logbook_from_dict", "logbook_to_dict", "old_checkpoints", "read_checkpoint", "save_checkpoint"]
@@ -67,26 +67,13 @@ class Checkpoint:
 
 
 # -- JSON of the non-tensor state ------------------------------------------------------------------------------
-def _plain(v: Any) -> Any:
-    """JSON-able form of a logbook value: numpy scalars and arrays become Python numbers and lists."""
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, torch.Tensor):
-        return v.tolist()
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_plain(x) for x in v]
-    return v
 
 
 def logbook_to_dict(logbook: tools.Logbook) -> dict:
     """A DEAP Logbook (records, chapters, headers) as JSON-able data; :func:`logbook_from_dict` rebuilds it."""
     return {"header": None if logbook.header is None else list(logbook.header),
             "log_header": logbook.log_header, "buffindex": logbook.buffindex,
-            "records": [_plain(dict(r)) for r in logbook],
+            "records": [jsonable(dict(r)) for r in logbook],
             "chapters": {name: logbook_to_dict(ch) for name, ch in logbook.chapters.items()}}
 
 

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "write_jsonl", "logbook_records"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "jsonable", "logbook_records", "write_jsonl"]
 
 
 def _umask() -> int:
@@ -50,13 +50,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
 
 
-def _jsonable(v: Any) -> Any:
-    if hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
-        return v.item()
+def jsonable(v: Any) -> Any:
+    """``v`` with NumPy and torch scalars and arrays as Python numbers and lists, in dicts, lists and tuples too."""
+    if hasattr(v, "tolist") and hasattr(v, "ndim"):  # NumPy and torch scalars (ndim 0) and arrays
+        return v.tolist()
     if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
+        return {k: jsonable(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     return v
 
 
@@ -64,11 +65,11 @@ def logbook_records(logbook) -> list[dict]:
     """A DEAP Logbook as one JSON-able dict per generation, chapter fields as ``"<chapter>_<field>"``."""
     rows = []
     for i, rec in enumerate(logbook):
-        row = {k: _jsonable(v) for k, v in rec.items()}
+        row = {k: jsonable(v) for k, v in rec.items()}
         for name, chapter in logbook.chapters.items():
             for k, v in chapter[i].items():
                 if k not in row:
-                    row[f"{name}_{k}"] = _jsonable(v)
+                    row[f"{name}_{k}"] = jsonable(v)
         rows.append(row)
     return rows
 
