@@ -38,6 +38,19 @@ def _summary(frame: pd.DataFrame) -> list[str]:
                   rows, [26, 4, 7, 17, 17, 9, 9, 9])
 
 
+def _closest(frame: pd.DataFrame) -> list[str]:
+    """Per study, its sparsest final model at test L1 <= TARGET_L1."""
+    items = []
+    for study, runs in frame.groupby("study", sort=False):
+        ok = runs[runs["test_l1"] <= TARGET_L1].sort_values(["fraction_kept", "test_l1"])
+        items.append(f"* ``{study}``: " + (f"``{ok['run_id'].iloc[0]}`` keeps {fmt(ok['fraction_kept'].iloc[0])} at "
+                                          f"test L1 {fmt(ok['test_l1'].iloc[0])} ({len(ok)} of {len(runs)} runs "
+                                          f"end at test L1 ≤ {TARGET_L1})" if len(ok) else
+                                          f"no run ends at test L1 ≤ {TARGET_L1}"))
+    return [f"The sparsest final model at test L1 ≤ {TARGET_L1} among each study's entries above (the target is "
+            f"≤ {TARGET_KEPT} kept):", "", *items, ""]
+
+
 def _ranking(frame: pd.DataFrame) -> list[str]:
     from evoprune.report.floor import floor_ranking
 
@@ -94,6 +107,7 @@ def page(packs: dict[str, Path], shown: dict[str, str]) -> str:
            "none got there), so the numbers compare across studies. Wall times are per run on one core of "
            "the 2-core machine the studies ran on.", ""]
     out += _summary(frame)
+    out += _closest(frame)
     out += _ranking(frame)
     out += _gains({n: f for n, f in packs.items() if n != "paper"}, shown)
     return "\n".join(out).rstrip() + "\n"
