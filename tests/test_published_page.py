@@ -82,3 +82,23 @@ def test_the_page_names_its_packs_and_links_every_measured_condition(tmp_path, m
     assert ".. _ablation-lr:" in text and ":ref:`the ablation <ablation-lr>`" in text
     assert ":ref:`the ablation <ablation-masks>`" not in text  # not measured: no dangling link
     assert f"**{len(ab)} finished runs** of ``studies/ablation.toml``" in text
+
+
+def test_a_metric_every_run_ties_on_says_so_instead_of_a_p_value():
+    ab = _ablation()
+    ab.loc[ab["group"].str.endswith("@published") & (ab["setting"] == "canonical"), "hypervolume"] = 0.0
+    by = {(r["setting"], r["variant"], r["metric"]): r for r in ablation_rows(ab)}
+    assert by[("canonical", "published", "hypervolume")]["verdict"] == "no difference: every run scores 0"
+    assert not by[("canonical", "published-lr", "hypervolume")]["verdict"].startswith("no difference")
+
+
+def test_each_pair_reads_claimed_winner_first(tmp_path, monkeypatch):
+    from evoprune.study.store import shards
+
+    ab = _ablation()
+    monkeypatch.setattr("evoprune.study.load_results", lambda path: ab if "abl" in str(path) else ab.iloc[:0])
+    monkeypatch.setattr(shards, "is_pack", lambda path: True)
+    text = page_ext.page(tmp_path / "pub", tmp_path / "abl", ("results/published", "results/ablation"))
+    rows = {row.split("\n")[0]: row for row in text.split("   * - ")[1:]}  # table rows by their first cell
+    assert "conjunctive_published vs random: p" in rows["canonical"]  # the guided operator is claimed better
+    assert "random vs conjunctive_published: p" in rows["grid"]  # in coevolution RANDOM is

@@ -112,7 +112,7 @@ def _ablation_part(df, shown: str) -> list[str]:
 
     by_condition: dict[str, list[list[str]]] = {}
     for r in ablation_rows(df):
-        pairs = "\n".join(f"{p['b'].split('-')[0]} vs {p['a'].split('-')[0]}: p {fmt_p(p['p_holm'])}, "
+        pairs = "\n".join(f"{p['a'].split('-')[0]} vs {p['b'].split('-')[0]}: p {fmt_p(p['p_holm'])}, "
                           f"A12 {fmt_a12(p['a12'])}" for p in r["pairs"])
         by_condition.setdefault(r["switched"] or "", []).append(
             [r["setting"], r["variant"], r["label"].split(" (")[0], f"{pairs}\n({_span(r['trials'])})", r["verdict"]])

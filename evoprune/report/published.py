@@ -81,8 +81,10 @@ def _groups_of(df: pd.DataFrame, setting: str, variant: str, baseline: str) -> d
 def ablation_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Per setting, variant and metric of :data:`ABLATION_METRICS`: the setting's claim tested (as on the
     reproduction page: each guided operator against RANDOM, Wilcoxon signed-rank, Holm, A12), with the variant's
-    groups.  Variants are read off the group labels ``<operator>-<schedule>@<variant>``: ``published`` and
-    ``evoprune`` are the baselines, ``<baseline>-<condition>`` switches one condition group to the other side."""
+    groups; where every run of those groups scores the same (a hypervolume of 0: no model under the reference
+    point), the verdict says so.  Variants are read off the group labels ``<operator>-<schedule>@<variant>``:
+    ``published`` and ``evoprune`` are the baselines, ``<baseline>-<condition>`` switches one condition group to the
+    other side."""
     claims = {c["setting"]: c for c in CLAIMS}
     rows = []
     labelled = df[df["group"].str.contains("@", regex=False)]
@@ -99,7 +101,11 @@ def ablation_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
             for col, label, higher in ABLATION_METRICS:
                 if col not in sdf or sdf[sdf["group"].isin(groups.values())][col].isna().any():
                     continue
+                test = claim_test(sdf, claim, groups, col, higher)
+                values = sdf[sdf["group"].isin(groups.values())][col]
+                if values.nunique() == 1:
+                    test["verdict"] = f"no difference: every run scores {values.iloc[0]:.3g}"
                 rows.append({"setting": setting, "variant": variant, "baseline": baseline,
                              "switched": variant.partition("-")[2] or None, "metric": col, "label": label,
-                             "groups": groups, **claim_test(sdf, claim, groups, col, higher)})
+                             "groups": groups, **test})
     return rows
