@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evoprune.report.published import Figure, ablation_rows, figure_rows
+from evoprune.report.published import Figure, ablation_rows, deciding_conditions, figure_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "docs" / "_ext"))
 page_ext = pytest.importorskip("published_page")
@@ -102,3 +102,15 @@ def test_each_pair_reads_claimed_winner_first(tmp_path, monkeypatch):
     rows = {row.split("\n")[0]: row for row in text.split("   * - ")[1:]}  # table rows by their first cell
     assert "conjunctive_published vs random: p" in rows["canonical"]  # the guided operator is claimed better
     assert "random vs conjunctive_published: p" in rows["grid"]  # in coevolution RANDOM is
+
+
+def test_the_summary_names_the_conditions_that_change_a_verdict():
+    rows = ablation_rows(_ablation())
+    canonical = next(d for d in deciding_conditions(rows) if d["setting"] == "canonical")
+    assert canonical["verdict"].startswith("supported")
+    assert dict(canonical["changed"])["lr"].startswith("contradicted")
+    assert "lr" not in canonical["same"]
+    grid = next(d for d in deciding_conditions(rows) if d["setting"] == "grid")
+    assert grid["changed"] == [] and grid["same"] == []  # no grid variant ran
+    hv = deciding_conditions(rows, "hypervolume")
+    assert {d["setting"] for d in hv} == {"canonical", "grid"}

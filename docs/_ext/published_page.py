@@ -125,6 +125,7 @@ def _ablation_part(df, shown: str) -> list[str]:
            "the trials (paired by seed), Holm over the two pairs; A12 is the chance that the claimed winner does "
            "better (RANDOM in coevolution, the guided operator in canonical training). Two metrics: the published "
            "figures' training L1 and this page's trade-off hypervolume.", ""]
+    out += _summary(ablation_rows(df))
     for key in ["", *CONDITIONS]:
         rows = by_condition.get(key)
         if not rows:
@@ -134,6 +135,23 @@ def _ablation_part(df, shown: str) -> list[str]:
         out += _table(["setting", "variant", "metric", "the claimed winner against the other", "verdict"], rows,
                       [9, 18, 14, 38, 21])
     return out
+
+
+def _summary(rows) -> list[str]:
+    """Which switched conditions change the verdict of the claim on the published figures' training L1."""
+    from evoprune.report.published import deciding_conditions
+
+    lines = []
+    for d in deciding_conditions(rows):
+        name = {"published": "the published conditions", "evoprune": "evoprune's defaults"}[d["baseline"]]
+        changed = "; ".join(f"{CONDITIONS[c][0]} (:ref:`{v} <ablation-{c}>`)" for c, v in d["changed"])
+        same = ", ".join(CONDITIONS[c][0] for c in d["same"])
+        lines.append(f"* **{d['setting']}, from {name}**: the claim is {d['verdict']}. "
+                     + (f"Switching one of these changes that: {changed}. " if changed else
+                        "No single switched condition changes that. ")
+                     + (f"Switching {same} leaves it." if same else ""))
+    return ["Which condition decides each claim, on the published figures' training L1 (each verdict's "
+            "kind against its baseline's):", "", *lines, ""] if lines else []
 
 
 def _why(ab) -> list[str]:

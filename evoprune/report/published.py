@@ -15,7 +15,7 @@ import pandas as pd
 
 from .reproduction import CLAIMS, claim_test
 
-__all__ = ["ABLATION_METRICS", "Figure", "ablation_rows", "figure_rows"]
+__all__ = ["ABLATION_METRICS", "Figure", "ablation_rows", "deciding_conditions", "figure_rows"]
 
 #: The metrics an ablation's claims are tested on, ``(column, label, higher is better)``; the published figures'
 #: training L1 (the paper's claims are about it) and the trade-off hypervolume (the reproduction page's).
@@ -109,3 +109,25 @@ def ablation_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
                              "switched": variant.partition("-")[2] or None, "metric": col, "label": label,
                              "groups": groups, **test})
     return rows
+
+
+def _kind(verdict: str) -> str:
+    return verdict.split(" at ")[0].split(":")[0]
+
+
+def deciding_conditions(rows: list[dict[str, Any]], metric: str = "published_train_l1") -> list[dict[str, Any]]:
+    """Per setting and baseline of ``rows`` (from :func:`ablation_rows`) on ``metric``: the baseline's verdict,
+    the switched conditions whose verdict is of another kind (supported, contradicted, not significant,
+    undecided, no difference), and those that leave it."""
+    rows = [r for r in rows if r["metric"] == metric]
+    out = []
+    for r in rows:
+        if r["switched"] is not None:
+            continue
+        others = [o for o in rows if o["setting"] == r["setting"] and o["baseline"] == r["baseline"]
+                  and o["switched"] is not None]
+        out.append({"setting": r["setting"], "baseline": r["baseline"], "verdict": r["verdict"],
+                    "changed": [(o["switched"], o["verdict"]) for o in others
+                                if _kind(o["verdict"]) != _kind(r["verdict"])],
+                    "same": [o["switched"] for o in others if _kind(o["verdict"]) == _kind(r["verdict"])]})
+    return out
