@@ -110,6 +110,11 @@ def test_the_summary_names_the_conditions_that_change_a_verdict():
     assert canonical["verdict"].startswith("supported")
     assert dict(canonical["changed"])["lr"].startswith("contradicted")
     assert "lr" not in canonical["same"]
+    assert canonical["undecided"] == []
+    few = _ablation()
+    few = few[~((few["group"] == "random-exponential@published-lr") & (few["trial"] >= 4))]
+    lr = next(d for d in deciding_conditions(ablation_rows(few)) if d["setting"] == "canonical")
+    assert lr["undecided"] == [("lr", 4)] and "lr" not in dict(lr["changed"])
     grid = next(d for d in deciding_conditions(rows) if d["setting"] == "grid")
     assert grid["changed"] == [] and grid["same"] == []  # no grid variant ran
     hv = deciding_conditions(rows, "hypervolume")

@@ -117,8 +117,8 @@ def _kind(verdict: str) -> str:
 
 def deciding_conditions(rows: list[dict[str, Any]], metric: str = "published_train_l1") -> list[dict[str, Any]]:
     """Per setting and baseline of ``rows`` (from :func:`ablation_rows`) on ``metric``: the baseline's verdict,
-    the switched conditions whose verdict is of another kind (supported, contradicted, not significant,
-    undecided, no difference), and those that leave it."""
+    the switched conditions whose verdict is of another kind (supported, contradicted, not significant, no
+    difference), those that leave it, and those with too few trials to decide (``undecided``)."""
     rows = [r for r in rows if r["metric"] == metric]
     out = []
     for r in rows:
@@ -126,8 +126,11 @@ def deciding_conditions(rows: list[dict[str, Any]], metric: str = "published_tra
             continue
         others = [o for o in rows if o["setting"] == r["setting"] and o["baseline"] == r["baseline"]
                   and o["switched"] is not None]
+        few = [o for o in others if _kind(o["verdict"]) == "undecided"]
+        decided = [o for o in others if o not in few]
         out.append({"setting": r["setting"], "baseline": r["baseline"], "verdict": r["verdict"],
-                    "changed": [(o["switched"], o["verdict"]) for o in others
+                    "changed": [(o["switched"], o["verdict"]) for o in decided
                                 if _kind(o["verdict"]) != _kind(r["verdict"])],
-                    "same": [o["switched"] for o in others if _kind(o["verdict"]) == _kind(r["verdict"])]})
+                    "same": [o["switched"] for o in decided if _kind(o["verdict"]) == _kind(r["verdict"])],
+                    "undecided": [(o["switched"], o["n"]) for o in few]})
     return out
