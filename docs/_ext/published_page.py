@@ -147,11 +147,11 @@ def _summary(rows) -> list[str]:
         changed = "; ".join(f"{CONDITIONS[c][0]} (:ref:`{v} <ablation-{c}>`)" for c, v in d["changed"])
         same = ", ".join(CONDITIONS[c][0] for c in d["same"])
         few = ", ".join(f"{CONDITIONS[c][0]} (n = {n})" for c, n in d["undecided"])
-        lines.append(f"* **{d['setting']}, from {name}**: the claim is {d['verdict']}. "
+        lines.append((f"* **{d['setting']}, from {name}**: the claim is {d['verdict']}. "
                      + (f"Switching one of these changes that: {changed}. " if changed else
                         "No single switched condition changes that. ")
                      + (f"Switching {same} leaves it. " if same else "")
-                     + (f"Too few trials yet to tell: {few}." if few else ""))
+                     + (f"Too few trials yet to tell: {few}." if few else "")).rstrip())
     return ["Which condition decides each claim, on the published figures' training L1 (each variant's "
             "verdict against its baseline's):", "", *lines, ""] if lines else []
 
