@@ -99,10 +99,10 @@ def ablation_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
             if groups is None or (variant != baseline and not any(g.endswith(f"@{variant}") for g in groups.values())):
                 continue
             for col, label, higher in ABLATION_METRICS:
-                if col not in sdf or sdf[sdf["group"].isin(groups.values())][col].isna().any():
+                values = sdf[sdf["group"].isin(groups.values())].get(col)
+                if values is None or values.isna().any():
                     continue
                 test = claim_test(sdf, claim, groups, col, higher)
-                values = sdf[sdf["group"].isin(groups.values())][col]
                 if values.nunique() == 1:
                     test["verdict"] = f"no difference: every run scores {values.iloc[0]:.3g}"
                 rows.append({"setting": setting, "variant": variant, "baseline": baseline,
@@ -127,7 +127,7 @@ def deciding_conditions(rows: list[dict[str, Any]], metric: str = "published_tra
         others = [o for o in rows if o["setting"] == r["setting"] and o["baseline"] == r["baseline"]
                   and o["switched"] is not None]
         few = [o for o in others if _kind(o["verdict"]) == "undecided"]
-        decided = [o for o in others if o not in few]
+        decided = [o for o in others if _kind(o["verdict"]) != "undecided"]
         out.append({"setting": r["setting"], "baseline": r["baseline"], "verdict": r["verdict"],
                     "changed": [(o["switched"], o["verdict"]) for o in decided
                                 if _kind(o["verdict"]) != _kind(r["verdict"])],
