@@ -107,11 +107,9 @@ def _figures_part(df, shown: str) -> list[str]:
             *(["Not reproduced:", "", *notes, ""] if notes else [])]
 
 
-def _ablation_part(df, shown: str) -> list[str]:
-    from evoprune.report.published import ablation_rows
-
+def _ablation_part(df, rows, shown: str) -> list[str]:
     by_condition: dict[str, list[list[str]]] = {}
-    for r in ablation_rows(df):
+    for r in rows:
         pairs = "\n".join(f"{p['a'].split('-')[0]} vs {p['b'].split('-')[0]}: p {fmt_p(p['p_holm'])}, "
                           f"A12 {fmt_a12(p['a12'])}" for p in r["pairs"])
         by_condition.setdefault(r["switched"] or "", []).append(
@@ -125,7 +123,7 @@ def _ablation_part(df, shown: str) -> list[str]:
            "the trials (paired by seed), Holm over the two pairs; A12 is the chance that the claimed winner does "
            "better (RANDOM in coevolution, the guided operator in canonical training). Two metrics: the published "
            "figures' training L1 and this page's trade-off hypervolume.", ""]
-    out += _summary(ablation_rows(df))
+    out += _summary(rows)
     for key in ["", *CONDITIONS]:
         rows = by_condition.get(key)
         if not rows:
@@ -156,12 +154,10 @@ def _summary(rows) -> list[str]:
             "verdict against its baseline's):", "", *lines, ""] if lines else []
 
 
-def _why(ab) -> list[str]:
+def _why(rows) -> list[str]:
     """The "why the numbers differ" table, every condition with the ablation's verdicts where it was measured."""
-    from evoprune.report.published import ablation_rows
-
     verdicts: dict[str, list[str]] = {}
-    for r in ablation_rows(ab) if ab is not None else []:
+    for r in rows:
         if r["switched"] and r["metric"] == "published_train_l1":
             verdicts.setdefault(r["switched"], []).append(f"{r['setting']} from {r['baseline']}: {r['verdict']}")
     rows = [[name, published, ours, "\n".join([*verdicts[key], f":ref:`the ablation <ablation-{key}>`"])
@@ -171,6 +167,7 @@ def _why(ab) -> list[str]:
 
 
 def page(published: Path, ablation: Path, shown: tuple[str, str]) -> str:
+    from evoprune.report.published import ablation_rows
     from evoprune.study import load_results
     from evoprune.study.store.shards import is_pack
 
@@ -181,9 +178,10 @@ def page(published: Path, ablation: Path, shown: tuple[str, str]) -> str:
     out += _figures_part(pub, shown[0]) if pub is not None else [f"``{shown[0]}`` holds no pack yet.", ""]
     out += ["Ablation: which condition decides each claim", "-" * len("Ablation: which condition decides each claim"),
             ""]
-    out += _ablation_part(ab, shown[1]) if ab is not None else [f"``{shown[1]}`` holds no pack yet.", ""]
+    rows = ablation_rows(ab) if ab is not None else []
+    out += _ablation_part(ab, rows, shown[1]) if ab is not None else [f"``{shown[1]}`` holds no pack yet.", ""]
     out += ["Why the numbers differ", "-" * len("Why the numbers differ"), ""]
-    out += _why(ab)
+    out += _why(rows)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -104,15 +104,11 @@ def ablation_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
                     continue
                 test = claim_test(sdf, claim, groups, col, higher)
                 if values.nunique() == 1:
-                    test["verdict"] = f"no difference: every run scores {values.iloc[0]:.3g}"
+                    test.update(kind="no difference", verdict=f"no difference: every run scores {values.iloc[0]:.3g}")
                 rows.append({"setting": setting, "variant": variant, "baseline": baseline,
                              "switched": variant.partition("-")[2] or None, "metric": col, "label": label,
                              "groups": groups, **test})
     return rows
-
-
-def _kind(verdict: str) -> str:
-    return verdict.split(" at ")[0].split(":")[0]
 
 
 def deciding_conditions(rows: list[dict[str, Any]], metric: str = "published_train_l1") -> list[dict[str, Any]]:
@@ -126,11 +122,11 @@ def deciding_conditions(rows: list[dict[str, Any]], metric: str = "published_tra
             continue
         others = [o for o in rows if o["setting"] == r["setting"] and o["baseline"] == r["baseline"]
                   and o["switched"] is not None]
-        few = [o for o in others if _kind(o["verdict"]) == "undecided"]
-        decided = [o for o in others if _kind(o["verdict"]) != "undecided"]
+        few = [o for o in others if o["kind"] == "undecided"]
+        decided = [o for o in others if o["kind"] != "undecided"]
         out.append({"setting": r["setting"], "baseline": r["baseline"], "verdict": r["verdict"],
                     "changed": [(o["switched"], o["verdict"]) for o in decided
-                                if _kind(o["verdict"]) != _kind(r["verdict"])],
-                    "same": [o["switched"] for o in decided if _kind(o["verdict"]) == _kind(r["verdict"])],
+                                if o["kind"] != r["kind"]],
+                    "same": [o["switched"] for o in decided if o["kind"] == r["kind"]],
                     "undecided": [(o["switched"], o["n"]) for o in few]})
     return out

@@ -138,7 +138,7 @@ def _needed(pairs: int, blocked: bool) -> int:
     return st.trials_needed("wilcoxon" if blocked else "mannwhitney", pairs, ALPHA)
 
 
-def _verdict(claim: dict, pairs: list[dict], n: int, blocked: bool) -> str:
+def _verdict(claim: dict, pairs: list[dict], n: int, blocked: bool) -> tuple[str, str]:
     won = [p for p in pairs if p["significant"] and p["better"] == p["claimed"]]
     lost = [p for p in pairs if p["significant"] and p["better"] != p["claimed"]]
     if claim["needs"] == "any":
@@ -146,14 +146,14 @@ def _verdict(claim: dict, pairs: list[dict], n: int, blocked: bool) -> str:
     else:
         ok, against = len(won) == len(pairs), bool(lost)
     if ok:
-        return f"supported at n = {n}"
+        return "supported", f"supported at n = {n}"
     if against:
-        return f"contradicted at n = {n} (significant the other way)"
+        return "contradicted", f"contradicted at n = {n} (significant the other way)"
     test = "wilcoxon" if blocked else "mannwhitney"
     if len(pairs) * st.min_pvalue(test, n) > ALPHA:
-        return (f"undecided: n = {n} trials cannot reach α = {ALPHA} with Holm over {len(pairs)} pair(s); "
-                f"needs n ≥ {_needed(len(pairs), blocked)}")
-    return f"not significant at n = {n}"
+        return "undecided", (f"undecided: n = {n} trials cannot reach α = {ALPHA} with Holm over {len(pairs)} "
+                             f"pair(s); needs n ≥ {_needed(len(pairs), blocked)}")
+    return "not significant", f"not significant at n = {n}"
 
 
 def claim_rows(by_setting: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
@@ -182,7 +182,8 @@ def claim_test(df: pd.DataFrame, claim: dict, groups: dict[str, str], metric: st
                higher: bool = True) -> dict[str, Any]:
     """Test ``claim`` (one of :data:`CLAIMS`) on ``metric`` between the groups ``groups`` names per operator:
     Wilcoxon signed-rank over the trials finished in all of them (Mann–Whitney U with fewer than two),
-    Holm-corrected over the claim's pairs; the medians, the pairs' p and A12 and the verdict."""
+    Holm-corrected over the claim's pairs; the medians, the pairs' p and A12, and the verdict with its kind
+    (supported, contradicted, not significant, undecided)."""
     ops = (*claim["winners"], *claim["losers"])
     names = [groups[op] for op in ops]
     sub = df[df["group"].isin(names)]
@@ -196,11 +197,12 @@ def claim_test(df: pd.DataFrame, claim: dict, groups: dict[str, str], metric: st
                     "p_holm": p["pvalue_holm"], "a12": p["a12"] if higher else 1 - p["a12"],
                     "significant": p["significant"]})
     n = min(len(v) for v in values.values())
+    kind, verdict = _verdict(claim, out, n, blocked)
     kept = sub if trials is None else sub[sub["trial"].isin(trials)]
     cols = [c for c in dict.fromkeys(["test_l1", "fraction_kept", "hypervolume", metric]) if c in kept]
     return {"medians": kept.groupby("group")[cols].median(), "n": n, "blocked": blocked, "trials": trials,
             "test": res["pair_test"], "pairs": out, "needed": _needed(len(out), blocked),
-            "verdict": _verdict(claim, out, n, blocked)}
+            "kind": kind, "verdict": verdict}
 
 
 def wall_times(df: pd.DataFrame, study: Study) -> pd.DataFrame:
