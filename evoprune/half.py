@@ -16,6 +16,7 @@ from .backends import layer_outputs as _layer_outputs
 from .backends import stacked_forward
 from .rng import RNGLike, as_generator
 from .util import flat
+from .util.moments import Moments
 
 __all__ = ["Half"]
 
@@ -38,6 +39,9 @@ class Half:
         Adam's second moments, or ``None``.
     step
         Adam steps taken so far.
+    activity
+        Per parametric layer, the moments of its activity at each minibatch position over the training passes
+        recorded since the last pruning (``mutTrain(record=...)``, for the published VARIANCE), or ``None``.
     """
 
     spec: HalfSpec
@@ -46,6 +50,7 @@ class Half:
     exp_avg: list[torch.Tensor] | None = None
     exp_avg_sq: list[torch.Tensor] | None = None
     step: int = 0
+    activity: list[Moments] | None = None
 
     @classmethod
     def init(cls, spec: HalfSpec, rng: RNGLike = None) -> Half:
@@ -70,7 +75,9 @@ class Half:
         def c(ts):
             return None if ts is None else [t.clone() for t in ts]
 
-        return Half(self.spec, c(self.params), c(self.masks), c(self.exp_avg), c(self.exp_avg_sq), self.step)
+        activity = None if self.activity is None else [m.clone() for m in self.activity]
+        return Half(self.spec, c(self.params), c(self.masks), c(self.exp_avg), c(self.exp_avg_sq), self.step,
+                    activity)
 
     def __deepcopy__(self, memo) -> Half:
         return self.clone()

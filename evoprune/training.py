@@ -20,14 +20,20 @@ from .half import Half
 from .layers import check_rows
 from .losses import METRICS
 from .rng import RNGLike, as_generator
+from .util.moments import Moments
 from .util.operator import Operator
 from .util.validation import check_choice, check_positive, check_positive_int
 
-__all__ = ["LR_MUTATIONS", "LossSchedule", "LRDecay", "mutTrain", "mutLearningRate", "train_halves",
+__all__ = ["LR_MUTATIONS", "RECORDS", "LossSchedule", "LRDecay", "mutTrain", "mutLearningRate", "train_halves",
            "lr_decay_factor"]
 
 #: Learning-rate mutations, a step on the log scale (evoprune's) or the published additive step.
 LR_MUTATIONS = ("log", "additive")
+
+#: What :func:`mutTrain` records of its passes in ``Half.activity``: nothing, every pass since the half's last
+#: pruning (the published canonical store), or the passes of this call only (the published grid's, whose cells
+#: clone their halves, and so empty the store, every generation).
+RECORDS = ("none", "since_pruning", "generation")
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,28 @@ def train_kwargs(loss, lr_schedule, gen: int, ngen: int) -> dict:
     return kw
 
 
+class _Recorder:
+    """Stacked moments of every layer's activity over an epoch's full minibatches (the decoder's output layer
+    before its activation, as the published forward hooks see it)."""
+
+    def __init__(self) -> None:
+        self.moments: list[Moments] | None = None
+
+    def __call__(self, layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        values = [a for _, a in layers[:-1]] + [layers[-1][0]]
+        if self.moments is None:
+            self.moments = [Moments.empty(tuple(v.shape), v.device) for v in values]
+        for m, v in zip(self.moments, values, strict=True):
+            m.add(v)
+
+    def member(self, i: int, layers: range, before: list[Moments] | None) -> list[Moments] | None:
+        """Member i's moments of ``layers``, after the ``before`` ones (``None``: no full minibatch seen)."""
+        if self.moments is None:
+            return before
+        now = [self.moments[k][i].cpu() for k in layers]
+        return now if before is None else [b.merged(m) for b, m in zip(before, now, strict=True)]
+
+
 def minibatch_orders(n_samples: int, rngs: Sequence[np.random.Generator]) -> torch.Tensor:
     """One random permutation of the sample indices per member, shape ``(N, n_samples)``."""
     return torch.from_numpy(np.stack([g.permutation(n_samples) for g in rngs]))
@@ -159,6 +187,7 @@ def train_halves(
     eps: float = 1e-8,
     persistent: bool = True,
     optimizer_reset: str = "never",
+    record: bool = False,
 ) -> tuple[list[Half], list[Half], torch.Tensor]:
     """Train N encoder/decoder pairs for one epoch of minibatch Adam, batched; new halves (the inputs are not
     modified) and each member's mean training loss ``(N,)``.  Masked entries stay exactly zero.
@@ -187,6 +216,8 @@ def train_halves(
         Start from and keep the halves' Adam state (across calls).
     optimizer_reset
         ``"never"``, or ``"minibatch"`` (a fresh Adam for every minibatch, :class:`~evoprune.backends.TrainOptions`).
+    record
+        Add this epoch's activity to each half's ``activity`` (else the new halves have none).
     """
     options = TrainOptions(loss, betas, eps, optimizer_reset)
     n = len(encoders)
@@ -199,13 +230,18 @@ def train_halves(
     orders = torch.as_tensor(orders).to(device=data.device, dtype=torch.long)
     if orders.dim() != 2:
         raise ValueError(f"orders must have shape ({n}, samples), got {tuple(orders.shape)}")
-    backend = select_backend(specs, data.device, loss).backend
+    backend = select_backend(specs, data.device, loss, record).backend
     stack = Stack.from_halves(encoders, decoders, lrs, data.device, backend.layout(specs), persistent)
-    losses = backend.train_epoch(stack, data, orders, batch_size, options)
+    recorder = _Recorder() if record else None
+    extra = {} if recorder is None else {"recorder": recorder}
+    losses = backend.train_epoch(stack, data, orders, batch_size, options, **extra)
     out: tuple[list[Half], list[Half]] = ([], [])
-    for states in stack.members():
+    layers = (range(specs[0].n_layers), range(specs[0].n_layers, specs[0].n_layers + specs[1].n_layers))
+    for i, states in enumerate(stack.members()):
         for part, state in enumerate(states):
             h = Half(specs[part], state["params"], [m.bool() for m in state["masks"]])
+            if recorder is not None:
+                h.activity = recorder.member(i, layers[part], (encoders, decoders)[part][i].activity)
             if persistent:
                 h.exp_avg, h.exp_avg_sq, h.step = state["exp_avg"], state["exp_avg_sq"], state["step"]
             out[part].append(h)
@@ -223,6 +259,7 @@ def _train_one(
     betas: tuple[float, float] = (0.9, 0.999),
     optimizer_reset: str = "never",
     lr_scale: float = 1.0,
+    record: str = "none",
 ):
     """Train ``individual`` in place with minibatch Adam; ``(individual,)``, fitness invalidated, its mean
     training loss in ``individual.train_loss``.  E.g. ``toolbox.register("train", mutTrain, data=X_train)``.
@@ -250,9 +287,12 @@ def _train_one(
         :class:`~evoprune.backends.TrainOptions`).
     lr_scale
         Factor on the genome's learning rate for these epochs (a registered ``lr_schedule`` sets it).
+    record
+        What the halves' ``activity`` keeps of the training passes (:data:`RECORDS`): ``"none"``,
+        ``"since_pruning"`` or ``"generation"``; the published VARIANCE's ``store = "training"`` reads it.
     """
     return _train_batch([individual], [as_generator(rng)], data, batch_size, loss, epochs, persistent, betas,
-                        optimizer_reset, lr_scale)[0]
+                        optimizer_reset, lr_scale, record)[0]
 
 
 def _train_batch(
@@ -266,8 +306,10 @@ def _train_batch(
     betas: tuple[float, float] = (0.9, 0.999),
     optimizer_reset: str = "never",
     lr_scale: float = 1.0,
+    record: str = "none",
 ) -> list[tuple[AutoencoderGenome]]:
     """:func:`mutTrain` over a stack, each member with its own generator: what N single calls give."""
+    check_choice("record", record, RECORDS)
     if ">" in str(loss):
         raise ValueError(
             f"mutTrain takes one loss, got {loss!r}; register a loss schedule on the toolbox instead: "
@@ -276,6 +318,10 @@ def _train_batch(
     check_positive_int("epochs", epochs)
     if not individuals:
         return []
+    if record == "generation":
+        for ind in individuals:
+            for h in ind.halves:
+                h.activity = None
     for _ in range(epochs):
         encs, decs, losses = train_halves(
             [ind.encoder for ind in individuals],
@@ -288,6 +334,7 @@ def _train_batch(
             betas=betas,
             persistent=persistent,
             optimizer_reset=optimizer_reset,
+            record=record != "none",
         )
         for ind, enc, dec, value in zip(individuals, encs, decs, losses.tolist(), strict=True):
             ind.encoder, ind.decoder, ind.train_loss = enc, dec, value

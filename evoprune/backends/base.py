@@ -256,6 +256,8 @@ class Backend:
     """One way of training and evaluating stacks.  Subclasses set ``name`` and implement the methods."""
 
     name: ClassVar[str] = ""
+    #: Whether :meth:`train_epoch` takes a ``recorder`` (the training passes' activity, for the published VARIANCE).
+    records: ClassVar[bool] = False
 
     def claims(self, specs: tuple[Any, Any], device: torch.device, loss: str) -> str | None:
         """``None`` if this backend runs a stack of ``specs`` on ``device`` with ``loss``, else why not."""
@@ -266,8 +268,12 @@ class Backend:
         return None
 
     def train_epoch(self, stack: Stack, data: torch.Tensor, orders: torch.Tensor, batch_size: int,
-                    options: TrainOptions) -> torch.Tensor:
-        """One epoch of minibatch Adam (slices of ``orders[n]``) in place; the mean training losses, ``(N,)``."""
+                    options: TrainOptions, recorder=None) -> torch.Tensor:
+        """One epoch of minibatch Adam (slices of ``orders[n]``) in place; the mean training losses, ``(N,)``.
+
+        A ``recorder`` (backends with ``records``) is called on every full minibatch, before its step, with each
+        layer's ``(pre-activation, activity)``, both ``(N, B, units)``, encoder layers then decoder layers.
+        """
         raise NotImplementedError
 
     def forward(self, spec, params, masks, x: torch.Tensor, outputs: list | None = None) -> torch.Tensor:

@@ -131,6 +131,7 @@ class Fused(TorchDense):
     """The fused C++ CPU kernel for dense float32 halves (the rest, a short last minibatch too, runs as torch)."""
 
     name = "fused"
+    records = False  # the kernel keeps no activity: a recorded epoch runs on the torch path
 
     def claims(self, specs, device, loss) -> str | None:
         why = super().claims(specs, device, loss)
@@ -148,11 +149,11 @@ class Fused(TorchDense):
         return None if name == "fused" else why
 
     def train_epoch(self, stack: Stack, data: torch.Tensor, orders: torch.Tensor, batch_size: int,
-                    options: TrainOptions) -> torch.Tensor:
+                    options: TrainOptions, recorder=None) -> torch.Tensor:
         full = orders.shape[1] // batch_size
         ext = extension()
-        if full == 0 or ext is None or data.dtype != torch.float32 or data.dim() != 2:
-            return super().train_epoch(stack, data, orders, batch_size, options)
+        if full == 0 or ext is None or data.dtype != torch.float32 or data.dim() != 2 or recorder is not None:
+            return super().train_epoch(stack, data, orders, batch_size, options, recorder)
         cfg = step_config(stack, options)
         n_steps = -(-orders.shape[1] // batch_size)
         total = torch.zeros(stack.n, dtype=torch.float64)

@@ -31,12 +31,17 @@ class Choice:
         return self.backend.name
 
 
-def select_backend(specs, device: torch.device | str = "cpu", loss: str = "l1") -> Choice:
-    """The backend for a stack of ``specs`` (encoder, decoder) on ``device`` with ``loss`` (or metric)."""
+def select_backend(specs, device: torch.device | str = "cpu", loss: str = "l1", record: bool = False) -> Choice:
+    """The backend for a stack of ``specs`` (encoder, decoder) on ``device`` with ``loss`` (or metric); with
+    ``record``, one that records the training passes' activity."""
     device = torch.device(device)
     skipped = []
     for b in BACKENDS:
         why = b.claims(specs, device, loss)
+        if why is None and record and not b.records:
+            if isinstance(b, TorchLayered):
+                raise ValueError("recording the training passes' activity needs dense halves (Linear layers)")
+            why = "it does not record the training passes' activity (the published VARIANCE store)"
         if why is None:
             if isinstance(b, Fused):
                 return Choice(b, fused_backend()[1])

@@ -103,10 +103,15 @@ def backward(cfg: StepConfig, params: Sequence[torch.Tensor], saved, g: torch.Te
 
 
 def train_step(cfg: StepConfig, stack: Stack, total: torch.Tensor, data: torch.Tensor, idx: torch.Tensor,
-               coefs: torch.Tensor) -> None:
-    """One minibatch step of every member on its rows ``idx[n]``, adding its loss times ``B`` to ``total``."""
+               coefs: torch.Tensor, recorder=None) -> None:
+    """One minibatch step of every member on its rows ``idx[n]``, adding its loss times ``B`` to ``total``
+    (and showing ``recorder`` every layer's ``(pre-activation, activity)`` first)."""
     x = data[idx]
     out, saved = forward(cfg, stack.params, x)
+    if recorder is not None:
+        last = len(saved) - 1
+        recorder([(z, ACTIVATIONS[cfg.activations[i]].fn(z) if i == last and cfg.loss == "bce_logits" else a)
+                  for i, (_, z, a) in enumerate(saved)])
     loss, g = loss_and_grad(cfg.loss, out, x)
     grads = backward(cfg, stack.params, saved, g)
     adam_update(stack.params, grads, stack.exp_avg, stack.exp_avg_sq, stack.masks, coefs, 2 * cfg.n_enc, cfg.betas)
@@ -117,6 +122,7 @@ class TorchDense(Backend):
     """Dense halves (Linear layers) with the hand-written step, on any device."""
 
     name = "torch"
+    records = True
 
     def claims(self, specs, device, loss) -> str | None:
         return None if all(s.dense for s in specs) else "a layered half (convolutions, pooling, ...)"
@@ -125,10 +131,11 @@ class TorchDense(Backend):
         return layout(specs)
 
     def train_epoch(self, stack: Stack, data: torch.Tensor, orders: torch.Tensor, batch_size: int,
-                    options: TrainOptions) -> torch.Tensor:
-        return self._epoch(stack, data, orders, batch_size, options, first=0)
+                    options: TrainOptions, recorder=None) -> torch.Tensor:
+        return self._epoch(stack, data, orders, batch_size, options, first=0, recorder=recorder)
 
-    def _epoch(self, stack, data, orders, batch_size, options, first: int, total=None, coefs=None) -> torch.Tensor:
+    def _epoch(self, stack, data, orders, batch_size, options, first: int, total=None, coefs=None,
+               recorder=None) -> torch.Tensor:
         """Steps ``first..`` of the epoch on the torch path (a subclass may have run the ones before)."""
         cfg = step_config(stack, options)
         n_samples = orders.shape[1]
@@ -138,8 +145,10 @@ class TorchDense(Backend):
                 total = torch.zeros(stack.n, dtype=stack.steps[0].dtype, device=stack.device)
             if coefs is None:
                 coefs = adam_coefficients(stack.lr, stack.steps, n_steps, cfg.betas, options.eps)
+            full = n_samples // batch_size  # a short last minibatch is not recorded
             for s in range(first, n_steps):
-                train_step(cfg, stack, total, data, orders[:, s * batch_size : (s + 1) * batch_size], coefs[s])
+                train_step(cfg, stack, total, data, orders[:, s * batch_size : (s + 1) * batch_size], coefs[s],
+                           recorder if s < full else None)
             for st in stack.steps:
                 st.add_(n_steps)
         return (total / n_samples).float().cpu()

@@ -24,7 +24,9 @@ class TorchLayered(Backend):
         return None
 
     def train_epoch(self, stack: Stack, data: torch.Tensor, orders: torch.Tensor, batch_size: int,
-                    options: TrainOptions) -> torch.Tensor:
+                    options: TrainOptions, recorder=None) -> torch.Tensor:
+        if recorder is not None:
+            raise ValueError("recording the training passes' activity needs dense halves (Linear layers)")
         enc_spec, dec_spec = stack.specs
         n_enc = stack.n_enc
         fn = LOSSES[options.loss].fn

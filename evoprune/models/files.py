@@ -44,6 +44,7 @@ from ..half import Half
 from ..layers import layer_from_dict
 from ..util import flat
 from ..util.io import atomic_write_bytes
+from ..util.moments import Moments
 
 __all__ = [
     "save_model",
@@ -104,6 +105,11 @@ def genome_tensors(genome: AutoencoderGenome, prefix: str = "", moments: bool = 
                 if moments and half.exp_avg is not None:
                     out[f"{key}_exp_avg"] = _cpu(half.exp_avg[j])
                     out[f"{key}_exp_avg_sq"] = _cpu(half.exp_avg_sq[j])
+            if moments and half.activity is not None:  # the recorded training passes (a checkpoint keeps them)
+                out[f"{prefix}{name}.{pos}.activity_mean"] = _cpu(half.activity[layer].mean)
+                out[f"{prefix}{name}.{pos}.activity_m2"] = _cpu(half.activity[layer].m2)
+        if moments and half.activity is not None:
+            out[f"{prefix}{name}.activity_count"] = torch.tensor(half.activity[0].count)
     return out
 
 
@@ -131,7 +137,13 @@ def genome_from_tensors(arch: Architecture, tensors: dict[str, torch.Tensor], lr
                     m.append(tensors[f"{key}_exp_avg"].contiguous())
                     v.append(tensors[f"{key}_exp_avg_sq"].contiguous())
         moments = (m, v) if m else (None, None)
-        halves.append(Half(spec, params, masks, *moments, step=int(step)))
+        activity = None
+        if f"{prefix}{name}.activity_count" in tensors:
+            count = int(tensors[f"{prefix}{name}.activity_count"])
+            activity = [Moments(count, tensors[f"{prefix}{name}.{pos}.activity_mean"].double(),
+                                tensors[f"{prefix}{name}.{pos}.activity_m2"].double())
+                        for pos, _, _ in spec.param_layers]
+        halves.append(Half(spec, params, masks, *moments, step=int(step), activity=activity))
     return cls.from_halves(halves[0], halves[1], lr=lr)
 
 

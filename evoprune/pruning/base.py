@@ -164,6 +164,8 @@ class PruningMethod:
             member = [[s[i].detach().cpu().double() for s in half] for half in scores]
             self._apply(ind, member, g, masks == "permanent")
             ind.zeros_at_prune = [sum(int((p == 0).sum()) for p in h.params) for h in ind.halves]
+            for h in ind.halves:  # the recorded passes are those since the last pruning (reset_ae_activations)
+                h.activity = None
             if hasattr(ind, "fitness"):
                 del ind.fitness.values
         return [(ind,) for ind in individuals]

@@ -14,10 +14,13 @@ import numpy as np
 import torch
 
 from ..util import flat
-from ..util.validation import check_positive_int, check_probability
+from ..util.validation import check_choice, check_positive_int, check_probability
 from .base import PruneStack, PruningMethod
 
-__all__ = ["ConjunctivePublished", "VariancePublished", "published_candidates"]
+__all__ = ["ConjunctivePublished", "VARIANCE_STORES", "VariancePublished", "published_candidates"]
+
+#: The passes the published VARIANCE's statistic is over (:class:`VariancePublished`).
+VARIANCE_STORES = ("pass", "training")
 
 
 class VariancePublished(PruningMethod):
@@ -30,13 +33,18 @@ class VariancePublished(PruningMethod):
     (with all scores equal: kept with probability ``1 - s``), so the most varied unit goes entirely and the
     least varied one stays.  ``amount`` is not taken, as the published code ignores it.
 
-    The activations are recorded here on every training row, in one random order cut into minibatches, with the
-    weights at pruning time; the published store holds the passes along the epoch's training (and a few more).
+    ``store`` says which passes the statistic is over.  ``"training"`` is the published store: the training
+    passes recorded in each half's ``activity`` since its last pruning (``mutTrain(record=...)``; a study run
+    records them when this store is chosen), each with the weights of its own minibatch step.  ``"pass"``
+    records one epoch of passes over every training row, in one random order cut into ``batch_size`` minibatches,
+    with the weights at pruning time.
 
     Parameters
     ----------
     batch_size
-        Rows per minibatch (published: 5).
+        Rows per minibatch of the ``"pass"`` store (published: 5; the training store has the training's).
+    store
+        ``"pass"`` or ``"training"`` (:data:`VARIANCE_STORES`).
     """
 
     name = "variance_published"
@@ -46,21 +54,46 @@ class VariancePublished(PruningMethod):
     logits = True
     reads = "train"  # the statistic is over the epoch's training passes
 
-    def __init__(self, batch_size: int = 5) -> None:
+    def __init__(self, batch_size: int = 5, store: str = "pass") -> None:
         super().__init__(amount=None, scope="layer")
         self.batch_size = check_positive_int("batch_size", batch_size)
+        self.store = check_choice("store", store, VARIANCE_STORES)
+        self.needs_data = store == "pass"
+
+    @property
+    def reads_training(self) -> bool:
+        """Whether it reads the training passes' ``activity`` (so training must record it)."""
+        return self.store == "training"
 
     def case_rows(self, g: np.random.Generator, n_rows: int) -> np.ndarray:
         return g.permutation(n_rows)[: (n_rows // self.batch_size) * self.batch_size]
 
-    def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
-        keep_p = []  # per half, per layer: (N, units), the normalised score an entry's draw must stay below
+    def _spreads(self, stack: PruneStack) -> list[list[torch.Tensor]]:
+        """Per half, per layer: each member's summed standard deviations, ``(N, units)``."""
+        if self.store == "training":
+            out = []
+            for part in (0, 1):
+                acts = [g.halves[part].activity for g in stack.genomes]
+                if any(a is None for a in acts):
+                    raise ValueError("variance_published with store='training' reads the training passes since "
+                                     "the last pruning: train with mutTrain(record='since_pruning') first")
+                out.append([torch.stack([a[k].std().sum(0) for a in acts]) for k in range(len(acts[0]))])
+            return out
+        spreads = []
         for acts in stack.activations:
             layers = []
             for a in acts:
                 n, rows, units = a.shape
                 s = a.double().reshape(n, rows // self.batch_size, self.batch_size, units).std(1, unbiased=False)
-                s = s.sum(1)  # (N, units)
+                layers.append(s.sum(1))
+            spreads.append(layers)
+        return spreads
+
+    def scores(self, stack: PruneStack, rngs: Sequence[np.random.Generator]) -> list[list[torch.Tensor]]:
+        keep_p = []  # per half, per layer: (N, units), the normalised score an entry's draw must stay below
+        for spreads in self._spreads(stack):
+            layers = []
+            for s in spreads:
                 lo, hi = s.amin(1, keepdim=True), s.amax(1, keepdim=True)
                 spread = hi - lo
                 keep = torch.where(spread > 0, (hi - s) / torch.where(spread > 0, spread, 1.0), 1.0 - s.abs())

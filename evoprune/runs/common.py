@@ -21,6 +21,7 @@ from ..schedules import PublishedClock, Schedule
 from ..training import LRDecay, mutLearningRate, mutTrain
 from ..util.io import logbook_records
 from ..util.plugins import user_model
+from .registry import get_setting
 
 
 def ensure_creator() -> None:
@@ -42,7 +43,7 @@ def base_toolbox(cfg, data) -> base.Toolbox:
     """What every setting registers: ``train``, ``loss``, ``lr_schedule`` and ``mutate`` (where configured)."""
     tb = base.Toolbox()
     tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size, betas=cfg.adam_betas,
-                optimizer_reset=cfg.optimizer_reset)
+                optimizer_reset=cfg.optimizer_reset, **({"record": training_record(cfg)} if records(cfg) else {}))
     tb.register("loss", cfg.loss_schedule)
     if cfg.lr_decay != "none":
         tb.register("lr_schedule", LRDecay(cfg.lr_decay))
@@ -50,6 +51,17 @@ def base_toolbox(cfg, data) -> base.Toolbox:
         tb.register("mutate", mutLearningRate, sigma=cfg.lr_sigma, scale=cfg.lr_mutation, low=cfg.lr_bounds[0],
                     high=cfg.lr_bounds[1])
     return tb
+
+
+def records(cfg) -> bool:
+    """Whether the run's pruning method reads the training passes (so training records them)."""
+    method = cfg.method()
+    return bool(getattr(method, "reads_training", False))
+
+
+def training_record(cfg) -> str:
+    """What the run's training records of its passes (:data:`~evoprune.training.RECORDS`)."""
+    return get_setting(cfg.setting).training_record if records(cfg) else "none"
 
 
 def register_pruning(toolbox: base.Toolbox, cfg, data, last: str = "T") -> None:
@@ -149,8 +161,10 @@ def select_final(population: list, holdout: torch.Tensor, tolerance: float):
     return population[min(near, key=lambda i: (population[i].n_kept, errors[i]))]
 
 
-def finish(label: str, seed: int, best, logbook, data, wall: float, loss: str = "l1") -> RunResult:
-    """The :class:`RunResult` of a finished run whose reported model is ``best`` (trained last with ``loss``)."""
+def finish(label: str, seed: int, best, logbook, data, wall: float, loss: str = "l1",
+           record: bool = False) -> RunResult:
+    """The :class:`RunResult` of a finished run whose reported model is ``best`` (trained last with ``loss``,
+    recording its training passes if ``record``)."""
     records = logbook_records(logbook)
     test_l1, kept = reconstruction_error(best, data.test), best.fraction_kept
     return RunResult(
@@ -164,7 +178,7 @@ def finish(label: str, seed: int, best, logbook, data, wall: float, loss: str = 
         kept_decoder=best.decoder.fraction_kept,
         wall_time=wall,
         inference_time=inference_time(best.to_module(), data.test.cpu()),
-        backend=select_backend((best.encoder.spec, best.decoder.spec), data.test.device, loss).name,
+        backend=select_backend((best.encoder.spec, best.decoder.spec), data.test.device, loss, record).name,
         tradeoff=summarise(run_points(records, (reconstruction_error(best, data.validation), kept, test_l1))),
         best=best,
     )

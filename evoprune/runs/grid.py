@@ -20,6 +20,7 @@ class GridSetting(Setting):
     name = "grid"
     record_keys = ("best_test", "best_kept")
     saves_population = True
+    training_record = "generation"  # the published cells clone their halves, emptying the store, every generation
 
     def toolbox(self, cfg, data) -> base.Toolbox:
         tb = base_toolbox(cfg, data)

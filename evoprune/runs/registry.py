@@ -26,6 +26,8 @@ class Setting:
     fields: ClassVar[dict[str, Any]] = {}
     #: RunConfig fields this setting does not read (a study file leaves them out of its runs' configurations).
     ignores: ClassVar[tuple[str, ...]] = ()
+    #: Which training passes a method reading them sees (:data:`~evoprune.training.RECORDS`).
+    training_record: ClassVar[str] = "since_pruning"
 
     def check_field(self, name: str, value: Any) -> None:
         """Refuse a bad value of one of :attr:`fields` alone (a ValueError naming it); checked before any run.

@@ -10,7 +10,7 @@ import numpy as np
 from ..data import Dataset
 from ..engine.variation import Operators, Steps, lockstep
 from ..util.device import resolve_device
-from .common import RunResult, finish, published_numbers
+from .common import RunResult, finish, published_numbers, records
 from .config import RunConfig
 from .registry import get_setting
 
@@ -78,7 +78,7 @@ def run_trials(
     results = []
     for seed, (population, logbook), prior in zip(seeds, outcomes, priors, strict=True):
         result = finish(cfg.label, int(seed), setting.final(cfg, population, data), logbook, data, prior + share,
-                        cfg.loss_schedule.names[-1])
+                        cfg.loss_schedule.names[-1], records(cfg))
         result.population = population
         if cfg.report_metric == "published":
             result.published = published_numbers(population, data)
