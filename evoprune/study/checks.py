@@ -201,16 +201,13 @@ def check_factors(path, raw: dict) -> dict[str, list]:
 
 
 def check_groups(path, raw: dict) -> list[dict[str, Any]]:
-    """The ``[[groups]]`` tables: RunConfig fields of one group each, an optional ``pruning`` table and an optional
-    ``variant`` name."""
+    """The ``[[groups]]`` tables: RunConfig fields of one group each, and an optional ``variant`` name."""
     groups = raw.get("groups", [])
     if not isinstance(groups, list) or not all(isinstance(g, dict) and g for g in groups):
         raise fail(path, "groups", "expected [[groups]] tables, each with the fields of one group")
     for i, g in enumerate(groups):
         for k, v in g.items():
-            if k == "pruning":  # the group's own method parameters, over the [run] and [settings] tables
-                check_pruning_table(path, f"groups[{i}].pruning", v, check_value)
-            elif k != "variant":
+            if k != "variant":
                 _check_key(path, f"groups[{i}].{k}", k)
                 check_value(path, f"groups[{i}].{k}", k, v)
             elif not (isinstance(v, str) and v and all(c.isalnum() or c in "-_." for c in v)):

@@ -152,7 +152,6 @@ class Study:
             setting = chosen.get("setting", self.run.get("setting", RunConfig.setting))
             fields = {**self.run, **self.settings.get(setting, {})}
             table = merge_pruning(self.run.get("pruning", {}), self.settings.get(setting, {}).get("pruning", {}))
-            table = merge_pruning(table, chosen.pop("pruning", {}))
             fields = {**fields, **method_fields(table, chosen.get("operator", fields.get("operator", "none"))),
                       **chosen}
             if fields.get("model") is not None and {"hidden", "latent"} & fields.keys():
