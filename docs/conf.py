@@ -99,6 +99,7 @@ reproduction_workers = 2
 reproduction_machine = "the shared 2-core development machine"
 published_pack = "results/published"
 ablation_pack = "results/ablation"
+published_store_pack = "results/published_store"
 baseline_pack = "results/baseline"
 sparsest_pack = "results/sparsest"
 

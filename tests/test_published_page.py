@@ -119,3 +119,20 @@ def test_the_summary_names_the_conditions_that_change_a_verdict():
     assert grid["changed"] == [] and grid["same"] == []  # no grid variant ran
     hv = deciding_conditions(rows, "hypervolume")
     assert {d["setting"] for d in hv} == {"canonical", "grid"}
+
+
+def test_the_published_store_pack_is_its_own_figure_row(tmp_path, monkeypatch):
+    from evoprune.study.store import shards
+
+    pub = pd.DataFrame(_runs("canonical", "variance_published-exponential", "variance_published", 0.5, 0.81))
+    store = pd.DataFrame(_runs("canonical", "variance_published-exponential", "variance_published", 0.5, 0.43))
+    assert page_ext.with_store(pub, None) is pub
+    rows = {r["figure"].group: r for r in figure_rows(page_ext.with_store(pub, store), page_ext.figures())}
+    assert rows["variance_published-exponential"]["published_kept"]["reproduced"] is False
+    assert rows[page_ext.STORE_GROUP]["published_kept"]["reproduced"] is True
+    monkeypatch.setattr("evoprune.study.load_results", lambda path: store if Path(path).name == "store" else pub)
+    monkeypatch.setattr(shards, "is_pack", lambda path: Path(path).name != "abl")
+    text = page_ext.page(tmp_path / "pub", tmp_path / "abl", ("results/published", "results/ablation"),
+                         tmp_path / "store", "results/published_store")
+    assert "``results/published`` and ``results/published_store``: **20 finished runs**" in text
+    assert "VARIANCE, exponential, published store" in text and "the row *published store* runs that" in text

@@ -1,10 +1,11 @@
 """Sphinx extension: the published conditions and the ablation on the reproduction page, from their packs.
 
-At ``builder-inited`` it reads ``published_pack`` (default ``results/published``) and ``ablation_pack`` (default
-``results/ablation``), runs :mod:`evoprune.report.published`, and writes ``docs/_generated/published.inc``
-(included by ``reproduction.rst``).  The published figures below (read off the paper's plots, ±0.005; the
-plots' files are named as ``paper_plots.ipynb`` of the published code saves them) are the only typed numbers;
-every other number comes from the packs at build time.
+At ``builder-inited`` it reads ``published_pack`` (default ``results/published``), ``published_store_pack``
+(default ``results/published_store``) and ``ablation_pack`` (default ``results/ablation``), runs
+:mod:`evoprune.report.published`, and writes ``docs/_generated/published.inc`` (included by
+``reproduction.rst``).  The published figures below (read off the paper's plots, ±0.005; the plots' files are
+named as ``paper_plots.ipynb`` of the published code saves them) are the only typed numbers; every other number
+comes from the packs at build time.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def figures():
         Figure(c, "random-exponential", "RANDOM, exponential", 0.50, 0.79, f"{L1_FIG[c]}; {KEPT_FIG}"),
         Figure(c, "variance_published-exponential", "VARIANCE, exponential", 0.50, 0.43,
                f"{L1_FIG[c]}; {KEPT_FIG}"),
+        Figure(c, STORE_GROUP, "VARIANCE, exponential, published store", 0.50, 0.43, f"{L1_FIG[c]}; {KEPT_FIG}"),
         Figure(c, "conjunctive_published-exponential", "CONJUNCTIVE, exponential", 0.271, 0.75,
                f"{L1_FIG[c]}; {KEPT_FIG}"),
         Figure(g, "none", "unpruned (5 cells)", 0.145, 1.0, L1_FIG[g]),
@@ -41,13 +43,16 @@ def figures():
     ]
 
 
+#: The group the runs of ``studies/published_store.toml`` take on this page (that study has the one group).
+STORE_GROUP = "variance_published-exponential@store"
+
 #: What was found about a figure the runs do not reproduce, by (setting, group).
 NOT_REPRODUCED = {
     ("canonical", "variance_published-exponential"):
-        "VARIANCE's statistic: evoprune computes it over the epoch's training rows with the weights pruning "
-        "sees; the published store holds every pass since the last pruning event — at this schedule's low early "
-        "probability, many epochs of passes while the weights still move — which spreads the units' scores "
-        "and prunes more entries per event. The training L1 is reproduced.",
+        "this row's VARIANCE takes its statistic over one pass of the training rows at pruning time "
+        "(``variance_published``'s default ``store = \"pass\"``). The published store holds every training pass "
+        "since the last pruning, each with the weights of its own step; the row *published store* runs that "
+        "(``studies/published_store.toml``, ``store = \"training\"``, the same seeds).",
 }
 
 #: What each condition group of the ablation is, as the published code has it and as evoprune has it.
@@ -78,6 +83,16 @@ def _mark(ok) -> str:
     return "–" if ok is None else ("yes" if ok else "**no**")
 
 
+def with_store(pub, store):
+    """The published pack's results and, as :data:`STORE_GROUP`, the published-store pack's (either may be None)."""
+    import pandas as pd
+
+    if store is None:
+        return pub
+    store = store.assign(group=STORE_GROUP)
+    return store if pub is None else pd.concat([pub, store], ignore_index=True)
+
+
 def _figures_part(df, shown: str) -> list[str]:
     from evoprune.report.published import figure_rows
 
@@ -94,8 +109,9 @@ def _figures_part(df, shown: str) -> list[str]:
               if any(r.get(c, {}).get("reproduced") is False for c in ("published_train_l1", "published_kept"))]
     notes = [f"* {f.setting}, {f.label}: {NOT_REPRODUCED.get((f.setting, f.group), 'not explained yet.')}"
              for f in missed]
-    return [f"Built from ``{shown}``: **{len(df)} finished runs**. Each published figure beside the runs of its "
-            "configuration under the published conditions (``studies/published.toml``): the median and "
+    return [f"Built from {shown}: **{len(df)} finished runs**. Each published figure beside the runs of its "
+            "configuration under the published conditions (``studies/published.toml``; the published store's row "
+            "``studies/published_store.toml``): the median and "
             "inter-quartile range over trials of the training L1 averaged over every cell, after the last "
             "generation's pruning, and of the fraction kept counted right after each cell's last pruning, biases "
             "included (the published code's ``n_pruned``). *Reproduced* when the published figure lies in the "
@@ -166,16 +182,20 @@ def _why(rows) -> list[str]:
                   rows, [14, 30, 26, 30])
 
 
-def page(published: Path, ablation: Path, shown: tuple[str, str]) -> str:
+def page(published: Path, ablation: Path, shown: tuple[str, str], store: Path | None = None,
+         store_shown: str = "") -> str:
     from evoprune.report.published import ablation_rows
     from evoprune.study import load_results
     from evoprune.study.store.shards import is_pack
 
     head = [".. This part of the page is generated at build time by docs/_ext/published_page.py; do not edit.", ""]
     pub = load_results(published) if is_pack(published) else None
+    stored = load_results(store) if store is not None and is_pack(store) else None
     ab = load_results(ablation) if is_pack(ablation) else None
     out = [*head, "The published conditions", "-" * len("The published conditions"), ""]
-    out += _figures_part(pub, shown[0]) if pub is not None else [f"``{shown[0]}`` holds no pack yet.", ""]
+    both = with_store(pub, stored)
+    packs = " and ".join(f"``{p}``" for p, d in ((shown[0], pub), (store_shown, stored)) if d is not None)
+    out += _figures_part(both, packs) if both is not None else [f"``{shown[0]}`` holds no pack yet.", ""]
     out += ["Ablation: which condition decides each claim", "-" * len("Ablation: which condition decides each claim"),
             ""]
     rows = ablation_rows(ab) if ab is not None else []
@@ -195,11 +215,14 @@ def generate(app) -> None:
     """``builder-inited``: write ``_generated/published.inc`` from the packs."""
     pub, pub_shown = _folder(app.config.published_pack, "EVOPRUNE_PUBLISHED_PACK")
     ab, ab_shown = _folder(app.config.ablation_pack, "EVOPRUNE_ABLATION_PACK")
-    write_if_changed(Path(app.srcdir) / "_generated" / INCLUDE, page(pub, ab, (pub_shown, ab_shown)))
+    store, store_shown = _folder(app.config.published_store_pack, "EVOPRUNE_PUBLISHED_STORE_PACK")
+    write_if_changed(Path(app.srcdir) / "_generated" / INCLUDE,
+                     page(pub, ab, (pub_shown, ab_shown), store, store_shown))
 
 
 def setup(app):
     app.add_config_value("published_pack", "results/published", "env")
     app.add_config_value("ablation_pack", "results/ablation", "env")
+    app.add_config_value("published_store_pack", "results/published_store", "env")
     app.connect("builder-inited", generate)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -23,9 +23,9 @@ from .base import (
 )
 from .methods import Conjunctive, Magnitude, Random, Variance, conjunctive_candidates, neuron_variance
 from .operator import mutPrune
-from .published import ConjunctivePublished, VariancePublished, published_candidates
+from .published import VARIANCE_STORES, ConjunctivePublished, VariancePublished, published_candidates
 
-__all__ = ["DEFAULT_P", "MASKS", "METHODS", "SCOPES", "Conjunctive", "ConjunctivePublished",
+__all__ = ["DEFAULT_P", "MASKS", "METHODS", "SCOPES", "VARIANCE_STORES", "Conjunctive", "ConjunctivePublished",
            "Magnitude", "PruneStack", "PruningMethod", "Random", "Variance", "VariancePublished",
            "conjunctive_candidates", "get_method", "method_names", "mutPrune", "neuron_variance",
            "paper_probability", "published_candidates", "register_method", "unregister_method"]
