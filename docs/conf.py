@@ -100,6 +100,7 @@ reproduction_machine = "the shared 2-core development machine"
 published_pack = "results/published"
 ablation_pack = "results/ablation"
 published_store_pack = "results/published_store"
+published_4000_pack = "results/published_4000"
 baseline_pack = "results/baseline"
 sparsest_pack = "results/sparsest"
 

@@ -126,13 +126,15 @@ def test_the_published_store_pack_is_its_own_figure_row(tmp_path, monkeypatch):
 
     pub = pd.DataFrame(_runs("canonical", "variance_published-exponential", "variance_published", 0.5, 0.81))
     store = pd.DataFrame(_runs("canonical", "variance_published-exponential", "variance_published", 0.5, 0.43))
-    assert page_ext.with_store(pub, None) is pub
-    rows = {r["figure"].group: r for r in figure_rows(page_ext.with_store(pub, store), page_ext.figures())}
+    assert page_ext.with_extras(pub, {"store": None}) is pub
+    rows = {r["figure"].group: r for r in figure_rows(page_ext.with_extras(pub, {"store": store}), page_ext.figures())}
     assert rows["variance_published-exponential"]["published_kept"]["reproduced"] is False
-    assert rows[page_ext.STORE_GROUP]["published_kept"]["reproduced"] is True
+    assert rows["variance_published-exponential@store"]["published_kept"]["reproduced"] is True
+    assert rows["random-exponential@4000"]["n"] == 0
     monkeypatch.setattr("evoprune.study.load_results", lambda path: store if Path(path).name == "store" else pub)
     monkeypatch.setattr(shards, "is_pack", lambda path: Path(path).name != "abl")
     text = page_ext.page(tmp_path / "pub", tmp_path / "abl", ("results/published", "results/ablation"),
-                         tmp_path / "store", "results/published_store")
-    assert "``results/published`` and ``results/published_store``: **20 finished runs**" in text
+                         {"store": (tmp_path / "store", "results/published_store"),
+                          "4000": (tmp_path / "abl", "results/published_4000")})
+    assert "``results/published``, ``results/published_store``: **20 finished runs**" in text
     assert "VARIANCE, exponential, published store" in text and "the row *published store* runs that" in text

@@ -20,7 +20,7 @@ from evoprune.data import binary_clustering
 from evoprune.genome import AutoencoderGenome
 from evoprune.models.files import genome_from_tensors, genome_tensors
 from evoprune.pruning import VariancePublished, mutPrune
-from evoprune.runs import RunConfig
+from evoprune.runs import RunConfig, run
 from evoprune.runs.common import base_toolbox, training_record
 from evoprune.training import mutTrain
 from evoprune.util.moments import Moments
@@ -155,3 +155,15 @@ def test_a_checkpoint_keeps_the_store(data):
         for m, n in zip(a.activity, b.activity, strict=True):
             assert m.count == n.count and torch.equal(m.mean, n.mean) and torch.equal(m.m2, n.m2)
     assert genome_from_tensors(ARCH, genome_tensors(ind), lr=ind.lr).encoder.activity is None
+
+
+@pytest.mark.parametrize("setting", ["canonical", "grid"])
+def test_runs_with_the_published_store_record_and_prune(setting):
+    data = binary_clustering(n_clusters=2, dim=40, samples_per_cluster=20, seed=0)
+    extra = {"grid": "ring:3:1", "pairing": "same_index"} if setting == "grid" else {"selection": "always"}
+    cfg = RunConfig(setting=setting, operator="variance_published", schedule="fixed", p=1.0, generations=3,
+                    batch_size=5, hidden=8, latent=3, masks="transient", prune_first=False,
+                    pruning={"store": "training"}, report_metric="published", **extra)
+    result = run(cfg, data, seed=1)
+    assert result.backend == "torch" and np.isfinite(result.test_l1) and result.published["published_kept"] < 1
+    assert all(h.activity is None for ind in result.population for h in ind.halves)  # pruned after training

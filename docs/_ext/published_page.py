@@ -1,7 +1,7 @@
 """Sphinx extension: the published conditions and the ablation on the reproduction page, from their packs.
 
-At ``builder-inited`` it reads ``published_pack`` (default ``results/published``), ``published_store_pack``
-(default ``results/published_store``) and ``ablation_pack`` (default ``results/ablation``), runs
+At ``builder-inited`` it reads ``published_pack`` (default ``results/published``), the packs of
+:data:`EXTRA_STUDIES` and ``ablation_pack`` (default ``results/ablation``), runs
 :mod:`evoprune.report.published`, and writes ``docs/_generated/published.inc`` (included by
 ``reproduction.rst``).  The published figures below (read off the paper's plots, ±0.005; the plots' files are
 named as ``paper_plots.ipynb`` of the published code saves them) are the only typed numbers; every other number
@@ -31,7 +31,12 @@ def figures():
         Figure(c, "random-exponential", "RANDOM, exponential", 0.50, 0.79, f"{L1_FIG[c]}; {KEPT_FIG}"),
         Figure(c, "variance_published-exponential", "VARIANCE, exponential", 0.50, 0.43,
                f"{L1_FIG[c]}; {KEPT_FIG}"),
-        Figure(c, STORE_GROUP, "VARIANCE, exponential, published store", 0.50, 0.43, f"{L1_FIG[c]}; {KEPT_FIG}"),
+        Figure(c, "variance_published-exponential@store", "VARIANCE, exponential, published store", 0.50, 0.43,
+               f"{L1_FIG[c]}; {KEPT_FIG}"),
+        Figure(c, "random-exponential@4000", "RANDOM, exponential, 4000 generations", 0.50, 0.79,
+               f"{L1_FIG[c]}; {KEPT_FIG}"),
+        Figure(c, "conjunctive_published-exponential@4000", "CONJUNCTIVE, exponential, 4000 generations", 0.271,
+               0.75, f"{L1_FIG[c]}; {KEPT_FIG}"),
         Figure(c, "conjunctive_published-exponential", "CONJUNCTIVE, exponential", 0.271, 0.75,
                f"{L1_FIG[c]}; {KEPT_FIG}"),
         Figure(g, "none", "unpruned (5 cells)", 0.145, 1.0, L1_FIG[g]),
@@ -43,8 +48,13 @@ def figures():
     ]
 
 
-#: The group the runs of ``studies/published_store.toml`` take on this page (that study has the one group).
-STORE_GROUP = "variance_published-exponential@store"
+#: Studies that run one published condition more (``studies/published_store.toml``, ``published_4000.toml``), by
+#: the suffix their groups take on this page (``<group>@<suffix>``): the Sphinx config value naming the pack, and
+#: its default.
+EXTRA_STUDIES = {
+    "store": ("published_store_pack", "results/published_store"),
+    "4000": ("published_4000_pack", "results/published_4000"),
+}
 
 #: What was found about a figure the runs do not reproduce, by (setting, group).
 NOT_REPRODUCED = {
@@ -83,14 +93,15 @@ def _mark(ok) -> str:
     return "–" if ok is None else ("yes" if ok else "**no**")
 
 
-def with_store(pub, store):
-    """The published pack's results and, as :data:`STORE_GROUP`, the published-store pack's (either may be None)."""
+def with_extras(pub, extras: dict):
+    """The published pack's results with each extra study's (by suffix; ``None``: no pack), its groups suffixed."""
     import pandas as pd
 
-    if store is None:
-        return pub
-    store = store.assign(group=STORE_GROUP)
-    return store if pub is None else pd.concat([pub, store], ignore_index=True)
+    frames = [] if pub is None else [pub]
+    frames += [df.assign(group=df["group"] + f"@{k}") for k, df in extras.items() if df is not None]
+    if not frames:
+        return None
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _figures_part(df, shown: str) -> list[str]:
@@ -110,8 +121,9 @@ def _figures_part(df, shown: str) -> list[str]:
     notes = [f"* {f.setting}, {f.label}: {NOT_REPRODUCED.get((f.setting, f.group), 'not explained yet.')}"
              for f in missed]
     return [f"Built from {shown}: **{len(df)} finished runs**. Each published figure beside the runs of its "
-            "configuration under the published conditions (``studies/published.toml``; the published store's row "
-            "``studies/published_store.toml``): the median and "
+            "configuration under the published conditions (``studies/published.toml``; a row ending *published "
+            "store* is ``studies/published_store.toml``, one ending *4000 generations* "
+            "``studies/published_4000.toml``): the median and "
             "inter-quartile range over trials of the training L1 averaged over every cell, after the last "
             "generation's pruning, and of the fraction kept counted right after each cell's last pruning, biases "
             "included (the published code's ``n_pruned``). *Reproduced* when the published figure lies in the "
@@ -182,19 +194,20 @@ def _why(rows) -> list[str]:
                   rows, [14, 30, 26, 30])
 
 
-def page(published: Path, ablation: Path, shown: tuple[str, str], store: Path | None = None,
-         store_shown: str = "") -> str:
+def page(published: Path, ablation: Path, shown: tuple[str, str], extras: dict | None = None) -> str:
+    """The generated part of the page (``extras``: by suffix, each extra study's pack folder and its name shown)."""
     from evoprune.report.published import ablation_rows
     from evoprune.study import load_results
     from evoprune.study.store.shards import is_pack
 
     head = [".. This part of the page is generated at build time by docs/_ext/published_page.py; do not edit.", ""]
     pub = load_results(published) if is_pack(published) else None
-    stored = load_results(store) if store is not None and is_pack(store) else None
+    more = {k: load_results(p) if is_pack(p) else None for k, (p, _) in (extras or {}).items()}
     ab = load_results(ablation) if is_pack(ablation) else None
     out = [*head, "The published conditions", "-" * len("The published conditions"), ""]
-    both = with_store(pub, stored)
-    packs = " and ".join(f"``{p}``" for p, d in ((shown[0], pub), (store_shown, stored)) if d is not None)
+    both = with_extras(pub, more)
+    named = [(shown[0], pub), *((extras[k][1], d) for k, d in more.items())]
+    packs = ", ".join(f"``{p}``" for p, d in named if d is not None)
     out += _figures_part(both, packs) if both is not None else [f"``{shown[0]}`` holds no pack yet.", ""]
     out += ["Ablation: which condition decides each claim", "-" * len("Ablation: which condition decides each claim"),
             ""]
@@ -215,14 +228,14 @@ def generate(app) -> None:
     """``builder-inited``: write ``_generated/published.inc`` from the packs."""
     pub, pub_shown = _folder(app.config.published_pack, "EVOPRUNE_PUBLISHED_PACK")
     ab, ab_shown = _folder(app.config.ablation_pack, "EVOPRUNE_ABLATION_PACK")
-    store, store_shown = _folder(app.config.published_store_pack, "EVOPRUNE_PUBLISHED_STORE_PACK")
-    write_if_changed(Path(app.srcdir) / "_generated" / INCLUDE,
-                     page(pub, ab, (pub_shown, ab_shown), store, store_shown))
+    extras = {k: _folder(getattr(app.config, key), f"EVOPRUNE_{key.upper()}") for k, (key, _) in EXTRA_STUDIES.items()}
+    write_if_changed(Path(app.srcdir) / "_generated" / INCLUDE, page(pub, ab, (pub_shown, ab_shown), extras))
 
 
 def setup(app):
     app.add_config_value("published_pack", "results/published", "env")
     app.add_config_value("ablation_pack", "results/ablation", "env")
-    app.add_config_value("published_store_pack", "results/published_store", "env")
+    for key, default in EXTRA_STUDIES.values():
+        app.add_config_value(key, default, "env")
     app.connect("builder-inited", generate)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
