@@ -138,3 +138,14 @@ def test_the_published_store_pack_is_its_own_figure_row(tmp_path, monkeypatch):
                           "4000": (tmp_path / "abl", "results/published_4000")})
     assert "``results/published``, ``results/published_store``: **20 finished runs**" in text
     assert "VARIANCE, exponential, published store" in text and "the row *published store* runs that" in text
+
+
+def test_a_4000_generation_row_says_how_its_400_generation_row_fares():
+    pub = pd.DataFrame(_runs("canonical", "random-exponential", "random", 0.5, 0.79))
+    long = pd.DataFrame(_runs("canonical", "random-exponential", "random", 0.5, 0.42))
+    lines = page_ext._figures_part(page_ext.with_extras(pub, {"4000": long}), "``p``")
+    note = next(s for s in lines if s.startswith("* canonical, RANDOM, exponential, 4000 generations"))
+    assert "(row *RANDOM, exponential*) reproduces both numbers" in note
+    worse = pub.assign(published_kept=0.3)
+    lines = page_ext._figures_part(page_ext.with_extras(worse, {"4000": long}), "``p``")
+    assert any("does not reproduce them either" in s for s in lines)

@@ -104,6 +104,22 @@ def with_extras(pub, extras: dict):
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
+def _verdicts(row) -> list[bool]:
+    return [row[c]["reproduced"] for c in ("published_train_l1", "published_kept")
+            if c in row and row[c]["reproduced"] is not None]
+
+
+def _why_missed(f, checked) -> str:
+    """What was found about figure ``f`` not reproduced; a 4000-generation row says how its 400 one fares."""
+    if f.group.endswith("@4000"):
+        base = next(r for r in checked if r["figure"].setting == f.setting and r["figure"].group == f.group[:-5])
+        fares = ("reproduces both numbers" if _verdicts(base) and all(_verdicts(base)) else
+                 "does not reproduce them either" if base["n"] else "has no runs yet")
+        return (f"these runs last the 4000 epochs of the published preset ``base_pruning``; the same configuration "
+                f"at the paper's 400 generations (row *{base['figure'].label}*) {fares}.")
+    return NOT_REPRODUCED.get((f.setting, f.group), "not explained yet.")
+
+
 def _figures_part(df, shown: str) -> list[str]:
     from evoprune.report.published import figure_rows
 
@@ -116,10 +132,9 @@ def _figures_part(df, shown: str) -> list[str]:
                      "–" if kept is None else f"{fmt(kept['median'])} [{fmt(kept['q1'])}, {fmt(kept['q3'])}]",
                      f"{_mark(None if l1 is None else l1['reproduced'])} / "
                      f"{_mark(None if kept is None else kept['reproduced'])}", f.source])
-    missed = [r["figure"] for r in figure_rows(df, figures())
-              if any(r.get(c, {}).get("reproduced") is False for c in ("published_train_l1", "published_kept"))]
-    notes = [f"* {f.setting}, {f.label}: {NOT_REPRODUCED.get((f.setting, f.group), 'not explained yet.')}"
-             for f in missed]
+    checked = figure_rows(df, figures())
+    missed = [r["figure"] for r in checked if _verdicts(r) and not all(_verdicts(r))]
+    notes = [f"* {f.setting}, {f.label}: {_why_missed(f, checked)}" for f in missed]
     return [f"Built from {shown}: **{len(df)} finished runs**. Each published figure beside the runs of its "
             "configuration under the published conditions (``studies/published.toml``; a row ending *published "
             "store* is ``studies/published_store.toml``, one ending *4000 generations* "
