@@ -112,7 +112,8 @@ def _verdicts(row) -> list[bool]:
 def _why_missed(f, checked) -> str:
     """What was found about figure ``f`` not reproduced; a 4000-generation row says how its 400 one fares."""
     if f.group.endswith("@4000"):
-        base = next(r for r in checked if r["figure"].setting == f.setting and r["figure"].group == f.group[:-5])
+        group = f.group.removesuffix("@4000")
+        base = next(r for r in checked if r["figure"].setting == f.setting and r["figure"].group == group)
         fares = ("reproduces both numbers" if _verdicts(base) and all(_verdicts(base)) else
                  "does not reproduce them either" if base["n"] else "has no runs yet")
         return (f"these runs last the 4000 epochs of the published preset ``base_pruning``; the same configuration "
@@ -123,8 +124,9 @@ def _why_missed(f, checked) -> str:
 def _figures_part(df, shown: str) -> list[str]:
     from evoprune.report.published import figure_rows
 
+    checked = figure_rows(df, figures())
     rows = []
-    for r in figure_rows(df, figures()):
+    for r in checked:
         f = r["figure"]
         l1, kept = r.get("published_train_l1"), r.get("published_kept")
         rows.append([f.setting, f.label, f"{f.train_l1:g} / {'–' if f.kept is None else f'{f.kept:g}'}", str(r["n"]),
@@ -132,7 +134,6 @@ def _figures_part(df, shown: str) -> list[str]:
                      "–" if kept is None else f"{fmt(kept['median'])} [{fmt(kept['q1'])}, {fmt(kept['q3'])}]",
                      f"{_mark(None if l1 is None else l1['reproduced'])} / "
                      f"{_mark(None if kept is None else kept['reproduced'])}", f.source])
-    checked = figure_rows(df, figures())
     missed = [r["figure"] for r in checked if _verdicts(r) and not all(_verdicts(r))]
     notes = [f"* {f.setting}, {f.label}: {_why_missed(f, checked)}" for f in missed]
     return [f"Built from {shown}: **{len(df)} finished runs**. Each published figure beside the runs of its "

@@ -39,14 +39,14 @@ def select_backend(specs, device: torch.device | str = "cpu", loss: str = "l1", 
     for b in BACKENDS:
         why = b.claims(specs, device, loss)
         if why is None and record and not b.records:
-            if isinstance(b, TorchLayered):
-                raise ValueError("recording the training passes' activity needs dense halves (Linear layers)")
             why = "it does not record the training passes' activity (the published VARIANCE store)"
         if why is None:
             if isinstance(b, Fused):
                 return Choice(b, fused_backend()[1])
             return Choice(b, "; ".join(skipped) or "the general path")
         skipped.append(f"not {b.name}: {why}")
+    if record:  # the layered path, which claims every stack, records nothing
+        raise ValueError("recording the training passes' activity needs dense halves (Linear layers)")
     raise AssertionError("the layered torch backend claims every stack")
 
 

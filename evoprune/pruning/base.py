@@ -68,6 +68,8 @@ class PruningMethod:
     unit: ClassVar[str] = "entry"
     #: Whether :meth:`scores` reads activations.
     needs_data: ClassVar[bool] = False
+    #: Whether :meth:`scores` reads the training passes' activity (``Half.activity``), so training records it.
+    reads_training: ClassVar[bool] = False
     #: The schedule's base probability in the paper (``None``: :data:`DEFAULT_P`).
     paper_p: ClassVar[float | None] = None
     #: Whether ties at the cut-off are drawn (else broken by position).

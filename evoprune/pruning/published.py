@@ -59,18 +59,14 @@ class VariancePublished(PruningMethod):
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.store = check_choice("store", store, VARIANCE_STORES)
         self.needs_data = store == "pass"
-
-    @property
-    def reads_training(self) -> bool:
-        """Whether it reads the training passes' ``activity`` (so training must record it)."""
-        return self.store == "training"
+        self.reads_training = store == "training"
 
     def case_rows(self, g: np.random.Generator, n_rows: int) -> np.ndarray:
         return g.permutation(n_rows)[: (n_rows // self.batch_size) * self.batch_size]
 
     def _spreads(self, stack: PruneStack) -> list[list[torch.Tensor]]:
         """Per half, per layer: each member's summed standard deviations, ``(N, units)``."""
-        if self.store == "training":
+        if self.reads_training:
             out = []
             for part in (0, 1):
                 acts = [g.halves[part].activity for g in stack.genomes]

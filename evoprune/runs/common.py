@@ -43,7 +43,7 @@ def base_toolbox(cfg, data) -> base.Toolbox:
     """What every setting registers: ``train``, ``loss``, ``lr_schedule`` and ``mutate`` (where configured)."""
     tb = base.Toolbox()
     tb.register("train", mutTrain, data=data.train, batch_size=cfg.batch_size, betas=cfg.adam_betas,
-                optimizer_reset=cfg.optimizer_reset, **({"record": training_record(cfg)} if records(cfg) else {}))
+                optimizer_reset=cfg.optimizer_reset, record=training_record(cfg))
     tb.register("loss", cfg.loss_schedule)
     if cfg.lr_decay != "none":
         tb.register("lr_schedule", LRDecay(cfg.lr_decay))
@@ -56,7 +56,7 @@ def base_toolbox(cfg, data) -> base.Toolbox:
 def records(cfg) -> bool:
     """Whether the run's pruning method reads the training passes (so training records them)."""
     method = cfg.method()
-    return bool(getattr(method, "reads_training", False))
+    return method is not None and method.reads_training
 
 
 def training_record(cfg) -> str:
